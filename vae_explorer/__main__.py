@@ -1,0 +1,5 @@
+"""`python -m vae_explorer` behaves like the `vae-explorer` command."""
+
+from vae_explorer.cli import main
+
+raise SystemExit(main())

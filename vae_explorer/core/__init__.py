@@ -1,0 +1,1 @@
+"""The Qt-free engine: data, model, training, evaluation and checkpoints (torch + numpy only)."""

@@ -1,0 +1,152 @@
+"""Frozen run configuration that validates itself and round-trips through JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+OPTIMIZERS = ("adamax", "adam", "adamw", "sgd", "rmsprop")
+DATASETS = ("mnist", "fashion-mnist")
+PRIORS = ("mog", "standard")
+ARCHS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "categorical")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the setting and what is allowed."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images, from where, and how many of each split (None = all)."""
+
+    dataset: str = "mnist"
+    root: str | None = None  # None: the bundled copy (MNIST only)
+    download: bool = False
+    limit_train: int | None = None
+    limit_val: int | None = None
+    limit_test: int | None = None
+
+    def validate(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, not {self.dataset!r}")
+        for name in ("limit_train", "limit_val", "limit_test"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1, not {value}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the encoder/decoder pair and of the prior."""
+
+    arch: str = "mlp"
+    hidden: int = 300
+    latent_dim: int = 40
+    prior: str = "mog"
+    components: int = 16
+    likelihood: str = "bernoulli"
+    image_size: int = 28
+
+    def validate(self) -> None:
+        _choice("arch", self.arch, ARCHS)
+        _choice("prior", self.prior, PRIORS)
+        _choice("likelihood", self.likelihood, LIKELIHOODS)
+        if self.hidden < 1:
+            raise ConfigError(f"hidden units must be at least 1, not {self.hidden}")
+        if self.latent_dim < 1:
+            raise ConfigError(f"latent dimension must be at least 1, not {self.latent_dim}")
+        if self.components < 1:
+            raise ConfigError(f"number of mixture components must be at least 1, not {self.components}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and schedule; defaults follow the course protocol."""
+
+    optimizer: str = "adamax"
+    lr: float = 1e-3
+    batch_size: int = 32
+    epochs: int = 1000
+    patience: int = 20
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("device", self.device, DEVICES)
+        check_lr(self.lr)
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, not {self.batch_size}")
+        if self.epochs < 1:
+            raise ConfigError(f"max epochs must be at least 1, not {self.epochs}")
+        if self.patience < 1:
+            raise ConfigError(f"patience must be at least 1, not {self.patience}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> RunConfig:
+        self.data.validate()
+        self.model.validate()
+        self.train.validate()
+        return self
+
+    def with_lr(self, lr: float) -> RunConfig:
+        return replace(self, train=replace(self.train, lr=lr))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        try:
+            return cls(
+                data=_build(DataConfig, raw.get("data", {})),
+                model=_build(ModelConfig, raw.get("model", {})),
+                train=_build(TrainConfig, raw.get("train", {})),
+            )
+        except (TypeError, AttributeError) as exc:
+            raise ConfigError(f"not a vae-explorer configuration: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"configuration is not valid JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError("configuration JSON must be an object")
+        return cls.from_dict(raw)
+
+
+def check_lr(lr: float) -> float:
+    """Raise ConfigError unless `lr` is a positive finite number."""
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"learning rate must be a positive finite number, not {lr!r}")
+    return float(lr)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _build(kind: type, raw: dict[str, Any]):
+    known = {f.name for f in fields(kind)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"unknown {kind.__name__} settings: {', '.join(sorted(unknown))}")
+    return kind(**raw)

@@ -1,0 +1,201 @@
+"""MNIST-style data: validated IDX reading, the course's split, and on-device binarisation."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import DataConfig
+
+SPLIT_SEED = 14  # torch.Generator().manual_seed(14), as in the course
+VAL_BINARISE_SEED = 1234
+TEST_BINARISE_SEED = 4321
+TRAIN_SIZE, VAL_SIZE = 50_000, 10_000
+
+FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+FILES = {
+    "train_images": ("train-images-idx3-ubyte", 0x0803),
+    "train_labels": ("train-labels-idx1-ubyte", 0x0801),
+    "test_images": ("t10k-images-idx3-ubyte", 0x0803),
+    "test_labels": ("t10k-labels-idx1-ubyte", 0x0801),
+}
+
+
+class DataError(RuntimeError):
+    """Missing or unreadable data; the message names the path and what was expected."""
+
+
+@dataclass
+class Splits:
+    """uint8 images (N, 784) and int64 labels for train / validation / test."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    val_images: torch.Tensor
+    val_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    side: int = 28
+
+
+def raw_dir(root: Path, dataset: str) -> Path:
+    return Path(root) / FOLDERS[dataset] / "raw"
+
+
+def read_idx(path: Path, expected_magic: int) -> np.ndarray:
+    """Read an IDX file (plain or .gz), checking its magic number, shape and length."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
+            blob = fh.read()
+    except FileNotFoundError:
+        raise DataError(f"missing data file: {path}") from None
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"cannot read {path}: {exc} (expected a gzip-compressed IDX file)") from None
+    if len(blob) < 4:
+        raise DataError(f"{path} is truncated: {len(blob)} bytes, expected an IDX header")
+    magic = struct.unpack(">I", blob[:4])[0]
+    if magic != expected_magic:
+        raise DataError(
+            f"{path} is not an IDX file of the expected kind "
+            f"(magic number 0x{magic:08x}, expected 0x{expected_magic:08x})"
+        )
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(blob) < header:
+        raise DataError(f"{path} is truncated inside its header")
+    dims = struct.unpack(f">{ndim}I", blob[4:header])
+    count = int(np.prod(dims))
+    if len(blob) - header != count:
+        raise DataError(
+            f"{path} is truncated or corrupt: header promises {count} bytes of data "
+            f"for shape {tuple(dims)}, found {len(blob) - header}"
+        )
+    return np.frombuffer(blob, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise DataError(f"missing data file: expected {folder / stem}.gz (or the extracted {stem})")
+
+
+def load_raw(root: Path, dataset: str = "mnist", download: bool = False) -> dict[str, np.ndarray]:
+    """Read the four IDX files of a torchvision-layout root (`root/MNIST/raw/...`)."""
+    root = Path(root)
+    if download:
+        _download(root, dataset)
+    if not root.is_dir():
+        raise DataError(f"data root {root} does not exist (expected a folder holding {FOLDERS[dataset]}/raw/)")
+    folder = raw_dir(root, dataset)
+    if not folder.is_dir():
+        raise DataError(
+            f"no {FOLDERS[dataset]}/raw folder under data root {root} "
+            f"(expected the four IDX files in {folder}; pass --download to fetch them)"
+        )
+    arrays = {key: read_idx(_find(folder, stem), magic) for key, (stem, magic) in FILES.items()}
+    for split in ("train", "test"):
+        n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
+        if n_img != n_lab:
+            raise DataError(f"{folder}: {split} set has {n_img} images but {n_lab} labels")
+    if len(arrays["train_images"]) != TRAIN_SIZE + VAL_SIZE:
+        raise DataError(
+            f"{folder}: expected {TRAIN_SIZE + VAL_SIZE} training images, found {len(arrays['train_images'])}"
+        )
+    return arrays
+
+
+def _download(root: Path, dataset: str) -> None:
+    from torchvision import datasets
+
+    cls = datasets.MNIST if dataset == "mnist" else datasets.FashionMNIST
+    try:
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except Exception as exc:  # torchvision raises several kinds on network failure
+        raise DataError(f"download of {dataset} into {root} failed: {exc}") from None
+
+
+def split_indices() -> tuple[torch.Tensor, torch.Tensor]:
+    """The course's 50,000 / 10,000 split of the 60,000 training images (seed 14)."""
+    from torch.utils.data import random_split
+
+    train, val = random_split(range(TRAIN_SIZE + VAL_SIZE), [TRAIN_SIZE, VAL_SIZE],
+                              generator=torch.Generator().manual_seed(SPLIT_SEED))
+    return torch.tensor(train.indices), torch.tensor(val.indices)
+
+
+def load_splits(config: DataConfig) -> Splits:
+    """Load, split and (optionally) truncate the data described by `config`."""
+    from vae_explorer.resources import bundled_data_root
+
+    config.validate()
+    root = Path(config.root) if config.root else bundled_data_root()
+    if config.root is None and config.dataset != "mnist" and not config.download:
+        raise DataError(
+            f"only MNIST is bundled; {config.dataset} needs --data-root DIR (holding "
+            f"{FOLDERS[config.dataset]}/raw/) or --download"
+        )
+    raw = load_raw(root, config.dataset, config.download)
+    images = torch.from_numpy(raw["train_images"].reshape(len(raw["train_images"]), -1).copy())
+    labels = torch.from_numpy(raw["train_labels"].astype(np.int64))
+    tr, va = split_indices()
+    test_images = torch.from_numpy(raw["test_images"].reshape(len(raw["test_images"]), -1).copy())
+    test_labels = torch.from_numpy(raw["test_labels"].astype(np.int64))
+
+    def cut(t: torch.Tensor, n: int | None) -> torch.Tensor:
+        return t if n is None else t[:n]
+
+    return Splits(
+        train_images=cut(images[tr], config.limit_train),
+        train_labels=cut(labels[tr], config.limit_train),
+        val_images=cut(images[va], config.limit_val),
+        val_labels=cut(labels[va], config.limit_val),
+        test_images=cut(test_images, config.limit_test),
+        test_labels=cut(test_labels, config.limit_test),
+        side=raw["train_images"].shape[1],
+    )
+
+
+def binarise(images_u8: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """x ~ Bernoulli(pixel / 255), as float32 on the images' device."""
+    probs = images_u8.float().div_(255.0)
+    return torch.bernoulli(probs, generator=generator)
+
+
+def fixed_binarised(images_u8: torch.Tensor, seed: int) -> torch.Tensor:
+    """One binarisation with a fixed seed, so validation and test numbers are not noisy."""
+    return binarise(images_u8.cpu(), torch.Generator().manual_seed(seed)).to(images_u8.device)
+
+
+def model_input(images_u8: torch.Tensor, likelihood: str, seed: int | None = None) -> torch.Tensor:
+    """Turn uint8 images into what the likelihood scores: binary draws or grey levels 0..255."""
+    if likelihood == "categorical":
+        return images_u8.float()
+    if seed is None:
+        return binarise(images_u8)
+    return fixed_binarised(images_u8, seed)
+
+
+class TrainBatches:
+    """Shuffled batches of freshly binarised training images, all on the training device."""
+
+    def __init__(self, images_u8: torch.Tensor, batch_size: int, likelihood: str) -> None:
+        self.images = images_u8
+        self.batch_size = batch_size
+        self.likelihood = likelihood
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __iter__(self):
+        perm = torch.randperm(len(self.images), device=self.images.device)
+        for start in range(0, len(self.images), self.batch_size):
+            batch = self.images[perm[start : start + self.batch_size]]
+            yield model_input(batch, self.likelihood)
