@@ -1,0 +1,1 @@
+"""The Qt layer: main window, panels, dialogs and the worker threads that drive the core."""

@@ -1,0 +1,92 @@
+"""Export any widget as PNG (raster, 2x), SVG (QSvgGenerator) or PDF (QPdfWriter)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMarginsF, QPoint, QRect, QSize, QSizeF
+from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPainter, QPdfWriter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QWidget
+
+FORMATS = (".png", ".svg", ".pdf")
+FILTER = "PNG image (*.png);;SVG vector image (*.svg);;PDF document (*.pdf)"
+
+
+class ExportError(RuntimeError):
+    """The figure could not be written; the message says where and why."""
+
+
+def export_widget(widget: QWidget, path: str | Path, title: str = "") -> Path:
+    """Write `widget` as it looks on screen to `path`; the format follows the extension."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ExportError(f"cannot export to {path.name!r}: use a .png, .svg or .pdf file name")
+    _check_writable(path)
+    size = widget.size()
+    if size.width() < 2 or size.height() < 2:
+        widget.resize(widget.sizeHint())
+        size = widget.size()
+    if suffix == ".png":
+        _export_png(widget, path, size)
+    elif suffix == ".svg":
+        _export_svg(widget, path, size, title)
+    else:
+        _export_pdf(widget, path, size, title)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ExportError(f"nothing was written to {path}")
+    return path
+
+
+def _check_writable(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write {path}: folder {path.parent} does not exist")
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _export_png(widget: QWidget, path: Path, size: QSize, scale: int = 2) -> None:
+    image = QImage(size * scale, QImage.Format.Format_ARGB32)
+    image.setDevicePixelRatio(scale)
+    image.fill(widget.palette().window().color())
+    painter = QPainter(image)
+    widget.render(painter, QPoint())
+    painter.end()
+    if not image.save(str(path), "PNG"):
+        raise ExportError(f"cannot write PNG image {path}")
+
+
+def _export_svg(widget: QWidget, path: Path, size: QSize, title: str) -> None:
+    gen = QSvgGenerator()
+    gen.setFileName(str(path))
+    gen.setSize(size)
+    gen.setViewBox(QRect(QPoint(), size))
+    gen.setTitle(title or widget.windowTitle() or "vae-explorer figure")
+    gen.setDescription("exported by vae-explorer")
+    painter = QPainter()
+    if not painter.begin(gen):
+        raise ExportError(f"cannot write SVG file {path}")
+    widget.render(painter, QPoint())
+    painter.end()
+
+
+def _export_pdf(widget: QWidget, path: Path, size: QSize, title: str) -> None:
+    writer = QPdfWriter(str(path))
+    writer.setTitle(title or widget.windowTitle() or "vae-explorer figure")
+    writer.setCreator("vae-explorer")
+    writer.setResolution(96)
+    page = QPageSize(QSizeF(size.width() * 0.75, size.height() * 0.75), QPageSize.Unit.Point,
+                     "figure", QPageSize.SizeMatchPolicy.ExactMatch)
+    writer.setPageLayout(QPageLayout(page, QPageLayout.Orientation.Portrait, QMarginsF()))
+    painter = QPainter()
+    if not painter.begin(writer):
+        raise ExportError(f"cannot write PDF file {path}")
+    target = painter.viewport()
+    sx, sy = target.width() / size.width(), target.height() / size.height()
+    painter.scale(min(sx, sy), min(sx, sy))
+    widget.render(painter, QPoint())
+    painter.end()

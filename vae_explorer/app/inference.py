@@ -1,0 +1,193 @@
+"""A worker thread that owns an evaluation copy of the model and runs panel jobs on it.
+
+The GUI never touches the model: it asks for a checkpoint to be loaded (by path) and submits jobs,
+plain callables `fn(ctx) -> result` that run in the worker thread and return numpy arrays or
+dataclasses. Only those results cross back to the GUI thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
+from vae_explorer.core.config import RunConfig
+from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, Splits, load_splits, model_input
+from vae_explorer.core.model import VAE
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the GUI may know about the loaded model: plain values only."""
+
+    checkpoint: str
+    config: RunConfig
+    epoch: int
+    best_val: float
+    weights: np.ndarray  # mixture weights (K,)
+    generation: int  # increases with every load, so panels can tell models apart
+
+
+class ModelContext:
+    """What a job sees in the worker thread: the model and lazily loaded test data."""
+
+    def __init__(self, model: VAE, config: RunConfig, test_limit: int | None) -> None:
+        self.model = model
+        self.config = config
+        self._test_limit = test_limit
+        self._splits: Splits | None = None
+        self._test_inputs: torch.Tensor | None = None
+
+    @property
+    def side(self) -> int:
+        return self.config.model.image_size
+
+    def splits(self) -> Splits:
+        if self._splits is None:
+            data = replace(self.config.data, limit_train=1, limit_val=1, limit_test=self._test_limit,
+                           download=False)
+            self._splits = load_splits(data)
+        return self._splits
+
+    def test_images(self) -> torch.Tensor:
+        """uint8 (N, pixels) test images."""
+        return self.splits().test_images
+
+    def test_labels(self) -> torch.Tensor:
+        return self.splits().test_labels
+
+    def test_inputs(self) -> torch.Tensor:
+        """The test images as the model scores them (fixed binarisation)."""
+        if self._test_inputs is None:
+            self._test_inputs = model_input(self.test_images(), self.config.model.likelihood,
+                                            TEST_BINARISE_SEED)
+        return self._test_inputs
+
+
+class InferenceWorker(QObject):
+    """Lives in its own QThread; every slot runs there."""
+
+    loaded = Signal(object)  # ModelInfo
+    load_failed = Signal(str, str)  # path, message
+    result = Signal(int, object)  # job id, result
+    failed = Signal(int, str)  # job id, message
+
+    def __init__(self, is_stale: Callable[[str, int], bool], test_limit: int | None) -> None:
+        super().__init__()
+        self._is_stale = is_stale
+        self._test_limit = test_limit
+        self._ctx: ModelContext | None = None
+        self._generation = 0
+
+    @Slot(str)
+    def load(self, path: str) -> None:
+        try:
+            model, config, payload = load_checkpoint(path, "cpu")
+        except CheckpointError as exc:
+            self.load_failed.emit(path, str(exc))
+            return
+        old = self._ctx
+        self._ctx = ModelContext(model, config, self._test_limit)
+        if old is not None and old.config.data == config.data:
+            self._ctx._splits = old._splits  # same data: keep it loaded
+            self._ctx._test_inputs = old._test_inputs
+        self._generation += 1
+        weights, _, _ = model.prior.component_params()
+        metrics = payload.get("metrics", {})
+        self.loaded.emit(ModelInfo(path, config, int(metrics.get("epoch", 0)),
+                                   float(metrics.get("best_val", float("nan"))),
+                                   weights.numpy().copy(), self._generation))
+
+    @Slot(int, str, object)
+    def run_job(self, job_id: int, key: str, fn: Callable[[ModelContext], Any]) -> None:
+        if self._is_stale(key, job_id):
+            return
+        if self._ctx is None:
+            self.failed.emit(job_id, "no model is loaded")
+            return
+        try:
+            with torch.no_grad():
+                out = fn(self._ctx)
+        except DataError as exc:
+            self.failed.emit(job_id, str(exc))
+            return
+        except Exception as exc:  # a job bug must not kill the worker thread
+            traceback.print_exc()
+            self.failed.emit(job_id, f"{type(exc).__name__}: {exc}")
+            return
+        self.result.emit(job_id, out)
+
+
+class InferenceService(QObject):
+    """GUI-thread front of the InferenceWorker: load checkpoints, submit jobs, get callbacks.
+
+    Jobs carry a key; a newer job with the same key makes older ones stale, so a burst of
+    refresh requests (a new best model every epoch) costs one computation, not a queue of them.
+    """
+
+    model_loaded = Signal(object)  # ModelInfo
+    load_failed = Signal(str, str)
+    job_failed = Signal(str, str)  # key, message
+    _load = Signal(str)
+    _job = Signal(int, str, object)
+
+    def __init__(self, parent: QObject | None = None, test_limit: int | None = None) -> None:
+        super().__init__(parent)
+        self.info: ModelInfo | None = None
+        self._ids = itertools.count(1)
+        self._latest: dict[str, int] = {}
+        self._callbacks: dict[int, tuple[str, Callable[[Any], None]]] = {}
+        self._thread = QThread()
+        self._thread.setObjectName("inference")
+        self._worker = InferenceWorker(self._stale, test_limit)
+        self._worker.moveToThread(self._thread)
+        self._load.connect(self._worker.load)
+        self._job.connect(self._worker.run_job)
+        self._worker.loaded.connect(self._on_loaded)
+        self._worker.load_failed.connect(self.load_failed)
+        self._worker.result.connect(self._on_result)
+        self._worker.failed.connect(self._on_failed)
+        self._thread.start()
+
+    def _stale(self, key: str, job_id: int) -> bool:
+        return self._latest.get(key, job_id) != job_id
+
+    def load_checkpoint(self, path: str) -> None:
+        self._load.emit(str(path))
+
+    def submit(self, key: str, fn: Callable[[ModelContext], Any], callback: Callable[[Any], None]) -> int:
+        """Run fn(ctx) in the worker; callback(result) runs on the GUI thread unless superseded."""
+        job_id = next(self._ids)
+        self._latest[key] = job_id
+        self._callbacks = {i: kc for i, kc in self._callbacks.items() if kc[0] != key}
+        self._callbacks[job_id] = (key, callback)
+        self._job.emit(job_id, key, fn)
+        return job_id
+
+    @Slot(object)
+    def _on_loaded(self, info: ModelInfo) -> None:
+        self.info = info
+        self.model_loaded.emit(info)
+
+    @Slot(int, object)
+    def _on_result(self, job_id: int, out: Any) -> None:
+        key, callback = self._callbacks.pop(job_id, ("", None))
+        if callback is not None and self._latest.get(key) == job_id:
+            callback(out)
+
+    @Slot(int, str)
+    def _on_failed(self, job_id: int, message: str) -> None:
+        key, _ = self._callbacks.pop(job_id, ("", None))
+        if self._latest.get(key) == job_id:
+            self.job_failed.emit(key, message)
+
+    def shutdown(self) -> None:
+        self._thread.quit()
+        self._thread.wait()

@@ -1,0 +1,316 @@
+"""The main window: toolbar, menus, tabs of panels, status bar; it wires workers to widgets."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QStandardPaths, Qt, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QWidget,
+)
+
+from vae_explorer.core import events as ev
+
+from .export import FILTER, ExportError, export_widget
+from .inference import InferenceService, ModelInfo
+from .panels.real_vs_generated import RealVsGeneratedPanel
+from .settings import TrainingSettings, load_settings, save_settings
+from .settings_dialog import SettingsDialog
+from .training_panel import TrainingPanel
+from .training_worker import TrainingController
+
+PANEL_CLASSES: list[type] = [RealVsGeneratedPanel]
+
+
+def default_runs_root() -> Path:
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or tempfile.gettempdir()) / "runs"
+
+
+def device_description() -> str:
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    return "CPU (no CUDA GPU found)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("VAE Explorer")
+        self.resize(1200, 800)
+        self.runs_root = Path(runs_root) if runs_root else default_runs_root()
+        self.settings: TrainingSettings = load_settings()
+        self.queue_dir: Path | None = None
+        self.paused = False
+        self.stop_requested = False
+
+        self.service = InferenceService(self)
+        self.service.load_failed.connect(self._on_load_failed)
+        self.service.model_loaded.connect(self._on_model_loaded)
+        self.service.job_failed.connect(lambda key, msg: self.statusBar().showMessage(f"{key}: {msg}", 8000))
+        self.controller = TrainingController(self)
+        self.controller.run_started.connect(self._on_run_started)
+        self.controller.event.connect(self._on_event)
+        self.controller.failed.connect(self._on_failed)
+        self.controller.finished.connect(self._on_queue_finished)
+
+        self.training = TrainingPanel()
+        self.panels = [cls(self.service) for cls in PANEL_CLASSES]
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.training, self.training.title)
+        for panel in self.panels:
+            self.tabs.addTab(panel, panel.title)
+        self.setCentralWidget(self.tabs)
+
+        self.device_label = QLabel(device_description())
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._make_actions()
+        self._update_actions()
+        self.statusBar().showMessage("Ready: press Start (F5) to train on the bundled MNIST.")
+
+    # -- actions -----------------------------------------------------------------------------
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _make_actions(self) -> None:
+        self.start_action = self._action("&Start", self.start_training, "F5", "Start training")
+        self.pause_action = self._action("&Pause", self.toggle_pause, "F6", "Pause or resume training")
+        self.stop_action = self._action("S&top", self.stop_training, "Shift+F5", "Stop training")
+        self.settings_action = self._action("&Settings…", self.edit_settings, "Ctrl+,",
+                                            "Edit the training settings")
+        self.open_action = self._action("&Open checkpoint…", self.open_checkpoint, QKeySequence.StandardKey.Open,
+                                        "Open a saved model")
+        self.save_action = self._action("Save checkpoint &as…", self.save_checkpoint_as,
+                                        QKeySequence.StandardKey.SaveAs, "Save the current model")
+        self.export_all_action = self._action("Export &all figures…", self.export_all, "Ctrl+E",
+                                              "Export every figure to a folder")
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.open_action)
+        file_menu.addAction(self.save_action)
+        file_menu.addSeparator()
+        self.export_menu = file_menu.addMenu("&Export figure")
+        for stem, label, _ in self.figures():
+            self.export_menu.addAction(self._action(f"{label}…", lambda _=False, s=stem: self.export_figure(s)))
+        file_menu.addAction(self.export_all_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.settings_action)
+        train_menu = self.menuBar().addMenu("&Train")
+        for a in (self.start_action, self.pause_action, self.stop_action):
+            train_menu.addAction(a)
+        self.help_menu = self.menuBar().addMenu("&Help")
+
+        toolbar = self.addToolBar("Training")
+        toolbar.setObjectName("training-toolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.setMovable(False)
+        for a in (self.start_action, self.pause_action, self.stop_action):
+            toolbar.addAction(a)
+        toolbar.addSeparator()
+        toolbar.addAction(self.settings_action)
+        toolbar.addAction(self.open_action)
+        toolbar.addAction(self.export_all_action)
+
+    def _update_actions(self) -> None:
+        running = self.controller.running
+        self.start_action.setEnabled(not running)
+        self.pause_action.setEnabled(running and not self.stop_requested)
+        self.stop_action.setEnabled(running and not self.stop_requested)
+        self.pause_action.setText("&Resume" if self.paused else "&Pause")
+        self.settings_action.setEnabled(not running)
+        self.save_action.setEnabled(self.service.info is not None)
+
+    # -- figures -------------------------------------------------------------------------------
+    def figures(self) -> list[tuple[str, str, QWidget]]:
+        """(file stem, label, widget) for every exportable figure, the CLI's names first."""
+        stem = "nll_val_curves" if len(self.training.plot.runs) > 1 else "nll_val_curve"
+        out = [(stem, "Validation nll curves", self.training.plot)]
+        for panel in self.panels:
+            out.extend((s, label, w) for s, (label, w) in panel.export_targets().items())
+        return out
+
+    def export_figure(self, stem: str) -> Path | None:
+        widget = next((w for s, _, w in self.figures() if s == stem or s.startswith(stem)), None)
+        if widget is None:
+            return None
+        path, _ = QFileDialog.getSaveFileName(self, "Export figure", str(Path.home() / f"{stem}.png"), FILTER)
+        if not path:
+            return None
+        return self._export(widget, Path(path))
+
+    def _export(self, widget: QWidget, path: Path) -> Path | None:
+        if not path.suffix:
+            path = path.with_suffix(".png")
+        try:
+            export_widget(widget, path)
+        except ExportError as exc:
+            QMessageBox.critical(self, "Export failed", str(exc))
+            return None
+        self.statusBar().showMessage(f"Exported {path}", 5000)
+        return path
+
+    def export_all(self, folder: str | None = None) -> list[Path]:
+        if not folder:
+            folder = QFileDialog.getExistingDirectory(self, "Export all figures to")
+            if not folder:
+                return []
+        written = []
+        for stem, _, widget in self.figures():
+            for suffix in (".png", ".svg", ".pdf"):
+                try:
+                    written.append(export_widget(widget, Path(folder) / f"{stem}{suffix}"))
+                except ExportError as exc:
+                    QMessageBox.critical(self, "Export failed", str(exc))
+                    return written
+        self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 5000)
+        return written
+
+    # -- settings and checkpoints ------------------------------------------------------------
+    def edit_settings(self) -> bool:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec() != SettingsDialog.DialogCode.Accepted:
+            return False
+        self.settings = dialog.settings()
+        save_settings(self.settings)
+        self.statusBar().showMessage("Settings saved", 3000)
+        return True
+
+    def open_checkpoint(self, path: str | None = None) -> None:
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", str(self.runs_root),
+                                                  "Checkpoints (*.pt);;All files (*)")
+            if not path:
+                return
+        self.statusBar().showMessage(f"Loading {path}…")
+        self.service.load_checkpoint(path)
+
+    def save_checkpoint_as(self, path: str | None = None) -> Path | None:
+        info = self.service.info
+        if info is None:
+            QMessageBox.information(self, "Save checkpoint", "There is no model yet: train or open one first.")
+            return None
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint as", str(Path.home() / "model.pt"),
+                                                  "Checkpoints (*.pt)")
+            if not path:
+                return None
+        target = Path(path)
+        try:
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(info.checkpoint, tmp)
+            tmp.replace(target)
+        except OSError as exc:
+            QMessageBox.critical(self, "Save checkpoint", f"Cannot save {target}: {exc.strerror or exc}")
+            return None
+        self.statusBar().showMessage(f"Saved {target}", 5000)
+        return target
+
+    @Slot(object)
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        if not self.controller.running:
+            self.statusBar().showMessage(f"Loaded {info.checkpoint}", 5000)
+        self._update_actions()
+
+    @Slot(str, str)
+    def _on_load_failed(self, path: str, message: str) -> None:
+        QMessageBox.critical(self, "Cannot open checkpoint", message)
+        self.statusBar().showMessage("Checkpoint not loaded", 5000)
+
+    # -- training ------------------------------------------------------------------------------
+    def start_training(self) -> None:
+        if self.controller.running:
+            return
+        configs = self.settings.configs()
+        self.queue_dir = self.runs_root / datetime.now().strftime("%Y%m%d-%H%M%S")
+        try:
+            self.queue_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            QMessageBox.critical(self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}")
+            return
+        self.paused = self.stop_requested = False
+        self.training.start_queue(configs)
+        self.tabs.setCurrentWidget(self.training)
+        self.controller.start(configs, self.queue_dir)
+        self._update_actions()
+        self.statusBar().showMessage(f"Training {len(configs)} run(s); checkpoints go to {self.queue_dir}")
+
+    def toggle_pause(self) -> None:
+        if not self.controller.running:
+            return
+        self.paused = not self.paused
+        self.controller.set_paused(self.paused)
+        self.statusBar().showMessage("Paused" if self.paused else "Resumed", 3000)
+        self._update_actions()
+
+    def stop_training(self) -> None:
+        if not self.controller.running:
+            return
+        self.stop_requested = True
+        self.paused = False
+        self.controller.stop()
+        self.statusBar().showMessage("Stopping after the current batch…")
+        self._update_actions()
+
+    @Slot(int, object)
+    def _on_run_started(self, index: int, config) -> None:
+        self.training.on_run_started(index, config)
+
+    @Slot(int, object)
+    def _on_event(self, index: int, event: object) -> None:
+        self.training.on_event(index, event)
+        if isinstance(event, ev.NewBest) and event.checkpoint:
+            self.service.load_checkpoint(event.checkpoint)
+        elif isinstance(event, ev.RunFinished) and event.reason == ev.STOP_DIVERGED:
+            self.statusBar().showMessage(
+                f"Run {index + 1} diverged (non-finite loss); its best checkpoint is kept", 10000)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        QMessageBox.critical(self, "Training failed", message)
+
+    @Slot()
+    def _on_queue_finished(self) -> None:
+        self.training.on_queue_finished(self.stop_requested)
+        self.statusBar().showMessage(
+            "Training stopped" if self.stop_requested else "Training finished", 8000)
+        self.paused = self.stop_requested = False
+        self._update_actions()
+
+    # -- closing -------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
+        if self.controller.running:
+            answer = QMessageBox.question(
+                self, "Training is running",
+                "Training is still running. Stop it and quit?\n\n"
+                f"The best checkpoint so far is kept in {self.queue_dir}.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self.stop_requested = True
+            self.statusBar().showMessage("Stopping training…")
+            self.controller.stop_and_wait()
+        self.service.shutdown()
+        event.accept()

@@ -1,0 +1,77 @@
+"""User settings: what to train next (a RunConfig plus the learning rates to compare), in QSettings."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+
+from PySide6.QtCore import QSettings
+
+from vae_explorer.core.config import ConfigError, RunConfig, check_lr
+
+KEY = "training/settings"
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """A run configuration and the learning rates to run one after another."""
+
+    config: RunConfig = field(default_factory=RunConfig)
+    lrs: tuple[float, ...] = (1e-3,)
+
+    def configs(self) -> list[RunConfig]:
+        return [self.config.with_lr(lr) for lr in self.lrs]
+
+    def to_json(self) -> str:
+        return json.dumps({"config": self.config.to_dict(), "lrs": list(self.lrs)})
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingSettings:
+        raw = json.loads(text)
+        config = RunConfig.from_dict(raw["config"]).validate()
+        lrs = tuple(check_lr(float(v)) for v in raw["lrs"])
+        if not lrs:
+            raise ConfigError("no learning rate")
+        return cls(replace(config), lrs)
+
+
+def parse_lrs(text: str) -> tuple[float, ...]:
+    """'1e-5, 1e-3 1e-2' -> (1e-05, 0.001, 0.01); ConfigError on anything else."""
+    parts = [p for p in text.replace(";", ",").replace(",", " ").split() if p]
+    if not parts:
+        raise ConfigError("give at least one learning rate")
+    values = []
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            raise ConfigError(f"{part!r} is not a number") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"learning rate {part} must be a positive finite number")
+        if value in values:
+            raise ConfigError(f"learning rate {part} is given twice")
+        values.append(value)
+    return tuple(values)
+
+
+def format_lrs(lrs: tuple[float, ...]) -> str:
+    return ", ".join(f"{lr:g}" for lr in lrs)
+
+
+def load_settings(store: QSettings | None = None) -> TrainingSettings:
+    """The saved settings, or the defaults when there are none or they are unreadable."""
+    store = store or QSettings()
+    text = store.value(KEY, "")
+    if not text:
+        return TrainingSettings()
+    try:
+        return TrainingSettings.from_json(str(text))
+    except (ValueError, KeyError, TypeError, ConfigError):
+        return TrainingSettings()
+
+
+def save_settings(settings: TrainingSettings, store: QSettings | None = None) -> None:
+    store = store or QSettings()
+    store.setValue(KEY, settings.to_json())
+    store.sync()

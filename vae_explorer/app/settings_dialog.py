@@ -1,0 +1,242 @@
+"""The settings dialog: data, model and training hyper-parameters, several learning rates at once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vae_explorer.core.config import (
+    OPTIMIZERS,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
+from vae_explorer.core.data import FOLDERS
+
+from .settings import TrainingSettings, format_lrs, parse_lrs
+
+SOURCES = {
+    "bundled": "MNIST (bundled)",
+    "mnist": "MNIST from a torchvision folder",
+    "fashion-mnist": "Fashion-MNIST from a torchvision folder",
+}
+PRIOR_LABELS = {"mog": "Mixture of Gaussians (learnable)", "standard": "Standard Gaussian"}
+ARCH_LABELS = {"mlp": "MLP (784-H-H-L)", "conv": "Convolutional"}
+INVALID_STYLE = "background-color: #ffd7d7;"
+
+
+def _spin(lo: int, hi: int, value: int, special: str | None = None) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    box.setValue(value)
+    box.setAccelerated(True)
+    if special:
+        box.setSpecialValueText(special)
+    return box
+
+
+def _combo(items: dict[str, str], current: str) -> QComboBox:
+    box = QComboBox()
+    for key, label in items.items():
+        box.addItem(label, key)
+    box.setCurrentIndex(max(0, box.findData(current)))
+    return box
+
+
+class SettingsDialog(QDialog):
+    """Edits TrainingSettings; OK stays disabled while any field is invalid."""
+
+    def __init__(self, settings: TrainingSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Training settings")
+        c = settings.config
+        # data
+        source = "bundled" if c.data.root is None else c.data.dataset
+        self.source = _combo(SOURCES, source)
+        self.folder = QLineEdit(c.data.root or "")
+        self.folder.setPlaceholderText("folder holding MNIST/raw or FashionMNIST/raw")
+        self.browse = QPushButton("Browse…")
+        self.limit_train = _spin(0, 50_000, c.data.limit_train or 0, "all 50,000")
+        self.limit_val = _spin(0, 10_000, c.data.limit_val or 0, "all 10,000")
+        self.limit_test = _spin(0, 10_000, c.data.limit_test or 0, "all 10,000")
+        # model
+        self.arch = _combo(ARCH_LABELS, c.model.arch)
+        self.prior = _combo(PRIOR_LABELS, c.model.prior)
+        self.components = _spin(1, 512, c.model.components)
+        self.latent_dim = _spin(1, 512, c.model.latent_dim)
+        self.hidden = _spin(8, 4096, c.model.hidden)
+        # training
+        self.optimizer = _combo({o: o.replace("adamw", "AdamW").replace("adamax", "Adamax")
+                                 .replace("adam", "Adam").replace("sgd", "SGD (momentum 0.9)")
+                                 .replace("rmsprop", "RMSprop") for o in OPTIMIZERS}, c.train.optimizer)
+        self.lrs = QLineEdit(format_lrs(settings.lrs))
+        self.lrs.setToolTip("One or more learning rates, separated by commas; each runs in turn "
+                            "and gets its own curve, e.g. 1e-5, 1e-3, 1e-2")
+        self.batch_size = _spin(1, 65_536, c.train.batch_size)
+        self.epochs = _spin(1, 100_000, c.train.epochs)
+        self.patience = _spin(1, 10_000, c.train.patience)
+        self.seed = _spin(0, 2**31 - 1, c.train.seed)
+        self.device = QComboBox()
+        self.device.addItem("Automatic (GPU when available)", "auto")
+        self.device.addItem("CPU", "cpu")
+        self.device.addItem("CUDA GPU" if torch.cuda.is_available() else "CUDA GPU (not available)", "cuda")
+        if not torch.cuda.is_available():
+            self.device.model().item(2).setEnabled(False)
+        self.device.setCurrentIndex(max(0, self.device.findData(c.train.device)))
+
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #b00020;")
+        self.error.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                        | QDialogButtonBox.StandardButton.Cancel
+                                        | QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            self.restore_defaults)
+        self._layout()
+        self.browse.clicked.connect(self._browse)
+        for w in (self.source, self.arch, self.prior, self.optimizer, self.device):
+            w.currentIndexChanged.connect(self.validate)
+        for w in (self.folder, self.lrs):
+            w.textChanged.connect(self.validate)
+        for w in (self.limit_train, self.limit_val, self.limit_test, self.components, self.latent_dim,
+                  self.hidden, self.batch_size, self.epochs, self.patience, self.seed):
+            w.valueChanged.connect(self.validate)
+        self.validate()
+
+    def _layout(self) -> None:
+        data = QFormLayout()
+        data.addRow("Data source", self.source)
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(self.browse)
+        data.addRow("Data folder", row)
+        data.addRow("Training images", self.limit_train)
+        data.addRow("Validation images", self.limit_val)
+        data.addRow("Test images", self.limit_test)
+        model = QFormLayout()
+        model.addRow("Architecture", self.arch)
+        model.addRow("Prior", self.prior)
+        model.addRow("Mixture components K", self.components)
+        model.addRow("Latent dimension L", self.latent_dim)
+        model.addRow("Hidden units", self.hidden)
+        train = QFormLayout()
+        train.addRow("Optimiser", self.optimizer)
+        train.addRow("Learning rates", self.lrs)
+        train.addRow("Batch size", self.batch_size)
+        train.addRow("Max epochs", self.epochs)
+        train.addRow("Early-stop patience", self.patience)
+        train.addRow("Seed", self.seed)
+        train.addRow("Device", self.device)
+        grid = QGridLayout()
+        for col, (title, form) in enumerate((("Data", data), ("Model", model))):
+            box = QGroupBox(title)
+            box.setLayout(form)
+            grid.addWidget(box, 0, col)
+        box = QGroupBox("Training")
+        box.setLayout(train)
+        grid.addWidget(box, 1, 0, 1, 2)
+        outer = QVBoxLayout(self)
+        outer.addLayout(grid)
+        outer.addWidget(self.error)
+        outer.addWidget(self.buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a torchvision data folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def restore_defaults(self) -> None:
+        fresh = SettingsDialog(TrainingSettings(), self)
+        for name in ("source", "arch", "prior", "optimizer", "device"):
+            getattr(self, name).setCurrentIndex(getattr(fresh, name).currentIndex())
+        for name in ("limit_train", "limit_val", "limit_test", "components", "latent_dim", "hidden",
+                     "batch_size", "epochs", "patience", "seed"):
+            getattr(self, name).setValue(getattr(fresh, name).value())
+        self.folder.setText("")
+        self.lrs.setText(fresh.lrs.text())
+        fresh.deleteLater()
+
+    # -- validation ------------------------------------------------------------------------
+    def _folder_problem(self) -> str | None:
+        source = self.source.currentData()
+        if source == "bundled":
+            return None
+        text = self.folder.text().strip()
+        if not text:
+            return "choose the data folder"
+        raw = Path(text) / FOLDERS[source] / "raw"
+        if not raw.is_dir():
+            return f"{raw} does not exist"
+        return None
+
+    def validate(self) -> bool:
+        folder_bundled = self.source.currentData() == "bundled"
+        self.folder.setEnabled(not folder_bundled)
+        self.browse.setEnabled(not folder_bundled)
+        self.components.setEnabled(self.prior.currentData() == "mog")
+        problems = []
+        folder_problem = self._folder_problem()
+        self.folder.setStyleSheet(INVALID_STYLE if folder_problem else "")
+        if folder_problem:
+            problems.append(f"Data folder: {folder_problem}")
+        try:
+            parse_lrs(self.lrs.text())
+            self.lrs.setStyleSheet("")
+        except ConfigError as exc:
+            self.lrs.setStyleSheet(INVALID_STYLE)
+            problems.append(f"Learning rates: {exc}")
+        if not problems:
+            try:
+                self.settings().config.validate()
+            except ConfigError as exc:
+                problems.append(str(exc))
+        self.error.setText("\n".join(problems))
+        self.error.setVisible(bool(problems))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems)
+        return not problems
+
+    def accept(self) -> None:
+        if self.validate():
+            super().accept()
+
+    def settings(self) -> TrainingSettings:
+        """The settings as entered; call only when validate() is True."""
+        source = self.source.currentData()
+        lrs = parse_lrs(self.lrs.text())
+        data = DataConfig(
+            dataset="mnist" if source == "bundled" else source,
+            root=None if source == "bundled" else self.folder.text().strip(),
+            limit_train=self.limit_train.value() or None,
+            limit_val=self.limit_val.value() or None,
+            limit_test=self.limit_test.value() or None,
+        )
+        model = ModelConfig(arch=self.arch.currentData(), hidden=self.hidden.value(),
+                            latent_dim=self.latent_dim.value(), prior=self.prior.currentData(),
+                            components=self.components.value())
+        train = TrainConfig(optimizer=self.optimizer.currentData(), lr=lrs[0],
+                            batch_size=self.batch_size.value(), epochs=self.epochs.value(),
+                            patience=self.patience.value(), seed=self.seed.value(),
+                            device=self.device.currentData())
+        return TrainingSettings(replace(RunConfig(data, model, train)), lrs)

@@ -1,0 +1,193 @@
+"""The Training tab: the live curve plot, the epoch progress and a table of the queued runs."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vae_explorer.core import events as ev
+from vae_explorer.core.config import RunConfig
+
+from .plot import CurvePlot
+
+COLUMNS = ("learning rate", "status", "epochs", "best val nll", "test nll", "ended by")
+REASONS = {
+    ev.STOP_EARLY: "early stop",
+    ev.STOP_MAX_EPOCHS: "max epochs",
+    ev.STOP_USER: "stopped by user",
+    ev.STOP_DIVERGED: "diverged (NaN)",
+}
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class TrainingPanel(QWidget):
+    """Shows what the training worker reports; it never computes anything itself."""
+
+    title = "Training"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = CurvePlot()
+        self.plot.widget.setMinimumHeight(260)
+        self.show_train = QCheckBox("Show train loss (dashed)")
+        self.show_train.setChecked(True)
+        self.show_train.toggled.connect(self.plot.set_train_visible)
+        self.log_y = QCheckBox("Log y-axis")
+        self.log_y.toggled.connect(self.plot.set_log_y)
+
+        self.progress = QProgressBar()
+        self.progress.setFormat("batch %v / %m")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.run_label = QLabel("–")
+        self.epoch_label = QLabel("–")
+        self.best_label = QLabel("–")
+        self.speed_label = QLabel("–")
+        self.eta_label = QLabel("–")
+        self.result_label = QLabel("No run yet. Press Start (F5) to train with the current settings.")
+        self.result_label.setWordWrap(True)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+
+        self._configs: list[RunConfig] = []
+        self._epoch_started = time.monotonic()
+        self._last_seconds = math.nan
+        self._current = -1
+        self._build()
+
+    def _build(self) -> None:
+        toggles = QHBoxLayout()
+        toggles.addWidget(self.show_train)
+        toggles.addWidget(self.log_y)
+        toggles.addStretch(1)
+        top = QWidget()
+        tv = QVBoxLayout(top)
+        tv.setContentsMargins(0, 0, 0, 0)
+        tv.addWidget(self.plot, 1)
+        tv.addLayout(toggles)
+
+        form = QFormLayout()
+        form.addRow("Run", self.run_label)
+        form.addRow("Epoch", self.epoch_label)
+        form.addRow("Best validation nll", self.best_label)
+        form.addRow("Seconds per epoch", self.speed_label)
+        form.addRow("Epoch ETA", self.eta_label)
+        progress_box = QGroupBox("Progress")
+        pv = QVBoxLayout(progress_box)
+        pv.addWidget(self.progress)
+        pv.addLayout(form)
+        pv.addWidget(self.result_label)
+        runs_box = QGroupBox("Runs")
+        rv = QVBoxLayout(runs_box)
+        rv.addWidget(self.table)
+        bottom = QWidget()
+        bh = QHBoxLayout(bottom)
+        bh.setContentsMargins(0, 0, 0, 0)
+        bh.addWidget(progress_box, 2)
+        bh.addWidget(runs_box, 3)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(bottom)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(split)
+
+    # -- queue -------------------------------------------------------------------------------------
+    def start_queue(self, configs: list[RunConfig]) -> None:
+        self._configs = list(configs)
+        self.plot.clear()
+        self.table.setRowCount(len(configs))
+        for row, config in enumerate(configs):
+            self.plot.add_run(f"lr={config.train.lr:g}")
+            self._set_row(row, f"{config.train.lr:g}", "queued", "", "", "", "")
+        self.result_label.setText("Loading data…")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+
+    def _set_row(self, row: int, *values: str) -> None:
+        for col, value in enumerate(values):
+            if value is None:
+                continue
+            item = QTableWidgetItem(value)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.table.setItem(row, col, item)
+
+    def on_run_started(self, index: int, config: RunConfig) -> None:
+        self._current = index
+        self.run_label.setText(f"{index + 1} of {len(self._configs)}: lr={config.train.lr:g}, "
+                               f"{config.train.optimizer}, batch {config.train.batch_size}")
+        self._set_row(index, None, "running")
+        self.result_label.setText("Training…")
+
+    def on_event(self, index: int, event: object) -> None:
+        if isinstance(event, ev.RunStarted):
+            self.progress.setRange(0, event.batches_per_epoch)
+            self.progress.setValue(0)
+            self._epoch_started = time.monotonic()
+        elif isinstance(event, ev.BatchProgress):
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.batch)
+            epochs = self._configs[index].train.epochs if index < len(self._configs) else 0
+            self.epoch_label.setText(f"{event.epoch} (max {epochs})")
+            elapsed = time.monotonic() - self._epoch_started
+            left = elapsed / max(event.batch, 1) * (event.total - event.batch)
+            self.eta_label.setText(format_duration(left))
+        elif isinstance(event, ev.EpochEnd):
+            self.plot.add_epoch(index, event.epoch, event.train_loss, event.val_nll,
+                                event.best_epoch, event.best_val)
+            self._epoch_started = time.monotonic()
+            self.best_label.setText(f"{event.best_val:.2f} (epoch {event.best_epoch})")
+            self.speed_label.setText(f"{event.seconds:.1f}")
+            self._set_row(index, None, None, str(event.epoch), f"{event.best_val:.2f}")
+        elif isinstance(event, ev.RunFinished):
+            reason = REASONS.get(event.reason, event.reason)
+            test = f"{event.test_nll:.2f}" if event.test_nll is not None else "–"
+            status = "diverged" if event.reason == ev.STOP_DIVERGED else "done"
+            best = f"{event.best_val:.2f}" if math.isfinite(event.best_val) else "–"
+            self._set_row(index, None, status, str(event.epochs), best, test, reason)
+            if event.reason == ev.STOP_DIVERGED:
+                self.plot.mark_diverged(index)
+            self.result_label.setText(f"lr={self._configs[index].train.lr:g}: {reason} after {event.epochs} "
+                                      f"epochs; test nll {test} nats (best model, epoch {event.best_epoch}).")
+        elif isinstance(event, ev.RunError):
+            self._set_row(index, None, "failed")
+
+    def on_queue_finished(self, stopped: bool) -> None:
+        self.progress.setValue(self.progress.maximum() if not stopped else self.progress.value())
+        self.eta_label.setText("–")
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 1)
+            if item is not None and item.text() in ("queued", "running"):
+                self._set_row(row, None, "not run" if item.text() == "queued" else "stopped")
