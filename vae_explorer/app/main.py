@@ -13,7 +13,7 @@ def create_application(argv: list[str] | None = None):
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from vae_explorer.resources import icon_path
+    from vae_explorer.assets import icon_path
 
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName("vae-explorer")

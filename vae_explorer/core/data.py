@@ -133,7 +133,7 @@ def split_indices() -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_splits(config: DataConfig) -> Splits:
     """Load, split and (optionally) truncate the data described by `config`."""
-    from vae_explorer.resources import bundled_data_root
+    from vae_explorer.assets import bundled_data_root
 
     config.validate()
     root = Path(config.root) if config.root else bundled_data_root()

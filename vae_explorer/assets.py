@@ -1,4 +1,4 @@
-"""Locate the files shipped in `resources/` (bundled MNIST, icons) however the package is installed."""
+"""Locate the shipped resources (bundled MNIST, icons), installed as the package vae_explorer.resources."""
 
 from __future__ import annotations
 
