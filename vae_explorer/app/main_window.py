@@ -11,6 +11,7 @@ import torch
 from PySide6.QtCore import QStandardPaths, Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from vae_explorer.core import events as ev
 
+from .about import AboutDialog
 from .export import FILTER, ExportError, export_widget
 from .inference import InferenceService, ModelInfo
 from .panels.real_vs_generated import RealVsGeneratedPanel
@@ -120,6 +122,8 @@ class MainWindow(QMainWindow):
         for a in (self.start_action, self.pause_action, self.stop_action):
             train_menu.addAction(a)
         self.help_menu = self.menuBar().addMenu("&Help")
+        self.help_menu.addAction(self._action("&About VAE Explorer", lambda: self.about_dialog().exec()))
+        self.help_menu.addAction(self._action("About &Qt", QApplication.aboutQt))
 
         toolbar = self.addToolBar("Training")
         toolbar.setObjectName("training-toolbar")
@@ -140,6 +144,9 @@ class MainWindow(QMainWindow):
         self.pause_action.setText("&Resume" if self.paused else "&Pause")
         self.settings_action.setEnabled(not running)
         self.save_action.setEnabled(self.service.info is not None)
+
+    def about_dialog(self) -> AboutDialog:
+        return AboutDialog(self)
 
     # -- figures -------------------------------------------------------------------------------
     def figures(self) -> list[tuple[str, str, QWidget]]:

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+class EpochAxis(pg.AxisItem):
+    """An x-axis with ticks on whole epochs only (no 1.2, 1.4 ... on short runs)."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph names)
+        levels = [(spacing, [v for v in values if float(v).is_integer()])
+                  for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+        levels = [(s, v) for s, v in levels if v]
+        if not levels and maxVal - minVal < 50:
+            first, last = math.ceil(minVal), math.floor(maxVal)
+            levels = [(1.0, [float(v) for v in range(first, last + 1)])]
+        return levels
 
 
 class _Run:
@@ -35,7 +50,7 @@ class CurvePlot(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.widget = pg.PlotWidget(background="w")
+        self.widget = pg.PlotWidget(background="w", axisItems={"bottom": EpochAxis("bottom")})
         self.plot = self.widget.getPlotItem()
         self.plot.setLabel("bottom", "epoch")
         self.plot.setLabel("left", "nll (nats)")
