@@ -35,15 +35,15 @@ def resolve_device(name: str) -> torch.device:
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     if name == "adamax":
-        return torch.optim.Adamax(params, lr=lr)
+        return torch.optim.Adamax(params, lr=lr, foreach=True)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, foreach=True)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr)
+        return torch.optim.AdamW(params, lr=lr, foreach=True)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, foreach=True)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
     raise ConfigError(f"unknown optimizer {name!r}")
 
 
