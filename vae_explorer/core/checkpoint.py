@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +61,18 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a vae-explorer checkpoint (not a PyTorch file, or truncated)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt zip, pickle refused by weights_only, truncated file ...
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path} is not a vae-explorer checkpoint: it holds objects other than tensors and plain "
+            "values, which are not loaded for safety"
+        ) from None
+    except Exception as exc:  # damaged archive members, truncated records ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable vae-explorer checkpoint ({first})") from None
+        raise CheckpointError(f"{path} is corrupt and cannot be read ({first})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a vae-explorer checkpoint")
     if payload.get("version") != VERSION:
