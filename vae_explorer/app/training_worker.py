@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from vae_explorer.core.checkpoint import CheckpointError
 from vae_explorer.core.config import ConfigError, RunConfig
@@ -105,7 +105,8 @@ class TrainingController(QObject):
         worker.run_started.connect(self.run_started)
         worker.event.connect(self.event)
         worker.failed.connect(self.failed)
-        worker.finished.connect(thread.quit)
+        # direct: the GUI thread may be blocked in stop_and_wait(), so a queued quit would never run
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker = thread, worker
         thread.start()
