@@ -1,0 +1,33 @@
+"""Helpers shared by the app tests (small settings, waiting for epochs)."""
+
+from __future__ import annotations
+
+from vae_explorer.core import events as ev
+from vae_explorer.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+SMALL_MODEL = ModelConfig(hidden=64, latent_dim=8, components=4)
+
+
+def tiny_config(epochs: int = 2, **train) -> RunConfig:
+    data = DataConfig(limit_train=320, limit_val=128, limit_test=128)
+    return RunConfig(data, SMALL_MODEL, TrainConfig(epochs=epochs, **train))
+
+
+def tiny_settings(epochs: int = 2, lrs=(1e-3,), **train):
+    from vae_explorer.app.settings import TrainingSettings
+
+    return TrainingSettings(tiny_config(epochs, **train), tuple(lrs))
+
+
+def record_events(win) -> list:
+    """Collect (run index, event) pairs the window receives from the training worker."""
+    seen: list = []
+    win.controller.event.connect(lambda i, e: seen.append((i, e)))
+    return seen
+
+
+def wait_for_epoch(qtbot, seen: list, epoch: int = 1, run: int = 0, timeout: int = 60_000) -> None:
+    def reached() -> bool:
+        return any(isinstance(e, ev.EpochEnd) and e.epoch >= epoch and i == run for i, e in seen)
+
+    qtbot.waitUntil(reached, timeout=timeout)

@@ -1,0 +1,47 @@
+"""App fixtures: an isolated QSettings store, the application's names, a window, a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from apphelpers import tiny_config
+from PySide6.QtCore import QSettings
+
+from vae_explorer import ORG_DOMAIN, ORG_NAME
+
+
+@pytest.fixture(autouse=True)
+def app_env(qapp, tmp_path):
+    qapp.setApplicationName("vae-explorer")
+    qapp.setOrganizationName(ORG_NAME)
+    qapp.setOrganizationDomain(ORG_DOMAIN)
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QSettings().clear()
+    yield qapp
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from vae_explorer.app.main_window import MainWindow
+
+    win = MainWindow(runs_root=tmp_path / "runs")
+    qtbot.addWidget(win)
+    win.resize(1100, 750)
+    win.show()
+    yield win
+    win.controller.stop_and_wait()
+    win.service.shutdown()
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    """A small trained model, made with the core trainer (no GUI)."""
+    from vae_explorer.core.data import load_splits
+    from vae_explorer.core.trainer import Trainer
+
+    config = tiny_config(epochs=1)
+    out = tmp_path / "ckpt"
+    Trainer(config, load_splits(config.data), out).run()
+    return out / "model.pt"

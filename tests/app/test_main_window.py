@@ -1,0 +1,217 @@
+"""Drive the real main window offscreen: settings, live training, stop/pause, divergence, exports,
+checkpoints and closing mid-run."""
+
+from __future__ import annotations
+
+import csv
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+from apphelpers import record_events, tiny_settings, wait_for_epoch
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+
+import vae_explorer.core.trainer as trainer_mod
+from vae_explorer.app.settings import load_settings
+from vae_explorer.app.settings_dialog import INVALID_STYLE, SettingsDialog
+from vae_explorer.core.checkpoint import load_checkpoint
+
+
+def finish(qtbot, win, timeout=120_000):
+    qtbot.waitUntil(lambda: not win.controller.running, timeout=timeout)
+
+
+def table_text(win, row: int, col: int) -> str:
+    item = win.training.table.item(row, col)
+    return item.text() if item else ""
+
+
+def test_settings_dialog_validates_and_persists(window, qtbot, monkeypatch):
+    dialog = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert ok.isEnabled()
+    for bad in ("abc", "0", "-1e-3", "1e-3, 1e-3", ""):
+        dialog.lrs.setText(bad)
+        assert not ok.isEnabled() and dialog.lrs.styleSheet() == INVALID_STYLE, bad
+    dialog.lrs.setText("1e-3, 3e-3")
+    assert ok.isEnabled() and dialog.lrs.styleSheet() == ""
+    dialog.source.setCurrentIndex(dialog.source.findData("mnist"))
+    dialog.folder.setText("/no/such/folder")
+    assert not ok.isEnabled() and "does not exist" in dialog.error.text()
+    dialog.source.setCurrentIndex(dialog.source.findData("bundled"))
+    assert ok.isEnabled()
+
+    def fill_and_accept(self):
+        self.lrs.setText("1e-5, 1e-3, 1e-2")
+        self.limit_train.setValue(300)
+        self.batch_size.setValue(64)
+        self.components.setValue(5)
+        self.optimizer.setCurrentIndex(self.optimizer.findData("adam"))
+        self.accept()
+        return self.result()
+
+    monkeypatch.setattr(SettingsDialog, "exec", fill_and_accept)
+    assert window.edit_settings()
+    s = window.settings
+    assert s.lrs == (1e-5, 1e-3, 1e-2) and s.config.train.batch_size == 64
+    assert s.config.model.components == 5 and s.config.data.limit_train == 300
+    assert s.config.train.optimizer == "adam"
+    assert load_settings(QSettings()) == s  # persisted
+
+
+def test_live_training_two_learning_rates(window, qtbot):
+    seen = record_events(window)
+    window.settings = tiny_settings(epochs=2, lrs=(1e-3, 3e-3))
+    window.start_training()
+    assert window.controller.running and not window.start_action.isEnabled()
+    wait_for_epoch(qtbot, seen, 1)
+    assert len(window.training.plot.points(0)[0]) >= 1  # points appear while it trains
+    finish(qtbot, window)
+    plot = window.training.plot
+    assert len(plot.runs) == 2 and [r.label for r in plot.runs] == ["lr=0.001", "lr=0.003"]
+    for index, lr in enumerate(("0.001", "0.003")):
+        x, y = plot.points(index)
+        with open(window.queue_dir / f"lr_{lr}" / "metrics.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        assert list(x) == [1, 2]
+        assert list(y) == pytest.approx([float(r["val_nll"]) for r in rows])
+        assert table_text(window, index, 5) == "max epochs"
+        assert table_text(window, index, 4) not in ("", "–")
+    assert len(plot.legend.items) == 2
+    panel = window.panels[0]
+    qtbot.waitUntil(lambda: panel.generated_view.image() is not None, timeout=30_000)
+    assert panel.real_view.image().shape == panel.generated_view.image().shape
+
+
+def test_pause_resume_and_stop(window, qtbot):
+    seen = record_events(window)
+    window.settings = tiny_settings(epochs=1000)
+    window.start_training()
+    wait_for_epoch(qtbot, seen, 1)
+    window.toggle_pause()
+    assert window.pause_action.text() == "&Resume"
+    qtbot.wait(300)
+    count = sum(1 for _, e in seen if type(e).__name__ == "EpochEnd")
+    qtbot.wait(1500)
+    assert sum(1 for _, e in seen if type(e).__name__ == "EpochEnd") <= count + 1
+    window.toggle_pause()
+    wait_for_epoch(qtbot, seen, count + 1)
+    window.stop_training()
+    finish(qtbot, window)
+    assert table_text(window, 0, 5) == "stopped by user"
+    assert window.start_action.isEnabled()
+
+
+def test_diverging_run_is_marked_and_the_queue_goes_on(window, qtbot, monkeypatch):
+    """The first learning rate's weights turn to NaN in its second epoch; the second lr still runs."""
+    real_wait = trainer_mod.Trainer._wait_if_paused
+
+    def poisoned(self):
+        if self.config.train.lr == 1e-3 and len(self.history) >= 1:
+            with torch.no_grad():
+                for p in self.model.parameters():
+                    p.fill_(float("nan"))
+        return real_wait(self)
+
+    monkeypatch.setattr(trainer_mod.Trainer, "_wait_if_paused", poisoned)
+    window.settings = tiny_settings(epochs=2, lrs=(1e-3, 2e-3))
+    window.start_training()
+    finish(qtbot, window)
+    plot = window.training.plot
+    assert plot.runs[0].diverged and not plot.runs[1].diverged
+    assert table_text(window, 0, 1) == "diverged" and table_text(window, 1, 1) == "done"
+    model, _, payload = load_checkpoint(window.queue_dir / "lr_0.001" / "model.pt")
+    assert payload["metrics"]["epoch"] == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert len(plot.points(1)[0]) == 2
+
+
+def test_export_every_figure(window, qtbot, tmp_path):
+    window.settings = tiny_settings(epochs=2)
+    window.start_training()
+    finish(qtbot, window)
+    qtbot.waitUntil(lambda: window.panels[0].generated_view.image() is not None, timeout=30_000)
+    out = tmp_path / "figures"
+    out.mkdir()
+    written = window.export_all(str(out))
+    names = {p.name for p in written}
+    for stem in ("nll_val_curve", "real_images", "generated_images"):
+        for suffix in (".png", ".svg", ".pdf"):
+            assert f"{stem}{suffix}" in names
+    for path in written:
+        if path.suffix == ".png":
+            image = QImage(str(path))
+            assert not image.isNull() and image.width() > 100
+        elif path.suffix == ".pdf":
+            assert path.read_bytes().startswith(b"%PDF")
+        else:
+            root = ET.parse(path).getroot()
+            assert root.tag.endswith("svg")
+    curve = ET.parse(out / "nll_val_curve.svg").getroot()
+    paths = [el for el in curve.iter() if el.tag.endswith(("path", "polyline"))]
+    assert len(paths) > 5
+
+
+def test_unwritable_export_path(window, monkeypatch, tmp_path):
+    errors = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: errors.append(a[2]))
+    assert window._export(window.training.plot, tmp_path / "missing" / "plot.png") is None
+    assert errors and "does not exist" in errors[0]
+    assert window._export(window.training.plot, tmp_path / "plot.bmp") is None
+    assert "png" in errors[-1]
+
+
+def test_open_and_save_checkpoint_without_training(window, qtbot, checkpoint, tmp_path):
+    window.open_checkpoint(str(checkpoint))
+    panel = window.panels[0]
+    qtbot.waitUntil(lambda: panel.generated_view.image() is not None, timeout=30_000)
+    assert window.save_action.isEnabled()
+    first = panel.generated_view.image().copy()
+    panel.on_resample()
+    qtbot.waitUntil(lambda: (panel.generated_view.image() != first).any(), timeout=30_000)
+    saved = window.save_checkpoint_as(str(tmp_path / "copy.pt"))
+    assert saved is not None
+    load_checkpoint(saved)
+
+
+def test_corrupt_checkpoint_shows_an_error(window, qtbot, monkeypatch, tmp_path):
+    errors = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: errors.append(a[2]))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    window.open_checkpoint(str(bad))
+    qtbot.waitUntil(lambda: bool(errors), timeout=10_000)
+    assert "bad.pt" in errors[0]
+    assert window.service.info is None
+
+
+def test_close_during_training_stops_cleanly(window, qtbot, monkeypatch):
+    seen = record_events(window)
+    window.settings = tiny_settings(epochs=1000)
+    window.start_training()
+    wait_for_epoch(qtbot, seen, 1)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    started = time.monotonic()
+    assert window.close()
+    assert time.monotonic() - started < 20
+    assert asked and not window.controller.running
+    assert (window.queue_dir / "lr_0.001" / "model.pt").is_file()
+    load_checkpoint(window.queue_dir / "lr_0.001" / "model.pt")
+
+
+def test_close_can_be_cancelled(window, qtbot, monkeypatch):
+    seen = record_events(window)
+    window.settings = tiny_settings(epochs=1000)
+    window.start_training()
+    wait_for_epoch(qtbot, seen, 1)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    assert not window.close()
+    assert window.controller.running
+    window.stop_training()
+    finish(qtbot, window)
