@@ -1,9 +1,73 @@
-"""CLI sub-commands of the latent explorer (components, interpolate)."""
+"""CLI sub-commands of the latent explorer: `components` and `interpolate`."""
 
 from __future__ import annotations
 
 import argparse
 
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the explorer sub-commands on the main parser."""
+    from vae_explorer.cli import int_at_least, positive_float
+
+    c = sub.add_parser("components", help="a row of samples from every mixture component")
+    c.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
+    c.add_argument("--n", type=int_at_least(1), default=8, help="samples per component (default 8)")
+    c.add_argument("--temperature", type=positive_float, default=1.0, help="scales each sigma_k")
+    c.add_argument("--sort-by-weight", action="store_true", help="heaviest component first")
+    c.add_argument("--binary", action="store_true", help="binary draws instead of probabilities")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
+    c.set_defaults(func=cmd_components)
+
+    i = sub.add_parser("interpolate", help="decode a path between two test images' latents")
+    i.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
+    i.add_argument("--from", dest="start", type=int_at_least(0), required=True, metavar="I",
+                   help="test-set index of the first image")
+    i.add_argument("--to", dest="end", type=int_at_least(0), required=True, metavar="J",
+                   help="test-set index of the last image")
+    i.add_argument("--steps", type=int_at_least(2), default=10)
+    i.add_argument("--method", choices=("linear", "spherical"), default="linear")
+    i.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
+    i.set_defaults(func=cmd_interpolate)
+
+
+def cmd_components(args: argparse.Namespace) -> int:
+    from vae_explorer import figures
+    from vae_explorer.cli import load_model, output_file
+    from vae_explorer.core.explore import all_components, component_order
+
+    out = output_file(args.out, FIGURE_SUFFIXES)
+    model, config, _ = load_model(args.model)
+    weights = model.prior.component_params()[0].numpy()
+    samples = all_components(model, args.n, args.temperature, args.binary, args.seed)
+    order = component_order(weights, args.sort_by_weight)
+    figures.save_component_rows(samples[order], [f"k={k}\nw={weights[k]:.3f}" for k in order], out,
+                                config.model.image_size)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from vae_explorer import figures
+    from vae_explorer.cli import UserError, load_model, output_file
+    from vae_explorer.core.data import TEST_BINARISE_SEED, load_splits, model_input
+    from vae_explorer.core.explore import decode_latents, encode_means, interpolation_path
+
+    out = output_file(args.out, FIGURE_SUFFIXES)
+    model, config, _ = load_model(args.model)
+    splits = load_splits(replace(config.data, limit_train=1, limit_val=1, limit_test=None, download=False))
+    n = len(splits.test_images)
+    for name, index in (("--from", args.start), ("--to", args.end)):
+        if index >= n:
+            raise UserError(f"{name} {index} is not a test-set index (0 to {n - 1})")
+    x = model_input(splits.test_images[[args.start, args.end]], config.model.likelihood, TEST_BINARISE_SEED)
+    a, b = encode_means(model, x)
+    path = decode_latents(model, interpolation_path(a, b, args.steps, args.method))
+    figures.save_strip(path, out, config.model.image_size,
+                       title=f"test #{args.start} → test #{args.end}, {args.method}, {args.steps} steps")
+    print(f"wrote {out}")
+    return 0

@@ -58,3 +58,40 @@ def save_curves(curves: dict[str, Sequence[tuple[int, float]]], paths: Sequence[
     for path in paths:
         fig.savefig(path)
     plt.close(fig)
+
+
+def save_component_rows(samples: np.ndarray, labels: Sequence[str], path: Path, side: int = 28) -> None:
+    """One row of decoded samples per mixture component, its label (index, weight) on the left."""
+    from vae_explorer.core.grids import tile
+
+    plt = _pyplot()
+    k, n = samples.shape[:2]
+    fig, axes = plt.subplots(k, 1, figsize=(0.55 * n + 1.3, 0.6 * k + 0.3), squeeze=False)
+    for row, (ax, label) in enumerate(zip(axes[:, 0], labels)):
+        ax.imshow(tile(to_images(samples[row], side), 1, n, pad=1, fill=0.5), cmap="gray", vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout(pad=0.3)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def save_strip(images: np.ndarray, path: Path, side: int = 28, title: str | None = None) -> None:
+    """A single row of images, e.g. an interpolation path."""
+    from vae_explorer.core.grids import tile
+
+    plt = _pyplot()
+    n = len(images)
+    fig, ax = plt.subplots(figsize=(0.8 * n + 0.4, 1.4 if title else 1.1))
+    ax.imshow(tile(to_images(images, side), 1, n, pad=1, fill=0.5), cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout(pad=0.2)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)

@@ -25,13 +25,16 @@ from vae_explorer.core import events as ev
 from .about import AboutDialog
 from .export import FILTER, ExportError, export_widget
 from .inference import InferenceService, ModelInfo
+from .panels.components import ComponentsPanel
+from .panels.interpolation import InterpolationPanel
+from .panels.latent_map import LatentMapPanel
 from .panels.real_vs_generated import RealVsGeneratedPanel
 from .settings import TrainingSettings, load_settings, save_settings
 from .settings_dialog import SettingsDialog
 from .training_panel import TrainingPanel
 from .training_worker import TrainingController
 
-PANEL_CLASSES: list[type] = [RealVsGeneratedPanel]
+PANEL_CLASSES: list[type] = [RealVsGeneratedPanel, ComponentsPanel, InterpolationPanel, LatentMapPanel]
 
 
 def default_runs_root() -> Path:

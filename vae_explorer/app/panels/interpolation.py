@@ -1,0 +1,255 @@
+"""Walk between two latents (test images, component means or prior samples) and decode the path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vae_explorer.core.explore import decode_latents, encode_means, interpolation_path
+from vae_explorer.core.grids import tile, to_images
+
+from ..clickable_view import ClickableImageView
+from ..image_view import ImageView
+from ..inference import ModelContext, ModelInfo
+from .base import Panel
+
+GALLERY = 16
+MODES = {"images": "Two test images", "means": "Two component means", "prior": "Two random prior samples"}
+
+
+@dataclass(frozen=True)
+class PathResult:
+    frames: np.ndarray  # (steps, H, W)
+    strip: np.ndarray  # the frames tiled in one row
+    latents: np.ndarray  # (steps, L)
+    start: np.ndarray  # (H, W) what the start endpoint is (the test image, or the decoded latent)
+    end: np.ndarray
+
+
+def endpoints(ctx: ModelContext, mode: str, a: int, b: int, seed: int) -> tuple[np.ndarray, np.ndarray,
+                                                                                np.ndarray, np.ndarray]:
+    """(z_a, z_b, picture of a, picture of b) for the chosen kind of endpoint."""
+    model, side = ctx.model, ctx.side
+    if mode == "images":
+        images = ctx.test_images()[[a, b]]
+        z = encode_means(model, ctx.test_inputs()[[a, b]])
+        pics = images.float().numpy() / 255.0
+    elif mode == "means":
+        _, means, _ = model.prior.component_params()
+        z = means[[a, b]].numpy()
+        pics = decode_latents(model, z)
+    else:
+        z = model.prior.sample(2, generator=torch.Generator().manual_seed(seed)).numpy()
+        pics = decode_latents(model, z)
+    pics = to_images(pics, side)
+    return z[0], z[1], pics[0], pics[1]
+
+
+def path_job(mode: str, a: int, b: int, steps: int, method: str, seed: int):
+    def job(ctx: ModelContext) -> PathResult:
+        za, zb, pa, pb = endpoints(ctx, mode, a, b, seed)
+        latents = interpolation_path(za, zb, steps, method)
+        frames = to_images(decode_latents(ctx.model, latents), ctx.side)
+        return PathResult(frames, tile(frames, 1, steps, pad=1, fill=0.35), latents, pa, pb)
+
+    return job
+
+
+def gallery_job(count: int):
+    def job(ctx: ModelContext) -> tuple[np.ndarray, int]:
+        images = ctx.test_images()
+        pics = to_images(images[:count].float().numpy() / 255.0, ctx.side)
+        return tile(pics, 1, len(pics), pad=1, fill=0.35), len(images)
+
+    return job
+
+
+class InterpolationPanel(Panel):
+    title = "Interpolation"
+
+    def __init__(self, service, parent: QWidget | None = None) -> None:
+        super().__init__(service, parent)
+        self.seed = 0
+        self.result: PathResult | None = None
+        self.mode = QComboBox()
+        for key, label in MODES.items():
+            self.mode.addItem(label, key)
+        self.method = QComboBox()
+        self.method.addItem("Linear", "linear")
+        self.method.addItem("Spherical (slerp)", "spherical")
+        self.steps = QSpinBox()
+        self.steps.setRange(2, 40)
+        self.steps.setValue(10)
+        # endpoint editors, one page per mode
+        self.image_a, self.image_b = QSpinBox(), QSpinBox()
+        for box, value in ((self.image_a, 0), (self.image_b, 1)):
+            box.setRange(0, 9999)
+            box.setValue(value)
+        self.mean_a, self.mean_b = QSpinBox(), QSpinBox()
+        self.mean_b.setValue(1)
+        self.new_pair = QPushButton("New random pair")
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._pair_page("From test image #", self.image_a, "to #", self.image_b))
+        self.pages.addWidget(self._pair_page("From component", self.mean_a, "to component", self.mean_b))
+        prior_page = QWidget()
+        pl = QHBoxLayout(prior_page)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.new_pair)
+        pl.addStretch(1)
+        self.pages.addWidget(prior_page)
+        self.gallery = ClickableImageView("Test images appear here")
+        self.gallery.setFixedHeight(54)
+        self.gallery.setToolTip("Click: start image; Shift+click: end image")
+        self.gallery_count = 0
+        # results
+        self.start_view, self.end_view = ImageView("start"), ImageView("end")
+        self.current_view = ImageView("Decoded path appears here")
+        for v in (self.start_view, self.end_view):
+            v.setFixedSize(110, 110)
+        self.current_view.setMinimumSize(180, 180)
+        self.strip_view = ImageView("")
+        self.strip_view.setMinimumHeight(70)
+        self.scrub = QSlider(Qt.Orientation.Horizontal)
+        self.scrub.setEnabled(False)
+        self.scrub_label = QLabel("t = –")
+        self._build()
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        for w in (self.method,):
+            w.currentIndexChanged.connect(self.refresh)
+        for w in (self.steps, self.image_a, self.image_b, self.mean_a, self.mean_b):
+            w.valueChanged.connect(self.refresh)
+        self.new_pair.clicked.connect(self._new_pair)
+        self.gallery.clicked.connect(self._gallery_clicked)
+        self.scrub.valueChanged.connect(self._scrubbed)
+
+    @staticmethod
+    def _pair_page(text_a: str, box_a: QSpinBox, text_b: str, box_b: QSpinBox) -> QWidget:
+        page = QWidget()
+        row = QHBoxLayout(page)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel(text_a))
+        row.addWidget(box_a)
+        row.addWidget(QLabel(text_b))
+        row.addWidget(box_b)
+        row.addStretch(1)
+        return page
+
+    def _build(self) -> None:
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Endpoints"))
+        controls.addWidget(self.mode)
+        controls.addWidget(self.pages, 1)
+        controls.addWidget(QLabel("Steps"))
+        controls.addWidget(self.steps)
+        controls.addWidget(QLabel("Method"))
+        controls.addWidget(self.method)
+        gallery_box = QGroupBox("Test images (click: start, Shift+click: end)")
+        gl = QVBoxLayout(gallery_box)
+        gl.addWidget(self.gallery)
+        self.figure = QWidget()
+        self.figure.setWindowTitle("Interpolation")
+        fl = QVBoxLayout(self.figure)
+        fl.addWidget(self.strip_view)
+        ends = QHBoxLayout()
+        for title, view in (("Start", self.start_view), ("End", self.end_view)):
+            box = QVBoxLayout()
+            box.addWidget(QLabel(f"<b>{title}</b>"))
+            box.addWidget(view)
+            box.addStretch(1)
+            ends.addLayout(box)
+        cur = QVBoxLayout()
+        cur.addWidget(QLabel("<b>Along the path</b>"))
+        cur.addWidget(self.current_view, 1)
+        scrub = QHBoxLayout()
+        scrub.addWidget(self.scrub, 1)
+        scrub.addWidget(self.scrub_label)
+        cur.addLayout(scrub)
+        ends.addLayout(cur, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.status)
+        layout.addLayout(controls)
+        layout.addWidget(gallery_box)
+        layout.addWidget(self.figure, 1)
+        layout.addLayout(ends, 2)
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _mode_changed(self) -> None:
+        self.pages.setCurrentIndex(self.mode.currentIndex())
+        self.refresh()
+
+    def _new_pair(self) -> None:
+        self.seed += 1
+        self.refresh()
+
+    def _gallery_clicked(self, fraction: float, modifiers) -> None:
+        if not self.gallery_count:
+            return
+        index = min(int(fraction * self.gallery_count), self.gallery_count - 1)
+        self.mode.setCurrentIndex(self.mode.findData("images"))
+        target = self.image_b if modifiers & Qt.KeyboardModifier.ShiftModifier else self.image_a
+        target.setValue(index)
+
+    def on_model_loaded(self, info: ModelInfo) -> None:
+        k = info.config.model.components if info.config.model.prior == "mog" else 1
+        for box in (self.mean_a, self.mean_b):
+            box.setRange(0, k - 1)
+        self.service.submit("interpolation-gallery", gallery_job(GALLERY), self._show_gallery)
+        self.refresh()
+
+    def _show_gallery(self, result: tuple[np.ndarray, int]) -> None:
+        strip, total = result
+        self.gallery.set_image(strip)
+        self.gallery_count = min(GALLERY, total)
+        for box in (self.image_a, self.image_b):
+            box.setMaximum(total - 1)
+
+    def selection(self) -> tuple[str, int, int]:
+        mode = self.mode.currentData()
+        if mode == "images":
+            return mode, self.image_a.value(), self.image_b.value()
+        if mode == "means":
+            return mode, self.mean_a.value(), self.mean_b.value()
+        return mode, 0, 1
+
+    def refresh(self) -> None:
+        if self.info is None:
+            return
+        mode, a, b = self.selection()
+        job = path_job(mode, a, b, self.steps.value(), self.method.currentData(), self.seed)
+        self.service.submit("interpolation", job, self._show)
+
+    # -- results -------------------------------------------------------------------------------
+    def _show(self, result: PathResult) -> None:
+        self.result = result
+        self.strip_view.set_image(result.strip)
+        self.start_view.set_image(result.start)
+        self.end_view.set_image(result.end)
+        self.scrub.setEnabled(True)
+        self.scrub.setRange(0, len(result.frames) - 1)
+        self._scrubbed(self.scrub.value())
+
+    def _scrubbed(self, step: int) -> None:
+        if self.result is None:
+            return
+        step = min(step, len(self.result.frames) - 1)
+        self.current_view.set_image(self.result.frames[step])
+        self.scrub_label.setText(f"step {step + 1}/{len(self.result.frames)}, "
+                                 f"t = {step / (len(self.result.frames) - 1):.2f}")
+
+    def export_targets(self):
+        return {"interpolation": ("Interpolation strip", self.figure)}

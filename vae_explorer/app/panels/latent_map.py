@@ -1,0 +1,216 @@
+"""The test set's encoder means in 2-D (PCA), coloured by digit, with the component means marked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from vae_explorer.core.explore import Projection, decode_latents, encode_means, fit_projection
+from vae_explorer.core.grids import to_images
+
+from ..image_view import ImageView
+from ..inference import ModelContext, ModelInfo
+from ..plot import PALETTE
+from .base import Panel
+
+DIGIT_COLOURS = (*PALETTE, "#7f7f7f", "#bcbd22")
+PICK_PX = 8.0
+
+
+@dataclass(frozen=True)
+class MapData:
+    coords: np.ndarray  # (N, 2)
+    labels: np.ndarray  # (N,)
+    images: np.ndarray  # (N, H, W) the test images in [0, 1]
+    reconstructions: np.ndarray  # (N, H, W) decoder means of the encoder means
+    component_coords: np.ndarray  # (K, 2), empty for the standard prior
+    projection: Projection
+    is_pca: bool
+
+
+def map_job(limit: int):
+    def job(ctx: ModelContext) -> MapData:
+        n = min(limit, len(ctx.test_images()))
+        x = ctx.test_inputs()[:n]
+        z = encode_means(ctx.model, x)
+        proj = fit_projection(z)
+        recon = to_images(decode_latents(ctx.model, z), ctx.side)
+        images = to_images(ctx.test_images()[:n].float().numpy() / 255.0, ctx.side)
+        comps = np.zeros((0, 2))
+        if ctx.config.model.prior == "mog":
+            comps = proj.project(ctx.model.prior.component_params()[1].numpy())
+        return MapData(proj.project(z), ctx.test_labels()[:n].numpy(), images, recon, comps, proj,
+                       z.shape[1] > 2)
+
+    return job
+
+
+def decode_point_job(latent: np.ndarray):
+    def job(ctx: ModelContext) -> np.ndarray:
+        return to_images(decode_latents(ctx.model, latent[None]), ctx.side)[0]
+
+    return job
+
+
+class LatentMapPanel(Panel):
+    title = "Latent map"
+
+    def __init__(self, service, parent: QWidget | None = None) -> None:
+        super().__init__(service, parent)
+        self.data: MapData | None = None
+        self.selected: int | None = None
+        self.limit = QSpinBox()
+        self.limit.setRange(100, 10_000)
+        self.limit.setSingleStep(500)
+        self.limit.setValue(3000)
+        self.limit.setKeyboardTracking(False)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setWindowTitle("Latent map")
+        self.plot.setTitle("Test-set encoder means", color="#222", size="10pt")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.setAspectLocked(False)
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#222")
+        self.legend.setBrush(pg.mkBrush(255, 255, 255, 220))
+        self.scatters: list[pg.ScatterPlotItem] = []
+        self.means = pg.ScatterPlotItem(symbol="+", size=16, pen=pg.mkPen("k", width=2.5), brush=None)
+        self.means.setZValue(10)
+        self.mean_labels: list[pg.TextItem] = []
+        self.marker = pg.ScatterPlotItem(symbol="o", size=14, pen=pg.mkPen("#d62728", width=2), brush=None)
+        self.marker.setZValue(20)
+        self.plot.addItem(self.means)
+        self.plot.addItem(self.marker)
+        self.image_view = ImageView("Hover or click a point")
+        self.recon_view = ImageView("")
+        self.image_title = QLabel("<b>Test image</b>")
+        self.recon_title = QLabel("<b>Reconstruction</b>")
+        self.info_label = QLabel("Click empty space to decode that point.")
+        self.info_label.setWordWrap(True)
+        for v in (self.image_view, self.recon_view):
+            v.setFixedSize(170, 170)
+        side = QVBoxLayout()
+        side.addWidget(self.image_title)
+        side.addWidget(self.image_view)
+        side.addWidget(self.recon_title)
+        side.addWidget(self.recon_view)
+        side.addWidget(self.info_label)
+        side.addStretch(1)
+        bar = QHBoxLayout()
+        bar.addWidget(self.status, 1)
+        bar.addWidget(QLabel("Test images shown"))
+        bar.addWidget(self.limit)
+        body = QHBoxLayout()
+        body.addWidget(self.plot, 1)
+        body.addLayout(side)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addLayout(body, 1)
+        self.limit.valueChanged.connect(self.refresh)
+        self.plot.scene().sigMouseMoved.connect(self._hovered)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+
+    def on_model_loaded(self, info: ModelInfo) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.info is not None:
+            self.service.submit("latent-map", map_job(self.limit.value()), self._show)
+
+    def _show(self, data: MapData) -> None:
+        self.data = data
+        for item in self.scatters:
+            self.plot.removeItem(item)
+        for item in self.mean_labels:
+            self.plot.removeItem(item)
+        self.legend.clear()
+        self.scatters, self.mean_labels = [], []
+        for digit in np.unique(data.labels):
+            pts = data.coords[data.labels == digit]
+            colour = DIGIT_COLOURS[int(digit) % len(DIGIT_COLOURS)]
+            item = pg.ScatterPlotItem(pts[:, 0], pts[:, 1], size=5, pen=None,
+                                      brush=pg.mkBrush(colour))
+            item.setOpacity(0.75)
+            self.plot.addItem(item)
+            self.scatters.append(item)
+            self.legend.addItem(item, str(int(digit)))
+        self.means.setData(data.component_coords[:, 0], data.component_coords[:, 1])
+        if len(data.component_coords):
+            self.legend.addItem(self.means, "component means")
+        for k, (x, y) in enumerate(data.component_coords):
+            label = pg.TextItem(str(k), color="#000", anchor=(-0.2, 1.1))
+            label.setPos(x, y)
+            self.plot.addItem(label)
+            self.mean_labels.append(label)
+        if data.is_pca:
+            ex = data.projection.explained * 100
+            self.plot.setLabel("bottom", f"principal direction 1 ({ex[0]:.0f}% of variance)")
+            self.plot.setLabel("left", f"principal direction 2 ({ex[1]:.0f}% of variance)")
+        else:
+            self.plot.setLabel("bottom", "z₁")
+            self.plot.setLabel("left", "z₂")
+        if self.selected is not None and self.selected < len(data.coords):
+            self.select(self.selected)
+
+    # -- picking ---------------------------------------------------------------------------------
+    def point_at(self, scene_pos: QPointF) -> int | None:
+        """Index of the plotted point within PICK_PX pixels of scene_pos, nearest first."""
+        if self.data is None or not len(self.data.coords):
+            return None
+        vb = self.plot.getPlotItem().getViewBox()
+        view = vb.mapSceneToView(scene_pos)
+        px = vb.viewPixelSize()
+        d = np.hypot((self.data.coords[:, 0] - view.x()) / px[0], (self.data.coords[:, 1] - view.y()) / px[1])
+        i = int(d.argmin())
+        return i if d[i] <= PICK_PX else None
+
+    def scene_pos_of(self, index: int) -> QPointF:
+        vb = self.plot.getPlotItem().getViewBox()
+        x, y = self.data.coords[index]
+        return vb.mapViewToScene(QPointF(float(x), float(y)))
+
+    def select(self, index: int) -> None:
+        self.selected = index
+        d = self.data
+        self.image_title.setText(f"<b>Test image #{index}</b> (digit {int(d.labels[index])})")
+        self.image_view.set_image(d.images[index])
+        self.recon_title.setText("<b>Reconstruction</b>")
+        self.recon_view.set_image(d.reconstructions[index])
+        self.marker.setData([d.coords[index, 0]], [d.coords[index, 1]])
+        self.info_label.setText(f"map position ({d.coords[index, 0]:.2f}, {d.coords[index, 1]:.2f})")
+
+    def _hovered(self, scene_pos: QPointF) -> None:
+        index = self.point_at(scene_pos)
+        if index is not None:
+            self.select(index)
+
+    def _clicked(self, event) -> None:
+        if self.data is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        index = self.point_at(event.scenePos())
+        if index is not None:
+            self.select(index)
+            return
+        vb = self.plot.getPlotItem().getViewBox()
+        if not vb.sceneBoundingRect().contains(event.scenePos()):
+            return
+        p = vb.mapSceneToView(event.scenePos())
+        self.decode_at(p.x(), p.y())
+
+    def decode_at(self, x: float, y: float) -> None:
+        """Decode the latent mean + x * axis1 + y * axis2 and show it."""
+        if self.data is None:
+            return
+        latent = self.data.projection.unproject(np.array([x, y]))
+        self.marker.setData([x], [y])
+        self.image_title.setText("<b>Decoded point</b>")
+        self.recon_title.setText("")
+        self.recon_view.set_image(None)
+        self.info_label.setText(f"generated from map position ({x:.2f}, {y:.2f})")
+        self.service.submit("latent-map-point", decode_point_job(latent.astype(np.float32)),
+                            self.image_view.set_image)
+
+    def export_targets(self):
+        return {"latent_map": ("Latent map", self.plot)}
