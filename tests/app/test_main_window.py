@@ -85,6 +85,10 @@ def test_live_training_two_learning_rates(window, qtbot):
     panel = window.panels[0]
     qtbot.waitUntil(lambda: panel.generated_view.image() is not None, timeout=30_000)
     assert panel.real_view.image().shape == panel.generated_view.image().shape
+    # every explorer panel refreshed from the new best model, without a checkpoint being opened
+    components, interpolation, latent_map = window.panels[1:]
+    qtbot.waitUntil(lambda: components.row_images() and all(i is not None for i in components.row_images())
+                    and interpolation.result is not None and latent_map.data is not None, timeout=60_000)
 
 
 def test_pause_resume_and_stop(window, qtbot):

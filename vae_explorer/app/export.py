@@ -54,7 +54,7 @@ def _export_png(widget: QWidget, path: Path, size: QSize, scale: int = 2) -> Non
     image.setDevicePixelRatio(scale)
     image.fill(widget.palette().window().color())
     painter = QPainter(image)
-    widget.render(painter, QPoint())
+    QWidget.render(widget, painter, QPoint())  # QGraphicsView overrides render() with another signature
     painter.end()
     if not image.save(str(path), "PNG"):
         raise ExportError(f"cannot write PNG image {path}")
@@ -70,7 +70,7 @@ def _export_svg(widget: QWidget, path: Path, size: QSize, title: str) -> None:
     painter = QPainter()
     if not painter.begin(gen):
         raise ExportError(f"cannot write SVG file {path}")
-    widget.render(painter, QPoint())
+    QWidget.render(widget, painter, QPoint())  # QGraphicsView overrides render() with another signature
     painter.end()
 
 
@@ -88,5 +88,5 @@ def _export_pdf(widget: QWidget, path: Path, size: QSize, title: str) -> None:
     target = painter.viewport()
     sx, sy = target.width() / size.width(), target.height() / size.height()
     painter.scale(min(sx, sy), min(sx, sy))
-    widget.render(painter, QPoint())
+    QWidget.render(widget, painter, QPoint())  # QGraphicsView overrides render() with another signature
     painter.end()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import shiboken6
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -125,6 +126,12 @@ class InferenceWorker(QObject):
         self.result.emit(job_id, out)
 
 
+def _alive(callback: Callable) -> bool:
+    """False when the callback is a method of a Qt object that has been deleted meanwhile."""
+    owner = getattr(callback, "__self__", None)
+    return not isinstance(owner, QObject) or shiboken6.isValid(owner)
+
+
 class InferenceService(QObject):
     """GUI-thread front of the InferenceWorker: load checkpoints, submit jobs, get callbacks.
 
@@ -179,7 +186,7 @@ class InferenceService(QObject):
     @Slot(int, object)
     def _on_result(self, job_id: int, out: Any) -> None:
         key, callback = self._callbacks.pop(job_id, ("", None))
-        if callback is not None and self._latest.get(key) == job_id:
+        if callback is not None and self._latest.get(key) == job_id and _alive(callback):
             callback(out)
 
     @Slot(int, str)

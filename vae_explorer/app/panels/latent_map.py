@@ -208,6 +208,7 @@ class LatentMapPanel(Panel):
         self.image_title.setText("<b>Decoded point</b>")
         self.recon_title.setText("")
         self.recon_view.set_image(None)
+        self.image_view.set_image(None)
         self.info_label.setText(f"generated from map position ({x:.2f}, {y:.2f})")
         self.service.submit("latent-map-point", decode_point_job(latent.astype(np.float32)),
                             self.image_view.set_image)

@@ -1,0 +1,116 @@
+"""The explorer panels on a loaded checkpoint: rendering, clicks, scrubbing and exports."""
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QImage
+
+from vae_explorer.app.export import export_widget
+from vae_explorer.app.inference import InferenceService
+from vae_explorer.app.panels.components import ComponentsPanel
+from vae_explorer.app.panels.interpolation import InterpolationPanel
+from vae_explorer.app.panels.latent_map import LatentMapPanel
+
+
+@pytest.fixture
+def service(qtbot):
+    svc = InferenceService()
+    yield svc
+    svc.shutdown()
+
+
+def loaded(qtbot, service, panel_cls, checkpoint):
+    panel = panel_cls(service)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    with qtbot.waitSignal(service.model_loaded, timeout=30_000):
+        service.load_checkpoint(str(checkpoint))
+    return panel
+
+
+def check_exports(widget, folder, stem):
+    for suffix in (".png", ".svg", ".pdf"):
+        path = export_widget(widget, folder / f"{stem}{suffix}")
+        if suffix == ".png":
+            assert not QImage(str(path)).isNull()
+        elif suffix == ".pdf":
+            assert path.read_bytes().startswith(b"%PDF")
+        else:
+            assert ET.parse(path).getroot().tag.endswith("svg")
+
+
+def test_components_panel(qtbot, service, checkpoint, tmp_path):
+    panel = loaded(qtbot, service, ComponentsPanel, checkpoint)
+    qtbot.waitUntil(lambda: len(panel.row_images()) == 4 and all(i is not None for i in panel.row_images()),
+                    timeout=30_000)
+    assert panel.weights.shape == (4,) and abs(panel.weights.sum() - 1) < 1e-5
+    assert "w = " in panel.rows[0][0].text()
+    before = panel.row_images()[2].copy()
+    view = panel.rows[2][1]
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.rect().center())
+    qtbot.waitUntil(lambda: not np.array_equal(panel.row_images()[2], before), timeout=30_000)
+    panel.sort.setChecked(True)
+    qtbot.waitUntil(lambda: list(panel.order) == list(np.argsort(-panel.weights, kind="stable")), timeout=30_000)
+    panel.mean_only.setChecked(True)
+    qtbot.waitUntil(lambda: panel.row_images()[0].shape[1] < 60, timeout=30_000)  # one image per row
+    panel.mean_only.setChecked(False)
+    panel.temperature.setValue(50)
+    assert panel.temperature_label.text() == "0.50"
+    for stem, (_, widget) in panel.export_targets().items():
+        check_exports(widget, tmp_path, stem)
+
+
+def test_interpolation_panel(qtbot, service, checkpoint, tmp_path):
+    panel = loaded(qtbot, service, InterpolationPanel, checkpoint)
+    qtbot.waitUntil(lambda: panel.result is not None and panel.gallery_count > 0, timeout=30_000)
+    assert panel.result.frames.shape[0] == 10
+    panel.steps.setValue(6)
+    qtbot.waitUntil(lambda: panel.result.frames.shape[0] == 6, timeout=30_000)
+    panel.scrub.setValue(5)
+    np.testing.assert_array_equal(panel.current_view.image(), panel.result.frames[5])
+    assert "t = 1.00" in panel.scrub_label.text()
+    # gallery: shift+click chooses the end image
+    view = panel.gallery
+    rect = view.image_rect()
+    pos = QPointF(rect.x() + rect.width() * (3.5 / panel.gallery_count), rect.center().y()).toPoint()
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, pos)
+    assert panel.image_b.value() == 3
+    panel.mode.setCurrentIndex(panel.mode.findData("means"))
+    panel.method.setCurrentIndex(panel.method.findData("spherical"))
+    qtbot.waitUntil(lambda: panel.selection()[0] == "means" and panel.result is not None, timeout=30_000)
+    panel.mode.setCurrentIndex(panel.mode.findData("prior"))
+    panel.new_pair.click()
+    qtbot.wait(200)
+    check_exports(panel.figure, tmp_path, "interpolation")
+
+
+def test_latent_map_click_shows_the_image(qtbot, service, checkpoint, tmp_path):
+    panel = loaded(qtbot, service, LatentMapPanel, checkpoint)
+    qtbot.waitUntil(lambda: panel.data is not None, timeout=30_000)
+    data = panel.data
+    assert data.coords.shape == (3000, 2) and len(data.component_coords) == 4
+    assert panel.legend.items  # digits and component means
+    qtbot.wait(100)
+    index = 5
+    pos = panel.plot.mapFromScene(panel.scene_pos_of(index))
+    qtbot.mouseClick(panel.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: panel.image_view.image() is not None, timeout=10_000)
+    picked = panel.selected
+    np.testing.assert_allclose(data.coords[picked], data.coords[index], atol=0.5)
+    np.testing.assert_array_equal(panel.image_view.image(), data.images[picked])
+    np.testing.assert_array_equal(panel.recon_view.image(), data.reconstructions[picked])
+    # empty space decodes that point
+    far = data.coords.max(0) + 10
+    panel.plot.setXRange(data.coords[:, 0].min(), far[0])
+    panel.plot.setYRange(data.coords[:, 1].min(), far[1])
+    qtbot.wait(100)
+    vb = panel.plot.getPlotItem().getViewBox()
+    empty = panel.plot.mapFromScene(vb.mapViewToScene(QPointF(far[0] - 1, far[1] - 1)))
+    qtbot.mouseClick(panel.plot.viewport(), Qt.MouseButton.LeftButton, pos=empty)
+    qtbot.waitUntil(lambda: panel.image_title.text() == "<b>Decoded point</b>"
+                    and panel.image_view.image() is not None
+                    and panel.recon_view.image() is None, timeout=10_000)
+    check_exports(panel.plot, tmp_path, "latent_map")

@@ -1,0 +1,125 @@
+"""Explorer maths: component sampling, lerp/slerp, interpolation endpoints, the PCA projection."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vae_explorer.cli import main
+from vae_explorer.core.config import ModelConfig
+from vae_explorer.core.explore import (
+    all_components,
+    component_order,
+    decode_latents,
+    fit_projection,
+    interpolation_path,
+    lerp,
+    slerp,
+)
+from vae_explorer.core.model import VAE
+
+
+def test_component_samples_use_exactly_component_k():
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent_dim=3, components=4, hidden=16))
+    with torch.no_grad():
+        model.prior.means.copy_(torch.arange(12.0).view(4, 3))
+        model.prior.log_vars.copy_(torch.log(torch.tensor([0.5, 1.0, 2.0, 4.0]))[:, None].expand(4, 3))
+    n = 40_000
+    for k in range(4):
+        for temperature in (1.0, 0.5):
+            z = model.prior.sample_component(k, n, temperature, generator=torch.Generator().manual_seed(k))
+            sigma = temperature * math.sqrt([0.5, 1.0, 2.0, 4.0][k])
+            assert torch.all((z.mean(0) - model.prior.means[k]).abs() < 4 * sigma / math.sqrt(n))
+            assert torch.allclose(z.std(0), torch.full((3,), sigma), rtol=0.03)
+    grid = all_components(model, 5, seed=1)
+    assert grid.shape == (4, 5, 784) and grid.min() >= 0 and grid.max() <= 1
+    assert np.array_equal(grid, all_components(model, 5, seed=1))  # reproducible
+
+
+def test_component_order():
+    assert component_order(np.array([0.1, 0.5, 0.4]), True).tolist() == [1, 2, 0]
+    assert component_order(np.array([0.1, 0.5, 0.4]), False).tolist() == [0, 1, 2]
+
+
+def test_slerp_on_known_vectors():
+    a, b = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    ts = np.linspace(0, 1, 7)
+    path = slerp(a, b, ts)
+    np.testing.assert_allclose(path[3], (a + b) / math.sqrt(2), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 1.0, atol=1e-12)
+    angles = np.arccos(np.clip(path @ a, -1, 1))
+    np.testing.assert_allclose(angles, ts * math.pi / 2, atol=1e-9)  # constant angular speed
+    assert np.array_equal(path[0], a) and np.array_equal(path[-1], b)
+    # nearly parallel vectors fall back to lerp
+    np.testing.assert_allclose(slerp(a, 2 * a, ts), lerp(a, 2 * a, ts))
+    np.testing.assert_allclose(lerp(a, b, [0.25])[0], [0.75, 0.25, 0.0])
+
+
+@pytest.mark.parametrize("method", ["linear", "spherical"])
+def test_interpolation_endpoints_decode_to_the_endpoints_own_decodings(method):
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent_dim=6, components=3, hidden=32))
+    x = torch.bernoulli(torch.full((2, 784), 0.3))
+    za, zb = model.encode(x).numpy()
+    path = interpolation_path(za, zb, 10, method)
+    assert path.shape == (10, 6)
+    decoded = decode_latents(model, path)
+    np.testing.assert_allclose(decoded[0], decode_latents(model, za[None])[0], atol=1e-6)
+    np.testing.assert_allclose(decoded[-1], decode_latents(model, zb[None])[0], atol=1e-6)
+    with pytest.raises(ValueError):
+        interpolation_path(za, zb, 1)
+
+
+def test_projection_matches_numpy_svd():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(500, 7)) @ rng.normal(size=(7, 7)) + 3.0
+    proj = fit_projection(z)
+    centred = z - z.mean(0)
+    u, s, vt = np.linalg.svd(centred, full_matrices=False)
+    expected = centred @ vt[:2].T
+    coords = proj.project(z)
+    for axis in range(2):  # equal up to the sign of each axis
+        sign = np.sign(coords[0, axis]) * np.sign(expected[0, axis])
+        np.testing.assert_allclose(coords[:, axis], sign * expected[:, axis], atol=1e-9)
+    np.testing.assert_allclose(proj.explained, s[:2] ** 2 / (s**2).sum())
+    # a point on the plane maps back to itself
+    on_plane = proj.unproject(coords[:5])
+    np.testing.assert_allclose(proj.project(on_plane), coords[:5], atol=1e-9)
+    np.testing.assert_allclose(proj.unproject(np.zeros(2)), z.mean(0))
+
+
+def test_projection_is_the_identity_for_two_dimensions():
+    z = np.random.default_rng(1).normal(size=(50, 2))
+    proj = fit_projection(z)
+    np.testing.assert_allclose(proj.project(z), z)
+    np.testing.assert_allclose(proj.unproject(z), z)
+
+
+TINY = ["--limit-train", "200", "--limit-val", "64", "--limit-test", "64", "--hidden", "32",
+        "--latent-dim", "4", "--components", "3"]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    out = tmp_path_factory.mktemp("explore")
+    assert main(["train", "--epochs", "1", *TINY, "--out", str(out)]) == 0
+    return out / "model.pt"
+
+
+def test_components_and_interpolate_commands(model_path, tmp_path, capsys):
+    assert main(["components", str(model_path), "--n", "5", "--sort-by-weight", "--out",
+                 str(tmp_path / "c.png")]) == 0
+    with Image.open(tmp_path / "c.png") as im:
+        im.verify()
+    assert main(["components", str(model_path), "--out", str(tmp_path / "c.pdf")]) == 0
+    assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
+    assert main(["interpolate", str(model_path), "--from", "3", "--to", "7", "--steps", "6",
+                 "--method", "spherical", "--out", str(tmp_path / "i.svg")]) == 0
+    assert b"<svg" in (tmp_path / "i.svg").read_bytes()[:500]
+    assert main(["interpolate", str(model_path), "--from", "0", "--to", "10000",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "not a test-set index" in capsys.readouterr().err
+    assert main(["components", str(model_path), "--out", str(tmp_path / "c.gif")]) == 2
