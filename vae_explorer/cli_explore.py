@@ -36,14 +36,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_components(args: argparse.Namespace) -> int:
     from vae_explorer import figures
     from vae_explorer.cli import load_model, output_file
-    from vae_explorer.core.explore import all_components, component_order
+    from vae_explorer.core.explore import all_components, component_order, format_weight
 
     out = output_file(args.out, FIGURE_SUFFIXES)
     model, config, _ = load_model(args.model)
     weights = model.prior.component_params()[0].numpy()
     samples = all_components(model, args.n, args.temperature, args.binary, args.seed)
     order = component_order(weights, args.sort_by_weight)
-    figures.save_component_rows(samples[order], [f"k={k}\nw={weights[k]:.3f}" for k in order], out,
+    figures.save_component_rows(samples[order], [f"k={k}\nw={format_weight(weights[k])}" for k in order], out,
                                 config.model.image_size)
     print(f"wrote {out}")
     return 0

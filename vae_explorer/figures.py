@@ -76,7 +76,7 @@ def save_component_rows(samples: np.ndarray, labels: Sequence[str], path: Path, 
             spine.set_visible(False)
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.tight_layout(pad=0.3)
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
 
 
@@ -93,5 +93,5 @@ def save_strip(images: np.ndarray, path: Path, side: int = 28, title: str | None
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout(pad=0.2)
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)

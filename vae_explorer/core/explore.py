@@ -19,6 +19,14 @@ def component_order(weights: np.ndarray, by_weight: bool) -> np.ndarray:
     return np.argsort(-np.asarray(weights), kind="stable") if by_weight else np.arange(len(weights))
 
 
+NEGLIGIBLE_WEIGHT = 1e-3
+
+
+def format_weight(w: float) -> str:
+    """A mixture weight for a label: three decimals, or scientific notation when it rounds to 0."""
+    return f"{w:.3f}" if w >= 0.0005 else f"{w:.1e}"
+
+
 @torch.no_grad()
 def component_samples(model: VAE, k: int, n: int, temperature: float = 1.0, binary: bool = False,
                       generator: torch.Generator | None = None) -> np.ndarray:

@@ -21,7 +21,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vae_explorer.core.explore import all_components, component_means, component_order, component_samples
+from vae_explorer.core.explore import (
+    NEGLIGIBLE_WEIGHT,
+    all_components,
+    component_means,
+    component_order,
+    component_samples,
+    format_weight,
+)
 from vae_explorer.core.grids import tile, to_images
 
 from ..clickable_view import ClickableImageView
@@ -105,10 +112,10 @@ class ComponentsPanel(Panel):
         self.rows_widget.setWindowTitle("Mixture components")
         self.rows_layout = QGridLayout(self.rows_widget)
         self.rows_layout.setVerticalSpacing(2)
-        self.rows_layout.setColumnStretch(1, 1)
+        self.rows_layout.setColumnStretch(2, 1)  # strips keep their aspect, flush left
         self.placeholder = QLabel("Samples of each mixture component appear here once a model is loaded.")
         self.placeholder.setStyleSheet("color: #777;")
-        self.rows_layout.addWidget(self.placeholder, 0, 0, 1, 2)
+        self.rows_layout.addWidget(self.placeholder, 0, 0, 1, 3)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.rows_widget)
@@ -204,9 +211,18 @@ class ComponentsPanel(Panel):
         self._ensure_rows(len(self.order))
         for row, k in enumerate(self.order):
             label, view = self.rows[row]
-            label.setText(f"<b>k = {k}</b><br>w = {result.weights[k]:.3f}")
+            w = float(result.weights[k])
+            unused = w < NEGLIGIBLE_WEIGHT
+            label.setText(f"<b>k = {k}</b><br>w = {format_weight(w)}" + ("<br><i>unused</i>" if unused else ""))
+            label.setStyleSheet("color: #999;" if unused else "")
             view.set_image(result.strips[k])
-            view.setToolTip(f"component {k}, weight {result.weights[k]:.4f}: click to resample")
+            view.setFixedWidth(round(ROW_HEIGHT * result.strips[k].shape[1] / result.strips[k].shape[0]))
+            view.setToolTip(f"component {k}, weight {format_weight(w)}: click to resample"
+                            + ("\nThe prior gives this component almost no weight: the model never samples"
+                               " from it, so its samples need not look like digits." if unused else ""))
+        used = int((result.weights >= NEGLIGIBLE_WEIGHT).sum())
+        self.chart.setTitle(f"Mixture weights ({used} of {len(result.weights)} components in use)",
+                            color="#222", size="10pt")
         self.bars.setOpts(x=np.arange(len(result.weights)), height=result.weights, width=0.7)
         self.chart.setXRange(-0.6, len(result.weights) - 0.4, padding=0)
         self.chart.setYRange(0, max(float(result.weights.max()) * 1.1, 1e-3), padding=0)

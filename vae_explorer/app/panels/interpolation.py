@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QStackedWidget,
@@ -39,6 +40,16 @@ class PathResult:
     latents: np.ndarray  # (steps, L)
     start: np.ndarray  # (H, W) what the start endpoint is (the test image, or the decoded latent)
     end: np.ndarray
+    names: tuple[str, str]  # what the endpoints are, e.g. ("test image #0", "test image #1")
+    caption: str  # a one-line description of the whole path
+
+
+def endpoint_names(mode: str, a: int, b: int, seed: int) -> tuple[str, str]:
+    if mode == "images":
+        return f"test image #{a}", f"test image #{b}"
+    if mode == "means":
+        return f"component mean μ{a}", f"component mean μ{b}"
+    return f"prior sample a (pair {seed})", f"prior sample b (pair {seed})"
 
 
 def endpoints(ctx: ModelContext, mode: str, a: int, b: int, seed: int) -> tuple[np.ndarray, np.ndarray,
@@ -65,7 +76,10 @@ def path_job(mode: str, a: int, b: int, steps: int, method: str, seed: int):
         za, zb, pa, pb = endpoints(ctx, mode, a, b, seed)
         latents = interpolation_path(za, zb, steps, method)
         frames = to_images(decode_latents(ctx.model, latents), ctx.side)
-        return PathResult(frames, tile(frames, 1, steps, pad=1, fill=0.35), latents, pa, pb)
+        names = endpoint_names(mode, a, b, seed)
+        kind = "linear" if method == "linear" else "spherical (slerp)"
+        caption = f"{names[0]} → {names[1]}: {kind} interpolation, {steps} steps"
+        return PathResult(frames, tile(frames, 1, steps, pad=1, fill=0.35), latents, pa, pb, names, caption)
 
     return job
 
@@ -122,8 +136,13 @@ class InterpolationPanel(Panel):
         for v in (self.start_view, self.end_view):
             v.setFixedSize(110, 110)
         self.current_view.setMinimumSize(180, 180)
-        self.strip_view = ImageView("")
-        self.strip_view.setMinimumHeight(70)
+        self.strip_view = ClickableImageView("")
+        self.strip_view.setMinimumHeight(40)
+        self.strip_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.strip_view.setToolTip("Click a frame to show it large")
+        self.caption = QLabel("")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.start_title, self.end_title = QLabel("<b>Start</b>"), QLabel("<b>End</b>")
         self.scrub = QSlider(Qt.Orientation.Horizontal)
         self.scrub.setEnabled(False)
         self.scrub_label = QLabel("t = –")
@@ -136,6 +155,7 @@ class InterpolationPanel(Panel):
         self.new_pair.clicked.connect(self._new_pair)
         self.gallery.clicked.connect(self._gallery_clicked)
         self.scrub.valueChanged.connect(self._scrubbed)
+        self.strip_view.clicked.connect(self._strip_clicked)
 
     @staticmethod
     def _pair_page(text_a: str, box_a: QSpinBox, text_b: str, box_b: QSpinBox) -> QWidget:
@@ -164,11 +184,14 @@ class InterpolationPanel(Panel):
         self.figure = QWidget()
         self.figure.setWindowTitle("Interpolation")
         fl = QVBoxLayout(self.figure)
+        fl.addWidget(self.caption)
         fl.addWidget(self.strip_view)
         ends = QHBoxLayout()
-        for title, view in (("Start", self.start_view), ("End", self.end_view)):
+        for title, view in ((self.start_title, self.start_view), (self.end_title, self.end_view)):
+            title.setWordWrap(True)
+            title.setFixedWidth(view.width())
             box = QVBoxLayout()
-            box.addWidget(QLabel(f"<b>{title}</b>"))
+            box.addWidget(title)
             box.addWidget(view)
             box.addStretch(1)
             ends.addLayout(box)
@@ -184,8 +207,8 @@ class InterpolationPanel(Panel):
         layout.addWidget(self.status)
         layout.addLayout(controls)
         layout.addWidget(gallery_box)
-        layout.addWidget(self.figure, 1)
-        layout.addLayout(ends, 2)
+        layout.addWidget(self.figure)
+        layout.addLayout(ends, 1)
 
     # -- inputs --------------------------------------------------------------------------------
     def _mode_changed(self) -> None:
@@ -237,11 +260,30 @@ class InterpolationPanel(Panel):
     def _show(self, result: PathResult) -> None:
         self.result = result
         self.strip_view.set_image(result.strip)
+        self._fit_strip()
+        self.caption.setText(result.caption)
+        self.start_title.setText(f"<b>Start</b><br>{result.names[0]}")
+        self.end_title.setText(f"<b>End</b><br>{result.names[1]}")
         self.start_view.set_image(result.start)
         self.end_view.set_image(result.end)
         self.scrub.setEnabled(True)
         self.scrub.setRange(0, len(result.frames) - 1)
         self._scrubbed(self.scrub.value())
+
+    def _strip_clicked(self, fraction: float, _modifiers) -> None:
+        if self.result is not None:
+            self.scrub.setValue(min(int(fraction * len(self.result.frames)), len(self.result.frames) - 1))
+
+    def _fit_strip(self) -> None:
+        """Give the strip the height its aspect ratio asks for at the current width (no empty bands)."""
+        image = self.strip_view.image()
+        if image is not None:
+            h, w = image.shape
+            self.strip_view.setFixedHeight(max(40, min(220, round(self.strip_view.width() * h / w))))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._fit_strip()
 
     def _scrubbed(self, step: int) -> None:
         if self.result is None:

@@ -7,9 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
 
-from vae_explorer.core.explore import Projection, decode_latents, encode_means, fit_projection
+from vae_explorer.core.explore import (
+    NEGLIGIBLE_WEIGHT,
+    Projection,
+    decode_latents,
+    encode_means,
+    fit_projection,
+)
 from vae_explorer.core.grids import to_images
 
 from ..image_view import ImageView
@@ -28,6 +34,7 @@ class MapData:
     images: np.ndarray  # (N, H, W) the test images in [0, 1]
     reconstructions: np.ndarray  # (N, H, W) decoder means of the encoder means
     component_coords: np.ndarray  # (K, 2), empty for the standard prior
+    component_weights: np.ndarray  # (K,)
     projection: Projection
     is_pca: bool
 
@@ -40,10 +47,11 @@ def map_job(limit: int):
         proj = fit_projection(z)
         recon = to_images(decode_latents(ctx.model, z), ctx.side)
         images = to_images(ctx.test_images()[:n].float().numpy() / 255.0, ctx.side)
-        comps = np.zeros((0, 2))
+        comps, weights = np.zeros((0, 2)), np.zeros(0)
         if ctx.config.model.prior == "mog":
-            comps = proj.project(ctx.model.prior.component_params()[1].numpy())
-        return MapData(proj.project(z), ctx.test_labels()[:n].numpy(), images, recon, comps, proj,
+            w, means, _ = ctx.model.prior.component_params()
+            comps, weights = proj.project(means.numpy()), w.numpy()
+        return MapData(proj.project(z), ctx.test_labels()[:n].numpy(), images, recon, comps, weights, proj,
                        z.shape[1] > 2)
 
     return job
@@ -54,6 +62,16 @@ def decode_point_job(latent: np.ndarray):
         return to_images(decode_latents(ctx.model, latent[None]), ctx.side)[0]
 
     return job
+
+
+class SideLegend(pg.LegendItem):
+    """A legend laid out beside the view box: it keeps its place (no dragging) and hides no points."""
+
+    def hoverEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph name)
+        pass
+
+    def mouseDragEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph name)
+        ev.ignore()
 
 
 class LatentMapPanel(Panel):
@@ -70,11 +88,14 @@ class LatentMapPanel(Panel):
         self.limit.setKeyboardTracking(False)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setWindowTitle("Latent map")
-        self.plot.setTitle("Test-set encoder means", color="#222", size="10pt")
+        self.plot.setTitle("Test-set encoder means by digit label; crosses: component means (grey: unused)",
+                           color="#222", size="10pt")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setAspectLocked(False)
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#222")
-        self.legend.setBrush(pg.mkBrush(255, 255, 255, 220))
+        # the legend sits in its own column right of the view box, so it never hides points
+        self.legend = SideLegend(labelTextColor="#222", verSpacing=-4)
+        self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.plot.getPlotItem().layout.addItem(self.legend, 2, 3, alignment=Qt.AlignmentFlag.AlignTop)
         self.scatters: list[pg.ScatterPlotItem] = []
         self.means = pg.ScatterPlotItem(symbol="+", size=16, pen=pg.mkPen("k", width=2.5), brush=None)
         self.means.setZValue(10)
@@ -136,11 +157,14 @@ class LatentMapPanel(Panel):
             self.plot.addItem(item)
             self.scatters.append(item)
             self.legend.addItem(item, str(int(digit)))
-        self.means.setData(data.component_coords[:, 0], data.component_coords[:, 1])
+        used = data.component_weights >= NEGLIGIBLE_WEIGHT
+        pens = [pg.mkPen("k" if u else "#999", width=2.5 if u else 1.5) for u in used]
+        self.means.setData(data.component_coords[:, 0], data.component_coords[:, 1], pen=pens,
+                           size=[16 if u else 11 for u in used])
         if len(data.component_coords):
             self.legend.addItem(self.means, "component means")
         for k, (x, y) in enumerate(data.component_coords):
-            label = pg.TextItem(str(k), color="#000", anchor=(-0.2, 1.1))
+            label = pg.TextItem(str(k), color="#000" if used[k] else "#999", anchor=(-0.2, 1.1))
             label.setPos(x, y)
             self.plot.addItem(label)
             self.mean_labels.append(label)
