@@ -67,6 +67,13 @@ def test_interpolation_panel(qtbot, service, checkpoint, tmp_path):
     panel = loaded(qtbot, service, InterpolationPanel, checkpoint)
     qtbot.waitUntil(lambda: panel.result is not None and panel.gallery_count > 0, timeout=30_000)
     assert panel.result.frames.shape[0] == 10
+    assert panel.caption.text() == "test image #0 → test image #1: linear interpolation, 10 steps"
+    # clicking a frame of the strip shows it large
+    rect = panel.strip_view.image_rect()
+    pos = QPointF(rect.x() + rect.width() * 0.75, rect.center().y()).toPoint()
+    qtbot.mouseClick(panel.strip_view, Qt.MouseButton.LeftButton, pos=pos)
+    assert panel.scrub.value() == 7
+    np.testing.assert_array_equal(panel.current_view.image(), panel.result.frames[7])
     panel.steps.setValue(6)
     qtbot.waitUntil(lambda: panel.result.frames.shape[0] == 6, timeout=30_000)
     panel.scrub.setValue(5)
@@ -114,3 +121,5 @@ def test_latent_map_click_shows_the_image(qtbot, service, checkpoint, tmp_path):
                     and panel.image_view.image() is not None
                     and panel.recon_view.image() is None, timeout=10_000)
     check_exports(panel.plot, tmp_path, "latent_map")
+    # the scatter is exported as vectors (one path per point), not as a pasted pixmap atlas
+    assert (tmp_path / "latent_map.svg").read_text().count("<path") >= len(data.coords)

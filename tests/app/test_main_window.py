@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ET
 import pytest
 import torch
 from apphelpers import record_events, tiny_settings, wait_for_epoch
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QMessageBox
 
 import vae_explorer.core.trainer as trainer_mod
 from vae_explorer.app.settings import load_settings
@@ -87,7 +87,8 @@ def test_live_training_two_learning_rates(window, qtbot):
     assert panel.real_view.image().shape == panel.generated_view.image().shape
     # every explorer panel refreshed from the new best model, without a checkpoint being opened
     components, interpolation, latent_map = window.panels[1:]
-    qtbot.waitUntil(lambda: components.row_images() and all(i is not None for i in components.row_images())
+    qtbot.waitUntil(lambda: bool(components.row_images())
+                    and all(i is not None for i in components.row_images())
                     and interpolation.result is not None and latent_map.data is not None, timeout=60_000)
 
 
@@ -132,6 +133,7 @@ def test_diverging_run_is_marked_and_the_queue_goes_on(window, qtbot, monkeypatc
     assert payload["metrics"]["epoch"] == 1
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert len(plot.points(1)[0]) == 2
+    assert "diverged" in window.statusBar().currentMessage() and "lr=0.001" in window.statusBar().currentMessage()
 
 
 def test_export_every_figure(window, qtbot, tmp_path):
@@ -201,10 +203,12 @@ def test_close_during_training_stops_cleanly(window, qtbot, monkeypatch):
     asked = []
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    thread = window.controller._thread
     started = time.monotonic()
     assert window.close()
     assert time.monotonic() - started < 20
     assert asked and not window.controller.running
+    assert thread.isFinished()
     assert (window.queue_dir / "lr_0.001" / "model.pt").is_file()
     load_checkpoint(window.queue_dir / "lr_0.001" / "model.pt")
 
@@ -219,3 +223,98 @@ def test_close_can_be_cancelled(window, qtbot, monkeypatch):
     assert window.controller.running
     window.stop_training()
     finish(qtbot, window)
+
+
+def test_settings_isolated_in_tmp(tmp_path):
+    assert QSettings().fileName().startswith(str(tmp_path))
+
+
+def test_settings_through_the_toolbar_action(window, qtbot):
+    """The real modal dialog, opened by its action and accepted with a click on OK."""
+    seen = {}
+
+    def fill() -> None:
+        dialog = QApplication.activeModalWidget()
+        try:
+            seen["dialog"] = isinstance(dialog, SettingsDialog)
+            dialog.lrs.setText("abc")
+            seen["ok_on_bad"] = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+            dialog.lrs.setText("2e-3 5e-4")
+            dialog.epochs.setValue(3)
+            qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok),
+                             Qt.MouseButton.LeftButton)
+        finally:
+            if dialog is not None and dialog.isVisible():
+                dialog.reject()
+
+    QTimer.singleShot(0, fill)
+    window.settings_action.trigger()
+    assert seen == {"dialog": True, "ok_on_bad": False}
+    assert window.settings.lrs == (2e-3, 5e-4) and window.settings.config.train.epochs == 3
+    assert load_settings(QSettings()).lrs == (2e-3, 5e-4)
+
+
+def test_absurd_learning_rate_diverges_and_the_next_one_runs(window, qtbot):
+    """SGD at lr=1e6 blows up in its first epoch: no best model, marked diverged; lr=1e-3 still trains."""
+    window.settings = tiny_settings(epochs=1, lrs=(1e6, 1e-3), optimizer="sgd")
+    window.start_training()
+    finish(qtbot, window)
+    plot = window.training.plot
+    assert plot.runs[0].diverged and len(plot.points(0)[0]) == 0
+    assert table_text(window, 0, 1) == "diverged" and table_text(window, 0, 5) == "diverged (NaN)"
+    assert (window.queue_dir / "lr_1e+06" / "config.json").is_file()
+    assert not (window.queue_dir / "lr_1e+06" / "model.pt").exists()
+    assert table_text(window, 1, 1) == "done" and len(plot.points(1)[0]) == 1
+    assert (window.queue_dir / "lr_0.001" / "model.pt").is_file()
+    legend = [label.text for _, label in plot.legend.items]
+    assert "lr=1e+06 (diverged)" in legend
+
+
+def test_open_checkpoint_from_the_file_menu(window, qtbot, checkpoint, monkeypatch):
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(checkpoint), ""))
+    window.open_action.trigger()
+    panel = window.panels[0]
+    qtbot.waitUntil(lambda: panel.real_view.image() is not None and panel.generated_view.image() is not None,
+                    timeout=30_000)
+    assert window.service.info.checkpoint == str(checkpoint)
+    assert not window.controller.running
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
+def test_export_figure_from_the_menu(window, qtbot, tmp_path, monkeypatch, suffix):
+    plot = window.training.plot
+    run = plot.add_run("lr=0.001")
+    for epoch, value in enumerate((180.0, 150.0, 140.0), 1):
+        plot.add_epoch(run, epoch, value + 3, value, epoch, value)
+    target = tmp_path / f"curve{suffix}"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    assert window.export_figure("nll_val_curve") == target
+    data = target.read_bytes()
+    if suffix == ".png":
+        assert not QImage(str(target)).isNull()
+    elif suffix == ".pdf":
+        assert data.startswith(b"%PDF")
+    else:
+        assert any(el.tag.endswith(("path", "polyline")) for el in ET.fromstring(data).iter())
+
+
+def test_export_errors_are_reported_once(window, monkeypatch, tmp_path):
+    errors = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: errors.append(a[2]))
+    assert window.export_all(str(tmp_path / "no" / "such")) == []
+    assert len(errors) == 1 and "does not exist" in errors[0]
+    (tmp_path / "dir.png").mkdir()
+    assert window._export(window.training.plot, tmp_path / "dir.png") is None
+    assert "dir.png" in errors[-1]
+
+
+def test_start_with_an_unusable_runs_folder(window, monkeypatch, tmp_path):
+    errors = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: errors.append(a[2]))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    window.runs_root = blocker
+    window.settings = tiny_settings()
+    window.start_training()
+    assert errors and "Cannot create" in errors[0]
+    assert not window.controller.running and window.start_action.isEnabled()

@@ -14,6 +14,7 @@ from vae_explorer.core.explore import (
     component_order,
     decode_latents,
     fit_projection,
+    format_weight,
     interpolation_path,
     lerp,
     slerp,
@@ -42,6 +43,11 @@ def test_component_samples_use_exactly_component_k():
 def test_component_order():
     assert component_order(np.array([0.1, 0.5, 0.4]), True).tolist() == [1, 2, 0]
     assert component_order(np.array([0.1, 0.5, 0.4]), False).tolist() == [0, 1, 2]
+
+
+def test_format_weight():
+    assert format_weight(0.49861) == "0.499"
+    assert format_weight(2.7e-11) == "2.7e-11"  # never a misleading "0.000"
 
 
 def test_slerp_on_known_vectors():
@@ -123,3 +129,8 @@ def test_components_and_interpolate_commands(model_path, tmp_path, capsys):
                  "--out", str(tmp_path / "x.png")]) == 2
     assert "not a test-set index" in capsys.readouterr().err
     assert main(["components", str(model_path), "--out", str(tmp_path / "c.gif")]) == 2
+    assert main(["components", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "m.png")]) == 2
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    assert main(["interpolate", str(corrupt), "--from", "0", "--to", "1", "--out", str(tmp_path / "m.png")]) == 2
+    assert not (tmp_path / "m.png").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6.QtCore import QMarginsF, QPoint, QRect, QSize, QSizeF
@@ -28,15 +30,39 @@ def export_widget(widget: QWidget, path: str | Path, title: str = "") -> Path:
     if size.width() < 2 or size.height() < 2:
         widget.resize(widget.sizeHint())
         size = widget.size()
-    if suffix == ".png":
-        _export_png(widget, path, size)
-    elif suffix == ".svg":
-        _export_svg(widget, path, size, title)
-    else:
-        _export_pdf(widget, path, size, title)
+    with _vector_items(widget):
+        if suffix == ".png":
+            _export_png(widget, path, size)
+        elif suffix == ".svg":
+            _export_svg(widget, path, size, title)
+        else:
+            _export_pdf(widget, path, size, title)
     if not path.is_file() or path.stat().st_size == 0:
         raise ExportError(f"nothing was written to {path}")
     return path
+
+
+@contextmanager
+def _vector_items(widget: QWidget) -> Iterator[None]:
+    """Put the pyqtgraph items inside `widget` in export mode while it is drawn.
+
+    Outside export mode a ScatterPlotItem blits symbols from a cached pixmap atlas, which SVG and
+    PDF painters turn into broken bitmaps; in export mode it draws every symbol as a vector path
+    (and plots hide their auto-range buttons), as pyqtgraph's own exporters arrange.
+    """
+    import pyqtgraph as pg
+
+    views = [widget] if isinstance(widget, pg.GraphicsView) else []
+    views += widget.findChildren(pg.GraphicsView)
+    items = [item for view in views for item in view.scene().items() if hasattr(item, "setExportMode")]
+    opts = {"antialias": True, "background": None, "resolutionScale": 1.0}
+    for item in items:
+        item.setExportMode(True, opts)
+    try:
+        yield
+    finally:
+        for item in items:
+            item.setExportMode(False)
 
 
 def _check_writable(path: Path) -> None:

@@ -44,12 +44,13 @@ class PathResult:
     caption: str  # a one-line description of the whole path
 
 
-def endpoint_names(mode: str, a: int, b: int, seed: int) -> tuple[str, str]:
+def endpoint_names(mode: str, a: int, b: int) -> tuple[str, str]:
+    """What the two endpoints are, for titles and captions."""
     if mode == "images":
         return f"test image #{a}", f"test image #{b}"
     if mode == "means":
         return f"component mean μ{a}", f"component mean μ{b}"
-    return f"prior sample a (pair {seed})", f"prior sample b (pair {seed})"
+    return "prior sample a", "prior sample b"
 
 
 def endpoints(ctx: ModelContext, mode: str, a: int, b: int, seed: int) -> tuple[np.ndarray, np.ndarray,
@@ -76,9 +77,10 @@ def path_job(mode: str, a: int, b: int, steps: int, method: str, seed: int):
         za, zb, pa, pb = endpoints(ctx, mode, a, b, seed)
         latents = interpolation_path(za, zb, steps, method)
         frames = to_images(decode_latents(ctx.model, latents), ctx.side)
-        names = endpoint_names(mode, a, b, seed)
+        names = endpoint_names(mode, a, b)
         kind = "linear" if method == "linear" else "spherical (slerp)"
-        caption = f"{names[0]} → {names[1]}: {kind} interpolation, {steps} steps"
+        pair = f" (random pair #{seed})" if mode == "prior" else ""
+        caption = f"{names[0]} → {names[1]}{pair}: {kind} interpolation, {steps} steps"
         return PathResult(frames, tile(frames, 1, steps, pad=1, fill=0.35), latents, pa, pb, names, caption)
 
     return job
