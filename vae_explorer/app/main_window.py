@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self.queue_dir: Path | None = None
         self.paused = False
         self.stop_requested = False
+        self._diverged: list[str] = []  # labels of the queue's runs that diverged
 
         self.service = InferenceService(self)
         self.service.load_failed.connect(self._on_load_failed)
@@ -259,6 +260,7 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}")
             return
         self.paused = self.stop_requested = False
+        self._diverged = []
         self.training.start_queue(configs)
         self.tabs.setCurrentWidget(self.training)
         self.controller.start(configs, self.queue_dir)
@@ -292,6 +294,7 @@ class MainWindow(QMainWindow):
         if isinstance(event, ev.NewBest) and event.checkpoint:
             self.service.load_checkpoint(event.checkpoint)
         elif isinstance(event, ev.RunFinished) and event.reason == ev.STOP_DIVERGED:
+            self._diverged.append(self.training.plot.runs[index].label)
             self.statusBar().showMessage(
                 f"Run {index + 1} diverged (non-finite loss); its best checkpoint is kept", 10000)
 
@@ -302,8 +305,10 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_queue_finished(self) -> None:
         self.training.on_queue_finished(self.stop_requested)
-        self.statusBar().showMessage(
-            "Training stopped" if self.stop_requested else "Training finished", 8000)
+        message = "Training stopped" if self.stop_requested else "Training finished"
+        if self._diverged:  # keep the divergence visible after the queue ends
+            message += f"; diverged (non-finite loss, best checkpoint kept): {', '.join(self._diverged)}"
+        self.statusBar().showMessage(message, 0 if self._diverged else 8000)
         self.paused = self.stop_requested = False
         self._update_actions()
 
