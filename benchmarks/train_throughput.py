@@ -44,15 +44,24 @@ def timed(step, batches: int, warmup: int, device: torch.device) -> float:
     return images / (time.perf_counter() - start)
 
 
+HIDDEN: int | None = None
+
+
+def model_config():
+    from vae_explorer.core.config import ModelConfig
+
+    return ModelConfig() if HIDDEN is None else ModelConfig(hidden=HIDDEN)
+
+
 def project_loop(device: torch.device, batch_size: int):
-    from vae_explorer.core.config import DataConfig, ModelConfig
+    from vae_explorer.core.config import DataConfig
     from vae_explorer.core.data import TrainBatches, load_splits
     from vae_explorer.core.model import VAE
     from vae_explorer.core.trainer import make_optimizer
 
     splits = load_splits(DataConfig(limit_val=1, limit_test=1))
     torch.manual_seed(0)
-    model = VAE(ModelConfig()).to(device)
+    model = VAE(model_config()).to(device)
     opt = make_optimizer("adamax", model.parameters(), 1e-3)
     batches = TrainBatches(splits.train_images.to(device), batch_size, "bernoulli")
     it = iter(batches)
@@ -77,7 +86,6 @@ def template_loop(device: torch.device, batch_size: int, root: Path):
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
-    from vae_explorer.core.config import ModelConfig
     from vae_explorer.core.model import VAE
 
     transform = transforms.Compose([
@@ -88,7 +96,7 @@ def template_loop(device: torch.device, batch_size: int, root: Path):
     train = datasets.MNIST(str(root), train=True, transform=transform)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True)
     torch.manual_seed(0)
-    model = VAE(ModelConfig()).to(device)
+    model = VAE(model_config()).to(device)
     opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
     it = iter(loader)
 
@@ -116,9 +124,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="alternate the two loops this many times")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (both loops)")
+    parser.add_argument("--hidden", type=int, default=None, help="hidden units (default: the project default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
+    global HIDDEN
+    HIDDEN = args.hidden
+    print(f"hidden={model_config().hidden} device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
           f"batch_size={args.batch_size} batches={args.batches}")
     with tempfile.TemporaryDirectory() as tmp:
         root = extracted_root(Path(tmp))

@@ -44,7 +44,7 @@ class ModelConfig:
     """Architecture of the encoder/decoder pair and of the prior."""
 
     arch: str = "mlp"
-    hidden: int = 300
+    hidden: int = 500
     latent_dim: int = 40
     prior: str = "mog"
     components: int = 16
