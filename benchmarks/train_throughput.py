@@ -88,11 +88,13 @@ def template_loop(device: torch.device, batch_size: int, root: Path):
 
     from vae_explorer.core.model import VAE
 
-    transform = transforms.Compose([
-        transforms.ToTensor(),
-        transforms.Lambda(lambda x: torch.bernoulli(x)),
-        transforms.Lambda(lambda x: torch.flatten(x)),
-    ])
+    transform = transforms.Compose(
+        [
+            transforms.ToTensor(),
+            transforms.Lambda(lambda x: torch.bernoulli(x)),
+            transforms.Lambda(lambda x: torch.flatten(x)),
+        ]
+    )
     train = datasets.MNIST(str(root), train=True, transform=transform)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True)
     torch.manual_seed(0)
@@ -125,19 +127,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternate the two loops this many times")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (both loops)")
-    parser.add_argument("--hidden", type=int, default=None, help="hidden units (default: the project default)")
+    parser.add_argument(
+        "--hidden", type=int, default=None, help="hidden units (default: the project default)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     global HIDDEN
     HIDDEN = args.hidden
-    print(f"hidden={model_config().hidden} device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"batch_size={args.batch_size} batches={args.batches}")
+    print(
+        f"hidden={model_config().hidden} device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
+        f"batch_size={args.batch_size} batches={args.batches}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = extracted_root(Path(tmp))
-        loops = {"project": project_loop(device, args.batch_size),
-                 "template": template_loop(device, args.batch_size, root)}
+        loops = {
+            "project": project_loop(device, args.batch_size),
+            "template": template_loop(device, args.batch_size, root),
+        }
         rates: dict[str, list[float]] = {name: [] for name in loops}
         for _ in range(args.rounds):  # alternate, so background load hits both alike
             for name, step in loops.items():

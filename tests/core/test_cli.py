@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,8 +11,20 @@ from PIL import Image
 
 from vae_explorer.cli import main
 
-TINY = ["--limit-train", "300", "--limit-val", "100", "--limit-test", "100", "--hidden", "64",
-        "--latent-dim", "8", "--components", "4"]
+TINY = [
+    "--limit-train",
+    "300",
+    "--limit-val",
+    "100",
+    "--limit-test",
+    "100",
+    "--hidden",
+    "64",
+    "--latent-dim",
+    "8",
+    "--components",
+    "4",
+]
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +35,18 @@ def trained(tmp_path_factory):
 
 
 def test_train_writes_every_output(trained, capsys):
-    for name in ("config.json", "metrics.csv", "model.pt", "real_images.png", "real_images.pdf",
-                 "generated_images.png", "generated_images.pdf", "nll_val_curve.png", "nll_val_curve.pdf",
-                 "test_loss.txt"):
+    for name in (
+        "config.json",
+        "metrics.csv",
+        "model.pt",
+        "real_images.png",
+        "real_images.pdf",
+        "generated_images.png",
+        "generated_images.pdf",
+        "nll_val_curve.png",
+        "nll_val_curve.pdf",
+        "test_loss.txt",
+    ):
         assert (trained / name).stat().st_size > 0, name
     for name in ("real_images.png", "generated_images.png", "nll_val_curve.png"):
         with Image.open(trained / name) as im:
@@ -44,7 +66,9 @@ def test_train_output_lines(tmp_path, capsys):
 
 
 def test_several_learning_rates(tmp_path, capsys):
-    assert main(["train", "--epochs", "1", *TINY, "--lr", "1e-3", "--lr", "1e-2", "--out", str(tmp_path)]) == 0
+    assert (
+        main(["train", "--epochs", "1", *TINY, "--lr", "1e-3", "--lr", "1e-2", "--out", str(tmp_path)]) == 0
+    )
     for sub in ("lr_0.001", "lr_0.01"):
         assert (tmp_path / sub / "model.pt").is_file() and (tmp_path / sub / "nll_val_curve.png").is_file()
     assert (tmp_path / "nll_val_curves.png").is_file()
@@ -56,10 +80,25 @@ def test_sample_and_evaluate(trained, tmp_path, capsys):
     assert main(["sample", str(trained / "model.pt"), "--n", "16", "--out", str(tmp_path / "s.png")]) == 0
     with Image.open(tmp_path / "s.png") as im:
         im.verify()
-    assert main(["sample", str(trained / "model.pt"), "--component", "2", "--n", "8",
-                 "--out", str(tmp_path / "c.pdf")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(trained / "model.pt"),
+                "--component",
+                "2",
+                "--n",
+                "8",
+                "--out",
+                str(tmp_path / "c.pdf"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
-    assert main(["sample", str(trained / "model.pt"), "--component", "9", "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(["sample", str(trained / "model.pt"), "--component", "9", "--out", str(tmp_path / "x.png")]) == 2
+    )
     capsys.readouterr()
     assert main(["evaluate", str(trained / "model.pt"), "--limit-test", "100"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -69,8 +108,16 @@ def test_sample_and_evaluate(trained, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "args",
-    [["--lr", "0"], ["--lr", "-1"], ["--lr", "nan"], ["--lr", "abc"], ["--batch-size", "0"],
-     ["--components", "0"], ["--optimizer", "foo"], ["--epochs", "0"]],
+    [
+        ["--lr", "0"],
+        ["--lr", "-1"],
+        ["--lr", "nan"],
+        ["--lr", "abc"],
+        ["--batch-size", "0"],
+        ["--components", "0"],
+        ["--optimizer", "foo"],
+        ["--epochs", "0"],
+    ],
 )
 def test_impossible_settings_are_usage_errors(args, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -111,10 +158,42 @@ def test_cuda_without_cuda(tmp_path):
 
 
 def test_module_entry_point_in_a_subprocess(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "vae_explorer", "train", "--epochs", "1", *TINY,
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vae_explorer", "train", "--epochs", "1", *TINY, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1].startswith("FINAL LOSS: nll=")
-    bad = subprocess.run([sys.executable, "-m", "vae_explorer", "evaluate", str(tmp_path / "nope.pt")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "vae_explorer", "evaluate", str(tmp_path / "nope.pt")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_diverged_run_is_an_error_without_a_model(tmp_path, capsys):
+    assert (
+        main(["train", *TINY, "--epochs", "2", "--optimizer", "sgd", "--lr", "1e6", "--out", str(tmp_path)])
+        == 1
+    )
+    captured = capsys.readouterr()
+    assert "diverged" in captured.err and "FINAL LOSS" not in captured.out
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_console_script(tmp_path):
+    script = Path(sys.executable).with_name("vae-explorer")
+    if not script.is_file():
+        pytest.skip("the vae-explorer console script is not installed beside this interpreter")
+    proc = subprocess.run(
+        [str(script), "train", "--data-root", str(tmp_path / "absent"), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert str(tmp_path / "absent") in proc.stderr and "Traceback" not in proc.stderr

@@ -1,6 +1,7 @@
 """The split, the binarisation and the errors for missing or damaged IDX files."""
 
 import gzip
+import re
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,15 @@ import torch
 
 from vae_explorer.assets import bundled_data_root
 from vae_explorer.core.config import DataConfig
-from vae_explorer.core.data import DataError, TrainBatches, load_splits, model_input, split_indices
+from vae_explorer.core.data import (
+    TEST_BINARISE_SEED,
+    VAL_BINARISE_SEED,
+    DataError,
+    TrainBatches,
+    load_splits,
+    model_input,
+    split_indices,
+)
 
 RAW = bundled_data_root() / "MNIST" / "raw"
 
@@ -34,17 +43,34 @@ def test_limits(tiny_splits):
     assert len(tiny_splits.test_images) == 256 == len(tiny_splits.test_labels)
 
 
-def test_fixed_binarisation_is_repeatable_and_training_batches_are_fresh(tiny_splits):
-    a = model_input(tiny_splits.val_images, "bernoulli", seed=1234)
-    b = model_input(tiny_splits.val_images, "bernoulli", seed=1234)
-    assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
-    # the binarised mean follows the grey levels
-    assert abs(a.mean().item() - tiny_splits.val_images.float().mean().item() / 255) < 0.01
-    batches = TrainBatches(tiny_splits.train_images[:32], 32, "bernoulli")
-    assert len(batches) == 1
+def test_validation_and_test_binarisation_is_fixed_across_loads(tiny_splits):
+    again = load_splits(DataConfig(limit_train=512, limit_val=256, limit_test=256))
+    assert torch.equal(again.val_images, tiny_splits.val_images)
+    for images, seed in (
+        (tiny_splits.val_images, VAL_BINARISE_SEED),
+        (tiny_splits.test_images, TEST_BINARISE_SEED),
+    ):
+        a = model_input(images, "bernoulli", seed=seed)
+        b = model_input(images.clone(), "bernoulli", seed=seed)
+        assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
+        assert not torch.equal(a, model_input(images, "bernoulli", seed=seed + 1))
+        # the binarised mean follows the grey levels
+        assert abs(a.mean().item() - images.float().mean().item() / 255) < 0.01
+
+
+def test_training_batches_are_fresh_bernoulli_draws_each_epoch(tiny_splits):
+    image = tiny_splits.train_images[3]
+    batches = TrainBatches(image.repeat(2000, 1), 2000, "bernoulli")
+    torch.manual_seed(0)
     first, second = next(iter(batches)), next(iter(batches))
-    assert set(first.unique().tolist()) <= {0.0, 1.0}
-    assert not torch.equal(first.sum(0), second.sum(0)) or not torch.equal(first, second)
+    assert first.dtype == torch.float32 and set(first.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(first, second)
+    # every pixel is Bernoulli(pixel / 255): frequencies within 5 standard errors of p
+    p = image.double() / 255
+    freq = torch.cat([first, second]).double().mean(0)
+    se = torch.sqrt(p * (1 - p) / 4000).clamp_min(1e-12)
+    assert torch.all((freq - p).abs() <= 5 * se)
+    assert torch.all(freq[p == 0] == 0) and torch.all(freq[p == 1] == 1)
 
 
 def test_batches_cover_every_image_once():
@@ -74,7 +100,7 @@ def test_missing_raw_folder(tmp_path):
 def test_missing_file(tmp_path):
     root = _copy_root(tmp_path)
     (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
+    with pytest.raises(DataError, match=re.escape(str(root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"))):
         load_splits(DataConfig(root=str(root)))
 
 
@@ -83,15 +109,34 @@ def test_truncated_file(tmp_path):
     path = root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
     data = gzip.decompress(path.read_bytes())
     path.write_bytes(gzip.compress(data[: len(data) // 2]))
-    with pytest.raises(DataError, match="truncated"):
+    with pytest.raises(DataError, match="truncated") as exc:
         load_splits(DataConfig(root=str(root)))
+    assert str(path) in str(exc.value)
 
 
 def test_corrupt_gzip(tmp_path):
     root = _copy_root(tmp_path)
     path = root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(DataError, match="train-images-idx3-ubyte"):
+    with pytest.raises(DataError, match=re.escape(str(path))):
+        load_splits(DataConfig(root=str(root)))
+
+
+def test_damaged_deflate_stream(tmp_path):
+    root = _copy_root(tmp_path)
+    path = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    blob = bytearray(path.read_bytes())
+    blob[100:200] = bytes(b ^ 0xFF for b in blob[100:200])  # zlib.error, not an OSError
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DataError, match=re.escape(str(path))):
+        load_splits(DataConfig(root=str(root)))
+
+
+def test_not_gzip_at_all(tmp_path):
+    root = _copy_root(tmp_path)
+    path = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(b"this is not an IDX file")
+    with pytest.raises(DataError, match=re.escape(str(path))):
         load_splits(DataConfig(root=str(root)))
 
 
@@ -99,8 +144,9 @@ def test_wrong_magic(tmp_path):
     root = _copy_root(tmp_path)
     raw = root / "MNIST" / "raw"
     shutil.copy(raw / "t10k-labels-idx1-ubyte.gz", raw / "t10k-images-idx3-ubyte.gz")
-    with pytest.raises(DataError, match="magic"):
+    with pytest.raises(DataError, match="magic") as exc:
         load_splits(DataConfig(root=str(root)))
+    assert str(raw / "t10k-images-idx3-ubyte.gz") in str(exc.value)
 
 
 def test_extracted_files_are_read_too(tmp_path):
@@ -120,6 +166,7 @@ def test_fashion_needs_a_root():
 def test_fashion_layout(tmp_path):
     root = tmp_path / "fm"
     shutil.copytree(RAW, root / "FashionMNIST" / "raw")
-    s = load_splits(DataConfig(dataset="fashion-mnist", root=str(root), limit_train=5, limit_val=5,
-                               limit_test=5))
+    s = load_splits(
+        DataConfig(dataset="fashion-mnist", root=str(root), limit_train=5, limit_val=5, limit_test=5)
+    )
     assert s.train_images.shape == (5, 784)

@@ -24,8 +24,11 @@ def test_log_normal_diag_matches_torch_distributions():
 def test_log_normal_diag_by_hand_float64():
     x, mu, log_var = 0.3, -0.2, math.log(2.5)
     by_hand = -0.5 * math.log(2 * math.pi * 2.5) - (x - mu) ** 2 / (2 * 2.5)
-    got = log_normal_diag(torch.tensor([[x]], dtype=torch.float64), torch.tensor([[mu]], dtype=torch.float64),
-                          torch.tensor([[log_var]], dtype=torch.float64))
+    got = log_normal_diag(
+        torch.tensor([[x]], dtype=torch.float64),
+        torch.tensor([[mu]], dtype=torch.float64),
+        torch.tensor([[log_var]], dtype=torch.float64),
+    )
     assert abs(got.item() - by_hand) < 1e-12
 
 

@@ -30,8 +30,9 @@ def test_reparameterisation_carries_gradients():
         ModelConfig(arch="conv", latent_dim=8, components=4, hidden=64),
         ModelConfig(prior="standard", latent_dim=5, hidden=32),
         ModelConfig(likelihood="categorical", latent_dim=4, hidden=16, components=3),
+        ModelConfig(arch="conv", likelihood="categorical", prior="standard", latent_dim=4, hidden=16),
     ],
-    ids=["mlp-mog", "conv", "standard", "categorical"],
+    ids=["mlp-mog", "conv", "standard", "categorical", "conv-categorical-standard"],
 )
 def test_negative_elbo_equals_its_terms(config):
     torch.manual_seed(0)
@@ -47,6 +48,10 @@ def test_negative_elbo_equals_its_terms(config):
         torch.manual_seed(1)
         torch.testing.assert_close(model(x, reduction=reduction), expected)
     assert torch.isfinite(by_terms).all() and by_terms.shape == (6,)
+    torch.manual_seed(1)
+    total = model(x, reduction="sum")
+    torch.manual_seed(1)
+    torch.testing.assert_close(total, model(x, reduction="mean") * len(x))
     assert model.sample(3).shape == (3, 784)
     assert model.encode(x).shape == (6, config.latent_dim)
     decoded = model.decode(torch.zeros(2, config.latent_dim), binary=True)

@@ -31,7 +31,8 @@ def test_mog_log_prob_equals_brute_force_sum():
         for k in range(len(w)):
             dens = 1.0
             for d in range(len(zi)):
-                dens *= math.exp(-((zi[d] - mu[k, d]) ** 2) / (2 * var[k, d])) / math.sqrt(2 * math.pi * var[k, d])
+                gauss = math.exp(-((zi[d] - mu[k, d]) ** 2) / (2 * var[k, d]))
+                dens *= gauss / math.sqrt(2 * math.pi * var[k, d])
             total += w[k] * dens
         assert prior.log_prob(z[i : i + 1]).item() == pytest.approx(math.log(total), rel=1e-5, abs=1e-5)
 
@@ -49,7 +50,9 @@ def test_mog_log_prob_matches_mixture_same_family():
 def test_single_component_is_a_gaussian():
     prior = _random_mog(k=1, latent=5, seed=2)
     z = torch.randn(8, 5)
-    expected = D.Independent(D.Normal(prior.means[0].detach(), torch.exp(0.5 * prior.log_vars[0].detach())), 1)
+    expected = D.Independent(
+        D.Normal(prior.means[0].detach(), torch.exp(0.5 * prior.log_vars[0].detach())), 1
+    )
     torch.testing.assert_close(prior.log_prob(z).detach(), expected.log_prob(z), rtol=1e-5, atol=1e-5)
 
 
@@ -95,8 +98,20 @@ def test_sample_component_uses_exactly_that_component(temperature):
 
 def test_standard_prior():
     prior = StandardNormalPrior(6)
-    z = prior.sample(20_000, generator=torch.Generator().manual_seed(9))
-    assert z.shape == (20_000, 6)
-    assert z.mean().abs() < 0.02 and (z.std() - 1).abs() < 0.02
+    n = 20_000
+    z = prior.sample(n, generator=torch.Generator().manual_seed(9))
+    assert z.shape == (n, 6)
+    assert torch.all(z.mean(0).abs() < 4 / math.sqrt(n))
+    assert torch.allclose(z.std(0), torch.ones(6), rtol=0.03)
     weights, means, log_vars = prior.component_params()
     assert weights.tolist() == [1.0] and means.abs().sum() == 0 and log_vars.abs().sum() == 0
+    expected = D.Independent(D.Normal(torch.zeros(6), torch.ones(6)), 1).log_prob(z[:10])
+    torch.testing.assert_close(prior.log_prob(z[:10]), expected)
+
+
+def test_standard_prior_component_temperature():
+    prior = StandardNormalPrior(3)
+    z = prior.sample_component(0, 20_000, 0.5, generator=torch.Generator().manual_seed(10))
+    assert torch.allclose(z.std(0), torch.full((3,), 0.5), rtol=0.03)
+    with pytest.raises(IndexError):
+        prior.sample_component(1, 1)

@@ -28,8 +28,20 @@ def test_a_tiny_run_lowers_the_validation_nll(tiny_splits, tmp_path):
     assert done.test_nll is not None and math.isfinite(done.test_nll)
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
-    first_epoch_end = kinds.index("EpochEnd")
-    assert "BatchProgress" in kinds[:first_epoch_end] and kinds[first_epoch_end + 1] == "NewBest"
+    assert kinds.count("RunStarted") == 1 and kinds.count("RunFinished") == 1
+    # within each epoch: BatchProgress 1..total, then EpochEnd, then NewBest exactly when it improved
+    total = events[0].batches_per_epoch
+    epoch_ends = [i for i, e in enumerate(events) if isinstance(e, ev.EpochEnd)]
+    start = 1
+    for end in epoch_ends:
+        epoch, progress = events[end].epoch, events[start:end]
+        assert progress and all(isinstance(e, ev.BatchProgress) and e.epoch == epoch for e in progress)
+        batches = [e.batch for e in progress]
+        assert batches == sorted(batches) and batches[-1] == total
+        improved = events[end].best_epoch == events[end].epoch
+        assert isinstance(events[end + 1], ev.NewBest) == improved
+        start = end + 1 + improved
+    assert start == len(events) - 1
     for name in ("config.json", "metrics.csv", "model.pt", "last.pt", "test_loss.txt"):
         assert (tmp_path / name).is_file()
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
@@ -64,6 +76,21 @@ def test_stop_from_another_thread(tiny_splits):
     assert done.test_nll is not None
 
 
+def test_stop_mid_epoch_from_a_timer_thread(tiny_splits, tmp_path):
+    t = Trainer(config(epochs=1000), tiny_splits, tmp_path)
+
+    def on_event(e):
+        if isinstance(e, ev.BatchProgress) and e.batch == 3:
+            timer = threading.Timer(0.01, t.stop)
+            timer.start()
+            timer.join()  # the stop request lands before the next batch
+
+    t.on_event = on_event
+    done = t.run()
+    assert done.reason == ev.STOP_USER and done.epochs == 0 and not t.history
+    assert done.test_nll is None and done.checkpoint is None and not (tmp_path / "model.pt").exists()
+
+
 def test_pause_blocks_and_resume_continues(tiny_splits):
     t = Trainer(config(epochs=2), tiny_splits)
     t.pause()
@@ -94,6 +121,14 @@ def test_divergence_ends_the_run_and_keeps_the_best_checkpoint(tiny_splits, tmp_
     assert payload["metrics"]["epoch"] == 1 and math.isfinite(done.test_nll)
 
 
+def test_real_divergence_before_any_epoch(tiny_splits, tmp_path):
+    events = []
+    done = Trainer(config(optimizer="sgd", lr=1e6), tiny_splits, tmp_path, events.append).run()
+    assert done.reason == ev.STOP_DIVERGED and done.epochs == 0 and done.test_nll is None
+    assert isinstance(events[-1], ev.RunFinished) and not any(isinstance(e, ev.NewBest) for e in events)
+    assert not (tmp_path / "model.pt").exists()
+
+
 def test_checkpoint_round_trip_and_resume(tiny_splits, tmp_path):
     first = Trainer(config(epochs=2), tiny_splits, tmp_path)
     first.run()
@@ -109,6 +144,11 @@ def test_checkpoint_round_trip_and_resume(tiny_splits, tmp_path):
     torch.load(tmp_path / "model.pt", weights_only=True)
     resumed = Trainer(config(epochs=4), tiny_splits, tmp_path, resume_from=tmp_path / "last.pt")
     assert resumed.start_epoch == 3 and len(resumed.optimizer.state) > 0
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)["optimizer"]["state"]
+    for key, state in resumed.optimizer.state_dict()["state"].items():
+        for name, value in state.items():
+            torch.testing.assert_close(value, saved[key][name])
+        torch.testing.assert_close(state["exp_avg"], first.optimizer.state_dict()["state"][key]["exp_avg"])
     done = resumed.run()
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4] and done.epochs == 4
 
@@ -139,8 +179,12 @@ def test_atomic_save_leaves_no_temporary_files(tmp_path):
 def test_config_validation_and_json_round_trip():
     c = RunConfig().with_lr(3e-4)
     assert RunConfig.from_json(c.to_json()) == c
-    for bad in (TrainConfig(lr=0), TrainConfig(lr=float("nan")), TrainConfig(batch_size=0),
-                TrainConfig(optimizer="adagrad")):
+    for bad in (
+        TrainConfig(lr=0),
+        TrainConfig(lr=float("nan")),
+        TrainConfig(batch_size=0),
+        TrainConfig(optimizer="adagrad"),
+    ):
         with pytest.raises(ConfigError):
             bad.validate()
     with pytest.raises(ConfigError):

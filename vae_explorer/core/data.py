@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
             blob = fh.read()
     except FileNotFoundError:
         raise DataError(f"missing data file: {path}") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
         raise DataError(f"cannot read {path}: {exc} (expected a gzip-compressed IDX file)") from None
     if len(blob) < 4:
         raise DataError(f"{path} is truncated: {len(blob)} bytes, expected an IDX header")
