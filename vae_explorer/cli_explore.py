@@ -50,8 +50,6 @@ def cmd_components(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from vae_explorer import figures
     from vae_explorer.cli import UserError, load_model, output_file
     from vae_explorer.core.data import TEST_BINARISE_SEED, load_splits, model_input
@@ -59,7 +57,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     out = output_file(args.out, FIGURE_SUFFIXES)
     model, config, _ = load_model(args.model)
-    splits = load_splits(replace(config.data, limit_train=1, limit_val=1, limit_test=None, download=False))
+    splits = load_splits(config.data.test_only())
     n = len(splits.test_images)
     for name, index in (("--from", args.start), ("--to", args.end)):
         if index >= n:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_explorer.core.grids import to_images
+from vae_explorer.core.grids import tile, to_images
 
 
 def _pyplot():
@@ -62,8 +62,6 @@ def save_curves(curves: dict[str, Sequence[tuple[int, float]]], paths: Sequence[
 
 def save_component_rows(samples: np.ndarray, labels: Sequence[str], path: Path, side: int = 28) -> None:
     """One row of decoded samples per mixture component, its label (index, weight) on the left."""
-    from vae_explorer.core.grids import tile
-
     plt = _pyplot()
     k, n = samples.shape[:2]
     fig, axes = plt.subplots(k, 1, figsize=(0.55 * n + 1.3, 0.6 * k + 0.3), squeeze=False)
@@ -82,8 +80,6 @@ def save_component_rows(samples: np.ndarray, labels: Sequence[str], path: Path, 
 
 def save_strip(images: np.ndarray, path: Path, side: int = 28, title: str | None = None) -> None:
     """A single row of images, e.g. an interpolation path."""
-    from vae_explorer.core.grids import tile
-
     plt = _pyplot()
     n = len(images)
     fig, ax = plt.subplots(figsize=(0.8 * n + 0.4, 1.4 if title else 1.1))

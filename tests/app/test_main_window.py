@@ -318,3 +318,17 @@ def test_start_with_an_unusable_runs_folder(window, monkeypatch, tmp_path):
     window.start_training()
     assert errors and "Cannot create" in errors[0]
     assert not window.controller.running and window.start_action.isEnabled()
+
+
+def test_settings_dialog_round_trip_and_restore_defaults(qtbot):
+    from apphelpers import tiny_settings
+
+    from vae_explorer.app.settings import TrainingSettings
+
+    chosen = tiny_settings(epochs=7, lrs=(1e-3, 1e-5), optimizer="rmsprop", batch_size=16, seed=3)
+    dialog = SettingsDialog(chosen)
+    qtbot.addWidget(dialog)
+    assert dialog.settings() == chosen  # the fields show exactly what was given
+    dialog.restore_defaults()
+    assert dialog.settings() == TrainingSettings()
+    assert dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,9 +52,7 @@ class ModelContext:
 
     def splits(self) -> Splits:
         if self._splits is None:
-            data = replace(self.config.data, limit_train=1, limit_val=1, limit_test=self._test_limit,
-                           download=False)
-            self._splits = load_splits(data)
+            self._splits = load_splits(self.config.data.test_only(self._test_limit))
         return self._splits
 
     def test_images(self) -> torch.Tensor:

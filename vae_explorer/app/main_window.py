@@ -58,7 +58,6 @@ class MainWindow(QMainWindow):
         self.queue_dir: Path | None = None
         self.paused = False
         self.stop_requested = False
-        self._diverged: list[str] = []  # labels of the queue's runs that diverged
 
         self.service = InferenceService(self)
         self.service.load_failed.connect(self._on_load_failed)
@@ -260,7 +259,6 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}")
             return
         self.paused = self.stop_requested = False
-        self._diverged = []
         self.training.start_queue(configs)
         self.tabs.setCurrentWidget(self.training)
         self.controller.start(configs, self.queue_dir)
@@ -294,7 +292,6 @@ class MainWindow(QMainWindow):
         if isinstance(event, ev.NewBest) and event.checkpoint:
             self.service.load_checkpoint(event.checkpoint)
         elif isinstance(event, ev.RunFinished) and event.reason == ev.STOP_DIVERGED:
-            self._diverged.append(self.training.plot.runs[index].label)
             self.statusBar().showMessage(
                 f"Run {index + 1} diverged (non-finite loss); its best checkpoint is kept", 10000)
 
@@ -306,9 +303,10 @@ class MainWindow(QMainWindow):
     def _on_queue_finished(self) -> None:
         self.training.on_queue_finished(self.stop_requested)
         message = "Training stopped" if self.stop_requested else "Training finished"
-        if self._diverged:  # keep the divergence visible after the queue ends
-            message += f"; diverged (non-finite loss, best checkpoint kept): {', '.join(self._diverged)}"
-        self.statusBar().showMessage(message, 0 if self._diverged else 8000)
+        diverged = [run.label for run in self.training.plot.runs if run.diverged]
+        if diverged:  # keep the divergence visible after the queue ends
+            message += f"; diverged (non-finite loss, best checkpoint kept): {', '.join(diverged)}"
+        self.statusBar().showMessage(message, 0 if diverged else 8000)
         self.paused = self.stop_requested = False
         self._update_actions()
 

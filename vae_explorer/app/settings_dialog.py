@@ -42,25 +42,29 @@ SOURCES = {
 }
 PRIOR_LABELS = {"mog": "Mixture of Gaussians (learnable)", "standard": "Standard Gaussian"}
 ARCH_LABELS = {"mlp": "MLP (784-H-H-L)", "conv": "Convolutional"}
+OPTIMIZER_LABELS = {"adamax": "Adamax", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD (momentum 0.9)",
+                    "rmsprop": "RMSprop"}
 INVALID_STYLE = "background-color: #ffd7d7;"
 
 
-def _spin(lo: int, hi: int, value: int, special: str | None = None) -> QSpinBox:
+def _spin(lo: int, hi: int, special: str | None = None) -> QSpinBox:
     box = QSpinBox()
     box.setRange(lo, hi)
-    box.setValue(value)
     box.setAccelerated(True)
     if special:
         box.setSpecialValueText(special)
     return box
 
 
-def _combo(items: dict[str, str], current: str) -> QComboBox:
+def _combo(items: dict[str, str]) -> QComboBox:
     box = QComboBox()
     for key, label in items.items():
         box.addItem(label, key)
-    box.setCurrentIndex(max(0, box.findData(current)))
     return box
+
+
+def _select(box: QComboBox, key: str) -> None:
+    box.setCurrentIndex(max(0, box.findData(key)))
 
 
 class SettingsDialog(QDialog):
@@ -69,40 +73,36 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: TrainingSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Training settings")
-        c = settings.config
         # data
-        source = "bundled" if c.data.root is None else c.data.dataset
-        self.source = _combo(SOURCES, source)
-        self.folder = QLineEdit(c.data.root or "")
+        self.source = _combo(SOURCES)
+        self.folder = QLineEdit()
         self.folder.setPlaceholderText("folder holding MNIST/raw or FashionMNIST/raw")
         self.browse = QPushButton("Browse…")
-        self.limit_train = _spin(0, 50_000, c.data.limit_train or 0, "all 50,000")
-        self.limit_val = _spin(0, 10_000, c.data.limit_val or 0, "all 10,000")
-        self.limit_test = _spin(0, 10_000, c.data.limit_test or 0, "all 10,000")
+        self.limit_train = _spin(0, 50_000, "all 50,000")
+        self.limit_val = _spin(0, 10_000, "all 10,000")
+        self.limit_test = _spin(0, 10_000, "all 10,000")
         # model
-        self.arch = _combo(ARCH_LABELS, c.model.arch)
-        self.prior = _combo(PRIOR_LABELS, c.model.prior)
-        self.components = _spin(1, 512, c.model.components)
-        self.latent_dim = _spin(1, 512, c.model.latent_dim)
-        self.hidden = _spin(8, 4096, c.model.hidden)
+        self.arch = _combo(ARCH_LABELS)
+        self.prior = _combo(PRIOR_LABELS)
+        self.components = _spin(1, 512)
+        self.latent_dim = _spin(1, 512)
+        self.hidden = _spin(8, 4096)
         # training
-        self.optimizer = _combo({o: o.replace("adamw", "AdamW").replace("adamax", "Adamax")
-                                 .replace("adam", "Adam").replace("sgd", "SGD (momentum 0.9)")
-                                 .replace("rmsprop", "RMSprop") for o in OPTIMIZERS}, c.train.optimizer)
-        self.lrs = QLineEdit(format_lrs(settings.lrs))
+        self.optimizer = _combo({o: OPTIMIZER_LABELS[o] for o in OPTIMIZERS})
+        self.lrs = QLineEdit()
         self.lrs.setToolTip("One or more learning rates, separated by commas; each runs in turn "
                             "and gets its own curve, e.g. 1e-5, 1e-3, 1e-2")
-        self.batch_size = _spin(1, 65_536, c.train.batch_size)
-        self.epochs = _spin(1, 100_000, c.train.epochs)
-        self.patience = _spin(1, 10_000, c.train.patience)
-        self.seed = _spin(0, 2**31 - 1, c.train.seed)
+        self.batch_size = _spin(1, 65_536)
+        self.epochs = _spin(1, 100_000)
+        self.patience = _spin(1, 10_000)
+        self.seed = _spin(0, 2**31 - 1)
         self.device = QComboBox()
         self.device.addItem("Automatic (GPU when available)", "auto")
         self.device.addItem("CPU", "cpu")
         self.device.addItem("CUDA GPU" if torch.cuda.is_available() else "CUDA GPU (not available)", "cuda")
         if not torch.cuda.is_available():
             self.device.model().item(2).setEnabled(False)
-        self.device.setCurrentIndex(max(0, self.device.findData(c.train.device)))
+        self.show_settings(settings)
 
         self.error = QLabel()
         self.error.setStyleSheet("color: #b00020;")
@@ -167,16 +167,29 @@ class SettingsDialog(QDialog):
         if folder:
             self.folder.setText(folder)
 
+    def show_settings(self, settings: TrainingSettings) -> None:
+        """Put `settings` into the fields (the inverse of settings())."""
+        c = settings.config
+        _select(self.source, "bundled" if c.data.root is None else c.data.dataset)
+        self.folder.setText(c.data.root or "")
+        self.limit_train.setValue(c.data.limit_train or 0)
+        self.limit_val.setValue(c.data.limit_val or 0)
+        self.limit_test.setValue(c.data.limit_test or 0)
+        _select(self.arch, c.model.arch)
+        _select(self.prior, c.model.prior)
+        self.components.setValue(c.model.components)
+        self.latent_dim.setValue(c.model.latent_dim)
+        self.hidden.setValue(c.model.hidden)
+        _select(self.optimizer, c.train.optimizer)
+        self.lrs.setText(format_lrs(settings.lrs))
+        self.batch_size.setValue(c.train.batch_size)
+        self.epochs.setValue(c.train.epochs)
+        self.patience.setValue(c.train.patience)
+        self.seed.setValue(c.train.seed)
+        _select(self.device, c.train.device)
+
     def restore_defaults(self) -> None:
-        fresh = SettingsDialog(TrainingSettings(), self)
-        for name in ("source", "arch", "prior", "optimizer", "device"):
-            getattr(self, name).setCurrentIndex(getattr(fresh, name).currentIndex())
-        for name in ("limit_train", "limit_val", "limit_test", "components", "latent_dim", "hidden",
-                     "batch_size", "epochs", "patience", "seed"):
-            getattr(self, name).setValue(getattr(fresh, name).value())
-        self.folder.setText("")
-        self.lrs.setText(fresh.lrs.text())
-        fresh.deleteLater()
+        self.show_settings(TrainingSettings())
 
     # -- validation ------------------------------------------------------------------------
     def _folder_problem(self) -> str | None:

@@ -81,8 +81,6 @@ class TrainingPanel(QWidget):
 
         self._configs: list[RunConfig] = []
         self._epoch_started = time.monotonic()
-        self._last_seconds = math.nan
-        self._current = -1
         self._build()
 
     def _build(self) -> None:
@@ -145,7 +143,6 @@ class TrainingPanel(QWidget):
             self.table.setItem(row, col, item)
 
     def on_run_started(self, index: int, config: RunConfig) -> None:
-        self._current = index
         self.run_label.setText(f"{index + 1} of {len(self._configs)}: lr={config.train.lr:g}, "
                                f"{config.train.optimizer}, batch {config.train.batch_size}")
         self._set_row(index, None, "running")

@@ -30,6 +30,10 @@ class DataConfig:
     limit_val: int | None = None
     limit_test: int | None = None
 
+    def test_only(self, limit_test: int | None = None) -> DataConfig:
+        """The same source, read for its test set alone (no download, one train/validation image)."""
+        return replace(self, limit_train=1, limit_val=1, limit_test=limit_test, download=False)
+
     def validate(self) -> None:
         if self.dataset not in DATASETS:
             raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, not {self.dataset!r}")

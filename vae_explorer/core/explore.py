@@ -44,12 +44,12 @@ def component_means(model: VAE, binary: bool = False) -> np.ndarray:
 
 @torch.no_grad()
 def all_components(model: VAE, n: int, temperature: float = 1.0, binary: bool = False,
-                   seed: int = 0) -> np.ndarray:
-    """Samples of every component, (K, n, pixels), reproducible from `seed`."""
+                   seed: int = 0, components: list[int] | None = None) -> np.ndarray:
+    """Samples of every component (or of `components` only), (K, n, pixels), reproducible from `seed`."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # the Bernoulli draws of binary samples
-    k = model.prior.num_components
-    return np.stack([component_samples(model, i, n, temperature, binary, g) for i in range(k)])
+    ks = range(model.prior.num_components) if components is None else components
+    return np.stack([component_samples(model, k, n, temperature, binary, g) for k in ks])
 
 
 # -- interpolation -----------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from vae_explorer.core.explore import (
     all_components,
     component_means,
     component_order,
-    component_samples,
     format_weight,
 )
 from vae_explorer.core.grids import tile, to_images
@@ -62,12 +61,8 @@ def components_job(n: int, temperature: float, binary: bool, mean_only: bool, se
 
 def row_job(k: int, n: int, temperature: float, binary: bool, seed: int):
     def job(ctx: ModelContext) -> tuple[int, np.ndarray]:
-        import torch
-
-        g = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)
-        samples = component_samples(ctx.model, k, n, temperature, binary, g)
-        return k, _strips(samples[None], ctx.side)[0]
+        samples = all_components(ctx.model, n, temperature, binary, seed, components=[k])
+        return k, _strips(samples, ctx.side)[0]
 
     return job
 

@@ -37,7 +37,6 @@ MODES = {"images": "Two test images", "means": "Two component means", "prior": "
 class PathResult:
     frames: np.ndarray  # (steps, H, W)
     strip: np.ndarray  # the frames tiled in one row
-    latents: np.ndarray  # (steps, L)
     start: np.ndarray  # (H, W) what the start endpoint is (the test image, or the decoded latent)
     end: np.ndarray
     names: tuple[str, str]  # what the endpoints are, e.g. ("test image #0", "test image #1")
@@ -81,7 +80,7 @@ def path_job(mode: str, a: int, b: int, steps: int, method: str, seed: int):
         kind = "linear" if method == "linear" else "spherical (slerp)"
         pair = f" (random pair #{seed})" if mode == "prior" else ""
         caption = f"{names[0]} → {names[1]}{pair}: {kind} interpolation, {steps} steps"
-        return PathResult(frames, tile(frames, 1, steps, pad=1, fill=0.35), latents, pa, pb, names, caption)
+        return PathResult(frames, tile(frames, 1, steps, pad=1, fill=0.35), pa, pb, names, caption)
 
     return job
 
