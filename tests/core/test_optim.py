@@ -66,9 +66,10 @@ def test_state_loaded_from_a_plain_optimizer_carries_on(name):
         loss_of(reference, x).backward()
         ref_opt.step()
     fused.load_state_dict(reference.state_dict())
-    opt = make_optimizer(name, fused.parameters(), 1e-2)
-    opt.load_state_dict(copy.deepcopy(ref_opt.state_dict()))  # as if read from a file
+    # as the Trainer does: hooks first, then the saved state (whose lr wins, as with torch)
+    opt = make_optimizer(name, fused.parameters(), 0.5)
     StepInBackward(opt)
+    opt.load_state_dict(copy.deepcopy(ref_opt.state_dict()))  # as if read from a file
     for x in xs[3:]:
         ref_opt.zero_grad()
         loss_of(reference, x).backward()

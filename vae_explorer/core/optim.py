@@ -109,9 +109,9 @@ class StepInBackward:
             raise ValueError(f"{type(optimizer).__name__} with these options cannot step in backward")
         self.optimizer = optimizer
         self._init, self._update, _ = _RULES[type(optimizer)]
-        self._group = optimizer.param_groups[0]
         self._handles = [
-            p.register_post_accumulate_grad_hook(self._on_grad) for p in self._group["params"]
+            p.register_post_accumulate_grad_hook(self._on_grad)
+            for p in optimizer.param_groups[0]["params"]
         ]
 
     def _on_grad(self, p: torch.Tensor) -> None:
@@ -119,7 +119,8 @@ class StepInBackward:
         if not state:
             state.update(self._init(p))
         with torch.no_grad():
-            self._update(p, p.grad, state, self._group)
+            # looked up each time: load_state_dict() replaces the group (and may change its lr)
+            self._update(p, p.grad, state, self.optimizer.param_groups[0])
         p.grad = None
 
     def remove(self) -> None:
