@@ -20,7 +20,9 @@ class Encoder(nn.Module):
         self.input_scale = input_scale
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, log_var = self.net(x * self.input_scale).chunk(2, dim=-1)
+        if self.input_scale != 1.0:
+            x = x * self.input_scale
+        mu, log_var = self.net(x).chunk(2, dim=-1)
         return mu, log_var
 
     @staticmethod
