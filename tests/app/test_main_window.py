@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import torch
@@ -283,12 +284,22 @@ def test_open_checkpoint_from_the_file_menu(window, qtbot, checkpoint, monkeypat
 @pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
 def test_export_figure_from_the_menu(window, qtbot, tmp_path, monkeypatch, suffix):
     plot = window.training.plot
-    run = plot.add_run("lr=0.001")
-    for epoch, value in enumerate((180.0, 150.0, 140.0), 1):
-        plot.add_epoch(run, epoch, value + 3, value, epoch, value)
+    for lr, start in (("lr=0.001", 180.0), ("lr=0.01", 170.0)):
+        run = plot.add_run(lr)
+        for epoch, value in enumerate((start, start - 30, start - 40), 1):
+            plot.add_epoch(run, epoch, value + 3, value, epoch, value)
     target = tmp_path / f"curve{suffix}"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
-    assert window.export_figure("nll_val_curve") == target
+    suggested = []
+
+    def save_dialog(parent, caption, default, *rest, **kw):
+        suggested.append(Path(default).name)
+        return str(target), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    action = next(a for a in window.export_menu.actions() if a.text() == "Validation nll curves…")
+    action.trigger()
+    assert suggested == ["nll_val_curves.png"]  # two runs: the CLI's name for overlaid curves
+    assert target.is_file()
     data = target.read_bytes()
     if suffix == ".png":
         assert not QImage(str(target)).isNull()

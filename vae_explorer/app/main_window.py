@@ -114,8 +114,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.save_action)
         file_menu.addSeparator()
         self.export_menu = file_menu.addMenu("&Export figure")
-        for stem, label, _ in self.figures():
-            self.export_menu.addAction(self._action(f"{label}…", lambda _=False, s=stem: self.export_figure(s)))
+        for _, label, widget in self.figures():
+            self.export_menu.addAction(self._action(f"{label}…", lambda _=False, w=widget: self.export_figure(w)))
         file_menu.addAction(self.export_all_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
@@ -160,9 +160,11 @@ class MainWindow(QMainWindow):
             out.extend((s, label, w) for s, (label, w) in panel.export_targets().items())
         return out
 
-    def export_figure(self, stem: str) -> Path | None:
-        widget = next((w for s, _, w in self.figures() if s == stem or s.startswith(stem)), None)
-        if widget is None:
+    def export_figure(self, widget: QWidget) -> Path | None:
+        """Ask for a file and export `widget` there; the suggested name is the CLI's for it now
+        (the curve plot is nll_val_curve or, with several runs, nll_val_curves)."""
+        stem = next((s for s, _, w in self.figures() if w is widget), None)
+        if stem is None:
             return None
         path, _ = QFileDialog.getSaveFileName(self, "Export figure", str(Path.home() / f"{stem}.png"), FILTER)
         if not path:
