@@ -1,6 +1,7 @@
 """The headless command line: outputs, several learning rates, sample/evaluate, and bad input."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,22 @@ def test_console_script(tmp_path):
     )
     assert proc.returncode == 2
     assert str(tmp_path / "absent") in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_sleep_when_idle_unless_told_otherwise(tmp_path, given, expected):
+    """The CLI sets OMP_WAIT_POLICY before torch (and with it OpenMP) is loaded; a user's value wins."""
+    code = (
+        "import os, sys\n"
+        "from vae_explorer.cli import main\n"
+        "assert 'torch' not in sys.modules\n"
+        f"main(['evaluate', {str(tmp_path / 'nope.pt')!r}])\n"
+        "assert 'torch' in sys.modules\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == expected
