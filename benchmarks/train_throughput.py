@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -146,7 +147,8 @@ def main() -> None:
     HIDDEN = args.hidden
     print(
         f"hidden={model_config().hidden} device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
-        f"batch_size={args.batch_size} batches={args.batches}"
+        f"batch_size={args.batch_size} batches={args.batches} "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = extracted_root(Path(tmp))
