@@ -32,6 +32,11 @@ def extracted_root(tmp: Path) -> Path:
     return tmp
 
 
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def timed(step, batches: int, warmup: int, device: torch.device) -> tuple[float, float, float]:
     """Images per second over `batches` steps after `warmup` steps, and the milliseconds per
     batch spent getting the batch and in the rest of the step."""
@@ -82,8 +87,10 @@ def project_loop(device: torch.device, batch_size: int):
         except StopIteration:
             it = iter(trainer.batches)
             x = next(it)
+        sync(device)  # so that queued GPU work is counted where it was issued
         data = time.perf_counter() - started
         trainer.train_step(x)
+        sync(device)
         return len(x), data
 
     return step
@@ -118,11 +125,13 @@ def template_loop(device: torch.device, batch_size: int, root: Path):
             it = iter(loader)
             x, _ = next(it)
         x = x.to(device)
+        sync(device)  # so that queued GPU work is counted where it was issued
         data = time.perf_counter() - started
         loss = model(x, reduction="mean")
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sync(device)
         return len(x), data
 
     return step

@@ -98,3 +98,102 @@ def test_unsupported_options_are_refused():
     assert not supports(torch.optim.Adagrad(params))
     with pytest.raises(ValueError, match="Adagrad"):
         StepInBackward(torch.optim.Adagrad(params))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: torch.optim.Adamax(ps, lr=1e-2, eps=0.1),
+        lambda ps: torch.optim.Adam(ps, lr=1e-2, eps=0.1),
+        lambda ps: torch.optim.RMSprop(ps, lr=1e-2, eps=0.1),
+        lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.5, dampening=0.3),
+        lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.3, betas=(0.8, 0.9)),
+    ],
+    ids=["adamax-eps", "adam-eps", "rmsprop-eps", "sgd-dampening", "adamw-decay"],
+)
+def test_matches_torch_with_options_far_from_the_defaults(make):
+    """Options large enough that a misplaced eps, decay or dampening shows."""
+    reference, fused = tiny_net(7), tiny_net(7)
+    ref_opt, opt = make(list(reference.parameters())), make(list(fused.parameters()))
+    StepInBackward(opt)
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(8):
+        x = torch.randn(4, 6, generator=gen) * 0.05  # small gradients, so eps matters
+        ref_opt.zero_grad()
+        loss_of(reference, x).backward()
+        ref_opt.step()
+        loss_of(fused, x).backward()
+    for a, b in zip(reference.parameters(), fused.parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+
+
+def test_parameters_whose_gradients_share_one_buffer():
+    """Autograd can hand two parameters views of one gradient; neither update may spoil the other."""
+
+    def pair():
+        torch.manual_seed(4)
+        return nn.Parameter(torch.randn(3, 1)), nn.Parameter(torch.randn(3, 1))
+
+    (a0, b0), (a1, b1) = pair(), pair()
+    ref_opt = make_optimizer("adamax", [a0, b0], 0.1)
+    opt = make_optimizer("adamax", [a1, b1], 0.1)
+    StepInBackward(opt)
+    target = torch.tensor([1.0, -2.0, 0.5])
+    for _ in range(3):
+        ref_opt.zero_grad()
+        ((a0.view(3) + b0.view(3) - target) ** 2).sum().backward()
+        ref_opt.step()
+        ((a1.view(3) + b1.view(3) - target) ** 2).sum().backward()
+    torch.testing.assert_close(a1, a0)
+    torch.testing.assert_close(b1, b0)
+
+
+def test_plain_sgd_is_left_to_the_ordinary_step():
+    assert not supports(torch.optim.SGD([nn.Parameter(torch.zeros(2))], lr=0.1))
+
+
+def test_trainer_on_the_cpu_steps_inside_backward_and_matches_plain_steps(tiny_splits):
+    from vae_explorer.core.config import ModelConfig, RunConfig, TrainConfig
+    from vae_explorer.core.trainer import Trainer
+
+    config = RunConfig(model=ModelConfig(hidden=32, latent_dim=4, components=3),
+                       train=TrainConfig(device="cpu", seed=3))
+    trainer = Trainer(config, tiny_splits)
+    assert trainer._in_backward is not None
+    reference = copy.deepcopy(trainer.model)
+    for p in reference.parameters():
+        p._post_accumulate_grad_hooks = None  # a plain copy, without the in-backward hooks
+    ref_opt = make_optimizer("adamax", reference.parameters(), config.train.lr)
+    batches = iter(trainer.batches)
+    for _ in range(5):
+        x = next(batches)
+        state = torch.get_rng_state()  # the same reparameterisation noise for both
+        loss = trainer.train_step(x)
+        torch.set_rng_state(state)
+        ref_loss = reference(x, reduction="mean")
+        ref_opt.zero_grad()
+        ref_loss.backward()
+        assert all(p.grad is not None for p in reference.parameters())  # no hooks on the copy
+        ref_opt.step()
+        assert torch.equal(loss, ref_loss.detach())
+        assert all(p.grad is None for p in trainer.model.parameters())
+    for a, b in zip(reference.parameters(), trainer.model.parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+
+
+def test_resuming_a_state_with_other_options_falls_back_to_plain_steps(tiny_splits, tmp_path):
+    from vae_explorer.core.checkpoint import save_checkpoint
+    from vae_explorer.core.config import ModelConfig, RunConfig, TrainConfig
+    from vae_explorer.core.trainer import Trainer
+
+    config = RunConfig(model=ModelConfig(hidden=32, latent_dim=4, components=3),
+                       train=TrainConfig(device="cpu"))
+    first = Trainer(config, tiny_splits)
+    first.train_step(next(iter(first.batches)))
+    state = first.optimizer.state_dict()
+    state["param_groups"][0]["weight_decay"] = 0.1  # saved by some other program
+    path = save_checkpoint(tmp_path / "last.pt", first.model, config, {"epoch": 1}, state)
+    resumed = Trainer(config, tiny_splits, resume_from=path)
+    assert resumed._in_backward is None
+    resumed.train_step(next(iter(resumed.batches)))  # the ordinary step, with the weight decay
+    assert resumed.optimizer.param_groups[0]["weight_decay"] == 0.1

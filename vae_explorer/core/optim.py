@@ -36,7 +36,8 @@ def _adamax(p: torch.Tensor, g: torch.Tensor, s: State, group: Group) -> None:
     step = _step(s)
     s["exp_avg"].lerp_(g, 1 - beta1)
     exp_inf = s["exp_inf"]
-    torch.maximum(exp_inf.mul_(beta2), g.abs_().add_(group["eps"]), out=exp_inf)
+    # not g.abs_(): autograd may hand several parameters views of one gradient buffer
+    torch.maximum(exp_inf.mul_(beta2), g.abs().add_(group["eps"]), out=exp_inf)
     p.addcdiv_(s["exp_avg"], exp_inf, value=-group["lr"] / (1 - beta1**step))
 
 
@@ -94,6 +95,8 @@ def supports(optimizer: torch.optim.Optimizer) -> bool:
         return False
     group = optimizer.param_groups[0]
     required = {"maximize": False, "differentiable": False, "capturable": False, **rule[2]}
+    if isinstance(optimizer, torch.optim.SGD) and not group["momentum"]:
+        return False  # plain SGD keeps no buffer; only the momentum form is implemented
     return not group.get("fused") and all(group.get(k, v) == v for k, v in required.items())
 
 

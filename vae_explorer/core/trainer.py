@@ -244,6 +244,10 @@ class Trainer:
             self.model.load_state_dict(payload["model"])
             if "optimizer" in payload:
                 self.optimizer.load_state_dict(payload["optimizer"])
+                if self._in_backward is not None and not supports(self.optimizer):
+                    # the saved options (say, weight decay) are beyond the in-backward rules
+                    self._in_backward.remove()
+                    self._in_backward = None
         except (RuntimeError, ValueError, KeyError) as exc:
             raise CheckpointError(f"{path} does not fit this configuration: {exc}") from None
         m = payload.get("metrics", {})
