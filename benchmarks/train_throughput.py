@@ -42,15 +42,13 @@ def timed(step, batches: int, warmup: int, device: torch.device) -> tuple[float,
     batch spent getting the batch and in the rest of the step."""
     for _ in range(warmup):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     start, images, data = time.perf_counter(), 0, 0.0
     for _ in range(batches):
         n, seconds = step()
         images += n
         data += seconds
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     total = time.perf_counter() - start
     return images / total, data / batches * 1e3, (total - data) / batches * 1e3
 

@@ -27,6 +27,19 @@ def loss_of(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return (out**2).sum() + (net.shared.sin() * out).mean()
 
 
+def step_both(reference, ref_opt, fused, x) -> None:
+    """One ordinary torch.optim step on `reference`, one in-backward step on `fused`."""
+    ref_opt.zero_grad()
+    loss_of(reference, x).backward()
+    ref_opt.step()
+    loss_of(fused, x).backward()
+
+
+def assert_same_parameters(reference, fused) -> None:
+    for a, b in zip(reference.parameters(), fused.parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_matches_torch_step_for_step(name):
     reference, fused = tiny_net(3), tiny_net(3)
@@ -36,14 +49,10 @@ def test_matches_torch_step_for_step(name):
     gen = torch.Generator().manual_seed(0)
     for _ in range(12):
         x = torch.randn(4, 6, generator=gen)
-        ref_opt.zero_grad()
-        loss_of(reference, x).backward()
-        ref_opt.step()
-        loss_of(fused, x).backward()
+        step_both(reference, ref_opt, fused, x)
         for p in fused.parameters():
             assert p.grad is None  # the gradient is dropped once applied
-    for a, b in zip(reference.parameters(), fused.parameters(), strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+    assert_same_parameters(reference, fused)
     # the state is torch's, in torch's layout: checkpoints do not depend on the step style
     ref_state, state = ref_opt.state_dict(), opt.state_dict()
     assert ref_state["param_groups"] == state["param_groups"]
@@ -71,12 +80,8 @@ def test_state_loaded_from_a_plain_optimizer_carries_on(name):
     StepInBackward(opt)
     opt.load_state_dict(copy.deepcopy(ref_opt.state_dict()))  # as if read from a file
     for x in xs[3:]:
-        ref_opt.zero_grad()
-        loss_of(reference, x).backward()
-        ref_opt.step()
-        loss_of(fused, x).backward()
-    for a, b in zip(reference.parameters(), fused.parameters(), strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+        step_both(reference, ref_opt, fused, x)
+    assert_same_parameters(reference, fused)
 
 
 def test_remove_restores_ordinary_backward():
@@ -119,12 +124,8 @@ def test_matches_torch_with_options_far_from_the_defaults(make):
     gen = torch.Generator().manual_seed(2)
     for _ in range(8):
         x = torch.randn(4, 6, generator=gen) * 0.05  # small gradients, so eps matters
-        ref_opt.zero_grad()
-        loss_of(reference, x).backward()
-        ref_opt.step()
-        loss_of(fused, x).backward()
-    for a, b in zip(reference.parameters(), fused.parameters(), strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+        step_both(reference, ref_opt, fused, x)
+    assert_same_parameters(reference, fused)
 
 
 def test_parameters_whose_gradients_share_one_buffer():
@@ -177,8 +178,7 @@ def test_trainer_on_the_cpu_steps_inside_backward_and_matches_plain_steps(tiny_s
         ref_opt.step()
         assert torch.equal(loss, ref_loss.detach())
         assert all(p.grad is None for p in trainer.model.parameters())
-    for a, b in zip(reference.parameters(), trainer.model.parameters(), strict=True):
-        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+    assert_same_parameters(reference, trainer.model)
 
 
 def test_resuming_a_state_with_other_options_falls_back_to_plain_steps(tiny_splits, tmp_path):

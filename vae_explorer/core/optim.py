@@ -5,8 +5,8 @@ its optimiser state again in `optimizer.step()`. With 1.35 M parameters the weig
 and two state buffers (about 22 MB) no longer fit in the caches, so the step pays for a second
 trip to memory. Here a post-accumulate-grad hook updates each parameter the moment backward has
 finished its gradient, while the gradient and the weights it was computed from are still in
-cache, and then drops the gradient. On this project's model this makes a CPU training step
-about a quarter faster.
+cache, and then drops the gradient. On this project's model (2-core CPU) the training step got
+5-13% faster and an epoch took 10.0 s instead of 11.6 s.
 
 The arithmetic is torch.optim's own single-tensor update for each optimiser the trainer offers,
 with the options `make_optimizer` sets, and the state lives in the torch optimiser's `state` in
