@@ -1,6 +1,7 @@
 """The explorer panels on a loaded checkpoint: rendering, clicks, scrubbing and exports."""
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -123,3 +124,41 @@ def test_latent_map_click_shows_the_image(qtbot, service, checkpoint, tmp_path):
     check_exports(panel.plot, tmp_path, "latent_map")
     # the scatter is exported as vectors (one path per point), not as a pasted pixmap atlas
     assert (tmp_path / "latent_map.svg").read_text().count("<path") >= len(data.coords)
+
+
+def test_latent_map_redraws_in_place(qtbot, service, checkpoint):
+    """A new model's map reuses the plot items; a prior without components drops their marks."""
+    panel = loaded(qtbot, service, LatentMapPanel, checkpoint)
+    qtbot.waitUntil(lambda: panel.data is not None, timeout=30_000)
+    data = panel.data
+
+    def legend_names():
+        return [label.text for _, label in panel.legend.items]
+
+    def counts():
+        return {d: len(item.data) for d, item in panel.scatters.items()}
+
+    digits = sorted({int(d) for d in data.labels})
+    assert legend_names() == [str(d) for d in digits] + ["component means"]
+    assert counts() == {d: int((data.labels == d).sum()) for d in digits}
+    items = dict(panel.scatters)
+    moved = replace(data, coords=data.coords + 1.0, component_coords=data.component_coords[:2] + 1.0,
+                    component_weights=data.component_weights[:2])
+    panel._show(moved)
+    assert panel.scatters == items  # the same items, given new data
+    first = next(iter(items))
+    np.testing.assert_allclose(panel.scatters[first].getData()[0], moved.coords[data.labels == first, 0])
+    shown = [label for label in panel.mean_labels if label.isVisible()]
+    assert [label.toPlainText() for label in shown] == ["0", "1"]
+    assert [(label.pos().x(), label.pos().y()) for label in shown] == [tuple(p) for p in moved.component_coords]
+    # a standard-prior model: no component marks and no legend entry for them
+    plain = replace(data, component_coords=np.zeros((0, 2)), component_weights=np.zeros(0))
+    panel._show(plain)
+    assert legend_names() == [str(d) for d in digits]
+    assert not any(label.isVisible() for label in panel.mean_labels)
+    assert len(panel.means.data) == 0
+    # fewer digits among the points shown: the legend lists only those
+    keep = data.labels < 5
+    panel._show(replace(plain, coords=data.coords[keep], labels=data.labels[keep]))
+    assert legend_names() == [str(d) for d in digits if d < 5]
+    assert sum(counts().values()) == int(keep.sum())

@@ -96,7 +96,8 @@ class LatentMapPanel(Panel):
         self.legend = SideLegend(labelTextColor="#222", verSpacing=-4)
         self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.plot.getPlotItem().layout.addItem(self.legend, 2, 3, alignment=Qt.AlignmentFlag.AlignTop)
-        self.scatters: list[pg.ScatterPlotItem] = []
+        self.scatters: dict[int, pg.ScatterPlotItem] = {}  # by digit, in legend order
+        self._legend_has_means = False
         self.means = pg.ScatterPlotItem(symbol="+", size=16, pen=pg.mkPen("k", width=2.5), brush=None)
         self.means.setZValue(10)
         self.mean_labels: list[pg.TextItem] = []
@@ -141,33 +142,30 @@ class LatentMapPanel(Panel):
             self.service.submit("latent-map", map_job(self.limit.value()), self._show)
 
     def _show(self, data: MapData) -> None:
+        """Draw a new map. The digit scatters, legend and component labels are made once and then
+        only given new data: building pyqtgraph items is what made each new model stall the GUI."""
         self.data = data
-        for item in self.scatters:
-            self.plot.removeItem(item)
-        for item in self.mean_labels:
-            self.plot.removeItem(item)
-        self.legend.clear()
-        self.scatters, self.mean_labels = [], []
-        for digit in np.unique(data.labels):
+        digits = [int(d) for d in np.unique(data.labels)]
+        has_means = len(data.component_coords) > 0
+        if digits != list(self.scatters) or has_means != self._legend_has_means:
+            self._rebuild_legend(digits, has_means)
+        for digit, item in self.scatters.items():
             pts = data.coords[data.labels == digit]
-            colour = DIGIT_COLOURS[int(digit) % len(DIGIT_COLOURS)]
-            item = pg.ScatterPlotItem(pts[:, 0], pts[:, 1], size=5, pen=None,
-                                      brush=pg.mkBrush(colour))
-            item.setOpacity(0.75)
-            self.plot.addItem(item)
-            self.scatters.append(item)
-            self.legend.addItem(item, str(int(digit)))
+            item.setData(pts[:, 0], pts[:, 1])
         used = data.component_weights >= NEGLIGIBLE_WEIGHT
         pens = [pg.mkPen("k" if u else "#999", width=2.5 if u else 1.5) for u in used]
         self.means.setData(data.component_coords[:, 0], data.component_coords[:, 1], pen=pens,
                            size=[16 if u else 11 for u in used])
-        if len(data.component_coords):
-            self.legend.addItem(self.means, "component means")
-        for k, (x, y) in enumerate(data.component_coords):
-            label = pg.TextItem(str(k), color="#000" if used[k] else "#999", anchor=(-0.2, 1.1))
-            label.setPos(x, y)
+        while len(self.mean_labels) < len(data.component_coords):
+            label = pg.TextItem(anchor=(-0.2, 1.1))
             self.plot.addItem(label)
             self.mean_labels.append(label)
+        for k, label in enumerate(self.mean_labels):
+            if k < len(data.component_coords):
+                x, y = data.component_coords[k]
+                label.setText(str(k), color="#000" if used[k] else "#999")
+                label.setPos(x, y)
+            label.setVisible(k < len(data.component_coords))
         if data.is_pca:
             ex = data.projection.explained * 100
             self.plot.setLabel("bottom", f"principal direction 1 ({ex[0]:.0f}% of variance)")
@@ -177,6 +175,22 @@ class LatentMapPanel(Panel):
             self.plot.setLabel("left", "z₂")
         if self.selected is not None and self.selected < len(data.coords):
             self.select(self.selected)
+
+    def _rebuild_legend(self, digits: list[int], has_means: bool) -> None:
+        for item in self.scatters.values():
+            self.plot.removeItem(item)
+        self.legend.clear()
+        self.scatters = {}
+        for digit in digits:
+            colour = DIGIT_COLOURS[digit % len(DIGIT_COLOURS)]
+            item = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(colour))
+            item.setOpacity(0.75)
+            self.plot.addItem(item)
+            self.scatters[digit] = item
+            self.legend.addItem(item, str(digit))
+        if has_means:
+            self.legend.addItem(self.means, "component means")
+        self._legend_has_means = has_means
 
     # -- picking ---------------------------------------------------------------------------------
     def point_at(self, scene_pos: QPointF) -> int | None:
