@@ -38,15 +38,23 @@ def save_image_grid(flat: np.ndarray, paths: Sequence[Path], side: int = 28, col
     plt.close(fig)
 
 
-def save_curves(curves: dict[str, Sequence[tuple[int, float]]], paths: Sequence[Path],
-                ylabel: str = "nll", log_y: bool = False) -> None:
-    """Validation nll per epoch; several curves overlay with a legend."""
+def curves_figure(curves: dict[str, Sequence[tuple[int, float]]], ylabel: str = "nll", log_y: bool = False):
+    """The figure `save_curves` writes (the caller closes it): whole-number epoch ticks, and a marker
+    on every point while there are few, so a one-epoch curve is a visible dot above "1"."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    all_epochs: list[int] = []
     for label, points in curves.items():
         if points:
             epochs, values = zip(*points)
-            ax.plot(epochs, values, linewidth=2, label=label, marker="." if len(points) < 30 else None)
+            all_epochs.extend(epochs)
+            marker = "o" if len(points) == 1 else ("." if len(points) < 30 else None)
+            ax.plot(epochs, values, linewidth=2, label=label, marker=marker)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if all_epochs and min(all_epochs) == max(all_epochs):
+        ax.set_xlim(all_epochs[0] - 0.5, all_epochs[0] + 0.5)  # matplotlib's own would be 0.96..1.04
     ax.set_xlabel("epochs")
     ax.set_ylabel(ylabel)
     if log_y:
@@ -55,6 +63,14 @@ def save_curves(curves: dict[str, Sequence[tuple[int, float]]], paths: Sequence[
     if len(curves) > 1:
         ax.legend(title="learning rate" if all(k.startswith("lr") for k in curves) else None)
     fig.tight_layout()
+    return fig
+
+
+def save_curves(curves: dict[str, Sequence[tuple[int, float]]], paths: Sequence[Path],
+                ylabel: str = "nll", log_y: bool = False) -> None:
+    """Validation nll per epoch; several curves overlay with a legend."""
+    plt = _pyplot()
+    fig = curves_figure(curves, ylabel, log_y)
     for path in paths:
         fig.savefig(path)
     plt.close(fig)

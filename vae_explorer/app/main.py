@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from vae_explorer import APP_NAME, ORG_DOMAIN, ORG_NAME, __version__
@@ -38,7 +39,24 @@ def app_icon():
     return icon
 
 
+NO_DISPLAY = ("error: no display found (DISPLAY and WAYLAND_DISPLAY are unset); "
+              "the command line works without one: vae-explorer --help")
+
+
+def missing_display() -> bool:
+    """True on Linux and the BSDs (X11 or Wayland) when no display is set and no Qt platform is
+    chosen: Qt would abort the process there ("no Qt platform plugin could be initialized")."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd", "dragonfly")):
+        return False  # macOS and Windows always have their own platform plugin
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return False  # e.g. offscreen, vnc, eglfs: the user chose
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_app(argv: list[str] | None = None) -> int:
+    if missing_display():
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
     app = create_application(argv)
     from vae_explorer.app.main_window import MainWindow
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import time
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -45,6 +46,35 @@ def format_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+class WrappedLabel(QLabel):
+    """A word-wrapped label that asks for the height its lines need at its current width.
+
+    A plain QLabel with word wrap reports one line as its minimum height, and a QSplitter (which
+    ignores height-for-width) squeezes its pane down to that; the pane's layout then still gives the
+    wrapped lines their full height and takes it from the rows above, so the form's labels were cut
+    to 11 of their 14 pixels and lost their descenders ("Epoch", "(epoch 4)").
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+
+    def minimumSizeHint(self) -> QSize:
+        # at least two lines from the start: the splitter lays its panes out before this label
+        # knows its width, and did not always grow the pane again when the minimum rose later
+        hint = super().minimumSizeHint()
+        two_lines = self.fontMetrics().lineSpacing() * 2 + self.contentsMargins().top() + self.contentsMargins().bottom()
+        hint.setHeight(max(hint.height(), two_lines))
+        if self.wordWrap() and self.width() > 0:
+            hint.setHeight(max(hint.height(), self.heightForWidth(self.width())))
+        return hint
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()  # the line count, and so the minimum height, may have changed
+
+
 class TrainingPanel(QWidget):
     """Shows what the training worker reports; it never computes anything itself."""
 
@@ -69,8 +99,7 @@ class TrainingPanel(QWidget):
         self.best_label = QLabel("–")
         self.speed_label = QLabel("–")
         self.eta_label = QLabel("–")
-        self.result_label = QLabel("No run yet. Press Start (F5) to train with the current settings.")
-        self.result_label.setWordWrap(True)
+        self.result_label = WrappedLabel("No run yet. Press Start (F5) to train with the current settings.")
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)

@@ -1,0 +1,74 @@
+"""Starting the app: without a display on Linux/BSD it says so and exits 2 instead of Qt aborting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vae_explorer.app import main as app_main
+
+DISPLAY_VARS = ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")
+
+
+class Started(Exception):
+    """Raised by the stand-in create_application: run_app went on to make the QApplication."""
+
+
+@pytest.fixture
+def no_qt(monkeypatch):
+    def create_application(argv=None):
+        raise Started
+
+    monkeypatch.setattr(app_main, "create_application", create_application)
+
+
+@pytest.fixture
+def headless(monkeypatch, no_qt):
+    for var in DISPLAY_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.mark.parametrize("platform", ["linux", "freebsd14", "openbsd7", "netbsd10"])
+def test_no_display_is_a_one_line_error(headless, monkeypatch, capsys, platform):
+    monkeypatch.setattr(sys, "platform", platform)
+    assert app_main.run_app() == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("error: no display found")
+    assert "DISPLAY" in err and "WAYLAND_DISPLAY" in err and "vae-explorer --help" in err
+
+
+@pytest.mark.parametrize("var", ["DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"])
+def test_a_display_or_a_chosen_platform_starts_the_app(headless, monkeypatch, var):
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv(var, {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}.get(var, "offscreen"))
+    with pytest.raises(Started):
+        app_main.run_app()
+
+
+def test_empty_display_counts_as_unset(headless, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", "")
+    assert app_main.run_app() == 2
+    assert "no display" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_macos_and_windows_need_no_display_variable(headless, monkeypatch, platform):
+    monkeypatch.setattr(sys, "platform", platform)
+    with pytest.raises(Started):
+        app_main.run_app()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland only")
+def test_vae_explorer_without_arguments_and_display_exits_2():
+    """The real command (`vae-explorer` with no arguments) in a process with no display: Qt used to
+    abort it (exit 134) with "no Qt platform plugin could be initialized"."""
+    env = {k: v for k, v in os.environ.items() if k not in DISPLAY_VARS}
+    proc = subprocess.run([sys.executable, "-c", "from vae_explorer.cli import main; raise SystemExit(main([]))"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == app_main.NO_DISPLAY
