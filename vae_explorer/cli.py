@@ -8,6 +8,7 @@ import math
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from vae_explorer import __version__
@@ -20,9 +21,8 @@ from vae_explorer.core.config import (
     PRIORS,
     ConfigError,
     DataConfig,
-    ModelConfig,
     RunConfig,
-    TrainConfig,
+    format_lr,
 )
 
 EXIT_USAGE = 2
@@ -43,7 +43,7 @@ def positive_float(text: str) -> float:
     return value
 
 
-def int_at_least(minimum: int):
+def int_at_least(minimum: int, maximum: int | None = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -51,16 +51,26 @@ def int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{value} must be at most {maximum}")
         return value
 
-    parse.__name__ = f"integer >= {minimum}"
+    parse.__name__ = f"integer >= {minimum}" if maximum is None else f"integer in {minimum}..{maximum}"
     return parse
+
+
+SEED = int_at_least(0, 2**63 - 1)  # what torch.manual_seed takes
+
+
+def data_root(text: str) -> str:
+    """An absolute path, so that a checkpoint still finds its data from another folder."""
+    return str(Path(text).expanduser().absolute())
 
 
 def add_data_args(p: argparse.ArgumentParser, with_limits: bool = True) -> None:
     p.add_argument("--dataset", choices=DATASETS, default=None,
                    help="mnist (bundled) or fashion-mnist (needs --data-root or --download)")
-    p.add_argument("--data-root", metavar="DIR",
+    p.add_argument("--data-root", type=data_root, metavar="DIR",
                    help="a torchvision-layout root holding MNIST/raw or FashionMNIST/raw")
     p.add_argument("--download", action="store_true", help="let torchvision fetch the data (online)")
     p.add_argument("--limit-test", type=int_at_least(1), metavar="N", help="use the first N test images")
@@ -82,23 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit-val", type=int_at_least(1), metavar="N", help="use the first N validation images")
     t.add_argument("--lr", type=positive_float, action="append", metavar="LR",
                    help=f"learning rate (default {d.train.lr:g}); repeat to compare several")
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default=d.train.optimizer)
-    t.add_argument("--batch-size", type=int_at_least(1), default=d.train.batch_size)
-    t.add_argument("--epochs", type=int_at_least(1), default=d.train.epochs, help="maximum epochs")
-    t.add_argument("--patience", type=int_at_least(1), default=d.train.patience,
-                   help="early-stopping patience in epochs")
-    t.add_argument("--latent-dim", type=int_at_least(1), default=d.model.latent_dim)
-    t.add_argument("--hidden", type=int_at_least(1), default=d.model.hidden, help="hidden units per layer")
-    t.add_argument("--components", type=int_at_least(1), default=d.model.components,
-                   help="mixture components K")
-    t.add_argument("--prior", choices=PRIORS, default=d.model.prior)
-    t.add_argument("--arch", choices=ARCHS, default=d.model.arch)
-    t.add_argument("--likelihood", choices=LIKELIHOODS, default=d.model.likelihood,
-                   help="bernoulli on binarised pixels, or categorical over 256 grey levels")
-    t.add_argument("--seed", type=int, default=d.train.seed)
-    t.add_argument("--device", choices=DEVICES, default=d.train.device)
-    t.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint (model.pt or last.pt)")
+    # None = not given: a fresh run takes the default, a resumed run the checkpoint's value
+    t.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.train.optimizer}")
+    t.add_argument("--batch-size", type=int_at_least(1), help=f"default {d.train.batch_size}")
+    t.add_argument("--epochs", type=int_at_least(1), help=f"maximum epochs (default {d.train.epochs})")
+    t.add_argument("--patience", type=int_at_least(1),
+                   help=f"early-stopping patience in epochs (default {d.train.patience})")
+    t.add_argument("--latent-dim", type=int_at_least(1), help=f"default {d.model.latent_dim}")
+    t.add_argument("--hidden", type=int_at_least(1), help=f"hidden units per layer (default {d.model.hidden})")
+    t.add_argument("--components", type=int_at_least(1),
+                   help=f"mixture components K (default {d.model.components})")
+    t.add_argument("--prior", choices=PRIORS, help=f"default {d.model.prior}")
+    t.add_argument("--arch", choices=ARCHS, help=f"default {d.model.arch}")
+    t.add_argument("--likelihood", choices=LIKELIHOODS,
+                   help="bernoulli on binarised pixels (default), or categorical over 256 grey levels")
+    t.add_argument("--seed", type=SEED, help=f"default {d.train.seed}")
+    t.add_argument("--device", choices=DEVICES, help=f"default {d.train.device}")
+    t.add_argument("--resume", metavar="CKPT",
+                   help="continue a run from its last.pt (or model.pt), with the checkpoint's model, "
+                   "optimiser and data settings; --lr, --epochs, --patience, --batch-size, --device "
+                   "and the data options may be changed")
     t.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    t.add_argument("--overwrite", action="store_true",
+                   help="train into an --out folder that already holds a run, replacing it")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="decode samples from a trained model's prior")
@@ -107,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--component", type=int_at_least(0), metavar="K",
                    help="sample only mixture component K (0-based)")
     s.add_argument("--binary", action="store_true", help="draw binary pixels instead of probabilities")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--out", required=True, metavar="FILE", help="a .png or .pdf file")
     s.set_defaults(func=cmd_sample)
 
@@ -124,14 +140,50 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- train ------------------------------------------------------------------------------------
-def _run_config(args: argparse.Namespace, lr: float) -> RunConfig:
-    data = DataConfig(dataset=args.dataset or "mnist", root=args.data_root, download=args.download,
-                      limit_train=args.limit_train, limit_val=args.limit_val, limit_test=args.limit_test)
-    model = ModelConfig(arch=args.arch, hidden=args.hidden, latent_dim=args.latent_dim, prior=args.prior,
-                        components=args.components, likelihood=args.likelihood)
-    train = TrainConfig(optimizer=args.optimizer, lr=lr, batch_size=args.batch_size, epochs=args.epochs,
-                        patience=args.patience, seed=args.seed, device=args.device)
+MODEL_OPTIONS = {"arch": "--arch", "hidden": "--hidden", "latent_dim": "--latent-dim", "prior": "--prior",
+                 "components": "--components", "likelihood": "--likelihood"}
+TRAIN_OPTIONS = ("optimizer", "batch_size", "epochs", "patience", "seed", "device")
+RUN_FILES = ("model.pt", "last.pt", "metrics.csv")
+
+
+def _given(args: argparse.Namespace, name: str, default):
+    value = getattr(args, name)
+    return default if value is None else value
+
+
+def _run_config(args: argparse.Namespace, lr: float | None, base: RunConfig) -> RunConfig:
+    """The options given on the command line over `base`: the defaults, or a resumed checkpoint's
+    settings (whose model and optimiser cannot change)."""
+    if args.resume:
+        for name, flag in {**MODEL_OPTIONS, "optimizer": "--optimizer"}.items():
+            given = getattr(args, name)
+            kept = getattr(base.train if name == "optimizer" else base.model, name)
+            if given is not None and given != kept:
+                raise UserError(f"{flag} {given} differs from the checkpoint's {kept}: a resumed run keeps "
+                                f"the checkpoint's model and optimiser (leave {flag} out, or start a new run)")
+    b = base.data
+    data = DataConfig(dataset=args.dataset or b.dataset,
+                      root=args.data_root or (None if args.dataset and args.dataset != b.dataset else b.root),
+                      download=args.download or b.download,
+                      limit_train=_given(args, "limit_train", b.limit_train),
+                      limit_val=_given(args, "limit_val", b.limit_val),
+                      limit_test=_given(args, "limit_test", b.limit_test))
+    model = replace(base.model, **{n: _given(args, n, getattr(base.model, n)) for n in MODEL_OPTIONS})
+    train = replace(base.train, lr=lr or base.train.lr,
+                    **{n: _given(args, n, getattr(base.train, n)) for n in TRAIN_OPTIONS})
     return RunConfig(data, model, train).validate()
+
+
+def _base_config(args: argparse.Namespace) -> RunConfig:
+    if not args.resume:
+        return RunConfig()
+    from vae_explorer.core.checkpoint import CheckpointError, read_checkpoint
+
+    payload = read_checkpoint(args.resume)
+    try:
+        return RunConfig.from_json(payload["config"]).validate()
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{args.resume} has no valid run settings: {exc}") from None
 
 
 def ensure_writable_dir(path: Path) -> Path:
@@ -145,43 +197,82 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+def refuse_to_replace_a_run(run_dir: Path, args: argparse.Namespace) -> None:
+    """A new run into a folder that holds one would overwrite its model and figures."""
+    found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not found or args.overwrite:
+        return
+    if args.resume and Path(args.resume).absolute().parent == run_dir.absolute():
+        return  # continuing the run that lives there
+    raise UserError(f"{run_dir} already holds a run ({found[0]}); continue it with --resume "
+                    f"{run_dir / 'last.pt'}, choose another --out, or add --overwrite to replace it")
+
+
 def lr_dirname(lr: float) -> str:
-    return f"lr_{lr:g}"
+    return f"lr_{format_lr(lr)}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from vae_explorer import figures
+    from vae_explorer.core import events as ev
     from vae_explorer.core.data import load_splits
     from vae_explorer.core.trainer import resolve_device
 
-    lrs = args.lr or [TrainConfig().lr]
+    if not args.out.strip():
+        raise UserError("--out must name a folder")
+    lrs = args.lr or [None]
     if len(set(lrs)) != len(lrs):
         raise ConfigError("each --lr must be different")
     if args.resume and len(lrs) > 1:
         raise ConfigError("--resume continues one run; give at most one --lr")
-    configs = [_run_config(args, lr) for lr in lrs]
-    resolve_device(args.device)
-    out = ensure_writable_dir(Path(args.out))
-    splits = load_splits(configs[0].data)
+    base = _base_config(args)
+    configs = [_run_config(args, lr, base) for lr in lrs]
+    resolve_device(configs[0].train.device)
+    out = Path(args.out)
+    several = len(configs) > 1
+    run_dirs = [out / lr_dirname(c.train.lr) if several else out for c in configs]
+    for run_dir in run_dirs:
+        refuse_to_replace_a_run(run_dir, args)
+    splits = load_splits(configs[0].data)  # bad data: an error before any folder is made
+    ensure_writable_dir(out)
     curves: dict[str, list[tuple[int, float]]] = {}
     results = []
-    for config in configs:
-        run_dir = out if len(configs) == 1 else ensure_writable_dir(out / lr_dirname(config.train.lr))
-        if len(configs) > 1:
-            print(f"== learning rate {config.train.lr:g} -> {run_dir}", flush=True)
+    for config, run_dir in zip(configs, run_dirs):
+        if several:
+            say(f"== learning rate {format_lr(config.train.lr)} -> {ensure_writable_dir(run_dir)}")
         done, history = _train_one(config, splits, run_dir, args.resume)
-        results.append(done)
-        curves[f"lr={config.train.lr:g}"] = [(h["epoch"], h["val_nll"]) for h in history]
-    if len(configs) > 1:
+        results.append((done, config, run_dir))
+        label = f"lr={format_lr(config.train.lr)}"
+        if done.reason == ev.STOP_DIVERGED:
+            label += " (diverged)"
+        curves[label] = [(h["epoch"], h["val_nll"]) for h in history]
+    if several:
         figures.save_curves(curves, [out / "nll_val_curves.png", out / "nll_val_curves.pdf"])
-        print(f"wrote {out / 'nll_val_curves.png'} and .pdf", flush=True)
-    last = results[-1]
-    if last.test_nll is None:
-        print("error: the run produced no model (it diverged or stopped before the first epoch ended)",
+        say(f"wrote {out / 'nll_val_curves.png'} and .pdf")
+    with_model = [r for r in results if r[0].test_nll is not None]
+    if not with_model:
+        print("error: no run produced a model (each diverged or stopped before its first epoch ended)"
+              if several else
+              "error: the run produced no model (it diverged or stopped before the first epoch ended)",
               file=sys.stderr)
         return 1
-    print(f"FINAL LOSS: nll={last.test_nll:.4f}", flush=True)
+    # the best model is chosen on validation, as within a run; its test nll is the final figure
+    best, config, run_dir = min(with_model, key=lambda r: r[0].best_val)
+    if several:
+        say(f"best learning rate: {format_lr(config.train.lr)} (validation nll {best.best_val:.4f}) in {run_dir}")
+    say(f"FINAL LOSS: nll={best.test_nll:.4f}")
     return 0
+
+
+def say(text: str) -> None:
+    """Print a line of the run's log. A closed pipe (`... | head`) must not end the training:
+    output then goes nowhere and the run still saves its model and figures."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _train_one(config: RunConfig, splits, run_dir: Path, resume: str | None):
@@ -193,21 +284,21 @@ def _train_one(config: RunConfig, splits, run_dir: Path, resume: str | None):
 
     def on_event(event: object) -> None:
         if isinstance(event, ev.RunStarted):
-            print(f"training on {event.device}: {event.batches_per_epoch} batches of "
-                  f"{config.train.batch_size} per epoch, lr={event.lr:g}", flush=True)
+            say(f"training on {event.device}: {event.batches_per_epoch} batches of "
+                f"{config.train.batch_size} per epoch, lr={format_lr(event.lr)}")
         elif isinstance(event, ev.BatchProgress):
             progress.update(event.epoch, event.batch, event.total)
         elif isinstance(event, ev.EpochEnd):
             progress.clear()
-            print(f"epoch {event.epoch}  val nll={event.val_nll:.2f}  best={event.best_val:.2f}  "
-                  f"{event.seconds:.1f}s", flush=True)
+            say(f"epoch {event.epoch}  val nll={event.val_nll:.2f}  best={event.best_val:.2f}  "
+                f"{event.seconds:.1f}s")
         elif isinstance(event, ev.RunFinished):
             progress.clear()
             test = f"{event.test_nll:.4f}" if event.test_nll is not None else "n/a"
-            print(f"finished ({event.reason}) after {event.epochs} epochs; best epoch {event.best_epoch}, "
-                  f"best val nll={event.best_val:.4f}, test nll={test}", flush=True)
+            say(f"finished ({event.reason}) after {event.epochs} epochs; best epoch {event.best_epoch}, "
+                f"best val nll={event.best_val:.4f}, test nll={test}")
             if event.reason == ev.STOP_DIVERGED:
-                print(f"warning: lr={config.train.lr:g} diverged (non-finite loss); "
+                print(f"warning: lr={format_lr(config.train.lr)} diverged (non-finite loss); "
                       "the best checkpoint so far is kept", file=sys.stderr)
 
     trainer = Trainer(config, splits, run_dir, on_event, resume_from=resume)
@@ -282,6 +373,8 @@ def output_file(path: str, suffixes: tuple[str, ...] = (".png", ".pdf")) -> Path
     out = Path(path)
     if out.suffix.lower() not in suffixes:
         raise UserError(f"--out must end in {' or '.join(suffixes)}, not {out.name!r}")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name ending in {' or '.join(suffixes)}")
     ensure_writable_dir(out.parent if str(out.parent) else Path("."))
     return out
 

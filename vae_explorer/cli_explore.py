@@ -9,7 +9,7 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the explorer sub-commands on the main parser."""
-    from vae_explorer.cli import int_at_least, positive_float
+    from vae_explorer.cli import SEED, int_at_least, positive_float
 
     c = sub.add_parser("components", help="a row of samples from every mixture component")
     c.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
@@ -17,7 +17,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--temperature", type=positive_float, default=1.0, help="scales each sigma_k")
     c.add_argument("--sort-by-weight", action="store_true", help="heaviest component first")
     c.add_argument("--binary", action="store_true", help="binary draws instead of probabilities")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=SEED, default=0)
     c.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
     c.set_defaults(func=cmd_components)
 

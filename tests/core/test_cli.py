@@ -74,7 +74,35 @@ def test_several_learning_rates(tmp_path, capsys):
         assert (tmp_path / sub / "model.pt").is_file() and (tmp_path / sub / "nll_val_curve.png").is_file()
     assert (tmp_path / "nll_val_curves.png").is_file()
     assert (tmp_path / "nll_val_curves.pdf").read_bytes().startswith(b"%PDF")
-    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("FINAL LOSS: nll=")
+    # the final figure is the test nll of the run that did best on validation, whichever came last
+    best_val = {sub: min(float(r["val_nll"]) for r in read_metrics(tmp_path / sub)) for sub in ("lr_0.001", "lr_0.01")}
+    best = min(best_val, key=best_val.get)
+    final = capsys.readouterr().out.strip().splitlines()[-1]
+    assert final == f"FINAL LOSS: nll={float((tmp_path / best / 'test_loss.txt').read_text()):.4f}"
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    import csv
+
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_diverged_rate_does_not_hide_the_others(tmp_path, capsys):
+    args = ["train", "--epochs", "1", *TINY, "--optimizer", "sgd", "--lr", "1e-3", "--lr", "1e6"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "diverged" in out.err
+    expected = float((tmp_path / "lr_0.001" / "test_loss.txt").read_text())
+    assert out.out.strip().splitlines()[-1] == f"FINAL LOSS: nll={expected:.4f}"
+    assert not (tmp_path / "lr_1e+06" / "model.pt").exists()
+
+
+def test_close_learning_rates_get_their_own_folders(tmp_path):
+    lrs = ["0.0010000001", "0.0010000002"]
+    assert main(["train", "--epochs", "1", *TINY, "--lr", lrs[0], "--lr", lrs[1], "--out", str(tmp_path)]) == 0
+    for lr in lrs:
+        assert json.loads((tmp_path / f"lr_{lr}" / "config.json").read_text())["train"]["lr"] == float(lr)
 
 
 def test_sample_and_evaluate(trained, tmp_path, capsys):
@@ -217,3 +245,102 @@ def test_openmp_threads_sleep_when_idle_unless_told_otherwise(tmp_path, given, e
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == expected
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_new_run_does_not_replace_a_saved_one(trained, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    before = files_of(run)
+    assert main(["train", "--epochs", "1", *TINY, "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--resume" in err and "--overwrite" in err
+    assert files_of(run) == before
+    # one of several rates landing on a saved run: refused before any run starts
+    shutil.copytree(trained, tmp_path / "lrs" / "lr_0.01")
+    assert main(["train", "--epochs", "1", *TINY, "--lr", "1e-3", "--lr", "1e-2", "--out", str(tmp_path / "lrs")]) == 2
+    assert not (tmp_path / "lrs" / "lr_0.001").exists()
+    assert main(["train", "--epochs", "1", *TINY, "--seed", "3", "--overwrite", "--out", str(run)]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["seed"] == 3
+
+
+def test_resume_takes_the_checkpoint_settings(trained, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    saved = json.loads((run / "config.json").read_text())
+    # only --epochs and a new --lr: the model, data limits and optimiser come from the checkpoint
+    assert main(["train", "--resume", str(run / "last.pt"), "--epochs", "3", "--lr", "5e-4", "--out", str(run)]) == 0
+    resumed = json.loads((run / "config.json").read_text())
+    assert resumed["model"] == saved["model"] and resumed["data"] == saved["data"]
+    assert resumed["train"]["lr"] == 5e-4 and resumed["train"]["epochs"] == 3
+    assert [int(r["epoch"]) for r in read_metrics(run)] == [1, 2, 3]
+    last = torch.load(run / "last.pt", weights_only=True)
+    assert {g["lr"] for g in last["optimizer"]["param_groups"]} == {5e-4}
+    assert "FINAL LOSS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, named", [(["--hidden", "32"], "--hidden"), (["--optimizer", "adam"], "--optimizer")])
+def test_resume_refuses_another_model_or_optimiser(trained, tmp_path, capsys, change, named):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    before = files_of(run)
+    assert main(["train", "--resume", str(run / "last.pt"), "--epochs", "3", *change, "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "checkpoint" in err and "Traceback" not in err
+    assert files_of(run) == before
+
+
+def test_relative_data_root_is_saved_absolute(tmp_path, monkeypatch):
+    from vae_explorer.assets import bundled_data_root
+
+    monkeypatch.chdir(tmp_path)
+    relative = os.path.relpath(bundled_data_root(), tmp_path)
+    assert main(["train", "--epochs", "1", *TINY, "--data-root", relative, "--out", "run"]) == 0
+    root = json.loads((tmp_path / "run" / "config.json").read_text())["data"]["root"]
+    assert Path(root).is_absolute() and Path(root).resolve() == bundled_data_root().resolve()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--out", ""], "--out must name a folder"),
+        (["train", *TINY, "--hidden", "100000000000", "--out", "{tmp}/o"], "too large"),
+        (["train", *TINY, "--hidden", "1000000", "--out", "{tmp}/o"], "parameters"),
+        (["train", "--seed", "99999999999999999999999", "--out", "{tmp}/o"], "--seed"),
+        (["sample", "{model}", "--seed", "-1", "--out", "{tmp}/s.png"], "--seed"),
+        (["sample", "{model}", "--out", "{tmp}/folder.png"], "is a folder"),
+    ],
+)
+def test_more_bad_input(trained, tmp_path, capsys, args, message):
+    (tmp_path / "folder.png").mkdir()
+    args = [a.format(tmp=tmp_path, model=trained / "model.pt") for a in args]
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse-style errors
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_closed_pipe_does_not_stop_the_run(tmp_path):
+    """`vae-explorer train ... | head -1`: the run goes on and saves its model."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vae_explorer", "train", "--epochs", "3", *TINY, "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0, err
+    assert first.startswith("training on") and "Traceback" not in err
+    assert (tmp_path / "model.pt").is_file() and (tmp_path / "test_loss.txt").is_file()

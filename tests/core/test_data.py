@@ -1,16 +1,21 @@
-"""The split, the binarisation and the errors for missing or damaged IDX files."""
+"""The split, the binarisation, the errors for missing, damaged or mis-sized IDX files, and downloads."""
 
 import gzip
 import re
 import shutil
+import struct
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from vae_explorer.assets import bundled_data_root
-from vae_explorer.core.config import DataConfig
+from vae_explorer.core import data as data_module
+from vae_explorer.core.config import DATASETS, DataConfig, ModelConfig
 from vae_explorer.core.data import (
+    IMAGE_SIDE,
     TEST_BINARISE_SEED,
     VAL_BINARISE_SEED,
     DataError,
@@ -18,6 +23,7 @@ from vae_explorer.core.data import (
     load_splits,
     model_input,
     split_indices,
+    user_cache_dir,
 )
 
 RAW = bundled_data_root() / "MNIST" / "raw"
@@ -170,3 +176,149 @@ def test_fashion_layout(tmp_path):
         DataConfig(dataset="fashion-mnist", root=str(root), limit_train=5, limit_val=5, limit_test=5)
     )
     assert s.train_images.shape == (5, 784)
+
+
+def _write_idx(path: Path, array, magic: int) -> None:
+    """An IDX file as the format defines it: magic, big-endian sizes, then the uint8 data; gzipped."""
+    header = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
+    path.write_bytes(gzip.compress(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes(), 1))
+
+
+def _read_gz(path: Path, ndim: int):
+    blob = gzip.decompress(path.read_bytes())
+    dims = struct.unpack(f">{ndim}I", blob[4 : 4 + 4 * ndim])
+    return np.frombuffer(blob[4 + 4 * ndim :], dtype=np.uint8).reshape(dims)
+
+
+def test_every_dataset_has_the_models_image_size():
+    assert ModelConfig().image_size == 28
+    assert all(IMAGE_SIDE[name] == 28 for name in DATASETS)
+
+
+def test_images_padded_to_32x32_are_refused(tmp_path):
+    root = _copy_root(tmp_path)
+    raw = root / "MNIST" / "raw"
+    for stem in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+        images = _read_gz(raw / f"{stem}.gz", 3)
+        _write_idx(raw / f"{stem}.gz", np.pad(images, ((0, 0), (2, 2), (2, 2))), 0x0803)
+    with pytest.raises(DataError) as exc:
+        load_splits(DataConfig(root=str(root), limit_train=10, limit_val=10, limit_test=10))
+    message = str(exc.value)
+    assert str(raw / "train-images-idx3-ubyte.gz") in message
+    assert "32x32" in message and "28x28" in message
+
+
+def test_test_images_of_another_size_are_refused_when_loading(tmp_path):
+    root = _copy_root(tmp_path)
+    raw = root / "MNIST" / "raw"
+    _write_idx(raw / "t10k-images-idx3-ubyte.gz", np.zeros((2500, 56, 56), np.uint8), 0x0803)
+    _write_idx(raw / "t10k-labels-idx1-ubyte.gz", np.zeros(2500, np.uint8), 0x0801)
+    with pytest.raises(DataError) as exc:
+        load_splits(DataConfig(root=str(root), limit_train=10, limit_val=10, limit_test=10))
+    assert str(raw / "t10k-images-idx3-ubyte.gz") in str(exc.value)
+    assert "56x56" in str(exc.value) and "28x28" in str(exc.value)
+
+
+def test_label_count_must_match_image_count(tmp_path):
+    root = _copy_root(tmp_path)
+    raw = root / "MNIST" / "raw"
+    labels = _read_gz(raw / "t10k-labels-idx1-ubyte.gz", 1)
+    _write_idx(raw / "t10k-labels-idx1-ubyte.gz", labels[:9_999], 0x0801)
+    with pytest.raises(DataError) as exc:
+        load_splits(DataConfig(root=str(root), limit_train=10, limit_val=10, limit_test=10))
+    assert str(raw / "t10k-labels-idx1-ubyte.gz") in str(exc.value)
+    assert "9999 labels" in str(exc.value) and "10000 images" in str(exc.value)
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_a_file_as_data_root_is_not_a_folder(tmp_path, monkeypatch, download):
+    def no_download(root, dataset):
+        raise AssertionError("must not download into a file")
+
+    monkeypatch.setattr(data_module, "_download", no_download)
+    afile = tmp_path / "passwd"
+    afile.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(DataError) as exc:
+        load_splits(DataConfig(root=str(afile), download=download))
+    assert str(afile) in str(exc.value) and "not a folder" in str(exc.value)
+    assert "does not exist" not in str(exc.value)
+
+
+class _FakeTorchvisionDataset:
+    """Stands in for torchvision.datasets.MNIST/FashionMNIST: records the root, writes the files."""
+
+    roots: list[str] = []
+    folder = "MNIST"
+
+    def __init__(self, root, train=True, download=False):
+        assert download
+        type(self).roots.append(root)
+        raw = Path(root) / self.folder / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for f in RAW.glob("*.gz"):
+            shutil.copy(f, raw / f.name)
+
+
+def test_download_of_mnist_without_a_root_uses_the_bundled_copy(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    from vae_explorer.assets import resources_dir
+
+    fake = type("Fake", (_FakeTorchvisionDataset,), {"roots": [], "folder": "MNIST"})
+    monkeypatch.setattr(torchvision.datasets, "MNIST", fake)
+    before = sorted(p.relative_to(resources_dir()) for p in resources_dir().rglob("*"))
+    s = load_splits(DataConfig(download=True, limit_train=5, limit_val=5, limit_test=5))
+    assert s.train_images.shape == (5, 784) and fake.roots == []  # nothing fetched
+    assert sorted(p.relative_to(resources_dir()) for p in resources_dir().rglob("*")) == before
+
+
+@pytest.mark.parametrize("dataset,folder", [("fashion-mnist", "FashionMNIST")])
+def test_download_without_a_root_goes_to_the_user_cache(tmp_path, monkeypatch, dataset, folder):
+    import torchvision.datasets
+
+    import vae_explorer
+    from vae_explorer.assets import resources_dir
+
+    fake = type("Fake", (_FakeTorchvisionDataset,), {"roots": [], "folder": folder})
+    monkeypatch.setattr(torchvision.datasets, "MNIST" if dataset == "mnist" else "FashionMNIST", fake)
+    cache = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    before = sorted(p.relative_to(resources_dir()) for p in resources_dir().rglob("*"))
+    s = load_splits(DataConfig(dataset=dataset, download=True, limit_train=5, limit_val=5, limit_test=5))
+    assert s.train_images.shape == (5, 784)
+    expected = cache / "vae-explorer" / "datasets"
+    if sys.platform in ("win32", "darwin"):  # no XDG there; test_user_cache_dir_per_platform checks those
+        expected = user_cache_dir()
+    assert [Path(r) for r in fake.roots] == [expected, expected]  # train and test
+    for package in (Path(vae_explorer.__file__).parent, resources_dir()):
+        assert not expected.resolve().is_relative_to(package.resolve())
+    assert sorted(p.relative_to(resources_dir()) for p in resources_dir().rglob("*")) == before
+    assert (expected / folder / "raw" / "t10k-images-idx3-ubyte.gz").is_file()
+    if dataset == "fashion-mnist":  # later reads of the same config (test_only) find the download
+        again = load_splits(DataConfig(dataset=dataset, download=True).test_only(limit_test=3))
+        assert again.test_images.shape == (3, 784)
+
+
+def test_an_explicit_root_is_where_the_download_goes(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    fake = type("Fake", (_FakeTorchvisionDataset,), {"roots": [], "folder": "FashionMNIST"})
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", fake)
+    load_splits(DataConfig(dataset="fashion-mnist", root=str(tmp_path / "mine"), download=True, limit_train=2,
+                           limit_val=2, limit_test=2))
+    assert [Path(r) for r in fake.roots] == [tmp_path / "mine"] * 2
+
+
+def test_user_cache_dir_per_platform(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    assert user_cache_dir() == tmp_path / "c" / "vae-explorer" / "datasets"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG spec says: ignore it
+    assert user_cache_dir() == Path.home() / ".cache" / "vae-explorer" / "datasets"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert user_cache_dir() == Path.home() / ".cache" / "vae-explorer" / "datasets"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert user_cache_dir() == Path.home() / "Library" / "Caches" / "vae-explorer" / "datasets"
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    assert user_cache_dir() == tmp_path / "local" / "vae-explorer" / "datasets"

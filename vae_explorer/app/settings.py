@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from PySide6.QtCore import QSettings
 
-from vae_explorer.core.config import ConfigError, RunConfig, check_lr
+from vae_explorer.core.config import ConfigError, RunConfig, check_lr, format_lr
 
 KEY = "training/settings"
 
@@ -56,7 +56,7 @@ def parse_lrs(text: str) -> tuple[float, ...]:
 
 
 def format_lrs(lrs: tuple[float, ...]) -> str:
-    return ", ".join(f"{lr:g}" for lr in lrs)
+    return ", ".join(format_lr(lr) for lr in lrs)
 
 
 def load_settings(store: QSettings | None = None) -> TrainingSettings:

@@ -15,13 +15,13 @@ import torch
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from vae_explorer.core.checkpoint import CheckpointError
-from vae_explorer.core.config import ConfigError, RunConfig
+from vae_explorer.core.config import ConfigError, RunConfig, format_lr
 from vae_explorer.core.data import DataError, load_splits
 from vae_explorer.core.trainer import Trainer
 
 
 def run_dir_name(config: RunConfig) -> str:
-    return f"lr_{config.train.lr:g}"
+    return f"lr_{format_lr(config.train.lr)}"
 
 
 def training_threads(cores: int | None = None) -> int:

@@ -65,6 +65,8 @@ class ModelConfig:
             raise ConfigError(f"latent dimension must be at least 1, not {self.latent_dim}")
         if self.components < 1:
             raise ConfigError(f"number of mixture components must be at least 1, not {self.components}")
+        if not isinstance(self.image_size, int) or self.image_size < 4:
+            raise ConfigError(f"image size must be a whole number of at least 4 pixels, not {self.image_size!r}")
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,13 @@ def check_lr(lr: float) -> float:
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"learning rate must be a positive finite number, not {lr!r}")
     return float(lr)
+
+
+def format_lr(lr: float) -> str:
+    """`lr` as `:g` writes it (1e-3 -> '0.001', 1e6 -> '1e+06') when that reads back as `lr`, else
+    in full, so that different rates never share a run folder, a legend entry or a settings field."""
+    short = f"{lr:g}"
+    return short if float(short) == lr else repr(float(lr))
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,8 @@ TEST_BINARISE_SEED = 4321
 TRAIN_SIZE, VAL_SIZE = 50_000, 10_000
 
 FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+# Image side in pixels of each dataset; the model is built for ModelConfig.image_size (28).
+IMAGE_SIDE = {"mnist": 28, "fashion-mnist": 28}
 FILES = {
     "train_images": ("train-images-idx3-ubyte", 0x0803),
     "train_labels": ("train-labels-idx1-ubyte", 0x0801),
@@ -46,6 +50,22 @@ class Splits:
 
 def raw_dir(root: Path, dataset: str) -> Path:
     return Path(root) / FOLDERS[dataset] / "raw"
+
+
+def user_cache_dir() -> Path:
+    """Per-user folder for downloaded datasets; never inside the installed package.
+
+    Linux and other Unix: `$XDG_CACHE_HOME/vae-explorer/datasets` (default `~/.cache`);
+    macOS: `~/Library/Caches/vae-explorer/datasets`; Windows: `%LOCALAPPDATA%\\vae-explorer\\datasets`.
+    """
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "vae-explorer" / "datasets"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "vae-explorer" / "datasets"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"  # XDG: ignore relative
+    return base / "vae-explorer" / "datasets"
 
 
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:
@@ -88,8 +108,14 @@ def _find(folder: Path, stem: str) -> Path:
 
 
 def load_raw(root: Path, dataset: str = "mnist", download: bool = False) -> dict[str, np.ndarray]:
-    """Read the four IDX files of a torchvision-layout root (`root/MNIST/raw/...`)."""
+    """Read the four IDX files of a torchvision-layout root (`root/MNIST/raw/...`).
+
+    The images must be IMAGE_SIDE x IMAGE_SIDE for the dataset (28x28 for MNIST and Fashion-MNIST)
+    and each label file must hold one label per image.
+    """
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"data root {root} is not a folder (expected a folder holding {FOLDERS[dataset]}/raw/)")
     if download:
         _download(root, dataset)
     if not root.is_dir():
@@ -100,14 +126,29 @@ def load_raw(root: Path, dataset: str = "mnist", download: bool = False) -> dict
             f"no {FOLDERS[dataset]}/raw folder under data root {root} "
             f"(expected the four IDX files in {folder}; pass --download to fetch them)"
         )
-    arrays = {key: read_idx(_find(folder, stem), magic) for key, (stem, magic) in FILES.items()}
+    side = IMAGE_SIDE[dataset]
+    arrays: dict[str, np.ndarray] = {}
+    paths: dict[str, Path] = {}
+    for key, (stem, magic) in FILES.items():
+        paths[key] = _find(folder, stem)
+        arrays[key] = read_idx(paths[key], magic)
     for split in ("train", "test"):
-        n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
-        if n_img != n_lab:
-            raise DataError(f"{folder}: {split} set has {n_img} images but {n_lab} labels")
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.shape[1:] != (side, side):
+            found = "x".join(str(d) for d in images.shape[1:])
+            raise DataError(
+                f"{paths[f'{split}_images']} holds images of {found} pixels, "
+                f"expected {side}x{side}-pixel {dataset} images"
+            )
+        if len(images) != len(labels):
+            raise DataError(
+                f"{paths[f'{split}_labels']} holds {len(labels)} labels but "
+                f"{paths[f'{split}_images']} holds {len(images)} images (expected one label per image)"
+            )
     if len(arrays["train_images"]) != TRAIN_SIZE + VAL_SIZE:
         raise DataError(
-            f"{folder}: expected {TRAIN_SIZE + VAL_SIZE} training images, found {len(arrays['train_images'])}"
+            f"{paths['train_images']}: expected {TRAIN_SIZE + VAL_SIZE} training images, "
+            f"found {len(arrays['train_images'])}"
         )
     return arrays
 
@@ -132,18 +173,34 @@ def split_indices() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(train.indices), torch.tensor(val.indices)
 
 
+def data_root(config: DataConfig) -> Path:
+    """The folder the data of `config` is read from (and downloaded into, with download=True).
+
+    An explicit root wins. Without one, MNIST is the bundled copy (and --download has nothing to
+    fetch); another dataset is downloaded into, and later read from, the per-user cache
+    (`user_cache_dir()`), never the resources inside the installed package.
+    """
+    if config.root:
+        return Path(config.root)
+    if config.dataset == "mnist":  # bundled: nothing to download
+        from vae_explorer.assets import bundled_data_root
+
+        return bundled_data_root()
+    cache = user_cache_dir()
+    if config.download or raw_dir(cache, config.dataset).is_dir():
+        return cache
+    raise DataError(
+        f"only MNIST is bundled; {config.dataset} needs --data-root DIR (holding "
+        f"{FOLDERS[config.dataset]}/raw/) or --download (into {cache})"
+    )
+
+
 def load_splits(config: DataConfig) -> Splits:
     """Load, split and (optionally) truncate the data described by `config`."""
-    from vae_explorer.assets import bundled_data_root
-
     config.validate()
-    root = Path(config.root) if config.root else bundled_data_root()
-    if config.root is None and config.dataset != "mnist" and not config.download:
-        raise DataError(
-            f"only MNIST is bundled; {config.dataset} needs --data-root DIR (holding "
-            f"{FOLDERS[config.dataset]}/raw/) or --download"
-        )
-    raw = load_raw(root, config.dataset, config.download)
+    root = data_root(config)
+    bundled = config.root is None and config.dataset == "mnist"
+    raw = load_raw(root, config.dataset, config.download and not bundled)
     images = torch.from_numpy(raw["train_images"].reshape(len(raw["train_images"]), -1).copy())
     labels = torch.from_numpy(raw["train_labels"].astype(np.int64))
     tr, va = split_indices()

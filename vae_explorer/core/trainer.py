@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any
 import torch
 
 from . import events as ev
-from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from .checkpoint import HISTORY_FIELDS, CheckpointError, load_model_state, read_checkpoint, save_checkpoint
 from .config import ConfigError, RunConfig
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
 from .evaluate import negative_elbo
@@ -22,7 +23,7 @@ from .model import VAE
 from .optim import StepInBackward, supports
 
 EventSink = Callable[[object], None]
-METRIC_FIELDS = ("epoch", "train_loss", "val_nll", "seconds")
+METRIC_FIELDS = HISTORY_FIELDS  # the columns of metrics.csv
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,6 +33,32 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was requested but no CUDA device is available")
     return torch.device(name)
+
+
+def device_memory(device: torch.device) -> int | None:
+    """Bytes of memory on `device` (physical RAM for the CPU), or None where it cannot be told."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_model_fits(config: RunConfig, device: torch.device) -> None:
+    """Refuse a model whose weights, gradients and optimiser state (4 copies) exceed the device's
+    memory, before allocating any of it: counted on torch's 'meta' device, which stores nothing."""
+    try:
+        with torch.device("meta"):
+            count = sum(p.numel() for p in VAE(config.model).parameters())
+    except RuntimeError:  # sizes past what a tensor can index
+        raise ConfigError(f"the model is too large: its parameters cannot even be counted "
+                          f"(hidden={config.model.hidden}, latent_dim={config.model.latent_dim})") from None
+    need, have = 4 * count * 4, device_memory(device)
+    if have is not None and need > have:
+        raise ConfigError(f"the model has {count:,} parameters: with gradients and optimiser state "
+                          f"that is {need / 2**30:,.1f} GiB, more than the {have / 2**30:,.1f} GiB of "
+                          f"the {device.type} device (lower --hidden or --latent-dim)")
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
@@ -66,6 +93,7 @@ class Trainer:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        check_model_fits(config, self.device)
         torch.manual_seed(config.train.seed)
         self.model = VAE(config.model).to(self.device)
         self.optimizer = make_optimizer(config.train.optimizer, self.model.parameters(), config.train.lr)
@@ -222,6 +250,20 @@ class Trainer:
         return save_checkpoint(self.out_dir / name, self.model, self.config, metrics,
                                self.optimizer.state_dict())
 
+    def _check_resumable(self, path: str | Path, payload: dict[str, Any]) -> None:
+        """The checkpoint's model and optimiser must be this run's: say which setting differs."""
+        try:
+            saved = RunConfig.from_json(payload["config"])
+        except (ConfigError, KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path} has no valid run settings: {exc}") from None
+        pairs = [(f"model {name}", getattr(saved.model, name), getattr(self.config.model, name))
+                 for name in saved.model.__dataclass_fields__]
+        pairs.append(("optimizer", saved.train.optimizer, self.config.train.optimizer))
+        differ = [f"{name} {old!r} -> {new!r}" for name, old, new in pairs if old != new]
+        if differ:
+            raise CheckpointError(f"cannot resume from {path}: this run changes the checkpoint's "
+                                  + ", ".join(differ))
+
     def _write_config(self) -> None:
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -240,10 +282,13 @@ class Trainer:
 
     def _resume(self, path: str | Path) -> None:
         payload = read_checkpoint(path)
+        self._check_resumable(path, payload)
+        load_model_state(self.model, payload["model"], path)
         try:
-            self.model.load_state_dict(payload["model"])
             if "optimizer" in payload:
                 self.optimizer.load_state_dict(payload["optimizer"])
+                for group in self.optimizer.param_groups:  # a resumed run may go on at a new rate
+                    group["lr"] = self.config.train.lr
                 if self._in_backward is not None and not supports(self.optimizer):
                     # the saved options (say, weight decay) are beyond the in-backward rules
                     self._in_backward.remove()
