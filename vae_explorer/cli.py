@@ -197,10 +197,23 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+RUN_OUTPUTS = (*RUN_FILES, "config.json", "test_loss.txt", "real_images.png", "real_images.pdf",
+               "generated_images.png", "generated_images.pdf", "nll_val_curve.png", "nll_val_curve.pdf")
+
+
 def refuse_to_replace_a_run(run_dir: Path, args: argparse.Namespace) -> None:
-    """A new run into a folder that holds one would overwrite its model and figures."""
+    """A new run into a folder that holds one would overwrite its model and figures. With
+    --overwrite the old run's outputs go first, so that none of them outlives it unreplaced
+    (say, its model.pt beside the metrics of a new run that diverged)."""
     found = [name for name in RUN_FILES if (run_dir / name).exists()]
-    if not found or args.overwrite:
+    if not found:
+        return
+    if args.overwrite:
+        for name in RUN_OUTPUTS:
+            try:
+                (run_dir / name).unlink(missing_ok=True)
+            except OSError as exc:
+                raise UserError(f"cannot replace the run in {run_dir}: {exc.strerror or exc}") from None
         return
     if args.resume and Path(args.resume).absolute().parent == run_dir.absolute():
         return  # continuing the run that lives there

@@ -265,8 +265,11 @@ def test_a_new_run_does_not_replace_a_saved_one(trained, tmp_path, capsys):
     shutil.copytree(trained, tmp_path / "lrs" / "lr_0.01")
     assert main(["train", "--epochs", "1", *TINY, "--lr", "1e-3", "--lr", "1e-2", "--out", str(tmp_path / "lrs")]) == 2
     assert not (tmp_path / "lrs" / "lr_0.001").exists()
-    assert main(["train", "--epochs", "1", *TINY, "--seed", "3", "--overwrite", "--out", str(run)]) == 0
-    assert json.loads((run / "config.json").read_text())["train"]["seed"] == 3
+    # --overwrite replaces the whole run: a new run that diverges leaves no old model behind
+    args = ["train", "--epochs", "1", *TINY, "--optimizer", "sgd", "--lr", "1e6", "--overwrite", "--out", str(run)]
+    assert main(args) == 1
+    assert not (run / "model.pt").exists() and not (run / "test_loss.txt").exists()
+    assert json.loads((run / "config.json").read_text())["train"]["lr"] == 1e6
 
 
 def test_resume_takes_the_checkpoint_settings(trained, tmp_path, capsys):

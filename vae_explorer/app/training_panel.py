@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
-from vae_explorer.core.config import RunConfig
+from vae_explorer.core.config import RunConfig, format_lr
 
 from .plot import CurvePlot
 
@@ -157,8 +157,8 @@ class TrainingPanel(QWidget):
         self.plot.clear()
         self.table.setRowCount(len(configs))
         for row, config in enumerate(configs):
-            self.plot.add_run(f"lr={config.train.lr:g}")
-            self._set_row(row, f"{config.train.lr:g}", "queued", "", "", "", "")
+            self.plot.add_run(f"lr={format_lr(config.train.lr)}")
+            self._set_row(row, format_lr(config.train.lr), "queued", "", "", "", "")
         self.result_label.setText("Loading data…")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -172,7 +172,7 @@ class TrainingPanel(QWidget):
             self.table.setItem(row, col, item)
 
     def on_run_started(self, index: int, config: RunConfig) -> None:
-        self.run_label.setText(f"{index + 1} of {len(self._configs)}: lr={config.train.lr:g}, "
+        self.run_label.setText(f"{index + 1} of {len(self._configs)}: lr={format_lr(config.train.lr)}, "
                                f"{config.train.optimizer}, batch {config.train.batch_size}")
         self._set_row(index, None, "running")
         self.result_label.setText("Training…")
@@ -205,7 +205,7 @@ class TrainingPanel(QWidget):
             self._set_row(index, None, status, str(event.epochs), best, test, reason)
             if event.reason == ev.STOP_DIVERGED:
                 self.plot.mark_diverged(index)
-            self.result_label.setText(f"lr={self._configs[index].train.lr:g}: {reason} after {event.epochs} "
+            self.result_label.setText(f"lr={format_lr(self._configs[index].train.lr)}: {reason} after {event.epochs} "
                                       f"epochs; test nll {test} nats (best model, epoch {event.best_epoch}).")
         elif isinstance(event, ev.RunError):
             self._set_row(index, None, "failed")
