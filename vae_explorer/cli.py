@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, metavar="DIR", help="output folder")
     t.add_argument("--overwrite", action="store_true",
                    help="train into an --out folder that already holds a run, replacing it")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, command_parser=t)
 
     s = sub.add_parser("sample", help="decode samples from a trained model's prior")
     s.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
@@ -125,13 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--binary", action="store_true", help="draw binary pixels instead of probabilities")
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--out", required=True, metavar="FILE", help="a .png or .pdf file")
-    s.set_defaults(func=cmd_sample)
+    s.set_defaults(func=cmd_sample, command_parser=s)
 
     e = sub.add_parser("evaluate", help="print the test negative ELBO of a checkpoint as JSON")
     e.add_argument("model", metavar="MODEL")
     add_data_args(e)
     e.add_argument("--device", choices=DEVICES, default="auto")
-    e.set_defaults(func=cmd_evaluate)
+    e.set_defaults(func=cmd_evaluate, command_parser=e)
 
     from vae_explorer import cli_explore
 
@@ -456,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
-        parser.error(str(exc))  # exits with code 2
+        args.command_parser.error(str(exc))  # the sub-command's usage line, then exit code 2
     except (DataError, CheckpointError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

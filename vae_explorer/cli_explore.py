@@ -19,7 +19,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--binary", action="store_true", help="binary draws instead of probabilities")
     c.add_argument("--seed", type=SEED, default=0)
     c.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
-    c.set_defaults(func=cmd_components)
+    c.set_defaults(func=cmd_components, command_parser=c)
 
     i = sub.add_parser("interpolate", help="decode a path between two test images' latents")
     i.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
@@ -30,7 +30,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--steps", type=int_at_least(2), default=10)
     i.add_argument("--method", choices=("linear", "spherical"), default="linear")
     i.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
-    i.set_defaults(func=cmd_interpolate)
+    i.set_defaults(func=cmd_interpolate, command_parser=i)
 
 
 def cmd_components(args: argparse.Namespace) -> int:

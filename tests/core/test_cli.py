@@ -180,10 +180,13 @@ def test_corrupt_checkpoint(tmp_path, capsys):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
-def test_cuda_without_cuda(tmp_path):
+def test_cuda_without_cuda(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # also where a GPU is present
     with pytest.raises(SystemExit) as exc:
         main(["train", *TINY, "--device", "cuda", "--out", str(tmp_path)])
     assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: vae-explorer train") and "no CUDA device" in err
 
 
 def test_module_entry_point_in_a_subprocess(tmp_path):
