@@ -221,6 +221,24 @@ def refuse_to_replace_a_run(run_dir: Path, args: argparse.Namespace) -> None:
                     f"{run_dir / 'last.pt'}, choose another --out, or add --overwrite to replace it")
 
 
+def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> None:
+    """One --out holds either one run or one comparison of rates (lr_* folders and the overlaid
+    curves), never a mixture: the overlay would no longer show what the folder holds."""
+    if args.overwrite or args.resume or not out.is_dir():
+        return
+    comparison = sorted(p.name for p in out.glob("lr_*") if p.is_dir()) + sorted(
+        p.name for p in out.glob("nll_val_curves.*"))
+    single = [name for name in RUN_FILES if (out / name).exists()]
+    if comparison:
+        found, what = comparison[0], "a comparison of learning rates"
+    elif several and single:
+        found, what = single[0], "a run"
+    else:
+        return  # a single run into a run folder is refuse_to_replace_a_run's case
+    raise UserError(f"{out} already holds {what} ({found}); choose another --out, or add --overwrite "
+                    "to train into it anyway")
+
+
 def lr_dirname(lr: float) -> str:
     return f"lr_{format_lr(lr)}"
 
@@ -244,6 +262,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     several = len(configs) > 1
     run_dirs = [out / lr_dirname(c.train.lr) if several else out for c in configs]
+    refuse_to_mix_runs(out, several, args)
     for run_dir in run_dirs:
         refuse_to_replace_a_run(run_dir, args)
     splits = load_splits(configs[0].data)  # bad data: an error before any folder is made
@@ -311,8 +330,10 @@ def _train_one(config: RunConfig, splits, run_dir: Path, resume: str | None):
             say(f"finished ({event.reason}) after {event.epochs} epochs; best epoch {event.best_epoch}, "
                 f"best val nll={event.best_val:.4f}, test nll={test}")
             if event.reason == ev.STOP_DIVERGED:
-                print(f"warning: lr={format_lr(config.train.lr)} diverged (non-finite loss); "
-                      "the best checkpoint so far is kept", file=sys.stderr)
+                kept = ("the best checkpoint so far is kept" if event.checkpoint
+                        else "it had no finished epoch, so there is no checkpoint")
+                print(f"warning: lr={format_lr(config.train.lr)} diverged (non-finite loss); {kept}",
+                      file=sys.stderr)
 
     trainer = Trainer(config, splits, run_dir, on_event, resume_from=resume)
     previous = signal.getsignal(signal.SIGINT)

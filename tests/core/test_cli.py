@@ -214,6 +214,7 @@ def test_diverged_run_is_an_error_without_a_model(tmp_path, capsys):
     )
     captured = capsys.readouterr()
     assert "diverged" in captured.err and "FINAL LOSS" not in captured.out
+    assert "there is no checkpoint" in captured.err and "is kept" not in captured.err
     assert not (tmp_path / "model.pt").exists()
 
 
@@ -350,3 +351,28 @@ def test_a_closed_pipe_does_not_stop_the_run(tmp_path):
     assert proc.wait(timeout=300) == 0, err
     assert first.startswith("training on") and "Traceback" not in err
     assert (tmp_path / "model.pt").is_file() and (tmp_path / "test_loss.txt").is_file()
+
+
+def test_runs_and_comparisons_do_not_mix_in_one_folder(trained, tmp_path, capsys):
+    import shutil
+
+    single = tmp_path / "single"
+    shutil.copytree(trained, single)
+    before = files_of(single)
+    assert main(["train", "--epochs", "1", *TINY, "--lr", "1e-3", "--lr", "2e-3", "--out", str(single)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert files_of(single) == before and not list(single.glob("lr_*"))
+    comparison = tmp_path / "comparison"
+    (comparison / "lr_0.01").mkdir(parents=True)
+    (comparison / "nll_val_curves.png").write_bytes(b"old overlay")
+    for lrs in (["--lr", "1e-3"], ["--lr", "1e-3", "--lr", "2e-3"]):
+        assert main(["train", "--epochs", "1", *TINY, *lrs, "--out", str(comparison)]) == 2
+        assert "a comparison of learning rates" in capsys.readouterr().err
+    assert (comparison / "nll_val_curves.png").read_bytes() == b"old overlay"
+    assert sorted(p.name for p in comparison.iterdir()) == ["lr_0.01", "nll_val_curves.png"]
+
+
+def test_a_folder_is_not_a_checkpoint(tmp_path, capsys):
+    assert main(["sample", str(tmp_path), "--out", str(tmp_path / "s.png")]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder, not a checkpoint file" in err and "Traceback" not in err

@@ -2,6 +2,7 @@
 
 import math
 import threading
+import time
 
 import pytest
 import torch
@@ -102,6 +103,27 @@ def test_pause_blocks_and_resume_continues(tiny_splits):
     t.resume()
     worker.join(60)
     assert not worker.is_alive() and result["done"].epochs == 2
+
+
+def test_time_spent_paused_is_not_training_time(tiny_splits):
+    t = Trainer(config(epochs=1), tiny_splits)
+    paused = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, ev.BatchProgress) and not paused.is_set():
+            t.pause()  # from within the epoch, as the GUI's Pause button does
+            paused.set()
+
+    t.on_event = on_event
+    worker = threading.Thread(target=t.run)
+    started = time.perf_counter()
+    worker.start()
+    assert paused.wait(60)
+    time.sleep(1.5)
+    t.resume()
+    worker.join(60)
+    wall = time.perf_counter() - started
+    assert wall > 1.5 and t.history[0]["seconds"] < wall - 1.4
 
 
 def test_divergence_ends_the_run_and_keeps_the_best_checkpoint(tiny_splits, tmp_path, monkeypatch):

@@ -199,7 +199,10 @@ class SettingsDialog(QDialog):
         text = self.folder.text().strip()
         if not text:
             return "choose the data folder"
-        raw = Path(text) / FOLDERS[source] / "raw"
+        root = Path(text)
+        if root.exists() and not root.is_dir():
+            return f"{root} is a file, not a folder"
+        raw = root / FOLDERS[source] / "raw"
         if not raw.is_dir():
             return f"{raw} does not exist"
         return None

@@ -87,6 +87,8 @@ def current_umask() -> int:
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load and check a checkpoint dict (weights_only=True); raises CheckpointError."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file (model.pt or last.pt)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if not zipfile.is_zipfile(path):

@@ -93,6 +93,7 @@ class Trainer:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._paused_seconds = 0.0
         check_model_fits(config, self.device)
         torch.manual_seed(config.train.seed)
         self.model = VAE(config.model).to(self.device)
@@ -147,7 +148,7 @@ class Trainer:
         report_every = max(1, total // 100)
         reason, epoch = ev.STOP_MAX_EPOCHS, self.start_epoch - 1
         for epoch in range(self.start_epoch, self.config.train.epochs + 1):
-            started = time.perf_counter()
+            started, self._paused_seconds = time.perf_counter(), 0.0
             self.model.train()
             loss_sum, seen = torch.zeros((), device=self.device), 0
             interrupted = diverged = False
@@ -174,7 +175,7 @@ class Trainer:
             if not math.isfinite(val_nll):
                 reason = ev.STOP_DIVERGED
                 break
-            seconds = time.perf_counter() - started
+            seconds = time.perf_counter() - started - self._paused_seconds  # training time only
             self.history.append(
                 {"epoch": epoch, "train_loss": train_loss, "val_nll": val_nll, "seconds": seconds}
             )
@@ -210,9 +211,13 @@ class Trainer:
         return loss.detach()
 
     def _wait_if_paused(self) -> bool:
-        """Block while paused; False when a stop was requested."""
-        while not self._running.wait(0.1):
-            pass
+        """Block while paused; False when a stop was requested. Time spent paused is added to
+        self._paused_seconds, which the epoch's timing leaves out."""
+        if not self._running.is_set():
+            since = time.perf_counter()
+            while not self._running.wait(0.1):
+                pass
+            self._paused_seconds += time.perf_counter() - since
         return not self._stop.is_set()
 
     def _finish(self, reason: str, epoch: int) -> ev.RunFinished:
