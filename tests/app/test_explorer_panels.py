@@ -162,3 +162,44 @@ def test_latent_map_redraws_in_place(qtbot, service, checkpoint):
     panel._show(replace(plain, coords=data.coords[keep], labels=data.labels[keep]))
     assert legend_names() == [str(d) for d in digits if d < 5]
     assert sum(counts().values()) == int(keep.sum())
+
+
+def test_window_fits_900_px_wide_without_clipping(window, qtbot, checkpoint):
+    """Every tab's controls fit a 900 x 650 window (the Components row alone once needed 1018 px)."""
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractScrollArea,
+        QAbstractSpinBox,
+        QComboBox,
+        QLabel,
+        QSlider,
+    )
+
+    window.open_checkpoint(str(checkpoint))
+    _, components, interpolation, latent_map = window.panels
+    qtbot.waitUntil(lambda: len(components.row_images()) == 4 and interpolation.result is not None
+                    and latent_map.data is not None, timeout=60_000)
+    assert window.minimumSizeHint().width() <= 900
+    window.resize(900, 650)
+    for i in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(i)
+        qtbot.wait(50)
+        page = window.tabs.widget(i)
+        assert window.width() == 900 and page.minimumSizeHint().width() <= page.width(), window.tabs.tabText(i)
+        kinds = (QLabel, QAbstractButton, QComboBox, QAbstractSpinBox, QSlider)
+        checked = 0
+        for w in (w for kind in kinds for w in page.findChildren(kind)):
+            scrolled, parent = False, w.parentWidget()
+            while parent is not None and parent is not page:
+                scrolled = scrolled or isinstance(parent, QAbstractScrollArea)
+                parent = parent.parentWidget()
+            if not w.isVisible() or scrolled or (isinstance(w, QLabel) and w.wordWrap()):
+                continue
+            where = f"{window.tabs.tabText(i)}: {type(w).__name__} {getattr(w, 'text', lambda: '')()!r}"
+            assert w.width() >= w.minimumSizeHint().width(), where
+            assert page.rect().contains(QRect(w.mapTo(page, QPoint(0, 0)), w.size())), where
+            checked += 1
+        assert checked >= 3
+        if page is latent_map:  # the legend stays inside the plot (a wide title once pushed it out)
+            assert latent_map.legend.sceneBoundingRect().right() <= latent_map.plot.viewport().width()

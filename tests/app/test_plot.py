@@ -1,8 +1,13 @@
-"""The curve plot on its own: points, best marker, hover read-out, log axis, divergence mark."""
+"""The curve plot on its own: points, best marker, hover read-out, log axis, divergence mark, legend."""
 
-from PySide6.QtCore import QPointF
+import math
 
-from vae_explorer.app.plot import CurvePlot
+import pytest
+from PySide6.QtCore import QPointF, QRectF, Qt
+
+from vae_explorer.app.plot import NO_DATA_COLOUR, CurvePlot
+
+VALUES = (210.0, 200.0, 190.0, 185.0)  # a run's validation nll, epochs 1 to 4
 
 
 def test_curves_hover_and_log_axis(qtbot):
@@ -18,7 +23,7 @@ def test_curves_hover_and_log_axis(qtbot):
     qtbot.wait(50)
     x, y = plot.points(a)
     assert list(x) == [1, 2, 3] and list(y) == [150.0, 120.0, 110.0]
-    assert list(plot.runs[a].best_marker.data["y"]) == [110.0]
+    assert list(plot.runs[a].best_marker.getData()[1]) == [110.0]
     vb = plot.plot.getViewBox()
     scene = vb.mapViewToScene(QPointF(2, 120.0))
     assert plot.nearest_point(scene) == ("lr=0.001", 2, 120.0)
@@ -33,6 +38,163 @@ def test_curves_hover_and_log_axis(qtbot):
     plot.mark_diverged(b)
     assert plot.runs[b].diverged
     labels = [label.text for _, label in plot.legend.items]
-    assert "lr=0.01 (diverged)" in labels
+    assert labels == ["lr=0.001", "lr=0.01 (diverged)"]
     plot.clear()
     assert plot.runs == [] and plot.legend.items == []
+
+
+def _plot(qtbot, size=(900, 500)) -> CurvePlot:
+    plot = CurvePlot()
+    qtbot.addWidget(plot)
+    plot.resize(*size)
+    plot.show()
+    return plot
+
+
+def _scene_pos(plot: CurvePlot, item, i: int = 0) -> QPointF:
+    """Where `item` draws its i-th point, in scene pixels (through whatever log transform it applies)."""
+    x, y = item.getData()
+    return plot.plot.getViewBox().mapViewToScene(QPointF(float(x[i]), float(y[i])))
+
+
+@pytest.mark.parametrize("with_first_epoch_divergence", [False, True])
+def test_log_axis_keeps_the_range_and_the_stars_on_their_points(qtbot, with_first_epoch_divergence):
+    """The best-epoch stars were ScatterPlotItems in linear units: on the log axis a star at 185
+    sat at 10^185, the y range became ~1e-27..1e199 and every curve a flat line."""
+    plot = _plot(qtbot)
+    if with_first_epoch_divergence:
+        plot.add_run("lr=1e+06")
+    r = plot.add_run("lr=0.001")
+    for epoch, v in enumerate(VALUES, 1):
+        plot.add_epoch(r, epoch, v + 20, v, epoch, min(VALUES[:epoch]))
+    if with_first_epoch_divergence:
+        plot.mark_diverged(0)
+    qtbot.wait(50)
+    vb = plot.plot.getViewBox()
+    linear = vb.viewRange()[1]
+
+    plot.set_log_y(True)
+    qtbot.wait(50)
+    lo, hi = vb.viewRange()[1]
+    # the data span log10(185) = 2.267 .. log10(230) = 2.362: the view stays within a decade of it
+    assert 2.1 < lo < math.log10(185) and math.log10(230) < hi < 2.5, (lo, hi)
+    assert plot.plot.getAxis("left").autoSIPrefixScale == 1.0  # no "(x1e+27)" on the axis
+    star = plot.runs[r].best_marker
+    assert star.getData()[1][0] == pytest.approx(math.log10(185.0))
+    on_curve = vb.mapViewToScene(QPointF(4, math.log10(185.0)))
+    assert (_scene_pos(plot, star) - on_curve).manhattanLength() < 1.0
+    assert vb.sceneBoundingRect().contains(_scene_pos(plot, star))  # the star is in sight
+    # the axis labels round nll values, not a single "2·10²"
+    axis = plot.plot.getAxis("left")
+    labels = [s for _, values in axis.tickValues(lo, hi, vb.height())
+              for s in axis.tickStrings(values, 1.0, _) if values]
+    assert len(labels) >= 3 and all(s.replace(".", "").isdigit() for s in labels), labels
+
+    plot.set_log_y(False)
+    qtbot.wait(50)
+    assert vb.viewRange()[1] == pytest.approx(linear)
+    assert star.getData()[1][0] == 185.0
+    assert (_scene_pos(plot, star) - vb.mapViewToScene(QPointF(4, 185.0))).manhattanLength() < 1.0
+
+
+def test_first_epoch_divergence_draws_nothing_at_zero_and_keeps_the_legend_order(qtbot):
+    """A run that diverged before any finite epoch got a red cross at nll = 0 (the y-axis then
+    reached down to 0) and its legend entry moved to the end, in a colour drawn nowhere."""
+    plot = _plot(qtbot)
+    first = plot.add_run("lr=1e+06")
+    ok = plot.add_run("lr=0.001")
+    late = plot.add_run("lr=0.05")
+    for epoch, v in enumerate(VALUES, 1):
+        plot.add_epoch(ok, epoch, v + 20, v, epoch, v)
+    for epoch, v in enumerate((230.0, 220.0), 1):
+        plot.add_epoch(late, epoch, v + 20, v, epoch, v)
+    plot.mark_diverged(first)
+    plot.mark_diverged(late)
+    qtbot.wait(50)
+
+    assert all(len(a) == 0 for a in plot.runs[first].end_marker.getData() if a is not None)
+    lo, hi = plot.plot.getViewBox().viewRange()[1]
+    assert 150 < lo < 185 and 250 < hi < 300, (lo, hi)  # nothing pulls the axis down to 0
+    # the later divergence: a cross at the epoch it died in, at its last finite value, in its colour
+    x, y = plot.runs[late].end_marker.getData()
+    assert list(x) == [3] and list(y) == [220.0]
+    assert plot.runs[late].end_marker.opts["symbolBrush"].color().name() == plot.runs[late].colour
+
+    labels = [label.text for _, label in plot.legend.items]
+    assert labels == ["lr=1e+06 (diverged)", "lr=0.001", "lr=0.05 (diverged)"]
+    samples = [sample.item for sample, _ in plot.legend.items]
+    assert samples == [run.val_curve for run in plot.runs]
+    for run in (plot.runs[ok], plot.runs[late]):  # the legend's line is the curve's own colour
+        assert run.val_curve.opts["pen"].color().name() == run.colour
+    nothing = plot.runs[first].val_curve.opts  # no line: a grey cross, a colour no curve has
+    assert nothing["pen"] is None or nothing["pen"].style() == Qt.PenStyle.NoPen
+    assert nothing["symbol"] == "x" and nothing["symbolBrush"].color().name() == NO_DATA_COLOUR
+    assert NO_DATA_COLOUR not in [r.colour for r in plot.runs]
+
+
+@pytest.mark.parametrize("size", [(1280, 520), (900, 330)])
+def test_many_runs_legend_is_readable_and_hides_no_data(qtbot, size):
+    """30 learning rates: the legend ran off the bottom of the plot and covered the curves' right
+    ends and their stars."""
+    plot = _plot(qtbot, size)
+    for i in range(30):
+        run = plot.add_run(f"lr={i + 1}e-04")
+        plot.add_epoch(run, 1, 560.0, 545.0 - 0.4 * i, 1, 545.0 - 0.4 * i)
+        plot.add_epoch(run, 2, 550.0, 545.0 - i, 2, 545.0 - i)
+    qtbot.wait(100)
+    vb = plot.plot.getViewBox()
+    view = vb.sceneBoundingRect()
+    legend = plot.legend.sceneBoundingRect()
+    assert not legend.intersects(view), (legend, view)  # beside the data, never over it
+    visible = QRectF(plot.widget.viewport().rect())
+    assert visible.contains(legend), (legend, visible)
+    for run in plot.runs:  # every star in sight and clear of the legend
+        star = _scene_pos(plot, run.best_marker)
+        assert view.contains(star) and not legend.contains(star)
+    for sample, label in plot.legend.items:  # every entry inside the legend box, none overlapping
+        assert legend.contains(label.sceneBoundingRect().center())
+        assert legend.contains(sample.sceneBoundingRect().center())
+    centres = {(round(lab.sceneBoundingRect().center().x()), round(lab.sceneBoundingRect().center().y()))
+               for _, lab in plot.legend.items}
+    assert len(centres) == 30
+    assert 2 <= plot.legend.columns <= 3
+    assert legend.width() < 0.4 * size[0]
+    assert len({run.colour for run in plot.runs}) == 30  # no colour shared by two runs
+
+
+def test_few_runs_legend_is_one_column_beside_the_plot(qtbot):
+    plot = _plot(qtbot, (900, 500))
+    for i in range(3):
+        plot.add_run(f"lr={i + 1}e-03")
+    qtbot.wait(50)
+    assert plot.legend.columns == 1
+    assert not plot.legend.sceneBoundingRect().intersects(plot.plot.getViewBox().sceneBoundingRect())
+    plot.clear()
+    qtbot.wait(50)
+    assert plot.legend.columns == 0 and plot.legend.boundingRect().width() == 0
+
+
+def test_legend_samples_wear_their_runs_colours_before_any_point(qtbot):
+    """A queued run's legend sample showed pyqtgraph's default blue-grey dot (its scatter item's
+    defaults) beside its line, a colour of no curve."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    plot = _plot(qtbot, (700, 400))
+    for label in ("lr=0.001", "lr=0.003"):
+        plot.add_run(label)
+    qtbot.wait(50)
+    image = QImage(plot.widget.viewport().size(), QImage.Format.Format_ARGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    plot.widget.render(painter)
+    painter.end()
+    for (sample, _), run in zip(plot.legend.items, plot.runs):
+        rect = plot.widget.mapFromScene(sample.sceneBoundingRect()).boundingRect()
+        colours = {image.pixelColor(x, y).name() for x in range(rect.left() + 1, rect.right())
+                   for y in range(rect.top() + 1, rect.bottom())}
+        want = QColor(run.colour)
+        assert run.colour in colours
+        for name in colours:  # the run's colour, white, or antialiased blends of the two
+            c = QColor(name)
+            for got, full in ((c.red(), want.red()), (c.green(), want.green()), (c.blue(), want.blue())):
+                assert full - 2 <= got, (name, run.colour)

@@ -51,3 +51,111 @@ def test_wrapped_label_minimum_height_follows_its_width(qtbot):
     label.resize(150, 20)
     assert label.minimumSizeHint().height() > one_line
     assert label.minimumSizeHint().height() == label.heightForWidth(150)
+
+
+# -- run states: paused, failed, diverged --------------------------------------------------------
+
+
+class Clock:
+    """A stand-in for time.monotonic that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def panel(qtbot, monkeypatch):
+    from apphelpers import tiny_config
+
+    from vae_explorer.app import training_panel
+    from vae_explorer.app.training_panel import TrainingPanel
+
+    clock = Clock()
+    monkeypatch.setattr(training_panel.time, "monotonic", clock)
+    p = TrainingPanel()
+    qtbot.addWidget(p)
+    p.resize(1000, 700)
+    p.show()
+    configs = [tiny_config(epochs=5).with_lr(lr) for lr in (1e-3, 3e-3)]
+    p.start_queue(configs)
+    p.clock, p.configs = clock, configs
+    return p
+
+
+def status(panel, row: int) -> str:
+    item = panel.table.item(row, 1)
+    return item.text() if item else ""
+
+
+def test_pause_is_shown_until_resumed_and_left_out_of_the_eta(panel):
+    """Paused, the row still said 'running', the label 'Training…' and the ETA froze; after
+    resuming, the ETA counted the pause as time the epoch had taken."""
+    from vae_explorer.core import events as ev
+
+    panel.on_run_started(0, panel.configs[0])
+    panel.on_event(0, ev.RunStarted(1e-3, "cpu", 10, 1))
+    panel.clock.now += 2.0
+    panel.on_event(0, ev.BatchProgress(1, 2, 10))
+    assert panel.eta_label.text() == "0:08"  # 1 s a batch, 8 batches left
+    panel.set_paused(True)
+    assert status(panel, 0) == "paused" and panel.eta_label.text() == "paused"
+    assert "paused" in panel.result_label.text().lower() and "paused" in panel.progress.text()
+    panel.clock.now += 300.0
+    panel.on_event(0, ev.BatchProgress(1, 3, 10))  # the batch under way when Pause was pressed
+    assert status(panel, 0) == "paused" and panel.eta_label.text() == "paused"
+    panel.set_paused(False)
+    assert status(panel, 0) == "running" and panel.result_label.text() == "Training…"
+    assert "paused" not in panel.progress.text()
+    panel.clock.now += 2.0
+    panel.on_event(0, ev.BatchProgress(1, 4, 10))
+    assert panel.eta_label.text() == "0:06"  # 4 s of training for 4 batches; the 300 s paused left out
+    # a pause across the queue's next run: the new run's row starts paused
+    panel.set_paused(True)
+    panel.on_event(0, ev.RunFinished(ev.STOP_MAX_EPOCHS, 5, 5, 100.0, 99.0, "/x/model.pt"))
+    panel.on_run_started(1, panel.configs[1])
+    assert status(panel, 0) == "done" and status(panel, 1) == "paused"
+    panel.on_queue_finished(stopped=True)
+    assert status(panel, 1) == "stopped" and panel.eta_label.text() == "–"
+    assert not panel.paused and "paused" not in panel.progress.text()
+
+
+def test_a_failed_start_marks_the_runs_failed_and_resets_the_progress(panel):
+    """The queue failed while loading data: the rows said 'not run' and the Progress box kept
+    'Loading data…' with a full bar."""
+    assert panel.result_label.text() == "Loading data…"
+    panel.on_failed("missing data file: expected /x/MNIST/raw/train-images-idx3-ubyte.gz\nmore")
+    panel.on_queue_finished(stopped=False, failed=True)
+    assert [status(panel, r) for r in range(2)] == ["failed", "failed"]  # both needed that data
+    assert panel.table.item(0, 5).text() == "error"
+    assert panel.progress.value() == 0 and panel.progress.text() == "failed"
+    assert panel.result_label.text() == "Training failed: missing data file: expected " \
+                                        "/x/MNIST/raw/train-images-idx3-ubyte.gz"
+
+
+def test_a_run_that_fails_midway_is_failed_and_the_rest_not_run(panel):
+    from vae_explorer.core import events as ev
+
+    panel.on_run_started(0, panel.configs[0])
+    panel.on_event(0, ev.RunStarted(1e-3, "cpu", 10, 1))
+    panel.on_event(0, ev.BatchProgress(1, 5, 10))
+    panel.on_event(0, ev.RunError("RuntimeError: boom"))
+    panel.on_failed("training failed: RuntimeError: boom")
+    panel.on_queue_finished(stopped=False, failed=True)
+    assert [status(panel, r) for r in range(2)] == ["failed", "not run"]
+    assert panel.progress.value() == 0
+
+
+def test_a_first_epoch_divergence_says_there_is_no_checkpoint(panel):
+    from vae_explorer.core import events as ev
+
+    panel.on_run_started(0, panel.configs[0])
+    panel.on_event(0, ev.RunFinished(ev.STOP_DIVERGED, 0, 0, float("inf"), None, None))
+    assert status(panel, 0) == "diverged"
+    assert panel.diverged == [("lr=0.001", False)]
+    assert "no checkpoint" in panel.result_label.text() and "best model" not in panel.result_label.text()
+    assert len(panel.plot.runs[0].end_marker.getData()[0] or []) == 0  # no cross at nll = 0
+    panel.on_queue_finished(stopped=False)
+    assert "Diverged (non-finite loss): lr=0.001 (no checkpoint)." in panel.result_label.text()

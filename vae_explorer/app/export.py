@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,30 @@ FILTER = "PNG image (*.png);;SVG vector image (*.svg);;PDF document (*.pdf)"
 
 class ExportError(RuntimeError):
     """The figure could not be written; the message says where and why."""
+
+
+def filter_suffix(name_filter: str) -> str | None:
+    """The extension a file dialog's name filter stands for: "SVG vector image (*.svg)" -> ".svg"."""
+    match = re.search(r"\*(\.[A-Za-z0-9]+)", name_filter or "")
+    return match.group(1).lower() if match and match.group(1).lower() in FORMATS else None
+
+
+def with_chosen_suffix(path: str | Path, name_filter: str = "") -> Path:
+    """`path` as typed in a save dialog: without an extension it gets the chosen filter's (else .png)."""
+    path = Path(path)
+    if path.suffix:
+        return path
+    return path.with_name(path.name + (filter_suffix(name_filter) or ".png"))
+
+
+def check_folder(folder: str | Path) -> Path:
+    """`folder` if figures can be written into it; else ExportError saying what it is instead."""
+    folder = Path(folder)
+    if folder.is_dir():
+        return folder
+    if folder.exists():
+        raise ExportError(f"cannot export to {folder}: it is a file, not a folder")
+    raise ExportError(f"cannot export to {folder}: folder {folder} does not exist")
 
 
 def export_widget(widget: QWidget, path: str | Path, title: str = "") -> Path:
@@ -66,8 +91,13 @@ def _vector_items(widget: QWidget) -> Iterator[None]:
 
 
 def _check_writable(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise ExportError(f"cannot write {path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ExportError(f"cannot write {path}: it is a folder, not a file")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise ExportError(f"cannot write {path}: {parent} is a file, not a folder")
+    if not parent.is_dir():
+        raise ExportError(f"cannot write {path}: folder {parent} does not exist")
     try:
         with open(path, "ab"):
             pass

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
 from vae_explorer.core.config import RunConfig
-from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, Splits, load_splits, model_input
+from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, Splits, data_root, load_splits, model_input
 from vae_explorer.core.model import VAE
 
 
@@ -34,6 +34,10 @@ class ModelInfo:
     best_val: float
     weights: np.ndarray  # mixture weights (K,)
     generation: int  # increases with every load, so panels can tell models apart
+    # why the test images cannot be read (a moved data folder ...), None when they can; panels that
+    # need them show this instead of their figures, everything else works without them
+    data_error: str | None = None
+    data_folder: str | None = None  # where the test images are read from, when that is known
 
 
 class ModelContext:
@@ -92,17 +96,34 @@ class InferenceWorker(QObject):
         except CheckpointError as exc:
             self.load_failed.emit(path, str(exc))
             return
+        except Exception as exc:  # an unforeseen error must not kill the worker thread
+            traceback.print_exc()
+            self.load_failed.emit(path, f"cannot open {path}: {type(exc).__name__}: {exc}")
+            return
         old = self._ctx
         self._ctx = ModelContext(model, config, self._test_limit)
         if old is not None and old.config.data == config.data:
             self._ctx._splits = old._splits  # same data: keep it loaded
             self._ctx._test_inputs = old._test_inputs
         self._generation += 1
+        data_error = self._check_data(self._ctx)
         weights, _, _ = model.prior.component_params()
         metrics = payload.get("metrics", {})
         self.loaded.emit(ModelInfo(path, config, int(metrics.get("epoch", 0)),
                                    float(metrics.get("best_val", float("nan"))),
-                                   weights.numpy().copy(), self._generation))
+                                   weights.numpy().copy(), self._generation, data_error,
+                                   _data_folder(config)))
+
+    @staticmethod
+    def _check_data(ctx: ModelContext) -> str | None:
+        """Read the test images now, so the GUI learns once, with the model, whether they are there."""
+        try:
+            ctx.splits()
+        except DataError as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"cannot read the test images: {exc.strerror or exc}"
+        return None
 
     @Slot(int, str, object)
     def run_job(self, job_id: int, key: str, fn: Callable[[ModelContext], Any]) -> None:
@@ -124,6 +145,13 @@ class InferenceWorker(QObject):
         self.result.emit(job_id, out)
 
 
+def _data_folder(config: RunConfig) -> str | None:
+    try:
+        return str(data_root(config.data))
+    except DataError:
+        return None
+
+
 def _alive(callback: Callable) -> bool:
     """False when the callback is a method of a Qt object that has been deleted meanwhile."""
     owner = getattr(callback, "__self__", None)
@@ -139,7 +167,7 @@ class InferenceService(QObject):
 
     model_loaded = Signal(object)  # ModelInfo
     load_failed = Signal(str, str)
-    job_failed = Signal(str, str)  # key, message
+    job_failed = Signal(str, str)  # key, message: a failed job submitted without on_error
     _load = Signal(str)
     _job = Signal(int, str, object)
 
@@ -148,7 +176,7 @@ class InferenceService(QObject):
         self.info: ModelInfo | None = None
         self._ids = itertools.count(1)
         self._latest: dict[str, int] = {}
-        self._callbacks: dict[int, tuple[str, Callable[[Any], None]]] = {}
+        self._callbacks: dict[int, tuple[str, Callable[[Any], None], Callable[[str], None] | None]] = {}
         self._thread = QThread()
         self._thread.setObjectName("inference")
         self._worker = InferenceWorker(self._stale, test_limit)
@@ -167,14 +195,23 @@ class InferenceService(QObject):
     def load_checkpoint(self, path: str) -> None:
         self._load.emit(str(path))
 
-    def submit(self, key: str, fn: Callable[[ModelContext], Any], callback: Callable[[Any], None]) -> int:
-        """Run fn(ctx) in the worker; callback(result) runs on the GUI thread unless superseded."""
+    def submit(self, key: str, fn: Callable[[ModelContext], Any], callback: Callable[[Any], None],
+               on_error: Callable[[str], None] | None = None) -> int:
+        """Run fn(ctx) in the worker; callback(result) runs on the GUI thread unless superseded.
+
+        If the job fails, on_error(message) runs instead (the panel shows the message in place of its
+        figure); without on_error, job_failed is emitted."""
         job_id = next(self._ids)
         self._latest[key] = job_id
         self._callbacks = {i: kc for i, kc in self._callbacks.items() if kc[0] != key}
-        self._callbacks[job_id] = (key, callback)
+        self._callbacks[job_id] = (key, callback, on_error)
         self._job.emit(job_id, key, fn)
         return job_id
+
+    def cancel(self, key: str) -> None:
+        """Drop the pending job of `key`, if any: its result or failure is ignored."""
+        self._latest[key] = next(self._ids)
+        self._callbacks = {i: kc for i, kc in self._callbacks.items() if kc[0] != key}
 
     @Slot(object)
     def _on_loaded(self, info: ModelInfo) -> None:
@@ -183,14 +220,19 @@ class InferenceService(QObject):
 
     @Slot(int, object)
     def _on_result(self, job_id: int, out: Any) -> None:
-        key, callback = self._callbacks.pop(job_id, ("", None))
+        key, callback, _ = self._callbacks.pop(job_id, ("", None, None))
         if callback is not None and self._latest.get(key) == job_id and _alive(callback):
             callback(out)
 
     @Slot(int, str)
     def _on_failed(self, job_id: int, message: str) -> None:
-        key, _ = self._callbacks.pop(job_id, ("", None))
-        if self._latest.get(key) == job_id:
+        key, _, on_error = self._callbacks.pop(job_id, ("", None, None))
+        if self._latest.get(key) != job_id:
+            return
+        if on_error is not None:
+            if _alive(on_error):
+                on_error(message)
+        else:
             self.job_failed.emit(key, message)
 
     def shutdown(self) -> None:

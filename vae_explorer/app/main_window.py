@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.service.model_loaded.connect(self._on_model_loaded)
         self.service.job_failed.connect(lambda key, msg: self.statusBar().showMessage(f"{key}: {msg}", 8000))
         self.controller = TrainingController(self)
+        self._opened_by_user: str | None = None  # the checkpoint File → Open is loading
         self.controller.run_started.connect(self._on_run_started)
         self.controller.event.connect(self._on_event)
         self.controller.failed.connect(self._on_failed)
@@ -166,14 +167,17 @@ class MainWindow(QMainWindow):
         stem = next((s for s, _, w in self.figures() if w is widget), None)
         if stem is None:
             return None
-        path, _ = QFileDialog.getSaveFileName(self, "Export figure", str(Path.home() / f"{stem}.png"), FILTER)
+        path, chosen = QFileDialog.getSaveFileName(self, "Export figure", str(Path.home() / f"{stem}.png"),
+                                                   FILTER)
         if not path:
             return None
-        return self._export(widget, Path(path))
+        return self._export(widget, Path(path), chosen)
 
-    def _export(self, widget: QWidget, path: Path) -> Path | None:
-        if not path.suffix:
-            path = path.with_suffix(".png")
+    def _export(self, widget: QWidget, path: Path, name_filter: str = "") -> Path | None:
+        """Export to `path`; a name typed without an extension gets the chosen file type's (else .png)."""
+        from .export import with_chosen_suffix
+
+        path = with_chosen_suffix(path, name_filter)
         try:
             export_widget(widget, path)
         except ExportError as exc:
@@ -187,6 +191,13 @@ class MainWindow(QMainWindow):
             folder = QFileDialog.getExistingDirectory(self, "Export all figures to")
             if not folder:
                 return []
+        from .export import check_folder
+
+        try:
+            check_folder(folder)
+        except ExportError as exc:
+            QMessageBox.critical(self, "Export failed", str(exc))
+            return []
         written = []
         for stem, _, widget in self.figures():
             for suffix in (".png", ".svg", ".pdf"):
@@ -215,6 +226,7 @@ class MainWindow(QMainWindow):
             if not path:
                 return
         self.statusBar().showMessage(f"Loading {path}…")
+        self._opened_by_user = str(path)
         self.service.load_checkpoint(path)
 
     def save_checkpoint_as(self, path: str | None = None) -> Path | None:
@@ -240,9 +252,32 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
-        if not self.controller.running:
-            self.statusBar().showMessage(f"Loaded {info.checkpoint}", 5000)
         self._update_actions()
+        opened, self._opened_by_user = self._opened_by_user == str(info.checkpoint), None
+        if info.data_error is None:
+            # only for File → Open: a training run's new best would replace the lasting summary
+            # of the queue (diverged rates, a failure) in the status bar
+            if opened:
+                self.statusBar().showMessage(f"Loaded {info.checkpoint}", 5000)
+            return
+        # the model works, its test images do not: say so once here (the panels that need them say
+        # so in place of their figures), and how to fix it
+        folder = info.data_folder or "the data folder it was trained on"
+        where = f" ({info.data_folder})" if info.data_folder else ""
+        self.statusBar().showMessage(f"Loaded {info.checkpoint} without its test images: data not "
+                                     f"found{where}")  # lasting, until the next message
+        if self.controller.running:
+            return
+        text = (f"The model {info.checkpoint} is loaded, but its test images cannot be read:\n\n"
+                f"{info.data_error}.\n\n"
+                "Generated samples, the mixture components and interpolations between component means "
+                "or prior samples are shown. The real test images, interpolations between test images "
+                f"and the latent map need them: restore {folder} (for example move the folder back) and "
+                "open the checkpoint again.")
+        from PySide6.QtCore import QTimer
+
+        # after the panels have taken the new model, so the dialog is not shown over stale figures
+        QTimer.singleShot(0, self, lambda: QMessageBox.warning(self, "Test images not found", text))
 
     @Slot(str, str)
     def _on_load_failed(self, path: str, message: str) -> None:
@@ -261,6 +296,7 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}")
             return
         self.paused = self.stop_requested = False
+        self._failure: str | None = None  # the worker's message when the queue failed
         self.training.start_queue(configs)
         self.tabs.setCurrentWidget(self.training)
         self.controller.start(configs, self.queue_dir)
@@ -272,7 +308,11 @@ class MainWindow(QMainWindow):
             return
         self.paused = not self.paused
         self.controller.set_paused(self.paused)
-        self.statusBar().showMessage("Paused" if self.paused else "Resumed", 3000)
+        self.training.set_paused(self.paused)
+        if self.paused:  # lasting, like the panel's paused state, until resumed
+            self.statusBar().showMessage("Paused: press Resume (F6) to go on")
+        else:
+            self.statusBar().showMessage("Resumed", 3000)
         self._update_actions()
 
     def stop_training(self) -> None:
@@ -281,6 +321,7 @@ class MainWindow(QMainWindow):
         self.stop_requested = True
         self.paused = False
         self.controller.stop()
+        self.training.set_paused(False)
         self.statusBar().showMessage("Stopping after the current batch…")
         self._update_actions()
 
@@ -294,21 +335,32 @@ class MainWindow(QMainWindow):
         if isinstance(event, ev.NewBest) and event.checkpoint:
             self.service.load_checkpoint(event.checkpoint)
         elif isinstance(event, ev.RunFinished) and event.reason == ev.STOP_DIVERGED:
-            self.statusBar().showMessage(
-                f"Run {index + 1} diverged (non-finite loss); its best checkpoint is kept", 10000)
+            kept = ("its best checkpoint is kept" if event.checkpoint
+                    else "no checkpoint (no epoch with a finite loss)")
+            self.statusBar().showMessage(f"Run {index + 1} diverged (non-finite loss); {kept}", 10000)
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
+        # before the dialog: its event loop may deliver the queue's end while it is open
+        self._failure = message
+        self.training.on_failed(message)
+        self.statusBar().showMessage(self.training.result_label.text())  # "Training failed: <first line>"
         QMessageBox.critical(self, "Training failed", message)
 
     @Slot()
     def _on_queue_finished(self) -> None:
-        self.training.on_queue_finished(self.stop_requested)
-        message = "Training stopped" if self.stop_requested else "Training finished"
-        diverged = [run.label for run in self.training.plot.runs if run.diverged]
+        failure = getattr(self, "_failure", None)
+        self.training.on_queue_finished(self.stop_requested, failed=failure is not None)
+        if failure is not None:
+            message = f"Training failed: {(failure.strip().splitlines() or ['unknown error'])[0]}"
+        else:
+            message = "Training stopped" if self.stop_requested else "Training finished"
+        diverged = [f"{label} ({'best checkpoint kept' if kept else 'no checkpoint'})"
+                    for label, kept in self.training.diverged]
         if diverged:  # keep the divergence visible after the queue ends
-            message += f"; diverged (non-finite loss, best checkpoint kept): {', '.join(diverged)}"
-        self.statusBar().showMessage(message, 0 if diverged else 8000)
+            message += f"; diverged (non-finite loss): {', '.join(diverged)}"
+        lasting = failure is not None or bool(diverged)
+        self.statusBar().showMessage(message, 0 if lasting else 8000)
         self.paused = self.stop_requested = False
         self._update_actions()
 

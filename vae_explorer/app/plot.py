@@ -6,10 +6,24 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from pyqtgraph.graphicsItems.LegendItem import ItemSample
+from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
+from PySide6.QtCore import QPointF, QSizeF, Qt
+from PySide6.QtWidgets import QGraphicsLayoutItem, QSizePolicy, QVBoxLayout, QWidget
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+NO_DATA_COLOUR = "#7f7f7f"  # the legend mark of a run with nothing to plot; no run's curve is grey
+LEGEND_ROW = 20  # pixels per legend entry (pyqtgraph's samples are 20 x 20)
+COMPACT_AFTER = 12  # more runs than this: a smaller, denser legend
+
+
+def run_colours(count: int) -> list[str]:
+    """One colour per run: the palette while it lasts, else an ordered ramp (plasma, without its
+    pale yellow end) so that many runs get distinct colours in queue order instead of repeats."""
+    if count <= len(PALETTE):
+        return list(PALETTE[:count])
+    cmap = pg.colormap.get("plasma")
+    return [cmap.map(0.88 * i / (count - 1), mode="qcolor").name() for i in range(count)]
 
 
 class EpochAxis(pg.AxisItem):
@@ -25,6 +39,122 @@ class EpochAxis(pg.AxisItem):
         return levels
 
 
+class NllAxis(pg.AxisItem):
+    """The nll axis. On a log scale that spans less than a decade (the usual case: a few hundred
+    nats), pyqtgraph labels only multiples of powers of ten, which left a single label (2·10²) on
+    the axis; this one labels round values (180, 200, 220 ...) at their logarithms instead."""
+
+    _narrow = False
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802, N803 (pyqtgraph names)
+        self._narrow = maxVal - minVal < 1
+        if not self._narrow:
+            return super().logTickValues(minVal, maxVal, size, stdTicks)
+        lo, hi = 10.0 ** minVal, 10.0 ** maxVal
+        levels, seen = [], []
+        for spacing, offset in self.tickSpacing(lo, hi, size):
+            start = math.ceil((lo - offset) / spacing) * spacing + offset
+            values = [v for v in np.arange(start, hi + spacing * 1e-9, spacing)
+                      if v > 0 and not any(abs(v - s) < spacing * 0.01 for s in seen)]
+            seen.extend(values)
+            levels.append((spacing, [math.log10(v) for v in values]))
+        return levels
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph name)
+        if not self._narrow or not spacing:
+            return super().logTickStrings(values, scale, spacing)
+        places = max(0, math.ceil(-math.log10(spacing)))
+        return [f"{10.0 ** v:.{places}f}" for v in values]
+
+
+class RunSample(ItemSample):
+    """A legend sample drawn from the curve's own style. pyqtgraph's takes the marker's size and
+    colour from the curve's scatter item, which keeps its defaults until the curve has points: a
+    queued run showed a big blue-grey dot beside its orange line."""
+
+    def paint(self, p, *args) -> None:
+        opts = self.item.opts
+        if not self.item.isVisible():
+            super().paint(p, *args)  # pyqtgraph's "hidden" eye
+            return
+        p.setRenderHint(p.RenderHint.Antialiasing)
+        if opts.get("pen") is not None:
+            p.setPen(pg.mkPen(opts["pen"]))
+            p.drawLine(0, 11, 20, 11)
+        if opts.get("symbol") is not None:
+            p.translate(10, 11)
+            drawSymbol(p, opts["symbol"], opts["symbolSize"], pg.mkPen(opts["symbolPen"]),
+                       pg.mkBrush(opts["symbolBrush"]))
+
+
+class SideLegend(pg.LegendItem):
+    """A legend that sits in the plot's grid to the right of the view box, so it never covers a
+    curve, and fills as many columns (top to bottom, then the next) as its height allows.
+
+    pyqtgraph's legend floats over the data; with thirty runs it ran off the bottom of the plot and
+    hid the right end of every curve.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(offset=None, sampleType=RunSample, **kwargs)
+        self.rows_per_column = 10_000
+        self.compact = self._laid_out_compact = False
+        self.layout.setContentsMargins(4, 2, 6, 2)
+        # no minimum height of its own: a legend taller than the view box would stretch the plot's
+        # row, and the columns are what make it fit the view box's height
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Maximum)
+        self.setMinimumHeight(0)
+
+    def _addItemToLayout(self, sample, label) -> None:  # noqa: N802 (pyqtgraph name)
+        index = next(i for i, (s, _) in enumerate(self.items) if s is sample)
+        row, col = index % self.rows_per_column, 2 * (index // self.rows_per_column)
+        self.layout.addItem(sample, row, col, alignment=Qt.AlignmentFlag.AlignVCenter)
+        self.layout.addItem(label, row, col + 1)
+
+    def fit(self, height: float) -> None:
+        """As many rows per column as `height` (the view box's) holds; past COMPACT_AFTER entries
+        the labels get smaller and the rows closer, so that thirty runs take two columns, not four."""
+        compact = len(self.items) > COMPACT_AFTER
+        if compact != self.compact:
+            self.compact = compact
+            self.opts["labelTextSize"] = "8pt" if compact else "9pt"
+            for _, label in self.items:
+                label.setText(label.text, size=self.opts["labelTextSize"])
+            self.layout.setVerticalSpacing(-4 if compact else 0)
+        row = max([LEGEND_ROW] + [QGraphicsLayoutItem.effectiveSizeHint(label, Qt.SizeHint.PreferredSize).height()
+                                  for _, label in self.items]) + self.layout.verticalSpacing()
+        _, top, _, bottom = self.layout.getContentsMargins()
+        rows = max(1, int((height - top - bottom) // row))
+        if rows != self.rows_per_column or compact != self._laid_out_compact:
+            self.rows_per_column, self._laid_out_compact = rows, compact
+            self.relayout()
+
+    def relayout(self) -> None:
+        for i in range(self.layout.count() - 1, -1, -1):
+            self.layout.removeAt(i)
+        for sample, label in self.items:
+            self._addItemToLayout(sample, label)
+        self.updateSize()
+
+    @property
+    def columns(self) -> int:
+        return math.ceil(len(self.items) / self.rows_per_column) if self.items else 0
+
+    def updateSize(self) -> None:  # noqa: N802 (pyqtgraph name)
+        # the plot's grid places and sizes it; pyqtgraph's version would move it to (0, 0)
+        self.layout.invalidate()
+        self.updateGeometry()
+
+    def sizeHint(self, which, constraint=QSizeF()):  # noqa: N802, B008 (Qt names)
+        if not self.items:  # no empty box beside the plot before the first run
+            return QSizeF(0, 0)
+        return super().sizeHint(which, constraint)
+
+    def paint(self, p, *args) -> None:
+        if self.items:
+            super().paint(p, *args)
+
+
 class _Run:
     def __init__(self, plot: pg.PlotItem, label: str, colour: str) -> None:
         self.label = label
@@ -34,15 +164,31 @@ class _Run:
         self.train: list[float] = []
         self.best: tuple[int, float] | None = None
         self.diverged = False
-        self.val_curve = plot.plot([], [], pen=pg.mkPen(colour, width=2), name=label,
-                                   symbol="o", symbolSize=4, symbolBrush=colour, symbolPen=None)
-        self.train_curve = plot.plot([], [], pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine))
-        self.best_marker = pg.ScatterPlotItem(size=13, symbol="star", brush=pg.mkBrush(colour),
-                                              pen=pg.mkPen("k", width=0.8))
-        self.end_marker = pg.ScatterPlotItem(size=14, symbol="x", brush=pg.mkBrush("#d62728"),
-                                             pen=pg.mkPen("#d62728", width=2))
+        self.val_curve = plot.plot([], [], name=label)
+        self.train_curve = plot.plot([], [])
+        # PlotDataItems, not ScatterPlotItems: pyqtgraph's log mode transforms only those, and a
+        # marker left in linear units put a star at 10^200 on the log axis
+        self.best_marker = pg.PlotDataItem([], [], pen=None, symbol="star", symbolSize=14)
+        self.end_marker = pg.PlotDataItem([], [], pen=None, symbol="x", symbolSize=15)
         plot.addItem(self.best_marker)
         plot.addItem(self.end_marker)
+        self.set_colour(colour)
+
+    def set_colour(self, colour: str) -> None:
+        self.colour = colour
+        if self.diverged and not self.epochs:
+            return  # keeps the grey "nothing to plot" mark in the legend
+        self.val_curve.setPen(pg.mkPen(colour, width=2))
+        self.val_curve.setSymbol("o")
+        self.val_curve.setSymbolSize(4)
+        self.val_curve.setSymbolBrush(colour)
+        self.val_curve.setSymbolPen(None)
+        self.train_curve.setPen(pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine))
+        self.best_marker.setSymbolBrush(pg.mkBrush(colour))
+        self.best_marker.setSymbolPen(pg.mkPen("k", width=0.8))
+        # the divergence cross in the run's own colour, outlined, so it says which run died
+        self.end_marker.setSymbolBrush(pg.mkBrush(colour))
+        self.end_marker.setSymbolPen(pg.mkPen("#111", width=1.2))
 
 
 class CurvePlot(QWidget):
@@ -50,14 +196,19 @@ class CurvePlot(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.widget = pg.PlotWidget(background="w", axisItems={"bottom": EpochAxis("bottom")})
+        self.widget = pg.PlotWidget(background="w", axisItems={"bottom": EpochAxis("bottom"),
+                                                                      "left": NllAxis("left")})
         self.plot = self.widget.getPlotItem()
         self.plot.setLabel("bottom", "epoch")
         self.plot.setLabel("left", "nll (nats)")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setTitle("Validation negative ELBO per epoch", color="#222", size="11pt")
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#222")
-        self.legend.setBrush(pg.mkBrush(255, 255, 255, 220))
+        self.legend = SideLegend(labelTextColor="#222", pen=pg.mkPen("#bbb"), brush=pg.mkBrush("w"))
+        self.plot.legend = self.legend  # plot(name=...) adds its curve here
+        self.plot.layout.addItem(self.legend, 2, 3, alignment=Qt.AlignmentFlag.AlignTop)
+        self.plot.layout.setColumnStretchFactor(3, 0)
+        self.plot.layout.setColumnSpacing(2, 6)  # a gap between the view box and the legend
+        self.plot.getViewBox().sigResized.connect(self._fit_legend)
         for axis in ("left", "bottom"):
             ax = self.plot.getAxis(axis)
             ax.setPen(pg.mkPen("#444"))
@@ -83,11 +234,16 @@ class CurvePlot(QWidget):
         self.legend.clear()
         self.runs = []
         self.hover.hide()
+        self._fit_legend()
 
     def add_run(self, label: str) -> int:
         run = _Run(self.plot, label, PALETTE[len(self.runs) % len(PALETTE)])
         run.train_curve.setVisible(self.show_train)
         self.runs.append(run)
+        if len(self.runs) > len(PALETTE):  # past the palette: spread all runs over a colour ramp
+            for r, colour in zip(self.runs, run_colours(len(self.runs))):
+                r.set_colour(colour)
+        self._fit_legend()
         return len(self.runs) - 1
 
     def add_epoch(self, index: int, epoch: int, train_loss: float, val_nll: float,
@@ -102,14 +258,26 @@ class CurvePlot(QWidget):
         run.best_marker.setData([best_epoch], [best_val])
 
     def mark_diverged(self, index: int) -> None:
-        """A red cross after the last finite point, and '(diverged)' in the legend."""
+        """'(diverged)' in the run's legend entry, which keeps its place and colour, and, when
+        the run has finite points, a cross in its colour at the epoch it diverged in, at the
+        height of its last finite value. A run that diverged in its first epoch has no value to
+        mark: nothing is drawn for it, and its legend entry shows a grey cross instead of a line
+        in a colour that is nowhere on the plot."""
         run = self.runs[index]
         run.diverged = True
-        x = (run.epochs[-1] + 1) if run.epochs else 1
-        y = run.val[-1] if run.val else 0.0
-        run.end_marker.setData([x], [y])
-        self.legend.removeItem(run.val_curve)
-        self.legend.addItem(run.val_curve, f"{run.label} (diverged)")
+        if run.epochs:
+            run.end_marker.setData([run.epochs[-1] + 1], [run.val[-1]])
+        else:
+            run.end_marker.setData([], [])
+            run.val_curve.setPen(None)
+            run.val_curve.setSymbol("x")
+            run.val_curve.setSymbolSize(11)
+            run.val_curve.setSymbolBrush(pg.mkBrush(NO_DATA_COLOUR))
+            run.val_curve.setSymbolPen(pg.mkPen(NO_DATA_COLOUR))
+        label = self.legend.getLabel(run.val_curve)
+        if label is not None:
+            label.setText(f"{run.label} (diverged)")
+        self.legend.updateSize()
 
     def set_train_visible(self, visible: bool) -> None:
         self.show_train = visible
@@ -118,12 +286,23 @@ class CurvePlot(QWidget):
 
     def set_log_y(self, on: bool) -> None:
         self.log_y = on
+        lo, hi = self.plot.getViewBox().viewRange()[1]
+        if on and hi > 0:  # the axis would take the linear range for exponents (10^450: overflow)
+            self.plot.getViewBox().setYRange(math.log10(lo) if lo > 0 else 0.0, math.log10(hi), padding=0)
         self.plot.setLogMode(x=False, y=on)
+        self.plot.setLabel("left", "nll (nats, log scale)" if on else "nll (nats)")
+        self.plot.enableAutoRange()
 
     def points(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The validation points as drawn (for tests and exports)."""
         x, y = self.runs[index].val_curve.getData()
         return (np.array([]), np.array([])) if x is None else (np.asarray(x), np.asarray(y))
+
+    # -- legend ------------------------------------------------------------------------------
+    def _fit_legend(self, *_) -> None:
+        height = self.plot.getViewBox().height()
+        if height >= 2 * LEGEND_ROW:  # else not laid out yet
+            self.legend.fit(height)
 
     # -- hover -------------------------------------------------------------------------------
     def nearest_point(self, scene_pos: QPointF, max_px: float = 12.0) -> tuple[str, int, float] | None:

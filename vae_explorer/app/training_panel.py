@@ -35,6 +35,7 @@ REASONS = {
     ev.STOP_USER: "stopped by user",
     ev.STOP_DIVERGED: "diverged (NaN)",
 }
+PAUSED_TEXT = "Paused. Press Resume (F6) to go on."
 
 
 def format_duration(seconds: float) -> str:
@@ -110,6 +111,10 @@ class TrainingPanel(QWidget):
 
         self._configs: list[RunConfig] = []
         self._epoch_started = time.monotonic()
+        self._paused_since: float | None = None  # monotonic time of the pause, while paused
+        self._current: int | None = None  # the row of the run in progress
+        # (label, has a checkpoint) of every run that diverged in this queue
+        self.diverged: list[tuple[str, bool]] = []
         self._build()
 
     def _build(self) -> None:
@@ -154,14 +159,22 @@ class TrainingPanel(QWidget):
     # -- queue -------------------------------------------------------------------------------------
     def start_queue(self, configs: list[RunConfig]) -> None:
         self._configs = list(configs)
+        self._paused_since = self._current = None
+        self.diverged = []
         self.plot.clear()
         self.table.setRowCount(len(configs))
         for row, config in enumerate(configs):
             self.plot.add_run(f"lr={format_lr(config.train.lr)}")
             self._set_row(row, format_lr(config.train.lr), "queued", "", "", "", "")
         self.result_label.setText("Loading data…")
+        self._reset_progress()
+
+    def _reset_progress(self, text: str = "batch %v / %m") -> None:
+        self.progress.setFormat(text)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        for label in (self.epoch_label, self.speed_label, self.eta_label):
+            label.setText("–")
 
     def _set_row(self, row: int, *values: str) -> None:
         for col, value in enumerate(values):
@@ -174,26 +187,60 @@ class TrainingPanel(QWidget):
     def on_run_started(self, index: int, config: RunConfig) -> None:
         self.run_label.setText(f"{index + 1} of {len(self._configs)}: lr={format_lr(config.train.lr)}, "
                                f"{config.train.optimizer}, batch {config.train.batch_size}")
-        self._set_row(index, None, "running")
-        self.result_label.setText("Training…")
+        self._current = index
+        self._set_row(index, None, "paused" if self.paused else "running")
+        self.result_label.setText(PAUSED_TEXT if self.paused else "Training…")
+
+    # -- pause -------------------------------------------------------------------------------------
+    def _clock(self) -> float:
+        """Now, or when the pause began while paused (resuming moves the epoch's start on by the
+        time spent paused)."""
+        return self._paused_since if self._paused_since is not None else time.monotonic()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_since is not None
+
+    def set_paused(self, paused: bool) -> None:
+        """Show the pause where it lasts: the run's row, the progress bar and label, the ETA. The
+        time spent paused is left out of the epoch's ETA after resuming."""
+        if paused == self.paused:
+            return
+        if paused:
+            self._paused_since = time.monotonic()
+            self.progress.setFormat("paused at batch %v / %m")
+            self.eta_label.setText("paused")
+        else:
+            self._epoch_started += time.monotonic() - self._paused_since
+            self._paused_since = None
+            self.progress.setFormat("batch %v / %m")
+            self.eta_label.setText("–")  # until the next batch reports
+        if self._current is not None:
+            item = self.table.item(self._current, 1)
+            if item is not None and item.text() in ("running", "paused"):
+                self._set_row(self._current, None, "paused" if paused else "running")
+                self.result_label.setText(PAUSED_TEXT if paused else "Training…")
 
     def on_event(self, index: int, event: object) -> None:
         if isinstance(event, ev.RunStarted):
             self.progress.setRange(0, event.batches_per_epoch)
             self.progress.setValue(0)
-            self._epoch_started = time.monotonic()
+            self._epoch_started = self._clock()
         elif isinstance(event, ev.BatchProgress):
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.batch)
             epochs = self._configs[index].train.epochs if index < len(self._configs) else 0
             self.epoch_label.setText(f"{event.epoch} (max {epochs})")
-            elapsed = time.monotonic() - self._epoch_started
-            left = elapsed / max(event.batch, 1) * (event.total - event.batch)
-            self.eta_label.setText(format_duration(left))
+            if self.paused:  # a batch that was under way when Pause was pressed
+                self.eta_label.setText("paused")
+            else:
+                elapsed = time.monotonic() - self._epoch_started
+                left = elapsed / max(event.batch, 1) * (event.total - event.batch)
+                self.eta_label.setText(format_duration(left))
         elif isinstance(event, ev.EpochEnd):
             self.plot.add_epoch(index, event.epoch, event.train_loss, event.val_nll,
                                 event.best_epoch, event.best_val)
-            self._epoch_started = time.monotonic()
+            self._epoch_started = self._clock()
             self.best_label.setText(f"{event.best_val:.2f} (epoch {event.best_epoch})")
             self.speed_label.setText(f"{event.seconds:.1f}")
             self._set_row(index, None, None, str(event.epoch), f"{event.best_val:.2f}")
@@ -203,17 +250,47 @@ class TrainingPanel(QWidget):
             status = "diverged" if event.reason == ev.STOP_DIVERGED else "done"
             best = f"{event.best_val:.2f}" if math.isfinite(event.best_val) else "–"
             self._set_row(index, None, status, str(event.epochs), best, test, reason)
+            lr = format_lr(self._configs[index].train.lr)
             if event.reason == ev.STOP_DIVERGED:
                 self.plot.mark_diverged(index)
-            self.result_label.setText(f"lr={format_lr(self._configs[index].train.lr)}: {reason} after {event.epochs} "
-                                      f"epochs; test nll {test} nats (best model, epoch {event.best_epoch}).")
+                self.diverged.append((f"lr={lr}", event.checkpoint is not None))
+            if event.checkpoint is None:
+                self.result_label.setText(f"lr={lr}: {reason} after {event.epochs} epochs; no checkpoint "
+                                          "(no epoch with a finite loss was completed).")
+            else:
+                self.result_label.setText(f"lr={lr}: {reason} after {event.epochs} epochs; test nll {test} "
+                                          f"nats (best model, epoch {event.best_epoch}).")
+            self._current = None
         elif isinstance(event, ev.RunError):
-            self._set_row(index, None, "failed")
+            self._set_row(index, None, "failed", None, None, None, "error")
 
-    def on_queue_finished(self, stopped: bool) -> None:
-        self.progress.setValue(self.progress.maximum() if not stopped else self.progress.value())
-        self.eta_label.setText("–")
+    def on_failed(self, message: str) -> None:
+        """The queue stopped on an error (the data would not load, a run raised): the run under way,
+        or every run when none had started yet (they share the data that failed), is marked failed."""
+        started = any(self.table.item(row, 1) is not None and self.table.item(row, 1).text() != "queued"
+                      for row in range(self.table.rowCount()))
         for row in range(self.table.rowCount()):
             item = self.table.item(row, 1)
-            if item is not None and item.text() in ("queued", "running"):
+            status = item.text() if item is not None else ""
+            if status in ("running", "paused") or (status == "queued" and not started):
+                self._set_row(row, None, "failed", None, None, None, "error")
+        self._paused_since = self._current = None
+        self._reset_progress("failed")
+        first_line = message.strip().splitlines()[0] if message.strip() else "unknown error"
+        self.result_label.setText(f"Training failed: {first_line}")
+
+    def on_queue_finished(self, stopped: bool, failed: bool = False) -> None:
+        self._paused_since = self._current = None
+        if not failed:  # a failure has reset the bar already and says so on it
+            self.progress.setFormat("batch %v / %m")
+        if not stopped and not failed:
+            self.progress.setValue(self.progress.maximum())
+        self.eta_label.setText("–")
+        if self.diverged:  # lasting here: the status bar's summary gives way to later messages
+            runs = ", ".join(f"{label} ({'best checkpoint kept' if kept else 'no checkpoint'})"
+                             for label, kept in self.diverged)
+            self.result_label.setText(f"{self.result_label.text()}\nDiverged (non-finite loss): {runs}.")
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 1)
+            if item is not None and item.text() in ("queued", "running", "paused"):
                 self._set_row(row, None, "not run" if item.text() == "queued" else "stopped")

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QWidget
+from html import escape
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from ..inference import InferenceService, ModelInfo
+
+NOTICE_STYLE = ("QLabel { background: #fff4d6; color: #4a3800; border: 1px solid #d9b24c;"
+                " border-radius: 3px; padding: 6px; }")
+
+
+def missing_data_text(info: ModelInfo, what: str, extra: str = "") -> str:
+    """The lasting in-panel message for a model whose test images cannot be read (rich text)."""
+    folder = f"the data folder <b>{escape(info.data_folder)}</b>" if info.data_folder else "the data"
+    return (f"<b>Test images not found</b>, so {escape(what)} cannot be shown: "
+            f"{escape(info.data_error or '')}.<br>"
+            f"To fix this, restore {folder} (for example move it back) and open the checkpoint again "
+            "(File → Open checkpoint)." + (f" {escape(extra)}" if extra else ""))
 
 
 class Panel(QWidget):
@@ -18,6 +34,17 @@ class Panel(QWidget):
         self.info: ModelInfo | None = None
         self.status = QLabel("Train a model or open a checkpoint (File → Open checkpoint).")
         self.status.setStyleSheet("color: #555;")
+        self.status.setWordWrap(True)  # a long header wraps instead of widening the window
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # a lasting message in place of what cannot be drawn (e.g. the test images are missing)
+        self.notice = QLabel()
+        self.notice.setObjectName("panel-notice")
+        self.notice.setTextFormat(Qt.TextFormat.RichText)
+        self.notice.setWordWrap(True)
+        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice.setStyleSheet(NOTICE_STYLE)
+        self.notice.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.notice.hide()
         service.model_loaded.connect(self._model_loaded)
 
     def _model_loaded(self, info: ModelInfo) -> None:
@@ -25,10 +52,28 @@ class Panel(QWidget):
         self.status.setText(f"Model: epoch {info.epoch}, validation nll {info.best_val:.2f} "
                             f"({info.config.model.prior}, K={info.config.model.components}, "
                             f"L={info.config.model.latent_dim})")
+        self.set_notice(None)
         self.on_model_loaded(info)
 
     def on_model_loaded(self, info: ModelInfo) -> None:
         """Called on the GUI thread whenever a new model is loaded."""
+
+    @property
+    def has_test_data(self) -> bool:
+        return self.info is not None and self.info.data_error is None
+
+    def set_notice(self, text: str | None) -> None:
+        """Show `text` (rich text) in the panel's notice box until the next model, or hide it."""
+        self.notice.setText(text or "")
+        self.notice.setVisible(bool(text))
+
+    def notice_text(self) -> str:
+        """The notice as plain text ("" when hidden), for tests."""
+        if self.notice.isHidden():
+            return ""
+        doc = QTextDocument()
+        doc.setHtml(self.notice.text())
+        return doc.toPlainText()
 
     def export_targets(self) -> dict[str, tuple[str, QWidget]]:
         """{file stem: (menu label, widget)} of the figures this panel can export."""

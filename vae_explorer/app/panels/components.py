@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from html import escape
 
 import numpy as np
 import pyqtgraph as pg
@@ -83,25 +85,28 @@ class ComponentsPanel(Panel):
         self.temperature = QSlider(Qt.Orientation.Horizontal)
         self.temperature.setRange(0, 200)
         self.temperature.setValue(100)
-        self.temperature.setFixedWidth(160)
+        self.temperature.setMinimumWidth(90)
+        self.temperature.setMaximumWidth(200)
         self.temperature_label = QLabel("1.00")
         self.binary = QCheckBox("Binary samples")
         self.mean_only = QCheckBox("Decoded mean μₖ only")
         self.sort = QCheckBox("Sort by weight")
         self.resample = QPushButton("Resample all")
         self.resample.setEnabled(False)
+        # two rows, so the panel (and the window) can be narrow: sampling settings, then display options
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Samples per row"))
         bar.addWidget(self.samples)
         bar.addSpacing(12)
         bar.addWidget(QLabel("Temperature (× σₖ)"))
-        bar.addWidget(self.temperature)
+        bar.addWidget(self.temperature, 1)
         bar.addWidget(self.temperature_label)
-        bar.addSpacing(12)
-        for w in (self.binary, self.mean_only, self.sort):
-            bar.addWidget(w)
         bar.addStretch(1)
         bar.addWidget(self.resample)
+        options = QHBoxLayout()
+        for w in (self.binary, self.mean_only, self.sort):
+            options.addWidget(w)
+        options.addStretch(1)
         # rows
         self.rows_widget = QWidget()
         self.rows_widget.setWindowTitle("Mixture components")
@@ -133,6 +138,8 @@ class ComponentsPanel(Panel):
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
         layout.addLayout(bar)
+        layout.addLayout(options)
+        layout.addWidget(self.notice)
         layout.addWidget(split, 1)
         hint = QLabel("Click a row to draw new samples from that component.")
         hint.setStyleSheet("color: #777;")
@@ -168,7 +175,7 @@ class ComponentsPanel(Panel):
         self.temperature.setEnabled(not self.mean_only.isChecked())
         job = components_job(self.samples.value(), self.temperature_value, self.binary.isChecked(),
                              self.mean_only.isChecked(), self.seed)
-        self.service.submit("components", job, self._show)
+        self.service.submit("components", job, self._show, self._failed)
 
     def resample_row(self, k: int) -> None:
         if self.info is None or self.mean_only.isChecked():
@@ -176,7 +183,7 @@ class ComponentsPanel(Panel):
         self.seed += 1
         job = row_job(k, self.samples.value(), self.temperature_value, self.binary.isChecked(),
                       self.seed * 1000 + k)
-        self.service.submit(f"component-row-{k}", job, self._show_row)
+        self.service.submit(f"component-row-{k}", job, self._show_row, self._failed)
 
     def _ensure_rows(self, count: int) -> None:
         self.placeholder.setVisible(count == 0)
@@ -200,7 +207,15 @@ class ComponentsPanel(Panel):
         if row < len(self.order):
             self.resample_row(int(self.order[row]))
 
+    def _failed(self, message: str) -> None:
+        """A failed job: say why in the panel instead of leaving the previous model's rows."""
+        self._ensure_rows(0)
+        self.order = np.zeros(0, dtype=int)
+        self.bars.setOpts(x=[], height=[], width=0.7)
+        self.set_notice(f"<b>Cannot draw the components:</b> {escape(message)}")
+
     def _show(self, result: ComponentRows) -> None:
+        self.set_notice(None)
         self.weights = result.weights
         self.order = component_order(result.weights, self.sort.isChecked())
         self._ensure_rows(len(self.order))
@@ -220,6 +235,8 @@ class ComponentsPanel(Panel):
                             color="#222", size="10pt")
         self.bars.setOpts(x=np.arange(len(result.weights)), height=result.weights, width=0.7)
         self.chart.setXRange(-0.6, len(result.weights) - 0.4, padding=0)
+        step = max(1, math.ceil(len(result.weights) / 16))  # whole component indices only, at most ~16
+        self.chart.getAxis("bottom").setTicks([[(k, str(k)) for k in range(0, len(result.weights), step)]])
         self.chart.setYRange(0, max(float(result.weights.max()) * 1.1, 1e-3), padding=0)
 
     def _show_row(self, result: tuple[int, np.ndarray]) -> None:

@@ -27,7 +27,7 @@ from vae_explorer.core.grids import tile, to_images
 from ..clickable_view import ClickableImageView
 from ..image_view import ImageView
 from ..inference import ModelContext, ModelInfo
-from .base import Panel
+from .base import Panel, missing_data_text
 
 GALLERY = 16
 MODES = {"images": "Two test images", "means": "Two component means", "prior": "Two random prior samples"}
@@ -117,10 +117,12 @@ class InterpolationPanel(Panel):
             box.setValue(value)
         self.mean_a, self.mean_b = QSpinBox(), QSpinBox()
         self.mean_b.setValue(1)
+        self.mean_a.setToolTip("The mixture component whose mean μₖ starts the path")
+        self.mean_b.setToolTip("The mixture component whose mean μₖ ends the path")
         self.new_pair = QPushButton("New random pair")
         self.pages = QStackedWidget()
-        self.pages.addWidget(self._pair_page("From test image #", self.image_a, "to #", self.image_b))
-        self.pages.addWidget(self._pair_page("From component", self.mean_a, "to component", self.mean_b))
+        self.pages.addWidget(self._pair_page("From image #", self.image_a, "to #", self.image_b))
+        self.pages.addWidget(self._pair_page("From mean μ", self.mean_a, "to μ", self.mean_b))
         prior_page = QWidget()
         pl = QHBoxLayout(prior_page)
         pl.setContentsMargins(0, 0, 0, 0)
@@ -137,7 +139,7 @@ class InterpolationPanel(Panel):
         for v in (self.start_view, self.end_view):
             v.setFixedSize(110, 110)
         self.current_view.setMinimumSize(180, 180)
-        self.strip_view = ClickableImageView("")
+        self.strip_view = ClickableImageView("")  # placeholder set when a path cannot be drawn
         self.strip_view.setMinimumHeight(40)
         self.strip_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.strip_view.setToolTip("Click a frame to show it large")
@@ -206,6 +208,7 @@ class InterpolationPanel(Panel):
         ends.addLayout(cur, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
+        layout.addWidget(self.notice)
         layout.addLayout(controls)
         layout.addWidget(gallery_box)
         layout.addWidget(self.figure)
@@ -232,8 +235,23 @@ class InterpolationPanel(Panel):
         k = info.config.model.components if info.config.model.prior == "mog" else 1
         for box in (self.mean_a, self.mean_b):
             box.setRange(0, k - 1)
-        self.service.submit("interpolation-gallery", gallery_job(GALLERY), self._show_gallery)
+        if info.data_error is None:
+            self.gallery.set_placeholder("Test images appear here")
+            self.service.submit("interpolation-gallery", gallery_job(GALLERY), self._show_gallery,
+                                self._gallery_failed)
+        else:  # no stale gallery under the new model's header; the other endpoints still work
+            self.service.cancel("interpolation-gallery")
+            self._gallery_failed("")
+            self.gallery.set_placeholder("Test images not found (see the message above)")
+            self.set_notice(missing_data_text(info, "the test images and the paths between them",
+                                              "Paths between component means or prior samples need no "
+                                              "data: choose them under Endpoints."))
         self.refresh()
+
+    def _gallery_failed(self, message: str) -> None:
+        self.gallery.set_image(None)
+        self.gallery.set_placeholder(f"Cannot show the test images: {message}")
+        self.gallery_count = 0
 
     def _show_gallery(self, result: tuple[np.ndarray, int]) -> None:
         strip, total = result
@@ -254,12 +272,35 @@ class InterpolationPanel(Panel):
         if self.info is None:
             return
         mode, a, b = self.selection()
+        if mode == "images" and not self.has_test_data:
+            self.service.cancel("interpolation")
+            self.clear_path("Paths between test images need the test images, which were not found: "
+                            "choose component means or prior samples under Endpoints.")
+            return
         job = path_job(mode, a, b, self.steps.value(), self.method.currentData(), self.seed)
-        self.service.submit("interpolation", job, self._show)
+        self.service.submit("interpolation", job, self._show, self._path_failed)
+
+    def _path_failed(self, message: str) -> None:
+        self.clear_path(f"Cannot draw this path: {message}")
+
+    def clear_path(self, message: str) -> None:
+        """Drop the drawn path (it belonged to another model or selection) and say why in its place."""
+        self.result = None
+        self.strip_view.set_image(None)
+        self.strip_view.set_placeholder(message)
+        self.strip_view.setFixedHeight(60)
+        self.caption.setText("")
+        self.start_title.setText("<b>Start</b>")
+        self.end_title.setText("<b>End</b>")
+        for view in (self.start_view, self.end_view, self.current_view):
+            view.set_image(None)
+        self.scrub.setEnabled(False)
+        self.scrub_label.setText("t = –")
 
     # -- results -------------------------------------------------------------------------------
     def _show(self, result: PathResult) -> None:
         self.result = result
+        self.strip_view.set_placeholder("")
         self.strip_view.set_image(result.strip)
         self._fit_strip()
         self.caption.setText(result.caption)

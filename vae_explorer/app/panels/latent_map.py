@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 
 import numpy as np
 import pyqtgraph as pg
@@ -21,10 +22,11 @@ from vae_explorer.core.grids import to_images
 from ..image_view import ImageView
 from ..inference import ModelContext, ModelInfo
 from ..plot import PALETTE
-from .base import Panel
+from .base import Panel, missing_data_text
 
 DIGIT_COLOURS = (*PALETTE, "#7f7f7f", "#bcbd22")
 PICK_PX = 8.0
+MAP_TITLE = "Test-set encoder means by digit label; crosses: component means (grey: unused)"
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,18 @@ class LatentMapPanel(Panel):
         self.limit.setKeyboardTracking(False)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setWindowTitle("Latent map")
-        self.plot.setTitle("Test-set encoder means by digit label; crosses: component means (grey: unused)",
-                           color="#222", size="10pt")
+        self.set_title(MAP_TITLE)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setAspectLocked(False)
         # the legend sits in its own column right of the view box, so it never hides points
         self.legend = SideLegend(labelTextColor="#222", verSpacing=-4)
         self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self.plot.getPlotItem().layout.addItem(self.legend, 2, 3, alignment=Qt.AlignmentFlag.AlignTop)
+        plot_item = self.plot.getPlotItem()
+        plot_item.layout.addItem(self.legend, 2, 3, alignment=Qt.AlignmentFlag.AlignTop)
+        # the title spans the axis, view and legend columns: over the view column alone its width was
+        # the view's minimum, which pushed the legend out of the plot in a narrow window
+        plot_item.layout.removeItem(plot_item.titleLabel)
+        plot_item.layout.addItem(plot_item.titleLabel, 0, 0, 1, 4)
         self.scatters: dict[int, pg.ScatterPlotItem] = {}  # by digit, in legend order
         self._legend_has_means = False
         self.means = pg.ScatterPlotItem(symbol="+", size=16, pen=pg.mkPen("k", width=2.5), brush=None)
@@ -129,21 +135,56 @@ class LatentMapPanel(Panel):
         body.addLayout(side)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
+        layout.addWidget(self.notice)
         layout.addLayout(body, 1)
         self.limit.valueChanged.connect(self.refresh)
         self.plot.scene().sigMouseMoved.connect(self._hovered)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
 
+    def set_title(self, text: str) -> None:
+        self.plot.setTitle(text, color="#222", size="10pt")
+
     def on_model_loaded(self, info: ModelInfo) -> None:
+        self.limit.setEnabled(info.data_error is None)
+        if info.data_error is not None:  # the map is of test images: drop the previous model's map
+            self.clear_map()
+            self.set_notice(missing_data_text(info, "the latent map"))
         self.refresh()
 
     def refresh(self) -> None:
-        if self.info is not None:
-            self.service.submit("latent-map", map_job(self.limit.value()), self._show)
+        if self.has_test_data:
+            self.service.submit("latent-map", map_job(self.limit.value()), self._show, self._failed)
+
+    def _failed(self, message: str) -> None:
+        self.clear_map()
+        self.set_notice(f"<b>Cannot draw the latent map:</b> {escape(message)}")
+
+    def clear_map(self) -> None:
+        """Remove every point, mark and picked image, so nothing of another model stays on show."""
+        self.service.cancel("latent-map")
+        self.service.cancel("latent-map-point")
+        self.data = None
+        self.selected = None
+        self._rebuild_legend([], False)
+        self.means.setData([], [])
+        self.marker.setData([], [])
+        for label in self.mean_labels:
+            label.setVisible(False)
+        self.image_title.setText("<b>Test image</b>")
+        self.recon_title.setText("<b>Reconstruction</b>")
+        self.image_view.set_image(None)
+        self.recon_view.set_image(None)
+        self.recon_view.set_placeholder("Its reconstruction")
+        self.info_label.setText("")
+        self.set_title("No latent map: it needs the test images (see the message above)")
+        self.plot.setLabel("bottom", "")
+        self.plot.setLabel("left", "")
 
     def _show(self, data: MapData) -> None:
         """Draw a new map. The digit scatters, legend and component labels are made once and then
         only given new data: building pyqtgraph items is what made each new model stall the GUI."""
+        self.set_notice(None)
+        self.set_title(MAP_TITLE)
         self.data = data
         digits = [int(d) for d in np.unique(data.labels)]
         has_means = len(data.component_coords) > 0

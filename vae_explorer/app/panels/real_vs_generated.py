@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from PySide6.QtWidgets import (
@@ -20,24 +18,26 @@ from vae_explorer.core.grids import tile, to_images
 
 from ..image_view import ImageView
 from ..inference import ModelContext, ModelInfo
-from .base import Panel
+from .base import Panel, missing_data_text
 
 
-@dataclass(frozen=True)
-class GridPair:
-    real: np.ndarray
-    generated: np.ndarray
+def real_images_job():
+    """A job: the first 16 test images as a 4x4 grid (needs the test data)."""
 
-
-def real_and_generated(seed: int, binary: bool):
-    """A job: the first 16 test images and 16 samples from the prior, as 4x4 grids."""
-
-    def job(ctx: ModelContext) -> GridPair:
-        side = ctx.side
+    def job(ctx: ModelContext) -> np.ndarray:
         real = ctx.test_images()[:16].float().numpy() / 255.0
+        return tile(to_images(real, ctx.side), 4, 4)
+
+    return job
+
+
+def generated_job(seed: int, binary: bool):
+    """A job: 16 samples from the prior as a 4x4 grid (needs no data)."""
+
+    def job(ctx: ModelContext) -> np.ndarray:
         torch.manual_seed(seed)
         generated = ctx.model.sample(16, binary=binary).numpy()
-        return GridPair(tile(to_images(real, side), 4, 4), tile(to_images(generated, side), 4, 4))
+        return tile(to_images(generated, ctx.side), 4, 4)
 
     return job
 
@@ -50,7 +50,8 @@ class RealVsGeneratedPanel(Panel):
         self.seed = 0
         self.figure = QWidget()
         self.figure.setWindowTitle("Real vs generated")
-        self.real_view = ImageView("Real test images appear here")
+        self.real_placeholder = "Real test images appear here"
+        self.real_view = ImageView(self.real_placeholder)
         self.generated_view = ImageView("Generated images appear here")
         self.real_box = self._titled("16 real test images", self.real_view)
         self.generated_box = self._titled("16 generated images", self.generated_view)
@@ -70,6 +71,7 @@ class RealVsGeneratedPanel(Panel):
         bar.addWidget(self.resample)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
+        layout.addWidget(self.notice)
         layout.addWidget(self.figure, 1)
 
     @staticmethod
@@ -85,6 +87,15 @@ class RealVsGeneratedPanel(Panel):
 
     def on_model_loaded(self, info: ModelInfo) -> None:
         self.resample.setEnabled(True)
+        if info.data_error is None:
+            self.real_view.set_placeholder(self.real_placeholder)
+            self.service.submit("real-images", real_images_job(), self.real_view.set_image,
+                                self._real_failed)
+        else:  # never leave the previous model's images under this model's header
+            self.service.cancel("real-images")
+            self.real_view.set_image(None)
+            self.real_view.set_placeholder("Test images not found (see the message above)")
+            self.set_notice(missing_data_text(info, "the real test images"))
         self.refresh()
 
     def on_resample(self) -> None:
@@ -94,12 +105,16 @@ class RealVsGeneratedPanel(Panel):
     def refresh(self) -> None:
         if self.info is None:
             return
-        self.service.submit("real-vs-generated", real_and_generated(self.seed, self.binary.isChecked()),
-                            self._show)
+        self.service.submit("generated-images", generated_job(self.seed, self.binary.isChecked()),
+                            self.generated_view.set_image, self._generated_failed)
 
-    def _show(self, grids: GridPair) -> None:
-        self.real_view.set_image(grids.real)
-        self.generated_view.set_image(grids.generated)
+    def _real_failed(self, message: str) -> None:
+        self.real_view.set_image(None)
+        self.real_view.set_placeholder(f"Cannot show the real test images: {message}")
+
+    def _generated_failed(self, message: str) -> None:
+        self.generated_view.set_image(None)
+        self.generated_view.set_placeholder(f"Cannot draw samples: {message}")
 
     def export_targets(self):
         return {
