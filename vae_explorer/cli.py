@@ -177,13 +177,9 @@ def _run_config(args: argparse.Namespace, lr: float | None, base: RunConfig) -> 
 def _base_config(args: argparse.Namespace) -> RunConfig:
     if not args.resume:
         return RunConfig()
-    from vae_explorer.core.checkpoint import CheckpointError, read_checkpoint
+    from vae_explorer.core.checkpoint import read_checkpoint, run_config_of
 
-    payload = read_checkpoint(args.resume)
-    try:
-        return RunConfig.from_json(payload["config"]).validate()
-    except (ConfigError, KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{args.resume} has no valid run settings: {exc}") from None
+    return run_config_of(read_checkpoint(args.resume), args.resume)
 
 
 def ensure_writable_dir(path: Path) -> Path:
@@ -271,7 +267,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     results = []
     for config, run_dir in zip(configs, run_dirs):
         if several:
-            say(f"== learning rate {format_lr(config.train.lr)} -> {ensure_writable_dir(run_dir)}")
+            ensure_writable_dir(run_dir)
+            say(f"== learning rate {format_lr(config.train.lr)} -> {run_dir}")
         done, history = _train_one(config, splits, run_dir, args.resume)
         results.append((done, config, run_dir))
         label = f"lr={format_lr(config.train.lr)}"

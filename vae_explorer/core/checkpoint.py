@@ -101,8 +101,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             "values, which are not loaded for safety"
         ) from None
     except Exception as exc:  # damaged archive members, truncated records ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is corrupt and cannot be read ({first})") from None
+        raise CheckpointError(f"{path} is corrupt and cannot be read ({first_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a vae-explorer checkpoint")
     if payload.get("version") != VERSION:
@@ -164,9 +163,8 @@ def validate_model_state(state: Any, path: str | os.PathLike) -> None:
     bad = [name for name, value in state.items()
            if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all())]
     if bad:
-        names = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise CheckpointError(
-            f"{path} holds non-finite model parameters ({names}; the run diverged before it was saved?)"
+            f"{path} holds non-finite model parameters ({_names(bad)}; the run diverged before it was saved?)"
         )
 
 
@@ -247,8 +245,21 @@ def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], pat
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} does not fit this model: {first}") from None
+        raise CheckpointError(f"{path} does not fit this model: {first_line(exc)}") from None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (torch's are often many), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_config_of(payload: dict[str, Any], path: str | os.PathLike) -> RunConfig:
+    """The validated run settings a checkpoint was saved with; raises CheckpointError."""
+    try:
+        return RunConfig.from_json(payload["config"]).validate()
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} has no valid run settings: {exc}") from None
 
 
 def _names(names: list[str]) -> str:
@@ -262,13 +273,9 @@ def load_checkpoint(
     payload = read_checkpoint(path)
     try:
         config = RunConfig.from_json(payload["config"]).validate()
-        side = config.model.image_size
-        if not isinstance(side, int) or isinstance(side, bool) or side < 1:
-            raise ConfigError(f"image size must be a whole number of pixels, not {side!r}")
         model = VAE(config.model)
     except (ConfigError, KeyError, RuntimeError, TypeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} does not match a vae-explorer model: {first}") from None
+        raise CheckpointError(f"{path} does not match a vae-explorer model: {first_line(exc)}") from None
     load_model_state(model, payload["model"], path)
     model.to(device).eval()
     return model, config, payload

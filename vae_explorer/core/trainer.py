@@ -15,7 +15,14 @@ from typing import Any
 import torch
 
 from . import events as ev
-from .checkpoint import HISTORY_FIELDS, CheckpointError, load_model_state, read_checkpoint, save_checkpoint
+from .checkpoint import (
+    HISTORY_FIELDS,
+    CheckpointError,
+    load_model_state,
+    read_checkpoint,
+    run_config_of,
+    save_checkpoint,
+)
 from .config import ConfigError, RunConfig
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
 from .evaluate import negative_elbo
@@ -257,10 +264,7 @@ class Trainer:
 
     def _check_resumable(self, path: str | Path, payload: dict[str, Any]) -> None:
         """The checkpoint's model and optimiser must be this run's: say which setting differs."""
-        try:
-            saved = RunConfig.from_json(payload["config"])
-        except (ConfigError, KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path} has no valid run settings: {exc}") from None
+        saved = run_config_of(payload, path)
         pairs = [(f"model {name}", getattr(saved.model, name), getattr(self.config.model, name))
                  for name in saved.model.__dataclass_fields__]
         pairs.append(("optimizer", saved.train.optimizer, self.config.train.optimizer))
