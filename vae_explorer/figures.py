@@ -7,7 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
+from vae_explorer.core.atomic import atomic_write
 from vae_explorer.core.grids import tile, to_images
+
+RUN_FIGURES = ("real_images", "generated_images", "nll_val_curve")  # each as .png and .pdf
+COMPARISON_FIGURE = "nll_val_curves"
+SAMPLE_SEED = 0  # the generated images of a run folder are drawn from this seed
+
+
+def savefig(fig, path: Path, **options) -> Path:
+    """fig.savefig through the package's one atomic writer; the format from the file's suffix."""
+    path = Path(path)
+    return atomic_write(path, lambda fh: fig.savefig(fh, format=path.suffix.lstrip(".").lower(), **options))
 
 
 def _pyplot():
@@ -34,7 +45,7 @@ def save_image_grid(flat: np.ndarray, paths: Sequence[Path], side: int = 28, col
         fig.suptitle(title)
     fig.tight_layout()
     for path in paths:
-        fig.savefig(path, dpi=150)
+        savefig(fig, path, dpi=150)
     plt.close(fig)
 
 
@@ -72,7 +83,7 @@ def save_curves(curves: dict[str, Sequence[tuple[int, float]]], paths: Sequence[
     plt = _pyplot()
     fig = curves_figure(curves, ylabel, log_y)
     for path in paths:
-        fig.savefig(path)
+        savefig(fig, path)
     plt.close(fig)
 
 
@@ -90,7 +101,7 @@ def save_component_rows(samples: np.ndarray, labels: Sequence[str], path: Path, 
             spine.set_visible(False)
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.tight_layout(pad=0.3)
-    fig.savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.05)
+    savefig(fig, path, dpi=150, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
 
 
@@ -105,5 +116,33 @@ def save_strip(images: np.ndarray, path: Path, side: int = 28, title: str | None
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout(pad=0.2)
-    fig.savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.05)
+    savefig(fig, path, dpi=150, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
+
+
+def write_run_figures(run_dir: Path, config, weights, real_images, history: list[dict[str, float]],
+                      seed: int = SAMPLE_SEED) -> list[Path]:
+    """The course's three figures of a run folder, from the best weights the run's events carried:
+    16 real test images, 16 samples (drawn from `seed`), and the validation curve."""
+    import torch
+
+    from vae_explorer.core.model import VAE
+
+    run_dir, side = Path(run_dir), config.model.image_size
+    model = VAE(config.model)
+    model.load_state_dict(weights)
+    model.eval()
+    real = real_images[:16].float().numpy() / 255.0
+    generated = model.sample(16, torch.Generator().manual_seed(seed)).numpy()
+    paths = {name: [run_dir / f"{name}.png", run_dir / f"{name}.pdf"] for name in RUN_FIGURES}
+    save_image_grid(real, paths["real_images"], side)
+    save_image_grid(generated, paths["generated_images"], side)
+    save_curves({"validation": [(h["epoch"], h["val_nll"]) for h in history]}, paths["nll_val_curve"])
+    return [p for group in paths.values() for p in group]
+
+
+def write_comparison(out_dir: Path, curves: dict[str, list[tuple[int, float]]]) -> list[Path]:
+    """The validation curves of a queue's runs, overlaid, beside their folders."""
+    paths = [Path(out_dir) / f"{COMPARISON_FIGURE}.png", Path(out_dir) / f"{COMPARISON_FIGURE}.pdf"]
+    save_curves(curves, paths)
+    return paths

@@ -22,7 +22,7 @@ def tiny_settings(epochs: int = 2, lrs=(1e-3,), **train):
 def record_events(win) -> list:
     """Collect (run index, event) pairs the window receives from the training worker."""
     seen: list = []
-    win.controller.event.connect(lambda i, e: seen.append((i, e)))
+    win.controller.event.connect(lambda e: seen.append((getattr(e, "run", None), e)))
     return seen
 
 
@@ -31,3 +31,20 @@ def wait_for_epoch(qtbot, seen: list, epoch: int = 1, run: int = 0, timeout: int
         return any(isinstance(e, ev.EpochEnd) and e.epoch >= epoch and i == run for i, e in seen)
 
     qtbot.waitUntil(reached, timeout=timeout)
+
+
+def show_panels(window, panels=None) -> None:
+    """Visit the explorer tabs as a user looking at each does: a tab draws the latest model when it
+    is shown (hidden tabs wait), so this brings every visited panel up to date."""
+    current = window.tabs.currentWidget()
+    for panel in panels or window.panels:
+        window.tabs.setCurrentWidget(panel)
+    window.tabs.setCurrentWidget(current)
+
+
+def open_and_show(window, qtbot, path, timeout: int = 30_000) -> None:
+    """File → Open a checkpoint, wait until the model is in, then visit every explorer tab."""
+    window.open_checkpoint(str(path))
+    qtbot.waitUntil(lambda: window.service.info is not None and window.service.info.checkpoint == str(path),
+                    timeout=timeout)
+    show_panels(window)

@@ -166,6 +166,7 @@ def test_latent_map_redraws_in_place(qtbot, service, checkpoint):
 
 def test_window_fits_900_px_wide_without_clipping(window, qtbot, checkpoint):
     """Every tab's controls fit a 900 x 650 window (the Components row alone once needed 1018 px)."""
+    from apphelpers import open_and_show
     from PySide6.QtCore import QPoint, QRect
     from PySide6.QtWidgets import (
         QAbstractButton,
@@ -176,7 +177,7 @@ def test_window_fits_900_px_wide_without_clipping(window, qtbot, checkpoint):
         QSlider,
     )
 
-    window.open_checkpoint(str(checkpoint))
+    open_and_show(window, qtbot, checkpoint)
     _, components, interpolation, latent_map = window.panels
     qtbot.waitUntil(lambda: len(components.row_images()) == 4 and interpolation.result is not None
                     and latent_map.data is not None, timeout=60_000)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from apphelpers import record_events, tiny_settings, wait_for_epoch
+from apphelpers import open_and_show, record_events, show_panels, tiny_settings, wait_for_epoch
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QMessageBox
@@ -23,6 +23,11 @@ from vae_explorer.core.checkpoint import load_checkpoint
 
 def finish(qtbot, win, timeout=120_000):
     qtbot.waitUntil(lambda: not win.controller.running, timeout=timeout)
+
+
+def table_epochs(win, row: int) -> int:
+    text = table_text(win, row, 2)
+    return int(text) if text.isdigit() else -1
 
 
 def table_text(win, row: int, col: int) -> str:
@@ -84,9 +89,13 @@ def test_live_training_two_learning_rates(window, qtbot):
         assert table_text(window, index, 4) not in ("", "–")
     assert len(plot.legend.items) == 2
     panel = window.panels[0]
+    # the last run's best model arrives from its event's weights, without a checkpoint being read
+    qtbot.waitUntil(lambda: window.service.info is not None and window.service.info.config.train.lr == 3e-3
+                    and window.service.info.epoch == table_epochs(window, 1), timeout=30_000)
+    assert panel.generated_view.image() is None  # hidden tabs wait until they are shown
+    show_panels(window)
     qtbot.waitUntil(lambda: panel.generated_view.image() is not None, timeout=30_000)
     assert panel.real_view.image().shape == panel.generated_view.image().shape
-    # every explorer panel refreshed from the new best model, without a checkpoint being opened
     components, interpolation, latent_map = window.panels[1:]
     qtbot.waitUntil(lambda: bool(components.row_images())
                     and all(i is not None for i in components.row_images())
@@ -114,16 +123,16 @@ def test_pause_resume_and_stop(window, qtbot):
 
 def test_diverging_run_is_marked_and_the_queue_goes_on(window, qtbot, monkeypatch):
     """The first learning rate's weights turn to NaN in its second epoch; the second lr still runs."""
-    real_wait = trainer_mod.Trainer._wait_if_paused
+    real_step = trainer_mod.Trainer.train_step
 
-    def poisoned(self):
+    def poisoned(self, x):
         if self.config.train.lr == 1e-3 and len(self.history) >= 1:
             with torch.no_grad():
                 for p in self.model.parameters():
                     p.fill_(float("nan"))
-        return real_wait(self)
+        return real_step(self, x)
 
-    monkeypatch.setattr(trainer_mod.Trainer, "_wait_if_paused", poisoned)
+    monkeypatch.setattr(trainer_mod.Trainer, "train_step", poisoned)
     window.settings = tiny_settings(epochs=2, lrs=(1e-3, 2e-3))
     window.start_training()
     finish(qtbot, window)
@@ -141,10 +150,12 @@ def test_export_every_figure(window, qtbot, tmp_path):
     window.settings = tiny_settings(epochs=2)
     window.start_training()
     finish(qtbot, window)
-    qtbot.waitUntil(lambda: window.panels[0].generated_view.image() is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.service.info is not None and window.service.info.epoch >= 1, timeout=30_000)
     out = tmp_path / "figures"
     out.mkdir()
+    assert window.panels[0].generated_view.image() is None  # never shown: not drawn yet
     written = window.export_all(str(out))
+    assert window.panels[0].generated_view.image() is not None  # export all drew it first
     names = {p.name for p in written}
     for stem in ("nll_val_curve", "real_images", "generated_images"):
         for suffix in (".png", ".svg", ".pdf"):
@@ -173,7 +184,7 @@ def test_unwritable_export_path(window, monkeypatch, tmp_path):
 
 
 def test_open_and_save_checkpoint_without_training(window, qtbot, checkpoint, tmp_path):
-    window.open_checkpoint(str(checkpoint))
+    open_and_show(window, qtbot, checkpoint)
     panel = window.panels[0]
     qtbot.waitUntil(lambda: panel.generated_view.image() is not None, timeout=30_000)
     assert window.save_action.isEnabled()
@@ -210,8 +221,8 @@ def test_close_during_training_stops_cleanly(window, qtbot, monkeypatch):
     assert time.monotonic() - started < 20
     assert asked and not window.controller.running
     assert thread.isFinished()
-    assert (window.queue_dir / "lr_0.001" / "model.pt").is_file()
-    load_checkpoint(window.queue_dir / "lr_0.001" / "model.pt")
+    assert (window.queue_dir / "model.pt").is_file()  # one run: its folder is the queue's, as in the CLI
+    load_checkpoint(window.queue_dir / "model.pt")
 
 
 def test_close_can_be_cancelled(window, qtbot, monkeypatch):
@@ -275,6 +286,7 @@ def test_open_checkpoint_from_the_file_menu(window, qtbot, checkpoint, monkeypat
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(checkpoint), ""))
     window.open_action.trigger()
     panel = window.panels[0]
+    window.tabs.setCurrentWidget(panel)
     qtbot.waitUntil(lambda: panel.real_view.image() is not None and panel.generated_view.image() is not None,
                     timeout=30_000)
     assert window.service.info.checkpoint == str(checkpoint)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from apphelpers import tiny_config
+from apphelpers import open_and_show, show_panels, tiny_config
 from PySide6.QtWidgets import QMessageBox
 
 from vae_explorer.app.inference import InferenceService
@@ -55,15 +55,14 @@ def test_moved_data_folder_after_a_good_model(window, qtbot, checkpoint, moved_d
     window.service.job_failed.connect(lambda key, msg: failures.append((key, msg)))
     real_gen, components, interpolation, latent_map = window.panels
     # a good model first: every panel draws
-    window.open_checkpoint(str(checkpoint))
+    open_and_show(window, qtbot, checkpoint)
     qtbot.waitUntil(lambda: real_gen.real_view.image() is not None and real_gen.generated_view.image() is not None
                     and latent_map.data is not None and interpolation.result is not None
                     and interpolation.gallery_count > 0, timeout=60_000)
     old_generated = real_gen.generated_view.image().copy()
     old_rows = [r.copy() for r in components.row_images()]
 
-    window.open_checkpoint(str(ckpt))
-    qtbot.waitUntil(lambda: window.service.info.checkpoint == str(ckpt), timeout=30_000)
+    open_and_show(window, qtbot, ckpt)
     qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=10_000)
     # one notification, naming the missing folder and the fix
     title, text = dialogs[0]
@@ -99,6 +98,8 @@ def test_moved_data_folder_after_a_good_model(window, qtbot, checkpoint, moved_d
     # the fix: put the folder back and open the checkpoint again
     moved.rename(root)
     window.open_checkpoint(str(ckpt))
+    qtbot.waitUntil(lambda: window.service.info.data_error is None, timeout=30_000)
+    show_panels(window)
     qtbot.waitUntil(lambda: real_gen.real_view.image() is not None and latent_map.data is not None
                     and interpolation.gallery_count > 0, timeout=60_000)
     for panel in window.panels:
@@ -110,7 +111,7 @@ def test_moved_data_folder_in_a_fresh_window(window, qtbot, moved_data_checkpoin
     ckpt, root, _ = moved_data_checkpoint
     dialogs = warnings_of(monkeypatch)
     real_gen, components, interpolation, latent_map = window.panels
-    window.open_checkpoint(str(ckpt))
+    open_and_show(window, qtbot, ckpt)
     qtbot.waitUntil(lambda: real_gen.generated_view.image() is not None, timeout=30_000)
     qtbot.waitUntil(lambda: len(dialogs) == 1 and all(r is not None for r in components.row_images())
                     and len(components.row_images()) == 4, timeout=30_000)

@@ -90,34 +90,44 @@ def status(panel, row: int) -> str:
     return item.text() if item else ""
 
 
+def started(panel, run: int) -> None:
+    from vae_explorer.core import events as ev
+
+    config = panel.configs[run]
+    panel.on_event(ev.RunStarted(run, config.train.lr, "cpu", 10, 1, config, None))
+
+
 def test_pause_is_shown_until_resumed_and_left_out_of_the_eta(panel):
     """Paused, the row still said 'running', the label 'Training…' and the ETA froze; after
     resuming, the ETA counted the pause as time the epoch had taken."""
     from vae_explorer.core import events as ev
 
-    panel.on_run_started(0, panel.configs[0])
-    panel.on_event(0, ev.RunStarted(1e-3, "cpu", 10, 1))
+    started(panel, 0)
     panel.clock.now += 2.0
-    panel.on_event(0, ev.BatchProgress(1, 2, 10))
+    panel.on_event(ev.BatchProgress(0, 1, 2, 10))
     assert panel.eta_label.text() == "0:08"  # 1 s a batch, 8 batches left
     panel.set_paused(True)
-    assert status(panel, 0) == "paused" and panel.eta_label.text() == "paused"
+    assert panel.eta_label.text() == "paused"
     assert "paused" in panel.result_label.text().lower() and "paused" in panel.progress.text()
     panel.clock.now += 300.0
-    panel.on_event(0, ev.BatchProgress(1, 3, 10))  # the batch under way when Pause was pressed
+    panel.on_event(ev.BatchProgress(0, 1, 3, 10))  # the batch under way when Pause was pressed
+    panel.on_event(ev.StatusChanged(0, ev.RunStatus.PAUSED))  # the engine reached its pause
     assert status(panel, 0) == "paused" and panel.eta_label.text() == "paused"
     panel.set_paused(False)
+    panel.on_event(ev.StatusChanged(0, ev.RunStatus.RUNNING))
     assert status(panel, 0) == "running" and panel.result_label.text() == "Training…"
     assert "paused" not in panel.progress.text()
     panel.clock.now += 2.0
-    panel.on_event(0, ev.BatchProgress(1, 4, 10))
+    panel.on_event(ev.BatchProgress(0, 1, 4, 10))
     assert panel.eta_label.text() == "0:06"  # 4 s of training for 4 batches; the 300 s paused left out
-    # a pause across the queue's next run: the new run's row starts paused
+    # a pause across the queue's next run: the new run starts paused
     panel.set_paused(True)
-    panel.on_event(0, ev.RunFinished(ev.STOP_MAX_EPOCHS, 5, 5, 100.0, 99.0, "/x/model.pt"))
-    panel.on_run_started(1, panel.configs[1])
+    panel.on_event(ev.RunFinished(0, ev.STOP_MAX_EPOCHS, 5, 5, 100.0, 99.0, "/x/model.pt"))
+    started(panel, 1)
+    panel.on_event(ev.StatusChanged(1, ev.RunStatus.PAUSED))
     assert status(panel, 0) == "done" and status(panel, 1) == "paused"
-    panel.on_queue_finished(stopped=True)
+    assert panel.result_label.text().startswith("Paused")
+    panel.on_event(ev.QueueFinished(stopped=True, best=0))
     assert status(panel, 1) == "stopped" and panel.eta_label.text() == "–"
     assert not panel.paused and "paused" not in panel.progress.text()
 
@@ -125,9 +135,11 @@ def test_pause_is_shown_until_resumed_and_left_out_of_the_eta(panel):
 def test_a_failed_start_marks_the_runs_failed_and_resets_the_progress(panel):
     """The queue failed while loading data: the rows said 'not run' and the Progress box kept
     'Loading data…' with a full bar."""
+    from vae_explorer.core import events as ev
+
     assert panel.result_label.text() == "Loading data…"
-    panel.on_failed("missing data file: expected /x/MNIST/raw/train-images-idx3-ubyte.gz\nmore")
-    panel.on_queue_finished(stopped=False, failed=True)
+    panel.on_event(ev.QueueFinished(stopped=False, best=None,
+                                    failure="missing data file: expected /x/MNIST/raw/train-images-idx3-ubyte.gz"))
     assert [status(panel, r) for r in range(2)] == ["failed", "failed"]  # both needed that data
     assert panel.table.item(0, 5).text() == "error"
     assert panel.progress.value() == 0 and panel.progress.text() == "failed"
@@ -138,24 +150,37 @@ def test_a_failed_start_marks_the_runs_failed_and_resets_the_progress(panel):
 def test_a_run_that_fails_midway_is_failed_and_the_rest_not_run(panel):
     from vae_explorer.core import events as ev
 
-    panel.on_run_started(0, panel.configs[0])
-    panel.on_event(0, ev.RunStarted(1e-3, "cpu", 10, 1))
-    panel.on_event(0, ev.BatchProgress(1, 5, 10))
-    panel.on_event(0, ev.RunError("RuntimeError: boom"))
-    panel.on_failed("training failed: RuntimeError: boom")
-    panel.on_queue_finished(stopped=False, failed=True)
+    started(panel, 0)
+    panel.on_event(ev.BatchProgress(0, 1, 5, 10))
+    panel.on_event(ev.RunFailed(0, "RuntimeError: boom"))
+    panel.on_event(ev.QueueFinished(stopped=False, best=None, failure="RuntimeError: boom"))
     assert [status(panel, r) for r in range(2)] == ["failed", "not run"]
+    assert panel.records[0].message == "RuntimeError: boom"
     assert panel.progress.value() == 0
 
 
 def test_a_first_epoch_divergence_says_there_is_no_checkpoint(panel):
     from vae_explorer.core import events as ev
 
-    panel.on_run_started(0, panel.configs[0])
-    panel.on_event(0, ev.RunFinished(ev.STOP_DIVERGED, 0, 0, float("inf"), None, None))
+    started(panel, 0)
+    panel.on_event(ev.RunFinished(0, ev.STOP_DIVERGED, 0, 0, float("inf"), None, None))
     assert status(panel, 0) == "diverged"
     assert panel.diverged == [("lr=0.001", False)]
     assert "no checkpoint" in panel.result_label.text() and "best model" not in panel.result_label.text()
     assert len(panel.plot.runs[0].end_marker.getData()[0] or []) == 0  # no cross at nll = 0
-    panel.on_queue_finished(stopped=False)
+    panel.on_event(ev.QueueFinished(stopped=False, best=None))
     assert "Diverged (non-finite loss): lr=0.001 (no checkpoint)." in panel.result_label.text()
+
+
+def test_a_new_run_clears_the_previous_runs_progress(panel):
+    """After a diverged run, the Progress box showed the previous run's best nll and seconds per
+    epoch beside 'Run 2 of 2'."""
+    from vae_explorer.core import events as ev
+
+    started(panel, 0)
+    panel.on_event(ev.EpochEnd(0, 1, 300.0, 250.0, 1.5, 250.0, 1))
+    assert panel.best_label.text().startswith("250.00") and panel.speed_label.text() == "1.5"
+    panel.on_event(ev.RunFinished(0, ev.STOP_DIVERGED, 1, 1, 250.0, 240.0, "/x/model.pt"))
+    started(panel, 1)
+    assert panel.run_label.text().startswith("2 of 2")
+    assert panel.best_label.text() == "–" and panel.speed_label.text() == "–"

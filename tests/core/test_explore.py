@@ -31,7 +31,7 @@ def test_component_samples_use_exactly_component_k():
     n = 40_000
     for k in range(4):
         for temperature in (1.0, 0.5):
-            z = model.prior.sample_component(k, n, temperature, generator=torch.Generator().manual_seed(k))
+            z = model.prior.sample_component(k, n, torch.Generator().manual_seed(k), temperature)
             sigma = temperature * math.sqrt([0.5, 1.0, 2.0, 4.0][k])
             assert torch.all((z.mean(0) - model.prior.means[k]).abs() < 4 * sigma / math.sqrt(n))
             assert torch.allclose(z.std(0), torch.full((3,), sigma), rtol=0.03)

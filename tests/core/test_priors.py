@@ -88,12 +88,12 @@ def test_sample_frequencies_and_moments_match_parameters():
 def test_sample_component_uses_exactly_that_component(temperature):
     prior = _random_mog(k=5, latent=4, seed=4)
     k, n = 3, 40_000
-    z = prior.sample_component(k, n, temperature, generator=torch.Generator().manual_seed(8)).detach()
+    z = prior.sample_component(k, n, torch.Generator().manual_seed(8), temperature).detach()
     sigma = temperature * torch.exp(0.5 * prior.log_vars[k].detach())
     assert torch.all((z.mean(0) - prior.means[k].detach()).abs() < 4 * sigma / math.sqrt(n))
     assert torch.allclose(z.std(0), sigma, rtol=0.03)
     with pytest.raises(IndexError):
-        prior.sample_component(5, 1)
+        prior.sample_component(5, 1, torch.Generator())
 
 
 def test_standard_prior():
@@ -111,7 +111,7 @@ def test_standard_prior():
 
 def test_standard_prior_component_temperature():
     prior = StandardNormalPrior(3)
-    z = prior.sample_component(0, 20_000, 0.5, generator=torch.Generator().manual_seed(10))
+    z = prior.sample_component(0, 20_000, torch.Generator().manual_seed(10), 0.5)
     assert torch.allclose(z.std(0), torch.full((3,), 0.5), rtol=0.03)
     with pytest.raises(IndexError):
-        prior.sample_component(1, 1)
+        prior.sample_component(1, 1, torch.Generator())

@@ -18,6 +18,7 @@ import shiboken6
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from vae_explorer.core import events as ev
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
 from vae_explorer.core.config import RunConfig
 from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, Splits, data_root, load_splits, model_input
@@ -100,6 +101,23 @@ class InferenceWorker(QObject):
             traceback.print_exc()
             self.load_failed.emit(path, f"cannot open {path}: {type(exc).__name__}: {exc}")
             return
+        metrics = payload.get("metrics", {})
+        self._use(model, config, path, int(metrics.get("epoch", 0)), float(metrics.get("best_val", float("nan"))))
+
+    @Slot(object)
+    def load_best(self, best: ev.NewBest) -> None:
+        """Take a new best model from the weights its event carries (no file is read)."""
+        try:
+            model = VAE(best.config.model)
+            model.load_state_dict(best.weights)
+            model.eval()
+        except Exception as exc:  # an unforeseen error must not kill the worker thread
+            traceback.print_exc()
+            self.load_failed.emit(best.checkpoint or "", f"cannot take the new best model: {exc}")
+            return
+        self._use(model, best.config, best.checkpoint or "", best.epoch, best.val_nll)
+
+    def _use(self, model: VAE, config: RunConfig, path: str, epoch: int, best_val: float) -> None:
         old = self._ctx
         self._ctx = ModelContext(model, config, self._test_limit)
         if old is not None and old.config.data == config.data:
@@ -108,11 +126,8 @@ class InferenceWorker(QObject):
         self._generation += 1
         data_error = self._check_data(self._ctx)
         weights, _, _ = model.prior.component_params()
-        metrics = payload.get("metrics", {})
-        self.loaded.emit(ModelInfo(path, config, int(metrics.get("epoch", 0)),
-                                   float(metrics.get("best_val", float("nan"))),
-                                   weights.numpy().copy(), self._generation, data_error,
-                                   _data_folder(config)))
+        self.loaded.emit(ModelInfo(path, config, epoch, best_val, weights.numpy().copy(), self._generation,
+                                   data_error, _data_folder(config)))
 
     @staticmethod
     def _check_data(ctx: ModelContext) -> str | None:
@@ -169,6 +184,7 @@ class InferenceService(QObject):
     load_failed = Signal(str, str)
     job_failed = Signal(str, str)  # key, message: a failed job submitted without on_error
     _load = Signal(str)
+    _load_best = Signal(object)
     _job = Signal(int, str, object)
 
     def __init__(self, parent: QObject | None = None, test_limit: int | None = None) -> None:
@@ -182,6 +198,7 @@ class InferenceService(QObject):
         self._worker = InferenceWorker(self._stale, test_limit)
         self._worker.moveToThread(self._thread)
         self._load.connect(self._worker.load)
+        self._load_best.connect(self._worker.load_best)
         self._job.connect(self._worker.run_job)
         self._worker.loaded.connect(self._on_loaded)
         self._worker.load_failed.connect(self.load_failed)
@@ -194,6 +211,14 @@ class InferenceService(QObject):
 
     def load_checkpoint(self, path: str) -> None:
         self._load.emit(str(path))
+
+    def load_best(self, best: ev.NewBest) -> None:
+        """Show a run's new best model, from the CPU copy of the weights its event carries."""
+        self._load_best.emit(best)
+
+    def pending(self) -> bool:
+        """Whether a submitted job has not reported back yet."""
+        return bool(self._callbacks)
 
     def submit(self, key: str, fn: Callable[[ModelContext], Any], callback: Callable[[Any], None],
                on_error: Callable[[str], None] | None = None) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
+from vae_explorer.core.atomic import atomic_copy
 
 from .about import AboutDialog
 from .export import FILTER, ExportError, export_widget
@@ -56,8 +56,6 @@ class MainWindow(QMainWindow):
         self.runs_root = Path(runs_root) if runs_root else default_runs_root()
         self.settings: TrainingSettings = load_settings()
         self.queue_dir: Path | None = None
-        self.paused = False
-        self.stop_requested = False
 
         self.service = InferenceService(self)
         self.service.load_failed.connect(self._on_load_failed)
@@ -65,10 +63,8 @@ class MainWindow(QMainWindow):
         self.service.job_failed.connect(lambda key, msg: self.statusBar().showMessage(f"{key}: {msg}", 8000))
         self.controller = TrainingController(self)
         self._opened_by_user: str | None = None  # the checkpoint File → Open is loading
-        self.controller.run_started.connect(self._on_run_started)
         self.controller.event.connect(self._on_event)
-        self.controller.failed.connect(self._on_failed)
-        self.controller.finished.connect(self._on_queue_finished)
+        self.controller.finished.connect(self._update_actions)
 
         self.training = TrainingPanel()
         self.panels = [cls(self.service) for cls in PANEL_CLASSES]
@@ -140,6 +136,14 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.open_action)
         toolbar.addAction(self.export_all_action)
 
+    @property
+    def paused(self) -> bool:
+        return self.controller.paused
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.controller.stop_requested
+
     def _update_actions(self) -> None:
         running = self.controller.running
         self.start_action.setEnabled(not running)
@@ -161,6 +165,17 @@ class MainWindow(QMainWindow):
             out.extend((s, label, w) for s, (label, w) in panel.export_targets().items())
         return out
 
+    def bring_figures_up_to_date(self, timeout_ms: int = 120_000) -> None:
+        """Draw every panel that a new model passed by while hidden, and wait (the window still
+        responding) until their jobs have reported, so that an export shows the current model."""
+        if not any([panel.bring_up_to_date() for panel in self.panels]):
+            return
+        from PySide6.QtCore import QDeadlineTimer, QEventLoop
+
+        deadline = QDeadlineTimer(timeout_ms)
+        while self.service.pending() and not deadline.hasExpired():
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+
     def export_figure(self, widget: QWidget) -> Path | None:
         """Ask for a file and export `widget` there; the suggested name is the CLI's for it now
         (the curve plot is nll_val_curve or, with several runs, nll_val_curves)."""
@@ -171,6 +186,7 @@ class MainWindow(QMainWindow):
                                                    FILTER)
         if not path:
             return None
+        self.bring_figures_up_to_date()
         return self._export(widget, Path(path), chosen)
 
     def _export(self, widget: QWidget, path: Path, name_filter: str = "") -> Path | None:
@@ -198,6 +214,7 @@ class MainWindow(QMainWindow):
         except ExportError as exc:
             QMessageBox.critical(self, "Export failed", str(exc))
             return []
+        self.bring_figures_up_to_date()
         written = []
         for stem, _, widget in self.figures():
             for suffix in (".png", ".svg", ".pdf"):
@@ -241,9 +258,7 @@ class MainWindow(QMainWindow):
                 return None
         target = Path(path)
         try:
-            tmp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(info.checkpoint, tmp)
-            tmp.replace(target)
+            atomic_copy(info.checkpoint, target)
         except OSError as exc:
             QMessageBox.critical(self, "Save checkpoint", f"Cannot save {target}: {exc.strerror or exc}")
             return None
@@ -295,8 +310,6 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             QMessageBox.critical(self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}")
             return
-        self.paused = self.stop_requested = False
-        self._failure: str | None = None  # the worker's message when the queue failed
         self.training.start_queue(configs)
         self.tabs.setCurrentWidget(self.training)
         self.controller.start(configs, self.queue_dir)
@@ -306,8 +319,7 @@ class MainWindow(QMainWindow):
     def toggle_pause(self) -> None:
         if not self.controller.running:
             return
-        self.paused = not self.paused
-        self.controller.set_paused(self.paused)
+        self.controller.set_paused(not self.controller.paused)
         self.training.set_paused(self.paused)
         if self.paused:  # lasting, like the panel's paused state, until resumed
             self.statusBar().showMessage("Paused: press Resume (F6) to go on")
@@ -318,51 +330,38 @@ class MainWindow(QMainWindow):
     def stop_training(self) -> None:
         if not self.controller.running:
             return
-        self.stop_requested = True
-        self.paused = False
         self.controller.stop()
         self.training.set_paused(False)
         self.statusBar().showMessage("Stopping after the current batch…")
         self._update_actions()
 
-    @Slot(int, object)
-    def _on_run_started(self, index: int, config) -> None:
-        self.training.on_run_started(index, config)
-
-    @Slot(int, object)
-    def _on_event(self, index: int, event: object) -> None:
-        self.training.on_event(index, event)
-        if isinstance(event, ev.NewBest) and event.checkpoint:
-            self.service.load_checkpoint(event.checkpoint)
+    @Slot(object)
+    def _on_event(self, event: object) -> None:
+        self.training.on_event(event)
+        if isinstance(event, ev.NewBest):
+            self.service.load_best(event)
         elif isinstance(event, ev.RunFinished) and event.reason == ev.STOP_DIVERGED:
             kept = ("its best checkpoint is kept" if event.checkpoint
                     else "no checkpoint (no epoch with a finite loss)")
-            self.statusBar().showMessage(f"Run {index + 1} diverged (non-finite loss); {kept}", 10000)
+            self.statusBar().showMessage(f"Run {event.run + 1} diverged (non-finite loss); {kept}", 10000)
+        elif isinstance(event, ev.QueueFinished):
+            self._on_queue_finished(event)
 
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        # before the dialog: its event loop may deliver the queue's end while it is open
-        self._failure = message
-        self.training.on_failed(message)
-        self.statusBar().showMessage(self.training.result_label.text())  # "Training failed: <first line>"
-        QMessageBox.critical(self, "Training failed", message)
-
-    @Slot()
-    def _on_queue_finished(self) -> None:
-        failure = getattr(self, "_failure", None)
-        self.training.on_queue_finished(self.stop_requested, failed=failure is not None)
-        if failure is not None:
-            message = f"Training failed: {(failure.strip().splitlines() or ['unknown error'])[0]}"
+    def _on_queue_finished(self, event: ev.QueueFinished) -> None:
+        if event.failure is not None:
+            message = f"Training failed: {event.failure}"
         else:
-            message = "Training stopped" if self.stop_requested else "Training finished"
+            message = "Training stopped" if event.stopped else "Training finished"
         diverged = [f"{label} ({'best checkpoint kept' if kept else 'no checkpoint'})"
                     for label, kept in self.training.diverged]
         if diverged:  # keep the divergence visible after the queue ends
             message += f"; diverged (non-finite loss): {', '.join(diverged)}"
-        lasting = failure is not None or bool(diverged)
+        lasting = event.failure is not None or bool(diverged)
         self.statusBar().showMessage(message, 0 if lasting else 8000)
-        self.paused = self.stop_requested = False
         self._update_actions()
+        if event.failure is not None:
+            failed = next((r for r in self.training.records if r.message), None)
+            QMessageBox.critical(self, "Training failed", failed.message if failed else event.failure)
 
     # -- closing -------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
@@ -376,7 +375,6 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-            self.stop_requested = True
             self.statusBar().showMessage("Stopping training…")
             self.controller.stop_and_wait()
         self.service.shutdown()

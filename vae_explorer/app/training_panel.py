@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
 
 from vae_explorer.core import events as ev
 from vae_explorer.core.config import RunConfig, format_lr
+from vae_explorer.core.events import RunStatus
+from vae_explorer.core.session import RunRecord, route
 
 from .plot import CurvePlot
 
@@ -34,6 +36,7 @@ REASONS = {
     ev.STOP_MAX_EPOCHS: "max epochs",
     ev.STOP_USER: "stopped by user",
     ev.STOP_DIVERGED: "diverged (NaN)",
+    ev.STOP_ERROR: "error",
 }
 PAUSED_TEXT = "Paused. Press Resume (F6) to go on."
 
@@ -109,12 +112,10 @@ class TrainingPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
 
-        self._configs: list[RunConfig] = []
+        # a mirror of the engine's run records, kept by applying the same events
+        self.records: list[RunRecord] = []
         self._epoch_started = time.monotonic()
         self._paused_since: float | None = None  # monotonic time of the pause, while paused
-        self._current: int | None = None  # the row of the run in progress
-        # (label, has a checkpoint) of every run that diverged in this queue
-        self.diverged: list[tuple[str, bool]] = []
         self._build()
 
     def _build(self) -> None:
@@ -158,14 +159,15 @@ class TrainingPanel(QWidget):
 
     # -- queue -------------------------------------------------------------------------------------
     def start_queue(self, configs: list[RunConfig]) -> None:
-        self._configs = list(configs)
-        self._paused_since = self._current = None
-        self.diverged = []
+        self.records = [RunRecord(i, c) for i, c in enumerate(configs)]
+        self._paused_since = None
         self.plot.clear()
         self.table.setRowCount(len(configs))
-        for row, config in enumerate(configs):
-            self.plot.add_run(f"lr={format_lr(config.train.lr)}")
-            self._set_row(row, format_lr(config.train.lr), "queued", "", "", "", "")
+        for record in self.records:
+            self.plot.add_run(record.label)
+            self._render_row(record.index)
+        self.run_label.setText("–")
+        self.best_label.setText("–")
         self.result_label.setText("Loading data…")
         self._reset_progress()
 
@@ -176,20 +178,35 @@ class TrainingPanel(QWidget):
         for label in (self.epoch_label, self.speed_label, self.eta_label):
             label.setText("–")
 
-    def _set_row(self, row: int, *values: str) -> None:
+    def _render_row(self, row: int) -> None:
+        """The table row of a run, from its record."""
+        r = self.records[row]
+        values = (
+            format_lr(r.config.train.lr),
+            r.status.value,
+            str(r.epochs) if r.status is not RunStatus.QUEUED else "",
+            f"{r.best_val:.2f}" if math.isfinite(r.best_val) else ("–" if r.status.final else ""),
+            f"{r.test_nll:.2f}" if r.test_nll is not None else ("–" if r.status.final else ""),
+            REASONS.get(r.reason, r.reason) if r.reason else "",
+        )
         for col, value in enumerate(values):
-            if value is None:
-                continue
-            item = QTableWidgetItem(value)
-            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            self.table.setItem(row, col, item)
+            item = self.table.item(row, col)
+            if item is None:
+                item = QTableWidgetItem()
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.table.setItem(row, col, item)
+            item.setText(value)
 
-    def on_run_started(self, index: int, config: RunConfig) -> None:
-        self.run_label.setText(f"{index + 1} of {len(self._configs)}: lr={format_lr(config.train.lr)}, "
-                               f"{config.train.optimizer}, batch {config.train.batch_size}")
-        self._current = index
-        self._set_row(index, None, "paused" if self.paused else "running")
-        self.result_label.setText(PAUSED_TEXT if self.paused else "Training…")
+    @property
+    def current(self) -> RunRecord | None:
+        """The run under way (running or paused), if any."""
+        return next((r for r in self.records if r.status in (RunStatus.RUNNING, RunStatus.PAUSED)), None)
+
+    @property
+    def diverged(self) -> list[tuple[str, bool]]:
+        """(label, has a checkpoint) of every run of the queue that diverged."""
+        return [(f"lr={format_lr(r.config.train.lr)}", r.checkpoint is not None)
+                for r in self.records if r.status is RunStatus.DIVERGED]
 
     # -- pause -------------------------------------------------------------------------------------
     def _clock(self) -> float:
@@ -202,8 +219,9 @@ class TrainingPanel(QWidget):
         return self._paused_since is not None
 
     def set_paused(self, paused: bool) -> None:
-        """Show the pause where it lasts: the run's row, the progress bar and label, the ETA. The
-        time spent paused is left out of the epoch's ETA after resuming."""
+        """Show a pause request where it lasts: the progress bar and label and the ETA (the run's
+        row follows the engine, which pauses between batches). The time spent paused is left out
+        of the epoch's ETA after resuming."""
         if paused == self.paused:
             return
         if paused:
@@ -215,22 +233,27 @@ class TrainingPanel(QWidget):
             self._paused_since = None
             self.progress.setFormat("batch %v / %m")
             self.eta_label.setText("–")  # until the next batch reports
-        if self._current is not None:
-            item = self.table.item(self._current, 1)
-            if item is not None and item.text() in ("running", "paused"):
-                self._set_row(self._current, None, "paused" if paused else "running")
-                self.result_label.setText(PAUSED_TEXT if paused else "Training…")
+        if self.current is not None:
+            self.result_label.setText(PAUSED_TEXT if paused else "Training…")
 
-    def on_event(self, index: int, event: object) -> None:
+    # -- engine events -----------------------------------------------------------------------------
+    def on_event(self, event: object) -> None:
+        route(self.records, event)
+        run = getattr(event, "run", None)
         if isinstance(event, ev.RunStarted):
+            c = event.config.train
+            self.run_label.setText(f"{run + 1} of {len(self.records)}: lr={format_lr(c.lr)}, "
+                                   f"{c.optimizer}, batch {c.batch_size}")
+            for label in (self.epoch_label, self.best_label, self.speed_label, self.eta_label):
+                label.setText("–")  # nothing of the previous run stays beside this one's name
             self.progress.setRange(0, event.batches_per_epoch)
             self.progress.setValue(0)
             self._epoch_started = self._clock()
+            self.result_label.setText(PAUSED_TEXT if self.paused else "Training…")
         elif isinstance(event, ev.BatchProgress):
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.batch)
-            epochs = self._configs[index].train.epochs if index < len(self._configs) else 0
-            self.epoch_label.setText(f"{event.epoch} (max {epochs})")
+            self.epoch_label.setText(f"{event.epoch} (max {self.records[run].config.train.epochs})")
             if self.paused:  # a batch that was under way when Pause was pressed
                 self.eta_label.setText("paused")
             else:
@@ -238,59 +261,45 @@ class TrainingPanel(QWidget):
                 left = elapsed / max(event.batch, 1) * (event.total - event.batch)
                 self.eta_label.setText(format_duration(left))
         elif isinstance(event, ev.EpochEnd):
-            self.plot.add_epoch(index, event.epoch, event.train_loss, event.val_nll,
+            self.plot.add_epoch(run, event.epoch, event.train_loss, event.val_nll,
                                 event.best_epoch, event.best_val)
             self._epoch_started = self._clock()
             self.best_label.setText(f"{event.best_val:.2f} (epoch {event.best_epoch})")
             self.speed_label.setText(f"{event.seconds:.1f}")
-            self._set_row(index, None, None, str(event.epoch), f"{event.best_val:.2f}")
         elif isinstance(event, ev.RunFinished):
-            reason = REASONS.get(event.reason, event.reason)
-            test = f"{event.test_nll:.2f}" if event.test_nll is not None else "–"
-            status = "diverged" if event.reason == ev.STOP_DIVERGED else "done"
-            best = f"{event.best_val:.2f}" if math.isfinite(event.best_val) else "–"
-            self._set_row(index, None, status, str(event.epochs), best, test, reason)
-            lr = format_lr(self._configs[index].train.lr)
-            if event.reason == ev.STOP_DIVERGED:
-                self.plot.mark_diverged(index)
-                self.diverged.append((f"lr={lr}", event.checkpoint is not None))
-            if event.checkpoint is None:
-                self.result_label.setText(f"lr={lr}: {reason} after {event.epochs} epochs; no checkpoint "
-                                          "(no epoch with a finite loss was completed).")
-            else:
-                self.result_label.setText(f"lr={lr}: {reason} after {event.epochs} epochs; test nll {test} "
-                                          f"nats (best model, epoch {event.best_epoch}).")
-            self._current = None
-        elif isinstance(event, ev.RunError):
-            self._set_row(index, None, "failed", None, None, None, "error")
+            self._show_result(self.records[run])
+        elif isinstance(event, ev.QueueFinished):
+            self._queue_finished(event)
+            for row in range(len(self.records)):
+                self._render_row(row)
+            return
+        if run is not None and 0 <= run < len(self.records):
+            self._render_row(run)
 
-    def on_failed(self, message: str) -> None:
-        """The queue stopped on an error (the data would not load, a run raised): the run under way,
-        or every run when none had started yet (they share the data that failed), is marked failed."""
-        started = any(self.table.item(row, 1) is not None and self.table.item(row, 1).text() != "queued"
-                      for row in range(self.table.rowCount()))
-        for row in range(self.table.rowCount()):
-            item = self.table.item(row, 1)
-            status = item.text() if item is not None else ""
-            if status in ("running", "paused") or (status == "queued" and not started):
-                self._set_row(row, None, "failed", None, None, None, "error")
-        self._paused_since = self._current = None
-        self._reset_progress("failed")
-        first_line = message.strip().splitlines()[0] if message.strip() else "unknown error"
-        self.result_label.setText(f"Training failed: {first_line}")
+    def _show_result(self, r: RunRecord) -> None:
+        reason = REASONS.get(r.reason, r.reason)
+        lr = format_lr(r.config.train.lr)
+        if r.status is RunStatus.DIVERGED:
+            self.plot.mark_diverged(r.index)
+        if r.checkpoint is None:
+            self.result_label.setText(f"lr={lr}: {reason} after {r.epochs} epochs; no checkpoint "
+                                      "(no epoch with a finite loss was completed).")
+        else:
+            test = f"{r.test_nll:.2f}" if r.test_nll is not None else "–"
+            self.result_label.setText(f"lr={lr}: {reason} after {r.epochs} epochs; test nll {test} "
+                                      f"nats (best model, epoch {r.best_epoch}).")
 
-    def on_queue_finished(self, stopped: bool, failed: bool = False) -> None:
-        self._paused_since = self._current = None
-        if not failed:  # a failure has reset the bar already and says so on it
-            self.progress.setFormat("batch %v / %m")
-        if not stopped and not failed:
-            self.progress.setValue(self.progress.maximum())
+    def _queue_finished(self, event: ev.QueueFinished) -> None:
+        self._paused_since = None
         self.eta_label.setText("–")
+        if event.failure is not None:
+            self._reset_progress("failed")
+            self.result_label.setText(f"Training failed: {event.failure}")
+            return
+        self.progress.setFormat("batch %v / %m")
+        if not event.stopped:
+            self.progress.setValue(self.progress.maximum())
         if self.diverged:  # lasting here: the status bar's summary gives way to later messages
             runs = ", ".join(f"{label} ({'best checkpoint kept' if kept else 'no checkpoint'})"
                              for label, kept in self.diverged)
             self.result_label.setText(f"{self.result_label.text()}\nDiverged (non-finite loss): {runs}.")
-        for row in range(self.table.rowCount()):
-            item = self.table.item(row, 1)
-            if item is not None and item.text() in ("queued", "running", "paused"):
-                self._set_row(row, None, "not run" if item.text() == "queued" else "stopped")

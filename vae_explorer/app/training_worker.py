@@ -1,27 +1,24 @@
-"""Runs the core Trainer in a QThread, one queued learning rate after another.
+"""The one QThread adapter around the run engine (`core.session.Session`).
 
-Trainer events are frozen dataclasses of plain numbers and strings; they are forwarded to the GUI
-thread as they are. Stop and pause go straight to the trainer's thread-safe flags, because a
+The session is made on the GUI thread (it holds no tensors until it runs) and run in a worker
+thread. Its events are frozen dataclasses; they reach the GUI thread through a queued signal,
+except `TrainingState`, which carries live tensors for the run-folder writer and stays on the
+worker's thread. Stop and pause go straight to the session's thread-safe controls, because a
 thread busy in the training loop never runs queued slots.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import torch
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from vae_explorer.core.checkpoint import CheckpointError
-from vae_explorer.core.config import ConfigError, RunConfig, format_lr
-from vae_explorer.core.data import DataError, load_splits
-from vae_explorer.core.trainer import Trainer
-
-
-def run_dir_name(config: RunConfig) -> str:
-    return f"lr_{format_lr(config.train.lr)}"
+from vae_explorer import figures
+from vae_explorer.core import events as ev
+from vae_explorer.core.config import RunConfig
+from vae_explorer.core.session import Session
 
 
 def training_threads(cores: int | None = None) -> int:
@@ -36,89 +33,62 @@ def training_threads(cores: int | None = None) -> int:
 
 
 class TrainingWorker(QObject):
-    run_started = Signal(int, object)  # run index, RunConfig
-    event = Signal(int, object)  # run index, a core.events dataclass
-    failed = Signal(str)  # a message for the user; the queue stops
+    event = Signal(object)  # a core.events dataclass
     finished = Signal()  # the whole queue is over (normally, stopped or failed)
 
-    def __init__(self, configs: list[RunConfig], out_root: Path) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__()
-        self.configs = list(configs)
-        self.out_root = Path(out_root)
-        self._lock = threading.Lock()
-        self._trainer: Trainer | None = None
-        self._stopped = False
-        self._paused = False
+        self.session = session
+        session.on_event = self._forward
+
+    def _forward(self, event: object) -> None:
+        if not isinstance(event, ev.TrainingState):
+            self.event.emit(event)
 
     @Slot()
     def run(self) -> None:
         try:
             torch.set_num_threads(training_threads())
-            splits = load_splits(self.configs[0].data)
-            for index, config in enumerate(self.configs):
-                if self._stopped:
-                    break
-                trainer = Trainer(config, splits, self.out_root / run_dir_name(config),
-                                  on_event=lambda e, i=index: self.event.emit(i, e))
-                with self._lock:
-                    self._trainer = trainer
-                    if self._paused:
-                        trainer.pause()
-                    if self._stopped:
-                        trainer.stop()
-                self.run_started.emit(index, config)
-                trainer.run()
-                with self._lock:
-                    self._trainer = None
-        except (DataError, ConfigError, CheckpointError, OSError) as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # report, never kill the app
-            self.failed.emit(f"training failed: {type(exc).__name__}: {exc}")
+            self.session.run()  # reports its own failures as events
         finally:
             self.finished.emit()
 
-    # Called from the GUI thread.
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-            if self._trainer is not None:
-                self._trainer.stop()
-
-    def set_paused(self, paused: bool) -> None:
-        with self._lock:
-            self._paused = paused
-            if self._trainer is not None:
-                (self._trainer.pause if paused else self._trainer.resume)()
-
 
 class TrainingController(QObject):
-    """Owns the QThread and the worker for one queue of runs; forwards the worker's signals."""
+    """Owns the QThread and the session of one queue of runs; forwards the engine's events."""
 
-    run_started = Signal(int, object)
-    event = Signal(int, object)
-    failed = Signal(str)
+    event = Signal(object)
     finished = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._thread: QThread | None = None
         self._worker: TrainingWorker | None = None
+        self.session: Session | None = None
 
     @property
     def running(self) -> bool:
         return self._thread is not None
 
-    def start(self, configs: list[RunConfig], out_root: Path) -> None:
+    @property
+    def paused(self) -> bool:
+        return self.running and self.session is not None and self.session.paused
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.running and self.session is not None and self.session.stopped
+
+    def start(self, configs: list[RunConfig], out_dir: Path) -> None:
         if self.running:
             raise RuntimeError("a training queue is already running")
+        self.session = Session(configs, out_dir, figures=figures.write_run_figures,
+                               compare=figures.write_comparison)
         thread = QThread()
         thread.setObjectName("training")
-        worker = TrainingWorker(configs, out_root)
+        worker = TrainingWorker(self.session)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.run_started.connect(self.run_started)
         worker.event.connect(self.event)
-        worker.failed.connect(self.failed)
         # direct: the GUI thread may be blocked in stop_and_wait(), so a queued quit would never run
         worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_thread_finished)
@@ -126,15 +96,15 @@ class TrainingController(QObject):
         thread.start()
 
     def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
+        if self.running and self.session is not None:
+            self.session.stop()
 
     def set_paused(self, paused: bool) -> None:
-        if self._worker is not None:
-            self._worker.set_paused(paused)
+        if self.running and self.session is not None:
+            (self.session.pause if paused else self.session.resume)()
 
     def stop_and_wait(self, timeout_ms: int = 60_000) -> bool:
-        """Ask the worker to stop and block until its thread has ended (used on close)."""
+        """Ask the session to stop and block until its thread has ended (used on close)."""
         if self._thread is None:
             return True
         self.stop()

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 import os
 import pickle
-import tempfile
-import threading
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import atomic_write
 from .config import ConfigError, RunConfig
 from .model import VAE
 
@@ -28,60 +27,26 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(
     path: str | os.PathLike,
-    model: VAE,
+    weights: dict[str, torch.Tensor],
     config: RunConfig,
     metrics: dict[str, Any] | None = None,
     optimizer_state: dict[str, Any] | None = None,
+    rng_state: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write to a temporary file in the same folder, then rename over `path`."""
-    path = Path(path)
+    """Write a checkpoint atomically: `weights` is a model's state_dict; `rng_state` maps a name
+    ("train") to a torch.Generator state, so that a resumed run draws what it would have drawn."""
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "config": config.to_json(),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model": {k: v.detach().cpu() for k, v in weights.items()},
         "metrics": metrics or {},
     }
     if optimizer_state is not None:
         payload["optimizer"] = optimizer_state
-    return atomic_torch_save(payload, path)
-
-
-def atomic_torch_save(payload: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        # mkstemp creates the file 0600; give it what open() would have: 0666 less the umask
-        os.chmod(tmp, 0o666 & ~current_umask())
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-_UMASK_LOCK = threading.Lock()
-
-
-def current_umask() -> int:
-    """The process's umask, read without changing it where the system allows.
-
-    Linux reports it in /proc/self/status; elsewhere it is read by setting and restoring it (the
-    only portable way), under a lock so that two of our threads cannot interleave.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    with _UMASK_LOCK:
-        mask = os.umask(0o077)  # the briefly-set value is restrictive, never permissive
-        os.umask(mask)
-    return mask
+    if rng_state is not None:
+        payload["rng"] = {k: v.detach().cpu() for k, v in rng_state.items()}
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -145,6 +110,12 @@ def validate_payload(payload: dict[str, Any], path: str | os.PathLike) -> None:
         _validate_metrics(payload["metrics"], bad)
     if "optimizer" in payload:
         _validate_optimizer(payload["optimizer"], bad)
+    if "rng" in payload:
+        rng = payload["rng"]
+        if not (isinstance(rng, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              and v.dtype == torch.uint8 for k, v in rng.items())):
+            raise bad(f"its 'rng' is {_short(rng)}, expected a dict of names to generator states "
+                      "(uint8 tensors)")
 
 
 def validate_model_state(state: Any, path: str | os.PathLike) -> None:

@@ -221,8 +221,8 @@ def load_splits(config: DataConfig) -> Splits:
     )
 
 
-def binarise(images_u8: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """x ~ Bernoulli(pixel / 255), as float32 on the images' device."""
+def binarise(images_u8: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """x ~ Bernoulli(pixel / 255) drawn from `generator`, as float32 on the images' device."""
     probs = images_u8.float().div_(255.0)
     return torch.bernoulli(probs, generator=generator)
 
@@ -232,28 +232,33 @@ def fixed_binarised(images_u8: torch.Tensor, seed: int) -> torch.Tensor:
     return binarise(images_u8.cpu(), torch.Generator().manual_seed(seed)).to(images_u8.device)
 
 
-def model_input(images_u8: torch.Tensor, likelihood: str, seed: int | None = None) -> torch.Tensor:
-    """Turn uint8 images into what the likelihood scores: binary draws or grey levels 0..255."""
+def model_input(images_u8: torch.Tensor, likelihood: str, seed: int) -> torch.Tensor:
+    """Turn uint8 images into what the likelihood scores, with a fixed binarisation (`seed`) for
+    evaluation: binary draws, or grey levels 0..255 for the categorical likelihood."""
     if likelihood == "categorical":
         return images_u8.float()
-    if seed is None:
-        return binarise(images_u8)
     return fixed_binarised(images_u8, seed)
 
 
 class TrainBatches:
-    """Shuffled batches of freshly binarised training images, all on the training device."""
+    """Shuffled batches of freshly binarised training images, all on the training device.
 
-    def __init__(self, images_u8: torch.Tensor, batch_size: int, likelihood: str) -> None:
+    The shuffle and every binarisation are drawn from `generator` (the run's own, on the images'
+    device), so an epoch's batches depend on the run's seed and on nothing else."""
+
+    def __init__(self, images_u8: torch.Tensor, batch_size: int, likelihood: str,
+                 generator: torch.Generator) -> None:
         self.images = images_u8
         self.batch_size = batch_size
         self.likelihood = likelihood
+        self.generator = generator
 
     def __len__(self) -> int:
         return -(-len(self.images) // self.batch_size)
 
     def __iter__(self):
-        perm = torch.randperm(len(self.images), device=self.images.device)
+        g = self.generator
+        perm = torch.randperm(len(self.images), device=self.images.device, generator=g)
         for start in range(0, len(self.images), self.batch_size):
             batch = self.images[perm[start : start + self.batch_size]]
-            yield model_input(batch, self.likelihood)
+            yield batch.float() if self.likelihood == "categorical" else binarise(batch, g)

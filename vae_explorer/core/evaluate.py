@@ -6,27 +6,23 @@ import torch
 
 from .model import VAE
 
+EVAL_NOISE_SEED = 0
+
 
 @torch.no_grad()
-def negative_elbo(model: VAE, data: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> float:
+def negative_elbo(model: VAE, data: torch.Tensor, batch_size: int = 1000, seed: int = EVAL_NOISE_SEED) -> float:
     """Mean negative ELBO over `data` (already binarised), with reduction='sum' per batch.
 
-    The single latent sample per image is drawn from a fixed seed, so repeated evaluations of the
-    same model on the same data agree.
+    The single latent sample per image comes from evaluation's own generator, seeded afresh on
+    every call, so repeated evaluations of one model agree and the run's own draws are untouched.
     """
     was_training = model.training
     model.eval()
+    generator = torch.Generator(data.device).manual_seed(seed)
     total = 0.0
-    device = data.device
-    rng_state = torch.random.get_rng_state()
-    cuda_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    torch.manual_seed(seed)
     try:
         for start in range(0, len(data), batch_size):
-            total += float(model(data[start : start + batch_size], reduction="sum"))
+            total += float(model(data[start : start + batch_size], generator, reduction="sum"))
     finally:
-        torch.random.set_rng_state(rng_state)
-        if cuda_state is not None:
-            torch.cuda.set_rng_state(cuda_state, device)
         model.train(was_training)
     return total / max(len(data), 1)

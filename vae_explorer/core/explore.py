@@ -28,18 +28,18 @@ def format_weight(w: float) -> str:
 
 
 @torch.no_grad()
-def component_samples(model: VAE, k: int, n: int, temperature: float = 1.0, binary: bool = False,
-                      generator: torch.Generator | None = None) -> np.ndarray:
+def component_samples(model: VAE, k: int, n: int, generator: torch.Generator, temperature: float = 1.0,
+                      binary: bool = False) -> np.ndarray:
     """n decoded samples of z ~ N(mu_k, (temperature * sigma_k)^2); (n, pixels) in [0, 1]."""
-    z = model.prior.sample_component(k, n, temperature, generator=generator)
-    return model.decode(z, binary=binary).cpu().numpy()
+    z = model.prior.sample_component(k, n, generator, temperature)
+    return model.decode(z, binary=binary, generator=generator).cpu().numpy()
 
 
 @torch.no_grad()
-def component_means(model: VAE, binary: bool = False) -> np.ndarray:
-    """The decoding of each component's mean mu_k alone; (K, pixels)."""
+def component_means(model: VAE, binary: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
+    """The decoding of each component's mean mu_k alone (binary draws from `generator`); (K, pixels)."""
     _, means, _ = model.prior.component_params()
-    return model.decode(means, binary=binary).cpu().numpy()
+    return model.decode(means, binary=binary, generator=generator).cpu().numpy()
 
 
 @torch.no_grad()
@@ -47,9 +47,8 @@ def all_components(model: VAE, n: int, temperature: float = 1.0, binary: bool = 
                    seed: int = 0, components: list[int] | None = None) -> np.ndarray:
     """Samples of every component (or of `components` only), (K, n, pixels), reproducible from `seed`."""
     g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # the Bernoulli draws of binary samples
     ks = range(model.prior.num_components) if components is None else components
-    return np.stack([component_samples(model, k, n, temperature, binary, g) for k in ks])
+    return np.stack([component_samples(model, k, n, g, temperature, binary) for k in ks])
 
 
 # -- interpolation -----------------------------------------------------------------------------------
@@ -95,8 +94,10 @@ def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, method: str = "
 
 
 @torch.no_grad()
-def decode_latents(model: VAE, z: np.ndarray, binary: bool = False) -> np.ndarray:
-    return model.decode(torch.as_tensor(np.asarray(z, np.float32)), binary=binary).cpu().numpy()
+def decode_latents(model: VAE, z: np.ndarray, binary: bool = False,
+                   generator: torch.Generator | None = None) -> np.ndarray:
+    z = torch.as_tensor(np.asarray(z, np.float32))
+    return model.decode(z, binary=binary, generator=generator).cpu().numpy()
 
 
 @torch.no_grad()

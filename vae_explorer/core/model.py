@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from .config import ModelConfig
 from .distributions import log_bernoulli_logits, log_categorical_logits, log_normal_diag
 from .networks import decoder_net, encoder_net
-from .priors import make_prior
+from .priors import MixtureOfGaussiansPrior, make_prior
 
 
 class Encoder(nn.Module):
@@ -26,8 +28,10 @@ class Encoder(nn.Module):
         return mu, log_var
 
     @staticmethod
-    def sample(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-        return mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
+    def sample(mu: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """z = mu + sigma * eps with eps drawn from `generator` (on mu's device)."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * log_var) * eps
 
     @staticmethod
     def log_prob(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -63,19 +67,40 @@ class Decoder(nn.Module):
             return (torch.softmax(logits, -1) * levels).sum(-1) / (logits.shape[-1] - 1)
         return torch.sigmoid(logits)
 
-    def sample(self, z: torch.Tensor) -> torch.Tensor:
-        """A draw of the pixels, scaled to [0, 1]."""
+    def sample(self, z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A draw of the pixels from `generator`, scaled to [0, 1]."""
         logits = self.logits(z)
         if self.likelihood == "categorical":
-            draws = torch.distributions.Categorical(logits=logits).sample()
-            return draws.float() / (logits.shape[-1] - 1)
-        return torch.bernoulli(torch.sigmoid(logits))
+            levels = logits.shape[-1]
+            probs = torch.softmax(logits, -1).reshape(-1, levels)
+            draws = torch.multinomial(probs, 1, generator=generator).view(logits.shape[:-1])
+            return draws.float() / (levels - 1)
+        return torch.bernoulli(torch.sigmoid(logits), generator=generator)
+
+
+def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
+    """Draw every parameter afresh from `generator`, by torch's default rule for each layer kind
+    (Kaiming-uniform weights with a=sqrt(5), biases uniform in +-1/sqrt(fan_in)) and N(0, 1)
+    mixture means, so that a run's initial weights depend on its seed alone, never on the global
+    random state that other threads may draw from."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+            if layer.bias is not None:
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(layer.weight)
+                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+        elif isinstance(layer, MixtureOfGaussiansPrior):
+            with torch.no_grad():
+                layer.means.copy_(torch.randn(layer.means.shape, generator=generator))
 
 
 class VAE(nn.Module):
     """Negative ELBO = -log p(x|z) - log p(z) + log q(z|x), one sample of z per image."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, generator: torch.Generator | None = None) -> None:
+        """`generator` (CPU) draws the initial parameters; without it they are left to be loaded
+        from a checkpoint (they are then whatever torch's layer constructors drew)."""
         super().__init__()
         config.validate()
         self.config = config
@@ -89,11 +114,13 @@ class VAE(nn.Module):
             side * side,
         )
         self.prior = make_prior(config.prior, config.latent_dim, config.components)
+        if generator is not None:
+            init_parameters(self, generator)
 
-    def elbo_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-image terms: log p(x|z), log p(z), log q(z|x) and the sampled z."""
+    def elbo_terms(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Per-image terms: log p(x|z), log p(z), log q(z|x) and z, sampled from `generator`."""
         mu, log_var = self.encoder(x)
-        z = self.encoder.sample(mu, log_var)
+        z = self.encoder.sample(mu, log_var, generator)
         return {
             "z": z,
             "log_px_z": self.decoder.log_prob(x, z),
@@ -101,8 +128,10 @@ class VAE(nn.Module):
             "log_qz_x": self.encoder.log_prob(z, mu, log_var),
         }
 
-    def forward(self, x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        t = self.elbo_terms(x)
+    def forward(self, x: torch.Tensor, generator: torch.Generator, reduction: str = "mean") -> torch.Tensor:
+        """The negative ELBO of `x`, its latent noise drawn from `generator` (the caller's: the run's
+        while training, evaluation's own fixed-seed one when scoring)."""
+        t = self.elbo_terms(x, generator)
         neg_elbo = -(t["log_px_z"] + t["log_pz"] - t["log_qz_x"])
         if reduction == "mean":
             return neg_elbo.mean()
@@ -118,10 +147,16 @@ class VAE(nn.Module):
         return self.encoder(x)[0]
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, binary: bool = False) -> torch.Tensor:
-        """Decoder means (probabilities) or, with binary=True, a draw; (B, pixels) in [0, 1]."""
-        return self.decoder.sample(z) if binary else self.decoder.mean(z)
+    def decode(self, z: torch.Tensor, binary: bool = False, generator: torch.Generator | None = None
+               ) -> torch.Tensor:
+        """Decoder means (probabilities) or, with binary=True, a draw from `generator`; (B, pixels)."""
+        if not binary:
+            return self.decoder.mean(z)
+        if generator is None:
+            raise ValueError("binary draws need a generator")
+        return self.decoder.sample(z, generator)
 
     @torch.no_grad()
-    def sample(self, n: int, binary: bool = False) -> torch.Tensor:
-        return self.decode(self.prior.sample(n), binary=binary)
+    def sample(self, n: int, generator: torch.Generator, binary: bool = False) -> torch.Tensor:
+        """n images decoded from prior samples, every draw from `generator`."""
+        return self.decode(self.prior.sample(n, generator), binary=binary, generator=generator)

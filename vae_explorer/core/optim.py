@@ -21,8 +21,25 @@ from typing import Any
 
 import torch
 
+from .config import ConfigError
+
 State = dict[str, Any]
 Group = dict[str, Any]
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """The torch optimiser a run configuration names, with the options the update rules below cover."""
+    if name == "adamax":
+        return torch.optim.Adamax(params, lr=lr, foreach=True)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, foreach=True)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, foreach=True)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+    raise ConfigError(f"unknown optimizer {name!r}")
 
 
 def _step(state: State) -> float:

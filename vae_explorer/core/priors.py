@@ -23,12 +23,11 @@ class StandardNormalPrior(nn.Module):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return log_standard_normal(z)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=self._anchor.device)
 
-    def sample_component(
-        self, k: int, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def sample_component(self, k: int, n: int, generator: torch.Generator, temperature: float = 1.0
+                         ) -> torch.Tensor:
         if k != 0:
             raise IndexError(f"the standard prior has one component, not {k + 1}")
         return temperature * self.sample(n, generator)
@@ -59,16 +58,15 @@ class MixtureOfGaussiansPrior(nn.Module):
         per_component = log_normal_diag(z.unsqueeze(-2), self.means, self.log_vars)  # (B, K)
         return torch.logsumexp(per_component + log_w, dim=-1)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """n samples: components drawn by weight, then one Gaussian draw each, all vectorised."""
         weights = torch.softmax(self.logits, dim=0)
         ks = torch.multinomial(weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.latent_dim, generator=generator, device=weights.device)
         return self.means[ks] + torch.exp(0.5 * self.log_vars[ks]) * eps
 
-    def sample_component(
-        self, k: int, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def sample_component(self, k: int, n: int, generator: torch.Generator, temperature: float = 1.0
+                         ) -> torch.Tensor:
         """n samples of z ~ N(mu_k, (temperature * sigma_k)^2) with sigma_k = exp(0.5 log_var_k)."""
         if not 0 <= k < self.num_components:
             raise IndexError(f"component {k} out of range 0..{self.num_components - 1}")

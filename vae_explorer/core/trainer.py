@@ -1,9 +1,11 @@
-"""The training loop: early stopping on validation nll, best-model keeping, events, stop/pause."""
+"""One training run: early stopping on validation nll, best-model keeping, events, stop/pause.
+
+The trainer computes; it writes no file itself. With a run folder it hands its events to a
+`RunFolderWriter` first, then to the caller's sink, so that a model.pt named in an event exists.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import threading
@@ -15,22 +17,21 @@ from typing import Any
 import torch
 
 from . import events as ev
-from .checkpoint import (
-    HISTORY_FIELDS,
-    CheckpointError,
-    load_model_state,
-    read_checkpoint,
-    run_config_of,
-    save_checkpoint,
-)
+from .checkpoint import CheckpointError, load_model_state, read_checkpoint, run_config_of
 from .config import ConfigError, RunConfig
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
 from .evaluate import negative_elbo
 from .model import VAE
-from .optim import StepInBackward, supports
+from .optim import StepInBackward, make_optimizer, supports
+from .runfolder import FigureWriter, RunFolderWriter
 
 EventSink = Callable[[object], None]
-METRIC_FIELDS = HISTORY_FIELDS  # the columns of metrics.csv
+
+
+def train_rng_key(device: torch.device) -> str:
+    """The name of the run's generator state in a checkpoint; a CPU and a CUDA generator's states
+    are not interchangeable, so a run resumed on another device draws afresh."""
+    return f"train-{device.type}"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,52 +69,95 @@ def check_model_fits(config: RunConfig, device: torch.device) -> None:
                           f"the {device.type} device (lower --hidden or --latent-dim)")
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    if name == "adamax":
-        return torch.optim.Adamax(params, lr=lr, foreach=True)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, foreach=True)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, foreach=True)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, foreach=True)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
-    raise ConfigError(f"unknown optimizer {name!r}")
+class RunControl:
+    """Stop and pause requests, set from any thread and read by the loop between batches; the one
+    place where they are held."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # a paused loop wakes up to stop
+
+    def pause(self) -> None:
+        if not self._stop.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> float:
+        """Block while paused; returns the seconds spent waiting."""
+        if self._running.is_set():
+            return 0.0
+        since = time.perf_counter()
+        while not self._running.wait(0.1):
+            pass
+        return time.perf_counter() - since
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 class Trainer:
-    """Trains one VAE for one configuration. Thread-safe controls: stop(), pause(), resume()."""
+    """Trains one VAE for one configuration; all its random draws come from its own generators."""
 
     def __init__(
         self,
         config: RunConfig,
         splits: Splits,
-        out_dir: str | Path | None = None,
+        run_dir: str | Path | None = None,
         on_event: EventSink | None = None,
         resume_from: str | Path | None = None,
+        *,
+        index: int = 0,
+        control: RunControl | None = None,
+        figures: FigureWriter | None = None,
     ) -> None:
         self.config = config.validate()
+        self.index = index
         self.device = resolve_device(config.train.device)
-        self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.on_event = on_event or (lambda event: None)
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-        self._paused_seconds = 0.0
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.control = control or RunControl()
+        sink = on_event or (lambda event: None)
+        if self.run_dir is not None:
+            self.writer: RunFolderWriter | None = RunFolderWriter(self.run_dir, figures, splits.test_images)
+            writer = self.writer
+
+            def chained(event: object) -> None:
+                writer.on_event(event)
+                sink(event)
+
+            self.on_event: EventSink = chained
+        else:
+            self.writer = None
+            self.on_event = sink
         check_model_fits(config, self.device)
-        torch.manual_seed(config.train.seed)
-        self.model = VAE(config.model).to(self.device)
+        seed = config.train.seed
+        self.model = VAE(config.model, torch.Generator().manual_seed(seed)).to(self.device)
+        # the run's draws: shuffles, binarisations and the reparameterisation noise
+        self.generator = torch.Generator(self.device).manual_seed(seed)
         self.optimizer = make_optimizer(config.train.optimizer, self.model.parameters(), config.train.lr)
         # On the CPU each parameter is updated inside backward while it is still in cache (see
         # core.optim); on a GPU the foreach optimiser step after backward is the faster one.
         self._in_backward = (
-            StepInBackward(self.optimizer)
-            if self.device.type == "cpu" and supports(self.optimizer)
-            else None
+            StepInBackward(self.optimizer) if self.device.type == "cpu" and supports(self.optimizer) else None
         )
         lik = config.model.likelihood
-        self.batches = TrainBatches(splits.train_images.to(self.device), config.train.batch_size, lik)
+        self.batches = TrainBatches(splits.train_images.to(self.device), config.train.batch_size, lik,
+                                    self.generator)
         self.val = model_input(splits.val_images.to(self.device), lik, VAL_BINARISE_SEED)
         self.test = model_input(splits.test_images.to(self.device), lik, TEST_BINARISE_SEED)
         self.history: list[dict[str, float]] = []
@@ -121,46 +165,51 @@ class Trainer:
         self.best_epoch = 0
         self.stale_epochs = 0
         self.start_epoch = 1
-        self._best_state: dict[str, torch.Tensor] | None = None
+        self.best_weights: dict[str, torch.Tensor] | None = None  # a CPU copy
+        self.resumed_exactly = False
         if resume_from is not None:
             self._resume(resume_from)
+            if self.writer is not None:
+                self.writer.best_weights = self.best_weights
 
     # -- controls, callable from any thread -------------------------------------------------
     def stop(self) -> None:
-        self._stop.set()
-        self._running.set()
+        self.control.stop()
 
     def pause(self) -> None:
-        self._running.clear()
+        self.control.pause()
 
     def resume(self) -> None:
-        self._running.set()
+        self.control.resume()
 
     @property
     def paused(self) -> bool:
-        return not self._running.is_set()
+        return self.control.paused
+
+    @property
+    def checkpoint_path(self) -> str | None:
+        return str(self.run_dir / "model.pt") if self.run_dir is not None else None
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> ev.RunFinished:
-        try:
-            return self._run()
-        except Exception as exc:
-            self.on_event(ev.RunError(f"{type(exc).__name__}: {exc}"))
-            raise
-
-    def _run(self) -> ev.RunFinished:
-        self._write_config()
         total = len(self.batches)
-        self.on_event(ev.RunStarted(self.config.train.lr, str(self.device), total, self.start_epoch))
+        self.on_event(ev.RunStarted(self.index, self.config.train.lr, str(self.device), total, self.start_epoch,
+                                    self.config, str(self.run_dir) if self.run_dir else None,
+                                    tuple(dict(h) for h in self.history)))
         report_every = max(1, total // 100)
         reason, epoch = ev.STOP_MAX_EPOCHS, self.start_epoch - 1
         for epoch in range(self.start_epoch, self.config.train.epochs + 1):
-            started, self._paused_seconds = time.perf_counter(), 0.0
+            started, paused_seconds = time.perf_counter(), 0.0
             self.model.train()
             loss_sum, seen = torch.zeros((), device=self.device), 0
             interrupted = diverged = False
             for i, x in enumerate(self.batches, 1):
-                if not self._wait_if_paused():
+                if self.control.paused:
+                    self.on_event(ev.StatusChanged(self.index, ev.RunStatus.PAUSED))
+                    paused_seconds += self.control.wait_while_paused()
+                    if not self.control.stopped:
+                        self.on_event(ev.StatusChanged(self.index, ev.RunStatus.RUNNING))
+                if self.control.stopped:
                     interrupted = True
                     break
                 loss = self.train_step(x)
@@ -170,7 +219,7 @@ class Trainer:
                     if not math.isfinite(float(loss)):
                         diverged = True
                         break
-                    self.on_event(ev.BatchProgress(epoch, i, total))
+                    self.on_event(ev.BatchProgress(self.index, epoch, i, total))
             if interrupted:
                 reason, epoch = ev.STOP_USER, epoch - 1
                 break
@@ -182,33 +231,32 @@ class Trainer:
             if not math.isfinite(val_nll):
                 reason = ev.STOP_DIVERGED
                 break
-            seconds = time.perf_counter() - started - self._paused_seconds  # training time only
-            self.history.append(
-                {"epoch": epoch, "train_loss": train_loss, "val_nll": val_nll, "seconds": seconds}
-            )
+            seconds = time.perf_counter() - started - paused_seconds  # training time only
+            self.history.append({"epoch": epoch, "train_loss": train_loss, "val_nll": val_nll, "seconds": seconds})
             improved = val_nll < self.best_val
             if improved:
                 self.best_val, self.best_epoch, self.stale_epochs = val_nll, epoch, 0
-                self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self.best_weights = _cpu_copy(self.model.state_dict())
             else:
                 self.stale_epochs += 1
-            self._write_metrics()
-            self.on_event(ev.EpochEnd(epoch, train_loss, val_nll, seconds, self.best_val, self.best_epoch))
+            self.on_event(ev.EpochEnd(self.index, epoch, train_loss, val_nll, seconds, self.best_val,
+                                      self.best_epoch))
             if improved:
-                path = self._save("model.pt")
-                self.on_event(ev.NewBest(epoch, val_nll, str(path) if path else None))
-            self._save("last.pt")
+                self.on_event(ev.NewBest(self.index, epoch, val_nll, self.config, self.best_weights,
+                                         self.checkpoint_path))
+            self.on_event(ev.TrainingState(self.index, epoch, self.model.state_dict(),
+                                           self.optimizer.state_dict(), self.rng_state(), self.metrics()))
             if self.stale_epochs >= self.config.train.patience:
                 reason = ev.STOP_EARLY
                 break
-            if self._stop.is_set():
+            if self.control.stopped:
                 reason = ev.STOP_USER
                 break
         return self._finish(reason, epoch)
 
     def train_step(self, x: torch.Tensor) -> torch.Tensor:
         """One optimiser step on the batch `x`; returns the batch's mean negative ELBO (detached)."""
-        loss = self.model(x, reduction="mean")
+        loss = self.model(x, self.generator, reduction="mean")
         if self._in_backward is not None:
             loss.backward()  # the parameters are updated as their gradients arrive
         else:
@@ -217,50 +265,30 @@ class Trainer:
             self.optimizer.step()
         return loss.detach()
 
-    def _wait_if_paused(self) -> bool:
-        """Block while paused; False when a stop was requested. Time spent paused is added to
-        self._paused_seconds, which the epoch's timing leaves out."""
-        if not self._running.is_set():
-            since = time.perf_counter()
-            while not self._running.wait(0.1):
-                pass
-            self._paused_seconds += time.perf_counter() - since
-        return not self._stop.is_set()
-
     def _finish(self, reason: str, epoch: int) -> ev.RunFinished:
         test_nll = None
-        if self._best_state is not None:
-            self.model.load_state_dict(self._best_state)
+        if self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
             if len(self.test):
                 test_nll = negative_elbo(self.model, self.test)
-                if self.out_dir is not None:
-                    (self.out_dir / "test_loss.txt").write_text(f"{test_nll:.4f}\n")
-        ckpt = self.out_dir / "model.pt" if self.out_dir and self._best_state is not None else None
-        done = ev.RunFinished(reason, epoch if reason != ev.STOP_DIVERGED else epoch - 1,
-                              self.best_epoch, self.best_val, test_nll, str(ckpt) if ckpt else None)
+        ckpt = self.checkpoint_path if self.best_weights is not None else None
+        done = ev.RunFinished(self.index, reason, epoch if reason != ev.STOP_DIVERGED else epoch - 1,
+                              self.best_epoch, self.best_val, test_nll, ckpt)
         self.on_event(done)
         return done
 
-    # -- files ----------------------------------------------------------------------------------
+    # -- state ----------------------------------------------------------------------------------
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        return {train_rng_key(self.device): self.generator.get_state()}
+
     def metrics(self) -> dict[str, Any]:
         return {
-            "history": list(self.history),
+            "history": [dict(h) for h in self.history],
             "best_val": self.best_val,
             "best_epoch": self.best_epoch,
             "stale_epochs": self.stale_epochs,
             "epoch": self.history[-1]["epoch"] if self.history else 0,
         }
-
-    def _save(self, name: str) -> Path | None:
-        if self.out_dir is None:
-            return None
-        metrics = self.metrics()
-        if name == "model.pt":
-            metrics["epoch"] = self.best_epoch
-            metrics["history"] = [h for h in self.history if h["epoch"] <= self.best_epoch]
-            metrics["stale_epochs"] = 0
-        return save_checkpoint(self.out_dir / name, self.model, self.config, metrics,
-                               self.optimizer.state_dict())
 
     def _check_resumable(self, path: str | Path, payload: dict[str, Any]) -> None:
         """The checkpoint's model and optimiser must be this run's: say which setting differs."""
@@ -273,23 +301,10 @@ class Trainer:
             raise CheckpointError(f"cannot resume from {path}: this run changes the checkpoint's "
                                   + ", ".join(differ))
 
-    def _write_config(self) -> None:
-        if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(self.config.to_json() + "\n")
-
-    def _write_metrics(self) -> None:
-        if self.out_dir is None:
-            return
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.history)
-        tmp = self.out_dir / ".metrics.csv.tmp"
-        tmp.write_text(buf.getvalue())
-        tmp.replace(self.out_dir / "metrics.csv")
-
     def _resume(self, path: str | Path) -> None:
+        """Continue from a checkpoint: weights, optimiser state, metrics and, where the checkpoint
+        holds it (last.pt does), the generator state, so that the run goes on exactly as it would
+        have without the interruption."""
         payload = read_checkpoint(path)
         self._check_resumable(path, payload)
         load_model_state(self.model, payload["model"], path)
@@ -302,6 +317,10 @@ class Trainer:
                     # the saved options (say, weight decay) are beyond the in-backward rules
                     self._in_backward.remove()
                     self._in_backward = None
+            saved_rng = payload.get("rng", {}).get(train_rng_key(self.device))
+            if saved_rng is not None:
+                self.generator.set_state(saved_rng)
+                self.resumed_exactly = "optimizer" in payload
         except (RuntimeError, ValueError, KeyError) as exc:
             raise CheckpointError(f"{path} does not fit this configuration: {exc}") from None
         m = payload.get("metrics", {})
@@ -311,10 +330,10 @@ class Trainer:
         self.stale_epochs = int(m.get("stale_epochs", 0))
         self.start_epoch = int(m.get("epoch", 0)) + 1
         if self.history:
-            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_weights = _cpu_copy(self.model.state_dict())
             if self.best_epoch != self.start_epoch - 1:
                 # resumed from the last state: the best weights are in model.pt beside it, if any
                 best = Path(path).with_name("model.pt")
                 if best.is_file() and best != Path(path):
-                    self._best_state = {k: v.to(self.device) for k, v in read_checkpoint(best)["model"].items()}
+                    self.best_weights = _cpu_copy(read_checkpoint(best)["model"])
 

@@ -45,6 +45,7 @@ class Panel(QWidget):
         self.notice.setStyleSheet(NOTICE_STYLE)
         self.notice.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.notice.hide()
+        self._stale = False  # a model arrived while the panel was hidden; it refreshes when shown
         service.model_loaded.connect(self._model_loaded)
 
     def _model_loaded(self, info: ModelInfo) -> None:
@@ -52,8 +53,25 @@ class Panel(QWidget):
         self.status.setText(f"Model: epoch {info.epoch}, validation nll {info.best_val:.2f} "
                             f"({info.config.model.prior}, K={info.config.model.components}, "
                             f"L={info.config.model.latent_dim})")
+        # a tab of a shown window that is not the current one waits: during training a new best
+        # arrives every epoch, and figures nobody sees would take CPU from the training
+        self._stale = self.window().isVisible() and not self.isVisible()
+        if not self._stale:
+            self.set_notice(None)
+            self.on_model_loaded(info)
+
+    def bring_up_to_date(self) -> bool:
+        """Draw the latest model now if it arrived while the panel was hidden; True if it did."""
+        if not self._stale or self.info is None:
+            return False
+        self._stale = False
         self.set_notice(None)
-        self.on_model_loaded(info)
+        self.on_model_loaded(self.info)
+        return True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.bring_up_to_date()
 
     def on_model_loaded(self, info: ModelInfo) -> None:
         """Called on the GUI thread whenever a new model is loaded."""

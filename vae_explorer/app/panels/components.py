@@ -8,6 +8,7 @@ from html import escape
 
 import numpy as np
 import pyqtgraph as pg
+import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -53,7 +54,7 @@ def components_job(n: int, temperature: float, binary: bool, mean_only: bool, se
     def job(ctx: ModelContext) -> ComponentRows:
         weights = ctx.model.prior.component_params()[0].numpy()
         if mean_only:
-            samples = component_means(ctx.model, binary)[:, None, :]
+            samples = component_means(ctx.model, binary, torch.Generator().manual_seed(seed))[:, None, :]
         else:
             samples = all_components(ctx.model, n, temperature, binary, seed)
         return ComponentRows(_strips(samples, ctx.side), weights)

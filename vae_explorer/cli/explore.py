@@ -1,15 +1,35 @@
-"""CLI sub-commands of the latent explorer: `components` and `interpolate`."""
+"""CLI sub-commands that use a trained model: `sample`, `evaluate`, `components`, `interpolate`."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+
+from vae_explorer.core.config import DEVICES
+
+from .args import SEED, UserError, add_data_args, int_at_least, load_model, output_file, positive_float
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register the explorer sub-commands on the main parser."""
-    from vae_explorer.cli import SEED, int_at_least, positive_float
+    """Register the model sub-commands on the main parser."""
+    s = sub.add_parser("sample", help="decode samples from a trained model's prior")
+    s.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
+    s.add_argument("--n", type=int_at_least(1), default=16)
+    s.add_argument("--component", type=int_at_least(0), metavar="K",
+                   help="sample only mixture component K (0-based)")
+    s.add_argument("--binary", action="store_true", help="draw binary pixels instead of probabilities")
+    s.add_argument("--seed", type=SEED, default=0)
+    s.add_argument("--out", required=True, metavar="FILE", help="a .png or .pdf file")
+    s.set_defaults(func=cmd_sample, command_parser=s)
+
+    e = sub.add_parser("evaluate", help="print the test negative ELBO of a checkpoint as JSON")
+    e.add_argument("model", metavar="MODEL")
+    add_data_args(e)
+    e.add_argument("--device", choices=DEVICES, default="auto")
+    e.set_defaults(func=cmd_evaluate, command_parser=e)
 
     c = sub.add_parser("components", help="a row of samples from every mixture component")
     c.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
@@ -33,9 +53,49 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     i.set_defaults(func=cmd_interpolate, command_parser=i)
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from vae_explorer import figures
+
+    out = output_file(args.out)
+    model, config, _ = load_model(args.model)
+    generator = torch.Generator().manual_seed(args.seed)
+    with torch.no_grad():
+        if args.component is None:
+            z = model.prior.sample(args.n, generator)
+        else:
+            k = model.prior.num_components
+            if args.component >= k:
+                raise UserError(f"--component must be below the model's {k} components, not {args.component}")
+            z = model.prior.sample_component(args.component, args.n, generator)
+        images = model.decode(z, binary=args.binary, generator=generator).numpy()
+    figures.save_image_grid(images, [out], config.model.image_size, cols=math.ceil(math.sqrt(args.n)))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from vae_explorer.core.data import TEST_BINARISE_SEED, load_splits, model_input
+    from vae_explorer.core.evaluate import negative_elbo
+
+    model, config, payload = load_model(args.model, args.device)
+    device = next(model.parameters()).device
+    data = replace(config.data, dataset=args.dataset or config.data.dataset,
+                   root=args.data_root if args.data_root else (None if args.dataset else config.data.root),
+                   download=args.download, limit_train=None, limit_val=None, limit_test=args.limit_test)
+    splits = load_splits(data)
+    test = model_input(splits.test_images.to(device), config.model.likelihood, TEST_BINARISE_SEED)
+    nll = negative_elbo(model, test)
+    print(json.dumps({"checkpoint": str(args.model), "dataset": data.dataset, "images": len(test),
+                      "test_nll": nll, "epoch": payload.get("metrics", {}).get("epoch")}, indent=2))
+    return 0
+
+
 def cmd_components(args: argparse.Namespace) -> int:
     from vae_explorer import figures
-    from vae_explorer.cli import load_model, output_file
     from vae_explorer.core.explore import all_components, component_order, format_weight
 
     out = output_file(args.out, FIGURE_SUFFIXES)
@@ -51,7 +111,6 @@ def cmd_components(args: argparse.Namespace) -> int:
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from vae_explorer import figures
-    from vae_explorer.cli import UserError, load_model, output_file
     from vae_explorer.core.data import TEST_BINARISE_SEED, load_splits, model_input
     from vae_explorer.core.explore import decode_latents, encode_means, interpolation_path
 

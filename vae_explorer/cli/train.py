@@ -1,0 +1,281 @@
+"""`vae-explorer train`: a thin loop over the run engine that prints its events."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from vae_explorer.core.config import (
+    ARCHS,
+    DEVICES,
+    LIKELIHOODS,
+    OPTIMIZERS,
+    PRIORS,
+    ConfigError,
+    DataConfig,
+    RunConfig,
+    format_lr,
+)
+
+from .args import SEED, UserError, add_data_args, ensure_writable_dir, int_at_least, positive_float
+
+MODEL_OPTIONS = {"arch": "--arch", "hidden": "--hidden", "latent_dim": "--latent-dim", "prior": "--prior",
+                 "components": "--components", "likelihood": "--likelihood"}
+TRAIN_OPTIONS = ("optimizer", "batch_size", "epochs", "patience", "seed", "device")
+RUN_FILES = ("model.pt", "last.pt", "metrics.csv")
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    d = RunConfig()
+    t = sub.add_parser("train", help="train a model (one run per --lr) and write its figures")
+    add_data_args(t)
+    t.add_argument("--limit-train", type=int_at_least(1), metavar="N", help="use the first N training images")
+    t.add_argument("--limit-val", type=int_at_least(1), metavar="N", help="use the first N validation images")
+    t.add_argument("--lr", type=positive_float, action="append", metavar="LR",
+                   help=f"learning rate (default {d.train.lr:g}); repeat to compare several")
+    # None = not given: a fresh run takes the default, a resumed run the checkpoint's value
+    t.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.train.optimizer}")
+    t.add_argument("--batch-size", type=int_at_least(1), help=f"default {d.train.batch_size}")
+    t.add_argument("--epochs", type=int_at_least(1), help=f"maximum epochs (default {d.train.epochs})")
+    t.add_argument("--patience", type=int_at_least(1),
+                   help=f"early-stopping patience in epochs (default {d.train.patience})")
+    t.add_argument("--latent-dim", type=int_at_least(1), help=f"default {d.model.latent_dim}")
+    t.add_argument("--hidden", type=int_at_least(1), help=f"hidden units per layer (default {d.model.hidden})")
+    t.add_argument("--components", type=int_at_least(1),
+                   help=f"mixture components K (default {d.model.components})")
+    t.add_argument("--prior", choices=PRIORS, help=f"default {d.model.prior}")
+    t.add_argument("--arch", choices=ARCHS, help=f"default {d.model.arch}")
+    t.add_argument("--likelihood", choices=LIKELIHOODS,
+                   help="bernoulli on binarised pixels (default), or categorical over 256 grey levels")
+    t.add_argument("--seed", type=SEED, help=f"default {d.train.seed}")
+    t.add_argument("--device", choices=DEVICES, help=f"default {d.train.device}")
+    t.add_argument("--threads", type=int_at_least(1), metavar="N",
+                   help="CPU threads for training (default: torch's choice); results are bit-identical "
+                   "between runs with the same seed and the same thread count")
+    t.add_argument("--resume", metavar="CKPT",
+                   help="continue a run from its last.pt (exactly, as if it had not stopped) or model.pt "
+                   "(with a fresh optimiser), with the checkpoint's model, optimiser and data settings; "
+                   "--lr, --epochs, --patience, --batch-size, --device and the data options may be changed")
+    t.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    t.add_argument("--overwrite", action="store_true",
+                   help="train into an --out folder that already holds a run, replacing it")
+    t.set_defaults(func=cmd_train, command_parser=t)
+
+
+def _given(args: argparse.Namespace, name: str, default):
+    value = getattr(args, name)
+    return default if value is None else value
+
+
+def _run_config(args: argparse.Namespace, lr: float | None, base: RunConfig) -> RunConfig:
+    """The options given on the command line over `base`: the defaults, or a resumed checkpoint's
+    settings (whose model and optimiser cannot change)."""
+    if args.resume:
+        for name, flag in {**MODEL_OPTIONS, "optimizer": "--optimizer"}.items():
+            given = getattr(args, name)
+            kept = getattr(base.train if name == "optimizer" else base.model, name)
+            if given is not None and given != kept:
+                raise UserError(f"{flag} {given} differs from the checkpoint's {kept}: a resumed run keeps "
+                                f"the checkpoint's model and optimiser (leave {flag} out, or start a new run)")
+    b = base.data
+    data = DataConfig(dataset=args.dataset or b.dataset,
+                      root=args.data_root or (None if args.dataset and args.dataset != b.dataset else b.root),
+                      download=args.download or b.download,
+                      limit_train=_given(args, "limit_train", b.limit_train),
+                      limit_val=_given(args, "limit_val", b.limit_val),
+                      limit_test=_given(args, "limit_test", b.limit_test))
+    model = replace(base.model, **{n: _given(args, n, getattr(base.model, n)) for n in MODEL_OPTIONS})
+    train = replace(base.train, lr=lr or base.train.lr,
+                    **{n: _given(args, n, getattr(base.train, n)) for n in TRAIN_OPTIONS})
+    return RunConfig(data, model, train).validate()
+
+
+def _base_config(args: argparse.Namespace) -> RunConfig:
+    if not args.resume:
+        return RunConfig()
+    from vae_explorer.core.checkpoint import read_checkpoint, run_config_of
+
+    return run_config_of(read_checkpoint(args.resume), args.resume)
+
+
+RUN_OUTPUTS = (*RUN_FILES, "config.json", "test_loss.txt", "real_images.png", "real_images.pdf",
+               "generated_images.png", "generated_images.pdf", "nll_val_curve.png", "nll_val_curve.pdf")
+
+
+def refuse_to_replace_a_run(run_dir: Path, args: argparse.Namespace) -> None:
+    """A new run into a folder that holds one would overwrite its model and figures. With
+    --overwrite the old run's outputs go first, so that none of them outlives it unreplaced
+    (say, its model.pt beside the metrics of a new run that diverged)."""
+    found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not found:
+        return
+    if args.overwrite:
+        for name in RUN_OUTPUTS:
+            try:
+                (run_dir / name).unlink(missing_ok=True)
+            except OSError as exc:
+                raise UserError(f"cannot replace the run in {run_dir}: {exc.strerror or exc}") from None
+        return
+    if args.resume and Path(args.resume).absolute().parent == run_dir.absolute():
+        return  # continuing the run that lives there
+    raise UserError(f"{run_dir} already holds a run ({found[0]}); continue it with --resume "
+                    f"{run_dir / 'last.pt'}, choose another --out, or add --overwrite to replace it")
+
+
+def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> None:
+    """One --out holds either one run or one comparison of rates (lr_* folders and the overlaid
+    curves), never a mixture: the overlay would no longer show what the folder holds."""
+    if args.overwrite or args.resume or not out.is_dir():
+        return
+    comparison = sorted(p.name for p in out.glob("lr_*") if p.is_dir()) + sorted(
+        p.name for p in out.glob("nll_val_curves.*"))
+    single = [name for name in RUN_FILES if (out / name).exists()]
+    if comparison:
+        found, what = comparison[0], "a comparison of learning rates"
+    elif several and single:
+        found, what = single[0], "a run"
+    else:
+        return  # a single run into a run folder is refuse_to_replace_a_run's case
+    raise UserError(f"{out} already holds {what} ({found}); choose another --out, or add --overwrite "
+                    "to train into it anyway")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from vae_explorer import figures
+    from vae_explorer.core.data import load_splits
+    from vae_explorer.core.session import Session, best_run, run_dirs
+    from vae_explorer.core.trainer import resolve_device
+
+    if not args.out.strip():
+        raise UserError("--out must name a folder")
+    lrs = args.lr or [None]
+    if len(set(lrs)) != len(lrs):
+        raise ConfigError("each --lr must be different")
+    if args.resume and len(lrs) > 1:
+        raise ConfigError("--resume continues one run; give at most one --lr")
+    base = _base_config(args)
+    configs = [_run_config(args, lr, base) for lr in lrs]
+    resolve_device(configs[0].train.device)
+    out = Path(args.out)
+    refuse_to_mix_runs(out, len(configs) > 1, args)
+    for run_dir in run_dirs(out, configs):
+        refuse_to_replace_a_run(run_dir, args)
+    splits = load_splits(configs[0].data)  # bad data: an error before any folder is made
+    ensure_writable_dir(out)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    printer = EventPrinter(len(configs))
+    session = Session(configs, out, printer, resume_from=args.resume, splits=splits,
+                      figures=figures.write_run_figures, compare=figures.write_comparison)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly and keep the best model
+        print("\nstopping after this batch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        session.stop()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        records = session.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if session.error is not None:
+        raise session.error
+    best = best_run(records)
+    if best is None:
+        print("error: no run produced a model (each diverged or stopped before its first epoch ended)"
+              if len(records) > 1 else
+              "error: the run produced no model (it diverged or stopped before the first epoch ended)",
+              file=sys.stderr)
+        return 1
+    record = records[best]
+    if len(records) > 1:
+        say(f"best learning rate: {format_lr(record.config.train.lr)} (validation nll {record.best_val:.4f}) "
+            f"in {record.run_dir}")
+    say(f"FINAL LOSS: nll={record.test_nll:.4f}")
+    return 0
+
+
+class EventPrinter:
+    """Prints the engine's events as the run's log: a line per epoch, a progress bar on a terminal."""
+
+    def __init__(self, runs: int) -> None:
+        self.several = runs > 1
+        self.progress = TerminalProgress(sys.stderr)
+        self.batch_size = 0
+
+    def __call__(self, event: object) -> None:
+        from vae_explorer.core import events as ev
+
+        if isinstance(event, ev.RunStarted):
+            if self.several:
+                say(f"== learning rate {format_lr(event.lr)} -> {event.run_dir}")
+            batch = min(event.config.train.batch_size, train_images(event.config))
+            say(f"training on {event.device}: {event.batches_per_epoch} batches of {batch} per epoch, "
+                f"lr={format_lr(event.lr)}")
+        elif isinstance(event, ev.BatchProgress):
+            self.progress.update(event.epoch, event.batch, event.total)
+        elif isinstance(event, ev.EpochEnd):
+            self.progress.clear()
+            say(f"epoch {event.epoch}  val nll={event.val_nll:.2f}  best={event.best_val:.2f}  "
+                f"{event.seconds:.1f}s")
+        elif isinstance(event, ev.RunFinished):
+            self.progress.clear()
+            test = f"{event.test_nll:.4f}" if event.test_nll is not None else "n/a"
+            say(f"finished ({event.reason}) after {event.epochs} epochs; best epoch {event.best_epoch}, "
+                f"best val nll={event.best_val:.4f}, test nll={test}")
+            if event.reason == ev.STOP_DIVERGED:
+                kept = ("the best checkpoint so far is kept" if event.checkpoint
+                        else "it had no finished epoch, so there is no checkpoint")
+                print(f"warning: run {event.run + 1} diverged (non-finite loss); {kept}", file=sys.stderr)
+        elif isinstance(event, ev.QueueFinished) and event.written:
+            say(f"wrote {event.written[0]} and .pdf")
+
+
+def train_images(config: RunConfig) -> int:
+    """How many training images a run sees (a batch is never larger)."""
+    from vae_explorer.core.data import TRAIN_SIZE
+
+    limit = config.data.limit_train
+    return TRAIN_SIZE if limit is None else min(limit, TRAIN_SIZE)
+
+
+def say(text: str) -> None:
+    """Print a line of the run's log. A closed pipe (`... | head`) must not end the training:
+    output then goes nowhere and the run still saves its model and figures."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+class TerminalProgress:
+    """A one-line progress bar within an epoch, drawn only when the stream is a terminal."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.enabled = hasattr(stream, "isatty") and stream.isatty()
+        self.shown = False
+
+    def update(self, epoch: int, batch: int, total: int) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * batch / max(total, 1))
+        self.stream.write(f"\repoch {epoch} [{'#' * filled}{'.' * (width - filled)}] {batch}/{total}")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.flush()
+            self.shown = False

@@ -1,0 +1,225 @@
+"""The run engine: a queue of runs that the CLI and the app both drive.
+
+A `Session` owns the loaded data, the stop/pause controls, one trainer at a time (each with its
+own generators, seeded from its run's seed), and a `RunRecord` per run that it keeps up to date
+from the events it emits. Front ends subscribe to the one event stream; the app keeps a mirror
+of the records by applying the same events with `RunRecord.apply`, so both read run state the
+same way. One run writes into `out_dir` itself, several into `out_dir/lr_<rate>/`, with the
+overlaid validation curves beside them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import events as ev
+from .config import RunConfig, format_lr
+from .data import Splits, load_splits
+from .events import RunStatus
+from .runfolder import FigureWriter
+from .trainer import EventSink, RunControl, Trainer
+
+# compare(out_dir, {label: [(epoch, val_nll), ...]}) -> files: the overlaid curves of a comparison
+CompareWriter = Callable[[Path, dict[str, list[tuple[int, float]]]], list[Path]]
+
+
+def lr_dirname(lr: float) -> str:
+    return f"lr_{format_lr(lr)}"
+
+
+def run_dirs(out_dir: Path | None, configs: Sequence[RunConfig]) -> list[Path | None]:
+    """Where each run of a queue writes: `out_dir` for one run, `out_dir/lr_<rate>` for several."""
+    if out_dir is None:
+        return [None] * len(configs)
+    if len(configs) == 1:
+        return [Path(out_dir)]
+    return [Path(out_dir) / lr_dirname(c.train.lr) for c in configs]
+
+
+def run_label(config: RunConfig, status: RunStatus | None = None) -> str:
+    label = f"lr={format_lr(config.train.lr)}"
+    return f"{label} (diverged)" if status is RunStatus.DIVERGED else label
+
+
+@dataclass
+class RunRecord:
+    """What is known of one run of the queue, updated from its events."""
+
+    index: int
+    config: RunConfig
+    run_dir: Path | None = None
+    status: RunStatus = RunStatus.QUEUED
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_val: float = math.inf
+    best_epoch: int = 0
+    epochs: int = 0
+    test_nll: float | None = None
+    checkpoint: str | None = None
+    reason: str | None = None
+    message: str | None = None  # why it failed
+    best_weights: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        return run_label(self.config, self.status)
+
+    def apply(self, event: object) -> None:
+        """Update from one of this run's events."""
+        if isinstance(event, ev.RunStarted):
+            self.status = RunStatus.RUNNING
+            self.history = [dict(h) for h in event.history]
+            self.epochs = event.start_epoch - 1
+            if event.run_dir:
+                self.run_dir = Path(event.run_dir)
+            if self.history:
+                best = min(self.history, key=lambda h: h["val_nll"])
+                self.best_val, self.best_epoch = best["val_nll"], int(best["epoch"])
+        elif isinstance(event, ev.StatusChanged):
+            self.status = event.status
+        elif isinstance(event, ev.EpochEnd):
+            self.history.append({"epoch": event.epoch, "train_loss": event.train_loss,
+                                 "val_nll": event.val_nll, "seconds": event.seconds})
+            self.epochs = event.epoch
+            self.best_val, self.best_epoch = event.best_val, event.best_epoch
+        elif isinstance(event, ev.NewBest):
+            self.best_weights = event.weights
+            self.checkpoint = event.checkpoint
+        elif isinstance(event, ev.RunFinished):
+            self.status = event.status
+            self.reason = event.reason
+            self.epochs = event.epochs
+            self.best_val, self.best_epoch = event.best_val, event.best_epoch
+            self.test_nll = event.test_nll
+            self.checkpoint = event.checkpoint
+        elif isinstance(event, ev.RunFailed):
+            self.status = RunStatus.FAILED
+            self.reason = ev.STOP_ERROR
+            self.message = event.message
+
+
+def best_run(records: Sequence[RunRecord]) -> int | None:
+    """The run with the lowest validation nll among those that produced a model."""
+    with_model = [r for r in records if r.checkpoint is not None or r.best_weights is not None]
+    with_model = [r for r in with_model if math.isfinite(r.best_val)]
+    return min(with_model, key=lambda r: r.best_val).index if with_model else None
+
+
+def route(records: Sequence[RunRecord], event: object) -> None:
+    """Apply an engine event to the records it concerns (the engine's own or a front end's mirror)."""
+    run = getattr(event, "run", None)
+    if run is not None and 0 <= run < len(records):
+        records[run].apply(event)
+    elif isinstance(event, ev.QueueFinished):
+        # runs the end found unfinished: stopped, never started, or caught in a failure (all of
+        # them when none had started: they share the data that failed to load)
+        started = any(r.status is not RunStatus.QUEUED for r in records)
+        for r in records:
+            if r.status is RunStatus.QUEUED:
+                r.status = RunStatus.FAILED if event.failure and not started else RunStatus.NOT_RUN
+            elif not r.status.final:
+                r.status = RunStatus.FAILED if event.failure else RunStatus.STOPPED
+            if r.status is RunStatus.FAILED:
+                r.reason = ev.STOP_ERROR
+
+
+class Session:
+    """A queue of runs, trained one after another on the calling thread by `run()`."""
+
+    def __init__(
+        self,
+        configs: Sequence[RunConfig],
+        out_dir: str | Path | None = None,
+        on_event: EventSink | None = None,
+        *,
+        resume_from: str | Path | None = None,
+        splits: Splits | None = None,
+        figures: FigureWriter | None = None,
+        compare: CompareWriter | None = None,
+    ) -> None:
+        if not configs:
+            raise ValueError("a session needs at least one run")
+        if resume_from is not None and len(configs) != 1:
+            raise ValueError("a resumed session continues one run")
+        self.configs = [c.validate() for c in configs]
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.on_event = on_event or (lambda event: None)
+        self.resume_from = resume_from
+        self.splits = splits
+        self.figures = figures
+        self.compare = compare
+        self.control = RunControl()
+        self.records = [RunRecord(i, c, d) for i, (c, d) in enumerate(zip(self.configs, run_dirs(self.out_dir, configs)))]
+        self.error: BaseException | None = None  # what ended the queue, when something did
+
+    # -- controls, callable from any thread ---------------------------------------------------
+    def stop(self) -> None:
+        self.control.stop()
+
+    def pause(self) -> None:
+        self.control.pause()
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self.control.paused
+
+    @property
+    def stopped(self) -> bool:
+        return self.control.stopped
+
+    # -- the queue ----------------------------------------------------------------------------
+    def _emit(self, event: object) -> None:
+        route(self.records, event)
+        self.on_event(event)
+
+    def run(self) -> list[RunRecord]:
+        """Train every run in turn; a failure ends the queue (its exception is kept in `error`)."""
+        self._emit(ev.QueueStarted(tuple(self.configs), tuple(str(d) if d else None for d in
+                                                               (r.run_dir for r in self.records)),
+                                   str(self.out_dir) if self.out_dir else None))
+        failure: str | None = None
+        try:
+            splits = self.splits if self.splits is not None else load_splits(self.configs[0].data)
+            for record in self.records:
+                if self.control.stopped:
+                    break
+                try:
+                    trainer = Trainer(record.config, splits, record.run_dir, self._emit,
+                                      self.resume_from if record.index == 0 else None,
+                                      index=record.index, control=self.control, figures=self.figures)
+                    trainer.run()
+                except Exception as exc:
+                    self._emit(ev.RunFailed(record.index, _one_line(exc)))
+                    raise
+        except Exception as exc:
+            self.error = exc
+            failure = _one_line(exc)
+        written: list[Path] = []
+        if self.compare is not None and self.out_dir is not None and len(self.records) > 1 and failure is None:
+            curves = {r.label: [(int(h["epoch"]), h["val_nll"]) for h in r.history]
+                      for r in self.records if r.status is not RunStatus.NOT_RUN}
+            written = self.compare(self.out_dir, curves)
+        self._emit(ev.QueueFinished(self.control.stopped, best_run(self.records), failure,
+                                    tuple(str(p) for p in written)))
+        return self.records
+
+
+def _one_line(exc: BaseException) -> str:
+    from .checkpoint import CheckpointError
+    from .config import ConfigError
+    from .data import DataError
+
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    if isinstance(exc, (ConfigError, DataError, CheckpointError)):
+        return first or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
