@@ -38,16 +38,19 @@ def main() -> None:
     _app = create_application(["gui_latency"])  # held: the QApplication must outlive the window
     window = MainWindow(runs_root=scratch / "runs")
     base = RunConfig()
-    config = replace(base, data=replace(base.data, limit_train=args.limit_train),
-                     train=replace(base.train, device="cpu", batch_size=32))
+    config = replace(
+        base,
+        data=replace(base.data, limit_train=args.limit_train),
+        train=replace(base.train, device="cpu", batch_size=32),
+    )
     window.settings = TrainingSettings(config, (1e-3,))
     window.resize(1200, 800)
     window.show()
 
     epochs = []
-    window.controller.event.connect(lambda i, e: epochs.append(e) if isinstance(e, ev.EpochEnd) else None)
+    window.controller.event.connect(lambda e: epochs.append(e) if isinstance(e, ev.EpochEnd) else None)
     started = []  # every BatchProgress, to know when training is under way and how fast it goes
-    window.controller.event.connect(lambda i, e: started.append(e) if isinstance(e, ev.BatchProgress) else None)
+    window.controller.event.connect(lambda e: started.append(e) if isinstance(e, ev.BatchProgress) else None)
     window.start_training()
     loop = QEventLoop()
     wait = QTimer()
@@ -74,7 +77,9 @@ def main() -> None:
     measure_start = time.monotonic()
     # switch tabs now and then, as a user would, so the panels repaint during the measurement
     flip = QTimer()
-    flip.timeout.connect(lambda: window.tabs.setCurrentIndex((window.tabs.currentIndex() + 1) % window.tabs.count()))
+    flip.timeout.connect(
+        lambda: window.tabs.setCurrentIndex((window.tabs.currentIndex() + 1) % window.tabs.count())
+    )
     flip.start(1000)
     # a real event loop, as app.exec() runs it (a Python loop around processEvents() would busy-spin,
     # taking a core and the GIL from the training thread)
@@ -90,11 +95,17 @@ def main() -> None:
     window.close()
 
     lat = np.array(lateness)
-    print(f"torch threads={torch.get_num_threads()} cores={os.cpu_count()} ticks={len(lat)} "
-          f"epochs finished={len(epochs)} seconds={args.seconds:.0f}")
-    print(f"training meanwhile: {batches} batches of 32 in {measured:.1f} s ({batches / measured:.0f} batches/s)")
-    print(f"lateness ms: mean={lat.mean():.2f} p50={np.percentile(lat, 50):.2f} "
-          f"p90={np.percentile(lat, 90):.2f} p99={np.percentile(lat, 99):.2f} max={lat.max():.2f}")
+    print(
+        f"torch threads={torch.get_num_threads()} cores={os.cpu_count()} ticks={len(lat)} "
+        f"epochs finished={len(epochs)} seconds={args.seconds:.0f}"
+    )
+    print(
+        f"training meanwhile: {batches} batches of 32 in {measured:.1f} s ({batches / measured:.0f} batches/s)"
+    )
+    print(
+        f"lateness ms: mean={lat.mean():.2f} p50={np.percentile(lat, 50):.2f} "
+        f"p90={np.percentile(lat, 90):.2f} p99={np.percentile(lat, 99):.2f} max={lat.max():.2f}"
+    )
     print(f"gui_latency_p99_ms={np.percentile(lat, 99):.2f} max_ms={lat.max():.2f}")
 
 

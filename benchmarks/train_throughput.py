@@ -7,6 +7,17 @@
     transforms behind a DataLoader, the same model and optimiser.
 
 Both run in one process on the same machine; the last line is `speedup_vs_template=<ratio>`.
+
+With --compare-steps it instead times three ways of applying the Adamax update on the default
+model (the same random binarised batches, forward `model(x, generator, reduction="mean")`):
+(1) copy: core.optim.StepInBackward (torch.optim's arithmetic copied into a post-accumulate-grad
+    hook), (2) torch_per_param: torch's documented pattern (tutorial "How to save memory by fusing
+    the optimizer step into the backward pass"): one torch.optim.Adamax([p], foreach=False) per
+    parameter, stepped and zero_grad'ed from that parameter's post-accumulate-grad hook, and
+    (3) plain: zero_grad, backward, then one foreach `optimizer.step()`. It first checks that (1)
+    and (2) leave bit-identical parameters after 5 identical steps, then interleaves the variants
+    in rounds; the last line is `step_ms copy=<> torch_per_param=<> plain=<> copy_vs_torch=<ratio>`
+    (medians over rounds of the mean milliseconds per step).
 """
 
 from __future__ import annotations
@@ -14,9 +25,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
+
+# before torch loads OpenMP: idle OpenMP threads sleep instead of spinning (see DESIGN.md)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
@@ -112,6 +127,7 @@ def template_loop(device: torch.device, batch_size: int, root: Path):
     torch.manual_seed(0)
     model = VAE(model_config()).to(device)
     opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
+    noise = torch.Generator(device).manual_seed(0)  # the template draws its noise from the global state
     it = iter(loader)
 
     def step() -> tuple[int, float]:
@@ -125,7 +141,7 @@ def template_loop(device: torch.device, batch_size: int, root: Path):
         x = x.to(device)
         sync(device)  # so that queued GPU work is counted where it was issued
         data = time.perf_counter() - started
-        loss = model(x, reduction="mean")
+        loss = model(x, noise, reduction="mean")
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -135,18 +151,159 @@ def template_loop(device: torch.device, batch_size: int, root: Path):
     return step
 
 
+STEP_VARIANTS = ("copy", "torch_per_param", "plain")
+
+
+def step_variant(name: str, batches: list[torch.Tensor], lr: float = 1e-3):
+    """A training step (forward, backward, update) for one way of applying Adamax, cycling through
+    `batches`; every variant starts from the same weights and the same noise generator."""
+    from vae_explorer.core.model import VAE
+    from vae_explorer.core.optim import StepInBackward, make_optimizer
+
+    torch.manual_seed(0)  # the same initial weights for every variant (as torch's layers draw them)
+    model = VAE(model_config())
+    model.train()
+    generator = torch.Generator().manual_seed(0)
+    position = 0
+
+    def next_batch() -> torch.Tensor:
+        nonlocal position
+        x = batches[position % len(batches)]
+        position += 1
+        return x
+
+    if name == "copy":
+        keep = StepInBackward(make_optimizer("adamax", model.parameters(), lr))
+
+        def step() -> None:
+            model(next_batch(), generator, reduction="mean").backward()
+
+    elif name == "torch_per_param":
+        optimizers = {p: torch.optim.Adamax([p], lr=lr, foreach=False) for p in model.parameters()}
+
+        def hook(p: torch.Tensor) -> None:
+            optimizers[p].step()
+            optimizers[p].zero_grad()
+
+        keep = [p.register_post_accumulate_grad_hook(hook) for p in model.parameters()]
+
+        def step() -> None:
+            model(next_batch(), generator, reduction="mean").backward()
+
+    elif name == "plain":
+        keep = make_optimizer("adamax", model.parameters(), lr)
+
+        def step() -> None:
+            loss = model(next_batch(), generator, reduction="mean")
+            keep.zero_grad(set_to_none=True)
+            loss.backward()
+            keep.step()
+
+    else:
+        raise ValueError(name)
+    step.keep = keep  # type: ignore[attr-defined]  # the hooks and optimisers live as long as the step
+    return model, step
+
+
+def check_identical(batches: list[torch.Tensor]) -> None:
+    """Print whether the variants leave the same parameters after 5 identical steps from the same
+    weights (bit for bit, and otherwise the largest difference)."""
+    checked = {name: step_variant(name, batches) for name in STEP_VARIANTS}
+    weights = {"start": [p.detach().clone() for p in checked["copy"][0].parameters()]}
+    for name, (model, step) in checked.items():
+        for _ in range(5):
+            step()
+        weights[name] = [p.detach() for p in model.parameters()]
+
+    def identical(a: str, b: str) -> bool:
+        return all(torch.equal(p, q) for p, q in zip(weights[a], weights[b], strict=True))
+
+    def largest_gap(a: str, b: str) -> float:
+        return max((p - q).abs().max().item() for p, q in zip(weights[a], weights[b], strict=True))
+
+    print(
+        f"after 5 steps: copy vs torch_per_param bit-identical={identical('copy', 'torch_per_param')} "
+        f"(max |diff| {largest_gap('copy', 'torch_per_param'):.3g}); "
+        f"copy vs plain bit-identical={identical('copy', 'plain')} "
+        f"(max |diff| {largest_gap('copy', 'plain'):.3g}); "
+        f"copy moved from start={not identical('copy', 'start')}"
+    )
+
+
+def compare_steps(args: argparse.Namespace) -> None:
+    """Mean milliseconds per training step of the three update variants, interleaved in rounds."""
+    data = torch.Generator().manual_seed(1)
+    pixels = model_config().image_size ** 2
+    batches = [
+        torch.bernoulli(torch.rand(args.batch_size, pixels, generator=data), generator=data)
+        for _ in range(64)
+    ]
+    check_identical(batches)
+
+    steps = {name: step_variant(name, batches)[1] for name in STEP_VARIANTS}
+    for step in steps.values():
+        for _ in range(args.warmup):
+            step()
+    runs: dict[str, list[float]] = {name: [] for name in STEP_VARIANTS}
+    for r in range(args.rounds):  # interleaved, the order rotated, so drift hits every variant alike
+        order = STEP_VARIANTS[r % 3 :] + STEP_VARIANTS[: r % 3]
+        for name in order:
+            step = steps[name]
+            start = time.perf_counter()
+            for _ in range(args.batches):
+                step()
+            runs[name].append((time.perf_counter() - start) / args.batches * 1e3)
+    median = {name: statistics.median(values) for name, values in runs.items()}
+    for name, values in runs.items():
+        print(
+            f"{name:15s} ms/step: median {median[name]:6.3f}  min {min(values):6.3f}   all "
+            + " ".join(f"{v:.3f}" for v in values)
+        )
+    # same-round ratios: background load shifts both members of a pair alike
+    paired = [c / t for c, t in zip(runs["copy"], runs["torch_per_param"], strict=True)]
+    print(
+        "copy/torch_per_param per round: "
+        + " ".join(f"{v:.3f}" for v in paired)
+        + f"   (median {statistics.median(paired):.3f})"
+    )
+    print(
+        f"step_ms copy={median['copy']:.3f} torch_per_param={median['torch_per_param']:.3f} "
+        f"plain={median['plain']:.3f} copy_vs_torch={median['copy'] / median['torch_per_param']:.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=600)
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=None,
+        help="steps timed per loop and round (default 600; 300 with --compare-steps)",
+    )
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="alternate the two loops this many times")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="alternate the loops this many times (default 3; 5 with --compare-steps)",
+    )
+    parser.add_argument(
+        "--compare-steps",
+        action="store_true",
+        help="instead time StepInBackward against torch's per-parameter optimisers stepped in the "
+        "backward hook and a plain foreach step (random batches, no data loading)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (both loops)")
     parser.add_argument(
         "--hidden", type=int, default=None, help="hidden units (default: the project default)"
     )
     args = parser.parse_args()
+    if args.batches is None:
+        args.batches = 300 if args.compare_steps else 600
+    if args.rounds is None:
+        args.rounds = 5 if args.compare_steps else 3
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -157,6 +314,11 @@ def main() -> None:
         f"batch_size={args.batch_size} batches={args.batches} "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}"
     )
+    if args.compare_steps:
+        if device.type != "cpu":
+            parser.error("--compare-steps times the CPU step only")
+        compare_steps(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = extracted_root(Path(tmp))
         loops = {

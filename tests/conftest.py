@@ -6,10 +6,10 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
-from vae_explorer.core.config import DataConfig  # noqa: E402
-from vae_explorer.core.data import load_splits  # noqa: E402
+from vae_explorer.core.config import DataConfig
+from vae_explorer.core.data import load_splits
 
 
 @pytest.fixture(autouse=True)

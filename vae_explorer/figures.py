@@ -30,8 +30,9 @@ def _pyplot():
     return plt
 
 
-def save_image_grid(flat: np.ndarray, paths: Sequence[Path], side: int = 28, cols: int = 4,
-                    title: str | None = None) -> None:
+def save_image_grid(
+    flat: np.ndarray, paths: Sequence[Path], side: int = 28, cols: int = 4, title: str | None = None
+) -> None:
     """A grid of digits (4x4 for 16 images), one subplot each with no axes, as in the course."""
     plt = _pyplot()
     images = to_images(flat, side)
@@ -77,8 +78,12 @@ def curves_figure(curves: dict[str, Sequence[tuple[int, float]]], ylabel: str = 
     return fig
 
 
-def save_curves(curves: dict[str, Sequence[tuple[int, float]]], paths: Sequence[Path],
-                ylabel: str = "nll", log_y: bool = False) -> None:
+def save_curves(
+    curves: dict[str, Sequence[tuple[int, float]]],
+    paths: Sequence[Path],
+    ylabel: str = "nll",
+    log_y: bool = False,
+) -> None:
     """Validation nll per epoch; several curves overlay with a legend."""
     plt = _pyplot()
     fig = curves_figure(curves, ylabel, log_y)
@@ -93,8 +98,13 @@ def save_component_rows(samples: np.ndarray, labels: Sequence[str], path: Path, 
     k, n = samples.shape[:2]
     fig, axes = plt.subplots(k, 1, figsize=(0.55 * n + 1.3, 0.6 * k + 0.3), squeeze=False)
     for row, (ax, label) in enumerate(zip(axes[:, 0], labels)):
-        ax.imshow(tile(to_images(samples[row], side), 1, n, pad=1, fill=0.5), cmap="gray", vmin=0, vmax=1,
-                  interpolation="nearest")
+        ax.imshow(
+            tile(to_images(samples[row], side), 1, n, pad=1, fill=0.5),
+            cmap="gray",
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():
@@ -110,8 +120,13 @@ def save_strip(images: np.ndarray, path: Path, side: int = 28, title: str | None
     plt = _pyplot()
     n = len(images)
     fig, ax = plt.subplots(figsize=(0.8 * n + 0.4, 1.4 if title else 1.1))
-    ax.imshow(tile(to_images(images, side), 1, n, pad=1, fill=0.5), cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
+    ax.imshow(
+        tile(to_images(images, side), 1, n, pad=1, fill=0.5),
+        cmap="gray",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=9)
@@ -120,18 +135,17 @@ def save_strip(images: np.ndarray, path: Path, side: int = 28, title: str | None
     plt.close(fig)
 
 
-def write_run_figures(run_dir: Path, config, weights, real_images, history: list[dict[str, float]],
-                      seed: int = SAMPLE_SEED) -> list[Path]:
+def write_run_figures(
+    run_dir: Path, config, weights, real_images, history: list[dict[str, float]], seed: int = SAMPLE_SEED
+) -> list[Path]:
     """The course's three figures of a run folder, from the best weights the run's events carried:
     16 real test images, 16 samples (drawn from `seed`), and the validation curve."""
     import torch
 
-    from vae_explorer.core.model import VAE
+    from vae_explorer.core.model import model_for
 
     run_dir, side = Path(run_dir), config.model.image_size
-    model = VAE(config.model)
-    model.load_state_dict(weights)
-    model.eval()
+    model = model_for(config.model, weights)
     real = real_images[:16].float().numpy() / 255.0
     generated = model.sample(16, torch.Generator().manual_seed(seed)).numpy()
     paths = {name: [run_dir / f"{name}.png", run_dir / f"{name}.pdf"] for name in RUN_FIGURES}

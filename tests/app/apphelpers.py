@@ -45,6 +45,8 @@ def show_panels(window, panels=None) -> None:
 def open_and_show(window, qtbot, path, timeout: int = 30_000) -> None:
     """File → Open a checkpoint, wait until the model is in, then visit every explorer tab."""
     window.open_checkpoint(str(path))
-    qtbot.waitUntil(lambda: window.service.info is not None and window.service.info.checkpoint == str(path),
-                    timeout=timeout)
+    qtbot.waitUntil(
+        lambda: window.service.info is not None and window.service.info.checkpoint == str(path),
+        timeout=timeout,
+    )
     show_panels(window)

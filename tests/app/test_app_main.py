@@ -68,7 +68,12 @@ def test_vae_explorer_without_arguments_and_display_exits_2():
     """The real command (`vae-explorer` with no arguments) in a process with no display: Qt used to
     abort it (exit 134) with "no Qt platform plugin could be initialized"."""
     env = {k: v for k, v in os.environ.items() if k not in DISPLAY_VARS}
-    proc = subprocess.run([sys.executable, "-c", "from vae_explorer.cli import main; raise SystemExit(main([]))"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from vae_explorer.cli import main; raise SystemExit(main([]))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == app_main.NO_DISPLAY

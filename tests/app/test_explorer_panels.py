@@ -45,8 +45,10 @@ def check_exports(widget, folder, stem):
 
 def test_components_panel(qtbot, service, checkpoint, tmp_path):
     panel = loaded(qtbot, service, ComponentsPanel, checkpoint)
-    qtbot.waitUntil(lambda: len(panel.row_images()) == 4 and all(i is not None for i in panel.row_images()),
-                    timeout=30_000)
+    qtbot.waitUntil(
+        lambda: len(panel.row_images()) == 4 and all(i is not None for i in panel.row_images()),
+        timeout=30_000,
+    )
     assert panel.weights.shape == (4,) and abs(panel.weights.sum() - 1) < 1e-5
     assert "w = " in panel.rows[0][0].text()
     before = panel.row_images()[2].copy()
@@ -54,7 +56,9 @@ def test_components_panel(qtbot, service, checkpoint, tmp_path):
     qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.rect().center())
     qtbot.waitUntil(lambda: not np.array_equal(panel.row_images()[2], before), timeout=30_000)
     panel.sort.setChecked(True)
-    qtbot.waitUntil(lambda: list(panel.order) == list(np.argsort(-panel.weights, kind="stable")), timeout=30_000)
+    qtbot.waitUntil(
+        lambda: list(panel.order) == list(np.argsort(-panel.weights, kind="stable")), timeout=30_000
+    )
     panel.mean_only.setChecked(True)
     qtbot.waitUntil(lambda: panel.row_images()[0].shape[1] < 60, timeout=30_000)  # one image per row
     panel.mean_only.setChecked(False)
@@ -118,9 +122,14 @@ def test_latent_map_click_shows_the_image(qtbot, service, checkpoint, tmp_path):
     vb = panel.plot.getPlotItem().getViewBox()
     empty = panel.plot.mapFromScene(vb.mapViewToScene(QPointF(far[0] - 1, far[1] - 1)))
     qtbot.mouseClick(panel.plot.viewport(), Qt.MouseButton.LeftButton, pos=empty)
-    qtbot.waitUntil(lambda: panel.image_title.text() == "<b>Decoded point</b>"
-                    and panel.image_view.image() is not None
-                    and panel.recon_view.image() is None, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            panel.image_title.text() == "<b>Decoded point</b>"
+            and panel.image_view.image() is not None
+            and panel.recon_view.image() is None
+        ),
+        timeout=10_000,
+    )
     check_exports(panel.plot, tmp_path, "latent_map")
     # the scatter is exported as vectors (one path per point), not as a pasted pixmap atlas
     assert (tmp_path / "latent_map.svg").read_text().count("<path") >= len(data.coords)
@@ -142,15 +151,21 @@ def test_latent_map_redraws_in_place(qtbot, service, checkpoint):
     assert legend_names() == [str(d) for d in digits] + ["component means"]
     assert counts() == {d: int((data.labels == d).sum()) for d in digits}
     items = dict(panel.scatters)
-    moved = replace(data, coords=data.coords + 1.0, component_coords=data.component_coords[:2] + 1.0,
-                    component_weights=data.component_weights[:2])
+    moved = replace(
+        data,
+        coords=data.coords + 1.0,
+        component_coords=data.component_coords[:2] + 1.0,
+        component_weights=data.component_weights[:2],
+    )
     panel._show(moved)
     assert panel.scatters == items  # the same items, given new data
     first = next(iter(items))
     np.testing.assert_allclose(panel.scatters[first].getData()[0], moved.coords[data.labels == first, 0])
     shown = [label for label in panel.mean_labels if label.isVisible()]
     assert [label.toPlainText() for label in shown] == ["0", "1"]
-    assert [(label.pos().x(), label.pos().y()) for label in shown] == [tuple(p) for p in moved.component_coords]
+    assert [(label.pos().x(), label.pos().y()) for label in shown] == [
+        tuple(p) for p in moved.component_coords
+    ]
     # a standard-prior model: no component marks and no legend entry for them
     plain = replace(data, component_coords=np.zeros((0, 2)), component_weights=np.zeros(0))
     panel._show(plain)
@@ -179,15 +194,23 @@ def test_window_fits_900_px_wide_without_clipping(window, qtbot, checkpoint):
 
     open_and_show(window, qtbot, checkpoint)
     _, components, interpolation, latent_map = window.panels
-    qtbot.waitUntil(lambda: len(components.row_images()) == 4 and interpolation.result is not None
-                    and latent_map.data is not None, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: (
+            len(components.row_images()) == 4
+            and interpolation.result is not None
+            and latent_map.data is not None
+        ),
+        timeout=60_000,
+    )
     assert window.minimumSizeHint().width() <= 900
     window.resize(900, 650)
     for i in range(window.tabs.count()):
         window.tabs.setCurrentIndex(i)
         qtbot.wait(50)
         page = window.tabs.widget(i)
-        assert window.width() == 900 and page.minimumSizeHint().width() <= page.width(), window.tabs.tabText(i)
+        assert window.width() == 900 and page.minimumSizeHint().width() <= page.width(), window.tabs.tabText(
+            i
+        )
         kinds = (QLabel, QAbstractButton, QComboBox, QAbstractSpinBox, QSlider)
         checked = 0
         for w in (w for kind in kinds for w in page.findChildren(kind)):

@@ -24,9 +24,10 @@ def curve_action(window):
     return next(a for a in window.export_menu.actions() if a.text() == "Validation nll curves…")
 
 
-@pytest.mark.parametrize(("name_filter", "suffix"), [("SVG vector image (*.svg)", ".svg"),
-                                                     ("PDF document (*.pdf)", ".pdf"),
-                                                     ("PNG image (*.png)", ".png")])
+@pytest.mark.parametrize(
+    ("name_filter", "suffix"),
+    [("SVG vector image (*.svg)", ".svg"), ("PDF document (*.pdf)", ".pdf"), ("PNG image (*.png)", ".png")],
+)
 def test_export_figure_adds_the_chosen_filters_extension(window, out, monkeypatch, name_filter, suffix):
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out / "curves"), name_filter))
     curve_action(window).trigger()
@@ -38,8 +39,9 @@ def test_export_figure_adds_the_chosen_filters_extension(window, out, monkeypatc
 
 
 def test_a_typed_extension_wins_over_the_filter(window, out, monkeypatch):
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        lambda *a, **k: (str(out / "curves.pdf"), "SVG vector image (*.svg)"))
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda *a, **k: (str(out / "curves.pdf"), "SVG vector image (*.svg)")
+    )
     curve_action(window).trigger()
     assert sorted(p.name for p in out.iterdir()) == ["curves.pdf"]
 
@@ -83,7 +85,9 @@ def test_filter_suffix_helpers(tmp_path):
 
 def test_opening_a_folder_shows_cores_message(window, qtbot, tmp_path, monkeypatch):
     errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: errors.append((title, text)))
+    monkeypatch.setattr(
+        QMessageBox, "critical", lambda parent, title, text, *a, **k: errors.append((title, text))
+    )
     folder = tmp_path / "a-run"
     folder.mkdir()
     with pytest.raises(CheckpointError) as core:

@@ -90,16 +90,28 @@ def test_live_training_two_learning_rates(window, qtbot):
     assert len(plot.legend.items) == 2
     panel = window.panels[0]
     # the last run's best model arrives from its event's weights, without a checkpoint being read
-    qtbot.waitUntil(lambda: window.service.info is not None and window.service.info.config.train.lr == 3e-3
-                    and window.service.info.epoch == table_epochs(window, 1), timeout=30_000)
+    qtbot.waitUntil(
+        lambda: (
+            window.service.info is not None
+            and window.service.info.config.train.lr == 3e-3
+            and window.service.info.epoch == table_epochs(window, 1)
+        ),
+        timeout=30_000,
+    )
     assert panel.generated_view.image() is None  # hidden tabs wait until they are shown
     show_panels(window)
     qtbot.waitUntil(lambda: panel.generated_view.image() is not None, timeout=30_000)
     assert panel.real_view.image().shape == panel.generated_view.image().shape
     components, interpolation, latent_map = window.panels[1:]
-    qtbot.waitUntil(lambda: bool(components.row_images())
-                    and all(i is not None for i in components.row_images())
-                    and interpolation.result is not None and latent_map.data is not None, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: (
+            bool(components.row_images())
+            and all(i is not None for i in components.row_images())
+            and interpolation.result is not None
+            and latent_map.data is not None
+        ),
+        timeout=60_000,
+    )
 
 
 def test_pause_resume_and_stop(window, qtbot):
@@ -143,14 +155,19 @@ def test_diverging_run_is_marked_and_the_queue_goes_on(window, qtbot, monkeypatc
     assert payload["metrics"]["epoch"] == 1
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert len(plot.points(1)[0]) == 2
-    assert "diverged" in window.statusBar().currentMessage() and "lr=0.001" in window.statusBar().currentMessage()
+    assert (
+        "diverged" in window.statusBar().currentMessage()
+        and "lr=0.001" in window.statusBar().currentMessage()
+    )
 
 
 def test_export_every_figure(window, qtbot, tmp_path):
     window.settings = tiny_settings(epochs=2)
     window.start_training()
     finish(qtbot, window)
-    qtbot.waitUntil(lambda: window.service.info is not None and window.service.info.epoch >= 1, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: window.service.info is not None and window.service.info.epoch >= 1, timeout=30_000
+    )
     out = tmp_path / "figures"
     out.mkdir()
     assert window.panels[0].generated_view.image() is None  # never shown: not drawn yet
@@ -213,8 +230,9 @@ def test_close_during_training_stops_cleanly(window, qtbot, monkeypatch):
     window.start_training()
     wait_for_epoch(qtbot, seen, 1)
     asked = []
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes
+    )
     thread = window.controller._thread
     started = time.monotonic()
     assert window.close()
@@ -253,8 +271,9 @@ def test_settings_through_the_toolbar_action(window, qtbot):
             seen["ok_on_bad"] = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
             dialog.lrs.setText("2e-3 5e-4")
             dialog.epochs.setValue(3)
-            qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok),
-                             Qt.MouseButton.LeftButton)
+            qtbot.mouseClick(
+                dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton
+            )
         finally:
             if dialog is not None and dialog.isVisible():
                 dialog.reject()
@@ -287,8 +306,10 @@ def test_open_checkpoint_from_the_file_menu(window, qtbot, checkpoint, monkeypat
     window.open_action.trigger()
     panel = window.panels[0]
     window.tabs.setCurrentWidget(panel)
-    qtbot.waitUntil(lambda: panel.real_view.image() is not None and panel.generated_view.image() is not None,
-                    timeout=30_000)
+    qtbot.waitUntil(
+        lambda: panel.real_view.image() is not None and panel.generated_view.image() is not None,
+        timeout=30_000,
+    )
     assert window.service.info.checkpoint == str(checkpoint)
     assert not window.controller.running
 

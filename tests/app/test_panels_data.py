@@ -56,9 +56,16 @@ def test_moved_data_folder_after_a_good_model(window, qtbot, checkpoint, moved_d
     real_gen, components, interpolation, latent_map = window.panels
     # a good model first: every panel draws
     open_and_show(window, qtbot, checkpoint)
-    qtbot.waitUntil(lambda: real_gen.real_view.image() is not None and real_gen.generated_view.image() is not None
-                    and latent_map.data is not None and interpolation.result is not None
-                    and interpolation.gallery_count > 0, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: (
+            real_gen.real_view.image() is not None
+            and real_gen.generated_view.image() is not None
+            and latent_map.data is not None
+            and interpolation.result is not None
+            and interpolation.gallery_count > 0
+        ),
+        timeout=60_000,
+    )
     old_generated = real_gen.generated_view.image().copy()
     old_rows = [r.copy() for r in components.row_images()]
 
@@ -69,11 +76,21 @@ def test_moved_data_folder_after_a_good_model(window, qtbot, checkpoint, moved_d
     assert "Test images not found" in title
     assert str(root) in text and "restore" in text.lower()
     # what needs no data is drawn for the new model
-    qtbot.waitUntil(lambda: real_gen.generated_view.image() is not None
-                    and not np.array_equal(real_gen.generated_view.image(), old_generated), timeout=30_000)
-    qtbot.waitUntil(lambda: len(components.row_images()) == 4 and all(r is not None for r in components.row_images())
-                    and not all(np.array_equal(a, b) for a, b in zip(components.row_images(), old_rows)),
-                    timeout=30_000)
+    qtbot.waitUntil(
+        lambda: (
+            real_gen.generated_view.image() is not None
+            and not np.array_equal(real_gen.generated_view.image(), old_generated)
+        ),
+        timeout=30_000,
+    )
+    qtbot.waitUntil(
+        lambda: (
+            len(components.row_images()) == 4
+            and all(r is not None for r in components.row_images())
+            and not all(np.array_equal(a, b) for a, b in zip(components.row_images(), old_rows))
+        ),
+        timeout=30_000,
+    )
     assert components.notice.isHidden()
     # the panels that need the test images show none of the previous model's figures ...
     assert real_gen.real_view.image() is None
@@ -100,8 +117,14 @@ def test_moved_data_folder_after_a_good_model(window, qtbot, checkpoint, moved_d
     window.open_checkpoint(str(ckpt))
     qtbot.waitUntil(lambda: window.service.info.data_error is None, timeout=30_000)
     show_panels(window)
-    qtbot.waitUntil(lambda: real_gen.real_view.image() is not None and latent_map.data is not None
-                    and interpolation.gallery_count > 0, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: (
+            real_gen.real_view.image() is not None
+            and latent_map.data is not None
+            and interpolation.gallery_count > 0
+        ),
+        timeout=60_000,
+    )
     for panel in window.panels:
         assert panel.notice.isHidden() and panel.notice_text() == ""
     assert len(dialogs) == 1
@@ -113,8 +136,14 @@ def test_moved_data_folder_in_a_fresh_window(window, qtbot, moved_data_checkpoin
     real_gen, components, interpolation, latent_map = window.panels
     open_and_show(window, qtbot, ckpt)
     qtbot.waitUntil(lambda: real_gen.generated_view.image() is not None, timeout=30_000)
-    qtbot.waitUntil(lambda: len(dialogs) == 1 and all(r is not None for r in components.row_images())
-                    and len(components.row_images()) == 4, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: (
+            len(dialogs) == 1
+            and all(r is not None for r in components.row_images())
+            and len(components.row_images()) == 4
+        ),
+        timeout=30_000,
+    )
     assert window.service.info.data_error and str(root) == window.service.info.data_folder
     assert window.save_action.isEnabled()  # the model itself is fine
     assert "Test images not found" in real_gen.real_view.placeholder

@@ -19,7 +19,9 @@ def test_curves_hover_and_log_axis(qtbot):
     b = plot.add_run("lr=0.01")
     for epoch, (va, vb) in enumerate([(150.0, 140.0), (120.0, 130.0), (110.0, 135.0)], 1):
         plot.add_epoch(a, epoch, va + 5, va, epoch, va)
-        plot.add_epoch(b, epoch, vb + 5, vb, 1 if epoch > 1 else epoch, min(vb, 140.0) if epoch == 1 else 130.0)
+        plot.add_epoch(
+            b, epoch, vb + 5, vb, 1 if epoch > 1 else epoch, min(vb, 140.0) if epoch == 1 else 130.0
+        )
     qtbot.wait(50)
     x, y = plot.points(a)
     assert list(x) == [1, 2, 3] and list(y) == [150.0, 120.0, 110.0]
@@ -86,8 +88,12 @@ def test_log_axis_keeps_the_range_and_the_stars_on_their_points(qtbot, with_firs
     assert vb.sceneBoundingRect().contains(_scene_pos(plot, star))  # the star is in sight
     # the axis labels round nll values, not a single "2·10²"
     axis = plot.plot.getAxis("left")
-    labels = [s for _, values in axis.tickValues(lo, hi, vb.height())
-              for s in axis.tickStrings(values, 1.0, _) if values]
+    labels = [
+        s
+        for _, values in axis.tickValues(lo, hi, vb.height())
+        for s in axis.tickStrings(values, 1.0, _)
+        if values
+    ]
     assert len(labels) >= 3 and all(s.replace(".", "").isdigit() for s in labels), labels
 
     plot.set_log_y(False)
@@ -154,8 +160,10 @@ def test_many_runs_legend_is_readable_and_hides_no_data(qtbot, size):
     for sample, label in plot.legend.items:  # every entry inside the legend box, none overlapping
         assert legend.contains(label.sceneBoundingRect().center())
         assert legend.contains(sample.sceneBoundingRect().center())
-    centres = {(round(lab.sceneBoundingRect().center().x()), round(lab.sceneBoundingRect().center().y()))
-               for _, lab in plot.legend.items}
+    centres = {
+        (round(lab.sceneBoundingRect().center().x()), round(lab.sceneBoundingRect().center().y()))
+        for _, lab in plot.legend.items
+    }
     assert len(centres) == 30
     assert 2 <= plot.legend.columns <= 3
     assert legend.width() < 0.4 * size[0]
@@ -190,8 +198,11 @@ def test_legend_samples_wear_their_runs_colours_before_any_point(qtbot):
     painter.end()
     for (sample, _), run in zip(plot.legend.items, plot.runs):
         rect = plot.widget.mapFromScene(sample.sceneBoundingRect()).boundingRect()
-        colours = {image.pixelColor(x, y).name() for x in range(rect.left() + 1, rect.right())
-                   for y in range(rect.top() + 1, rect.bottom())}
+        colours = {
+            image.pixelColor(x, y).name()
+            for x in range(rect.left() + 1, rect.right())
+            for y in range(rect.top() + 1, rect.bottom())
+        }
         want = QColor(run.colour)
         assert run.colour in colours
         for name in colours:  # the run's colour, white, or antialiased blends of the two

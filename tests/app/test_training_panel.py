@@ -138,13 +138,20 @@ def test_a_failed_start_marks_the_runs_failed_and_resets_the_progress(panel):
     from vae_explorer.core import events as ev
 
     assert panel.result_label.text() == "Loading data…"
-    panel.on_event(ev.QueueFinished(stopped=False, best=None,
-                                    failure="missing data file: expected /x/MNIST/raw/train-images-idx3-ubyte.gz"))
+    panel.on_event(
+        ev.QueueFinished(
+            stopped=False,
+            best=None,
+            failure="missing data file: expected /x/MNIST/raw/train-images-idx3-ubyte.gz",
+        )
+    )
     assert [status(panel, r) for r in range(2)] == ["failed", "failed"]  # both needed that data
     assert panel.table.item(0, 5).text() == "error"
     assert panel.progress.value() == 0 and panel.progress.text() == "failed"
-    assert panel.result_label.text() == "Training failed: missing data file: expected " \
-                                        "/x/MNIST/raw/train-images-idx3-ubyte.gz"
+    assert (
+        panel.result_label.text() == "Training failed: missing data file: expected "
+        "/x/MNIST/raw/train-images-idx3-ubyte.gz"
+    )
 
 
 def test_a_run_that_fails_midway_is_failed_and_the_rest_not_run(panel):

@@ -30,8 +30,10 @@ def test_a_failed_start_says_training_failed(window, qtbot, monkeypatch, tmp_pat
     bar 'Training finished', the Progress box 'Loading data…' over a full bar, the row 'not run'."""
     (tmp_path / "empty" / "MNIST" / "raw").mkdir(parents=True)
     settings = tiny_settings()
-    window.settings = replace(settings, config=replace(settings.config,
-                                                       data=replace(settings.config.data, root=str(tmp_path / "empty"))))
+    window.settings = replace(
+        settings,
+        config=replace(settings.config, data=replace(settings.config.data, root=str(tmp_path / "empty"))),
+    )
     dialogs = []
 
     def critical(parent, title, text, *args, **kwargs):
@@ -51,7 +53,10 @@ def test_a_failed_start_says_training_failed(window, qtbot, monkeypatch, tmp_pat
     panel = window.training
     assert row_status(window, 0) == "failed"
     assert panel.progress.value() == 0 and panel.progress.text() == "failed"
-    assert panel.result_label.text().startswith("Training failed") and "missing data file" in panel.result_label.text()
+    assert (
+        panel.result_label.text().startswith("Training failed")
+        and "missing data file" in panel.result_label.text()
+    )
     assert window.start_action.isEnabled() and not window.pause_action.isEnabled()
     # the next start is not haunted by the failure
     window.settings = tiny_settings(epochs=1)
@@ -112,4 +117,4 @@ def test_first_epoch_divergence_has_no_checkpoint_and_no_point_at_zero(window, q
     window.training.log_y.setChecked(True)
     qtbot.wait(50)
     lo, hi = plot.plot.getViewBox().viewRange()[1]
-    assert 1.5 < lo and hi < 3.5, (lo, hi)  # log10 of a few hundred nats
+    assert lo > 1.5 and hi < 3.5, (lo, hi)  # log10 of a few hundred nats

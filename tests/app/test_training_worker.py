@@ -27,7 +27,7 @@ def test_controller_runs_a_queue_and_joins_its_thread(qtbot, tmp_path):
         assert controller.running
     assert not controller.running
     assert [i for i, name in seen if name == "RunFinished"] == [0, 1]
-    assert [name for i, name in seen if i == 0][0] == ev.RunStarted.__name__
+    assert next(name for i, name in seen if i == 0) == ev.RunStarted.__name__
     for config in configs:
         assert (tmp_path / lr_dirname(config.train.lr) / "model.pt").is_file()
     assert (tmp_path / "nll_val_curves.png").is_file()  # the comparison, as the CLI writes it

@@ -31,8 +31,13 @@ def _good(tmp_path, name="good.pt"):
     g = torch.Generator().manual_seed(0)
     model(torch.bernoulli(torch.full((4, 784), 0.3), generator=g), g).backward()
     opt.step()
-    metrics = {"history": [{"epoch": 1, "train_loss": 200.0, "val_nll": 190.0, "seconds": 1.5}],
-               "best_val": 190.0, "best_epoch": 1, "stale_epochs": 0, "epoch": 1}
+    metrics = {
+        "history": [{"epoch": 1, "train_loss": 200.0, "val_nll": 190.0, "seconds": 1.5}],
+        "best_val": 190.0,
+        "best_epoch": 1,
+        "stale_epochs": 0,
+        "epoch": 1,
+    }
     return save_checkpoint(tmp_path / name, model.state_dict(), CONFIG, metrics, opt.state_dict())
 
 
@@ -59,7 +64,7 @@ def _inf_weight(p):
 
 def test_a_good_checkpoint_loads_and_resumes(tmp_path, tiny_splits):
     path = _good(tmp_path)
-    model, config, payload = load_checkpoint(path)
+    _model, config, payload = load_checkpoint(path)
     assert config == CONFIG and payload["metrics"]["epoch"] == 1
     resumed = Trainer(CONFIG, tiny_splits, resume_from=path)
     assert resumed.start_epoch == 2 and len(resumed.optimizer.state) > 0
@@ -67,8 +72,16 @@ def test_a_good_checkpoint_loads_and_resumes(tmp_path, tiny_splits):
 
 BAD = [
     ("metrics_list.pt", _set("metrics", [1, 2]), r"'metrics' is a list, expected a dict"),
-    ("model_list.pt", _set("model", [1, 2]), r"'model' is a list, expected a dict of parameter names to tensors"),
-    ("model_values.pt", _set("model", {"prior.logits": [1.0, 2.0]}), r"'model' maps 'prior.logits' to a list"),
+    (
+        "model_list.pt",
+        _set("model", [1, 2]),
+        r"'model' is a list, expected a dict of parameter names to tensors",
+    ),
+    (
+        "model_values.pt",
+        _set("model", {"prior.logits": [1.0, 2.0]}),
+        r"'model' maps 'prior.logits' to a list",
+    ),
     ("model_empty.pt", _set("model", {}), r"'model' is an empty dict"),
     ("no_model.pt", lambda p: p.pop("model"), r"no model parameters"),
     ("config_int.pt", _set("config", 5), r"'config' is an int, expected the run configuration as JSON text"),
@@ -76,18 +89,52 @@ BAD = [
     ("optimizer_list.pt", _set("optimizer", [1, 2]), r"'optimizer' is a list, expected a PyTorch optimizer"),
     ("optimizer_keys.pt", _set("optimizer", {"state": 1}), r"'optimizer' lacks a 'state' dict"),
     ("optimizer_groups.pt", lambda p: p["optimizer"]["param_groups"].append("x"), r"parameter group 'x'"),
-    ("optimizer_state.pt", lambda p: p["optimizer"]["state"].__setitem__(0, [1]), r"optimizer state for parameter 0"),
-    ("optimizer_nan.pt", lambda p: p["optimizer"]["state"][0]["exp_avg"].fill_(float("nan")),
-     r"optimizer state 'exp_avg' of parameter 0 holds non-finite values"),
-    ("history_dict.pt", lambda p: p["metrics"].__setitem__("history", {"epoch": 1}), r"metrics\['history'\] is a dict"),
-    ("history_entry.pt", lambda p: p["metrics"]["history"].append([1, 2]), r"metrics\['history'\]\[1\] is \[1, 2\]"),
-    ("history_keys.pt", lambda p: p["metrics"]["history"][0].__setitem__("extra", 1), r"metrics\['history'\]\[0\]"),
-    ("history_value.pt", lambda p: p["metrics"]["history"][0].__setitem__("val_nll", "low"), r"metrics\['history'\]\[0\]"),
-    ("epoch_str.pt", lambda p: p["metrics"].__setitem__("epoch", "3"), r"metrics\['epoch'\] is '3', expected a whole"),
+    (
+        "optimizer_state.pt",
+        lambda p: p["optimizer"]["state"].__setitem__(0, [1]),
+        r"optimizer state for parameter 0",
+    ),
+    (
+        "optimizer_nan.pt",
+        lambda p: p["optimizer"]["state"][0]["exp_avg"].fill_(float("nan")),
+        r"optimizer state 'exp_avg' of parameter 0 holds non-finite values",
+    ),
+    (
+        "history_dict.pt",
+        lambda p: p["metrics"].__setitem__("history", {"epoch": 1}),
+        r"metrics\['history'\] is a dict",
+    ),
+    (
+        "history_entry.pt",
+        lambda p: p["metrics"]["history"].append([1, 2]),
+        r"metrics\['history'\]\[1\] is \[1, 2\]",
+    ),
+    (
+        "history_keys.pt",
+        lambda p: p["metrics"]["history"][0].__setitem__("extra", 1),
+        r"metrics\['history'\]\[0\]",
+    ),
+    (
+        "history_value.pt",
+        lambda p: p["metrics"]["history"][0].__setitem__("val_nll", "low"),
+        r"metrics\['history'\]\[0\]",
+    ),
+    (
+        "epoch_str.pt",
+        lambda p: p["metrics"].__setitem__("epoch", "3"),
+        r"metrics\['epoch'\] is '3', expected a whole",
+    ),
     ("epoch_neg.pt", lambda p: p["metrics"].__setitem__("best_epoch", -1), r"metrics\['best_epoch'\] is -1"),
-    ("best_val_nan.pt", lambda p: p["metrics"].__setitem__("best_val", float("nan")), r"metrics\['best_val'\] is nan"),
-    ("nan_logits.pt", _nan_logits,
-     r"holds non-finite model parameters \(prior\.logits; the run diverged before it was saved\?\)"),
+    (
+        "best_val_nan.pt",
+        lambda p: p["metrics"].__setitem__("best_val", float("nan")),
+        r"metrics\['best_val'\] is nan",
+    ),
+    (
+        "nan_logits.pt",
+        _nan_logits,
+        r"holds non-finite model parameters \(prior\.logits; the run diverged before it was saved\?\)",
+    ),
     ("inf_weight.pt", _inf_weight, r"holds non-finite model parameters \(encoder\.net\.0\.weight;"),
 ]
 
@@ -104,27 +151,36 @@ def test_bad_contents_are_one_line_checkpoint_errors(tmp_path, name, change, mes
         assert re.search(message, text), text
 
 
-@pytest.mark.parametrize("name,change", [
-    ("metrics_list.pt", _set("metrics", [1, 2])),
-    ("model_list.pt", _set("model", [1, 2])),
-    ("nan_logits.pt", _nan_logits),
-    ("optimizer_list.pt", _set("optimizer", [1, 2])),
-])
+@pytest.mark.parametrize(
+    "name,change",
+    [
+        ("metrics_list.pt", _set("metrics", [1, 2])),
+        ("model_list.pt", _set("model", [1, 2])),
+        ("nan_logits.pt", _nan_logits),
+        ("optimizer_list.pt", _set("optimizer", [1, 2])),
+    ],
+)
 def test_resuming_from_bad_contents_raises_checkpoint_error(tmp_path, tiny_splits, name, change):
     path = _tampered(tmp_path, name, change)
     with pytest.raises(CheckpointError, match=re.escape(str(path))):
         Trainer(CONFIG, tiny_splits, tmp_path / "out", resume_from=path)
 
 
-@pytest.mark.parametrize("name,change,expected", [
-    ("metrics_list.pt", _set("metrics", [1, 2]), "'metrics' is a list"),
-    ("nan_logits.pt", _nan_logits, "non-finite model parameters"),
-])
+@pytest.mark.parametrize(
+    "name,change,expected",
+    [
+        ("metrics_list.pt", _set("metrics", [1, 2]), "'metrics' is a list"),
+        ("nan_logits.pt", _nan_logits, "non-finite model parameters"),
+    ],
+)
 @pytest.mark.parametrize("command", ["evaluate", "sample"])
 def test_cli_reports_bad_contents_without_a_traceback(tmp_path, capsys, name, change, expected, command):
     path = _tampered(tmp_path, name, change)
-    args = [command, str(path), "--limit-test", "10"] if command == "evaluate" else \
-        [command, str(path), "--out", str(tmp_path / "s.png")]
+    args = (
+        [command, str(path), "--limit-test", "10"]
+        if command == "evaluate"
+        else [command, str(path), "--out", str(tmp_path / "s.png")]
+    )
     assert main(args) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith(f"error: {path}") and expected in captured.err
@@ -174,8 +230,12 @@ def test_trainer_outputs_share_one_mode(tmp_path, tiny_splits):
     old = os.umask(0o022)
     try:
         cfg = RunConfig(DataConfig(), SMALL, TrainConfig(epochs=1, device="cpu"))
-        splits = replace(tiny_splits, train_images=tiny_splits.train_images[:64],
-                         val_images=tiny_splits.val_images[:32], test_images=tiny_splits.test_images[:32])
+        splits = replace(
+            tiny_splits,
+            train_images=tiny_splits.train_images[:64],
+            val_images=tiny_splits.val_images[:32],
+            test_images=tiny_splits.test_images[:32],
+        )
         Trainer(cfg, splits, tmp_path).run()
     finally:
         os.umask(old)

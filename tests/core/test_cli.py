@@ -75,7 +75,9 @@ def test_several_learning_rates(tmp_path, capsys):
     assert (tmp_path / "nll_val_curves.png").is_file()
     assert (tmp_path / "nll_val_curves.pdf").read_bytes().startswith(b"%PDF")
     # the final figure is the test nll of the run that did best on validation, whichever came last
-    best_val = {sub: min(float(r["val_nll"]) for r in read_metrics(tmp_path / sub)) for sub in ("lr_0.001", "lr_0.01")}
+    best_val = {
+        sub: min(float(r["val_nll"]) for r in read_metrics(tmp_path / sub)) for sub in ("lr_0.001", "lr_0.01")
+    }
     best = min(best_val, key=best_val.get)
     final = capsys.readouterr().out.strip().splitlines()[-1]
     assert final == f"FINAL LOSS: nll={float((tmp_path / best / 'test_loss.txt').read_text()):.4f}"
@@ -100,7 +102,9 @@ def test_a_diverged_rate_does_not_hide_the_others(tmp_path, capsys):
 
 def test_close_learning_rates_get_their_own_folders(tmp_path):
     lrs = ["0.0010000001", "0.0010000002"]
-    assert main(["train", "--epochs", "1", *TINY, "--lr", lrs[0], "--lr", lrs[1], "--out", str(tmp_path)]) == 0
+    assert (
+        main(["train", "--epochs", "1", *TINY, "--lr", lrs[0], "--lr", lrs[1], "--out", str(tmp_path)]) == 0
+    )
     for lr in lrs:
         assert json.loads((tmp_path / f"lr_{lr}" / "config.json").read_text())["train"]["lr"] == float(lr)
 
@@ -267,10 +271,27 @@ def test_a_new_run_does_not_replace_a_saved_one(trained, tmp_path, capsys):
     assert files_of(run) == before
     # one of several rates landing on a saved run: refused before any run starts
     shutil.copytree(trained, tmp_path / "lrs" / "lr_0.01")
-    assert main(["train", "--epochs", "1", *TINY, "--lr", "1e-3", "--lr", "1e-2", "--out", str(tmp_path / "lrs")]) == 2
+    assert (
+        main(
+            ["train", "--epochs", "1", *TINY, "--lr", "1e-3", "--lr", "1e-2", "--out", str(tmp_path / "lrs")]
+        )
+        == 2
+    )
     assert not (tmp_path / "lrs" / "lr_0.001").exists()
     # --overwrite replaces the whole run: a new run that diverges leaves no old model behind
-    args = ["train", "--epochs", "1", *TINY, "--optimizer", "sgd", "--lr", "1e6", "--overwrite", "--out", str(run)]
+    args = [
+        "train",
+        "--epochs",
+        "1",
+        *TINY,
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e6",
+        "--overwrite",
+        "--out",
+        str(run),
+    ]
     assert main(args) == 1
     assert not (run / "model.pt").exists() and not (run / "test_loss.txt").exists()
     assert json.loads((run / "config.json").read_text())["train"]["lr"] == 1e6
@@ -283,7 +304,10 @@ def test_resume_takes_the_checkpoint_settings(trained, tmp_path, capsys):
     shutil.copytree(trained, run)
     saved = json.loads((run / "config.json").read_text())
     # only --epochs and a new --lr: the model, data limits and optimiser come from the checkpoint
-    assert main(["train", "--resume", str(run / "last.pt"), "--epochs", "3", "--lr", "5e-4", "--out", str(run)]) == 0
+    assert (
+        main(["train", "--resume", str(run / "last.pt"), "--epochs", "3", "--lr", "5e-4", "--out", str(run)])
+        == 0
+    )
     resumed = json.loads((run / "config.json").read_text())
     assert resumed["model"] == saved["model"] and resumed["data"] == saved["data"]
     assert resumed["train"]["lr"] == 5e-4 and resumed["train"]["epochs"] == 3
@@ -293,7 +317,9 @@ def test_resume_takes_the_checkpoint_settings(trained, tmp_path, capsys):
     assert "FINAL LOSS" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("change, named", [(["--hidden", "32"], "--hidden"), (["--optimizer", "adam"], "--optimizer")])
+@pytest.mark.parametrize(
+    "change, named", [(["--hidden", "32"], "--hidden"), (["--optimizer", "adam"], "--optimizer")]
+)
 def test_resume_refuses_another_model_or_optimiser(trained, tmp_path, capsys, change, named):
     import shutil
 
@@ -343,7 +369,9 @@ def test_a_closed_pipe_does_not_stop_the_run(tmp_path):
     """`vae-explorer train ... | head -1`: the run goes on and saves its model."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "vae_explorer", "train", "--epochs", "3", *TINY, "--out", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     first = proc.stdout.readline()
     proc.stdout.close()

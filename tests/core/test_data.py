@@ -6,6 +6,7 @@ import shutil
 import struct
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -81,7 +82,9 @@ def test_training_batches_are_fresh_bernoulli_draws_each_epoch(tiny_splits):
 
 def test_batches_cover_every_image_once():
     images = torch.arange(70, dtype=torch.uint8).repeat_interleave(784).view(70, 784)
-    seen = torch.cat([b[:, 0] for b in TrainBatches(images, 32, "categorical", torch.Generator().manual_seed(0))])
+    seen = torch.cat(
+        [b[:, 0] for b in TrainBatches(images, 32, "categorical", torch.Generator().manual_seed(0))]
+    )
     assert sorted(seen.long().tolist()) == list(range(70))
 
 
@@ -247,7 +250,7 @@ def test_a_file_as_data_root_is_not_a_folder(tmp_path, monkeypatch, download):
 class _FakeTorchvisionDataset:
     """Stands in for torchvision.datasets.MNIST/FashionMNIST: records the root, writes the files."""
 
-    roots: list[str] = []
+    roots: ClassVar[list[str]] = []
     folder = "MNIST"
 
     def __init__(self, root, train=True, download=False):
@@ -304,8 +307,16 @@ def test_an_explicit_root_is_where_the_download_goes(tmp_path, monkeypatch):
 
     fake = type("Fake", (_FakeTorchvisionDataset,), {"roots": [], "folder": "FashionMNIST"})
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", fake)
-    load_splits(DataConfig(dataset="fashion-mnist", root=str(tmp_path / "mine"), download=True, limit_train=2,
-                           limit_val=2, limit_test=2))
+    load_splits(
+        DataConfig(
+            dataset="fashion-mnist",
+            root=str(tmp_path / "mine"),
+            download=True,
+            limit_train=2,
+            limit_val=2,
+            limit_test=2,
+        )
+    )
     assert [Path(r) for r in fake.roots] == [tmp_path / "mine"] * 2
 
 

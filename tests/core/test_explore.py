@@ -84,7 +84,7 @@ def test_projection_matches_numpy_svd():
     z = rng.normal(size=(500, 7)) @ rng.normal(size=(7, 7)) + 3.0
     proj = fit_projection(z)
     centred = z - z.mean(0)
-    u, s, vt = np.linalg.svd(centred, full_matrices=False)
+    _u, s, vt = np.linalg.svd(centred, full_matrices=False)
     expected = centred @ vt[:2].T
     coords = proj.project(z)
     for axis in range(2):  # equal up to the sign of each axis
@@ -104,8 +104,20 @@ def test_projection_is_the_identity_for_two_dimensions():
     np.testing.assert_allclose(proj.unproject(z), z)
 
 
-TINY = ["--limit-train", "200", "--limit-val", "64", "--limit-test", "64", "--hidden", "32",
-        "--latent-dim", "4", "--components", "3"]
+TINY = [
+    "--limit-train",
+    "200",
+    "--limit-val",
+    "64",
+    "--limit-test",
+    "64",
+    "--hidden",
+    "32",
+    "--latent-dim",
+    "4",
+    "--components",
+    "3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -116,21 +128,48 @@ def model_path(tmp_path_factory):
 
 
 def test_components_and_interpolate_commands(model_path, tmp_path, capsys):
-    assert main(["components", str(model_path), "--n", "5", "--sort-by-weight", "--out",
-                 str(tmp_path / "c.png")]) == 0
+    assert (
+        main(
+            ["components", str(model_path), "--n", "5", "--sort-by-weight", "--out", str(tmp_path / "c.png")]
+        )
+        == 0
+    )
     with Image.open(tmp_path / "c.png") as im:
         im.verify()
     assert main(["components", str(model_path), "--out", str(tmp_path / "c.pdf")]) == 0
     assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
-    assert main(["interpolate", str(model_path), "--from", "3", "--to", "7", "--steps", "6",
-                 "--method", "spherical", "--out", str(tmp_path / "i.svg")]) == 0
+    assert (
+        main(
+            [
+                "interpolate",
+                str(model_path),
+                "--from",
+                "3",
+                "--to",
+                "7",
+                "--steps",
+                "6",
+                "--method",
+                "spherical",
+                "--out",
+                str(tmp_path / "i.svg"),
+            ]
+        )
+        == 0
+    )
     assert b"<svg" in (tmp_path / "i.svg").read_bytes()[:500]
-    assert main(["interpolate", str(model_path), "--from", "0", "--to", "10000",
-                 "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(
+            ["interpolate", str(model_path), "--from", "0", "--to", "10000", "--out", str(tmp_path / "x.png")]
+        )
+        == 2
+    )
     assert "not a test-set index" in capsys.readouterr().err
     assert main(["components", str(model_path), "--out", str(tmp_path / "c.gif")]) == 2
     assert main(["components", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "m.png")]) == 2
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
-    assert main(["interpolate", str(corrupt), "--from", "0", "--to", "1", "--out", str(tmp_path / "m.png")]) == 2
+    assert (
+        main(["interpolate", str(corrupt), "--from", "0", "--to", "1", "--out", str(tmp_path / "m.png")]) == 2
+    )
     assert not (tmp_path / "m.png").exists()

@@ -16,8 +16,11 @@ def visible_xticks(ax) -> list[float]:
 def tick_labels(fig, ax) -> list[str]:
     fig.canvas.draw()
     low, high = sorted(ax.get_xlim())
-    return [lab.get_text().replace("\u2212", "-") for lab in ax.get_xticklabels()
-            if low - 1e-9 <= lab.get_position()[0] <= high + 1e-9]
+    return [
+        lab.get_text().replace("\u2212", "-")
+        for lab in ax.get_xticklabels()
+        if low - 1e-9 <= lab.get_position()[0] <= high + 1e-9
+    ]
 
 
 def history(epochs: int, start: float = 200.0) -> list[tuple[int, float]]:

@@ -156,8 +156,9 @@ def test_trainer_on_the_cpu_steps_inside_backward_and_matches_plain_steps(tiny_s
     from vae_explorer.core.config import ModelConfig, RunConfig, TrainConfig
     from vae_explorer.core.trainer import Trainer
 
-    config = RunConfig(model=ModelConfig(hidden=32, latent_dim=4, components=3),
-                       train=TrainConfig(device="cpu", seed=3))
+    config = RunConfig(
+        model=ModelConfig(hidden=32, latent_dim=4, components=3), train=TrainConfig(device="cpu", seed=3)
+    )
     trainer = Trainer(config, tiny_splits)
     assert trainer._in_backward is not None
     reference = copy.deepcopy(trainer.model)
@@ -184,8 +185,9 @@ def test_resuming_a_state_with_other_options_falls_back_to_plain_steps(tiny_spli
     from vae_explorer.core.config import ModelConfig, RunConfig, TrainConfig
     from vae_explorer.core.trainer import Trainer
 
-    config = RunConfig(model=ModelConfig(hidden=32, latent_dim=4, components=3),
-                       train=TrainConfig(device="cpu"))
+    config = RunConfig(
+        model=ModelConfig(hidden=32, latent_dim=4, components=3), train=TrainConfig(device="cpu")
+    )
     first = Trainer(config, tiny_splits)
     first.train_step(next(iter(first.batches)))
     state = first.optimizer.state_dict()

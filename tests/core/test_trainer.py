@@ -157,7 +157,7 @@ def test_real_divergence_before_any_epoch(tiny_splits, tmp_path):
 def test_checkpoint_round_trip_and_resume(tiny_splits, tmp_path):
     first = Trainer(config(epochs=2), tiny_splits, tmp_path)
     first.run()
-    model, cfg, payload = load_checkpoint(tmp_path / "model.pt")
+    model, cfg, _payload = load_checkpoint(tmp_path / "model.pt")
     assert cfg == first.config
     x = torch.bernoulli(torch.full((4, 784), 0.2), generator=torch.Generator().manual_seed(1))
     a = model(x, torch.Generator().manual_seed(0), reduction="none")
@@ -178,7 +178,7 @@ def test_checkpoint_round_trip_and_resume(tiny_splits, tmp_path):
 
 def test_bad_checkpoints(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="junk.pt"):
+    with pytest.raises(CheckpointError, match=r"junk\.pt"):
         load_checkpoint(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not a vae-explorer checkpoint"):

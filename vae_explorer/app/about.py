@@ -37,9 +37,16 @@ class AboutDialog(QDialog):
         if path.is_file():
             icon.setPixmap(QIcon(str(path)).pixmap(96, 96))
         icon.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.text = QLabel(TEXT.format(name=APP_NAME, version=__version__, py=platform.python_version(),
-                                       torch=torch.__version__.split("+")[0], pyside=PySide6.__version__,
-                                       pg=pg.__version__))
+        self.text = QLabel(
+            TEXT.format(
+                name=APP_NAME,
+                version=__version__,
+                py=platform.python_version(),
+                torch=torch.__version__.split("+")[0],
+                pyside=PySide6.__version__,
+                pg=pg.__version__,
+            )
+        )
         self.text.setTextFormat(Qt.TextFormat.RichText)
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -17,7 +17,7 @@ class ClickableImageView(ImageView):
         super().__init__(placeholder, parent)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def mousePressEvent(self, event) -> None:
         rect = self.image_rect()
         pos = event.position()
         if rect.isValid() and rect.contains(pos):

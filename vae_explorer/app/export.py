@@ -135,8 +135,12 @@ def _export_pdf(widget: QWidget, path: Path, size: QSize, title: str) -> None:
     writer.setTitle(title or widget.windowTitle() or "vae-explorer figure")
     writer.setCreator("vae-explorer")
     writer.setResolution(96)
-    page = QPageSize(QSizeF(size.width() * 0.75, size.height() * 0.75), QPageSize.Unit.Point,
-                     "figure", QPageSize.SizeMatchPolicy.ExactMatch)
+    page = QPageSize(
+        QSizeF(size.width() * 0.75, size.height() * 0.75),
+        QPageSize.Unit.Point,
+        "figure",
+        QPageSize.SizeMatchPolicy.ExactMatch,
+    )
     writer.setPageLayout(QPageLayout(page, QPageLayout.Orientation.Portrait, QMarginsF()))
     painter = QPainter()
     if not painter.begin(writer):

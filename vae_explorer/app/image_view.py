@@ -52,13 +52,14 @@ class ImageView(QWidget):
         dw, dh = w * scale, h * scale
         return QRectF((self.width() - dw) / 2, (self.height() - dh) / 2, dw, dh)
 
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
         if self._image is None:
             painter.setPen(QColor(128, 128, 128))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                             self.placeholder)
+            painter.drawText(
+                self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder
+            )
         else:
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
             painter.drawImage(self.image_rect(), self._image)

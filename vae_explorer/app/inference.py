@@ -22,7 +22,7 @@ from vae_explorer.core import events as ev
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
 from vae_explorer.core.config import RunConfig
 from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, Splits, data_root, load_splits, model_input
-from vae_explorer.core.model import VAE
+from vae_explorer.core.model import VAE, model_for
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,9 @@ class ModelContext:
     def test_inputs(self) -> torch.Tensor:
         """The test images as the model scores them (fixed binarisation)."""
         if self._test_inputs is None:
-            self._test_inputs = model_input(self.test_images(), self.config.model.likelihood,
-                                            TEST_BINARISE_SEED)
+            self._test_inputs = model_input(
+                self.test_images(), self.config.model.likelihood, TEST_BINARISE_SEED
+            )
         return self._test_inputs
 
 
@@ -102,15 +103,15 @@ class InferenceWorker(QObject):
             self.load_failed.emit(path, f"cannot open {path}: {type(exc).__name__}: {exc}")
             return
         metrics = payload.get("metrics", {})
-        self._use(model, config, path, int(metrics.get("epoch", 0)), float(metrics.get("best_val", float("nan"))))
+        self._use(
+            model, config, path, int(metrics.get("epoch", 0)), float(metrics.get("best_val", float("nan")))
+        )
 
     @Slot(object)
     def load_best(self, best: ev.NewBest) -> None:
         """Take a new best model from the weights its event carries (no file is read)."""
         try:
-            model = VAE(best.config.model)
-            model.load_state_dict(best.weights)
-            model.eval()
+            model = model_for(best.config.model, best.weights)
         except Exception as exc:  # an unforeseen error must not kill the worker thread
             traceback.print_exc()
             self.load_failed.emit(best.checkpoint or "", f"cannot take the new best model: {exc}")
@@ -126,8 +127,18 @@ class InferenceWorker(QObject):
         self._generation += 1
         data_error = self._check_data(self._ctx)
         weights, _, _ = model.prior.component_params()
-        self.loaded.emit(ModelInfo(path, config, epoch, best_val, weights.numpy().copy(), self._generation,
-                                   data_error, _data_folder(config)))
+        self.loaded.emit(
+            ModelInfo(
+                path,
+                config,
+                epoch,
+                best_val,
+                weights.numpy().copy(),
+                self._generation,
+                data_error,
+                _data_folder(config),
+            )
+        )
 
     @staticmethod
     def _check_data(ctx: ModelContext) -> str | None:
@@ -220,8 +231,13 @@ class InferenceService(QObject):
         """Whether a submitted job has not reported back yet."""
         return bool(self._callbacks)
 
-    def submit(self, key: str, fn: Callable[[ModelContext], Any], callback: Callable[[Any], None],
-               on_error: Callable[[str], None] | None = None) -> int:
+    def submit(
+        self,
+        key: str,
+        fn: Callable[[ModelContext], Any],
+        callback: Callable[[Any], None],
+        on_error: Callable[[str], None] | None = None,
+    ) -> int:
         """Run fn(ctx) in the worker; callback(result) runs on the GUI thread unless superseded.
 
         If the job fails, on_error(message) runs instead (the panel shows the message in place of its

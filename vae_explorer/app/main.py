@@ -39,8 +39,10 @@ def app_icon():
     return icon
 
 
-NO_DISPLAY = ("error: no display found (DISPLAY and WAYLAND_DISPLAY are unset); "
-              "the command line works without one: vae-explorer --help")
+NO_DISPLAY = (
+    "error: no display found (DISPLAY and WAYLAND_DISPLAY are unset); "
+    "the command line works without one: vae-explorer --help"
+)
 
 
 def missing_display() -> bool:

@@ -96,14 +96,21 @@ class MainWindow(QMainWindow):
         self.start_action = self._action("&Start", self.start_training, "F5", "Start training")
         self.pause_action = self._action("&Pause", self.toggle_pause, "F6", "Pause or resume training")
         self.stop_action = self._action("S&top", self.stop_training, "Shift+F5", "Stop training")
-        self.settings_action = self._action("&Settings…", self.edit_settings, "Ctrl+,",
-                                            "Edit the training settings")
-        self.open_action = self._action("&Open checkpoint…", self.open_checkpoint, QKeySequence.StandardKey.Open,
-                                        "Open a saved model")
-        self.save_action = self._action("Save checkpoint &as…", self.save_checkpoint_as,
-                                        QKeySequence.StandardKey.SaveAs, "Save the current model")
-        self.export_all_action = self._action("Export &all figures…", self.export_all, "Ctrl+E",
-                                              "Export every figure to a folder")
+        self.settings_action = self._action(
+            "&Settings…", self.edit_settings, "Ctrl+,", "Edit the training settings"
+        )
+        self.open_action = self._action(
+            "&Open checkpoint…", self.open_checkpoint, QKeySequence.StandardKey.Open, "Open a saved model"
+        )
+        self.save_action = self._action(
+            "Save checkpoint &as…",
+            self.save_checkpoint_as,
+            QKeySequence.StandardKey.SaveAs,
+            "Save the current model",
+        )
+        self.export_all_action = self._action(
+            "Export &all figures…", self.export_all, "Ctrl+E", "Export every figure to a folder"
+        )
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         file_menu = self.menuBar().addMenu("&File")
@@ -112,7 +119,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.export_menu = file_menu.addMenu("&Export figure")
         for _, label, widget in self.figures():
-            self.export_menu.addAction(self._action(f"{label}…", lambda _=False, w=widget: self.export_figure(w)))
+            self.export_menu.addAction(
+                self._action(f"{label}…", lambda _=False, w=widget: self.export_figure(w))
+            )
         file_menu.addAction(self.export_all_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
@@ -168,7 +177,7 @@ class MainWindow(QMainWindow):
     def bring_figures_up_to_date(self, timeout_ms: int = 120_000) -> None:
         """Draw every panel that a new model passed by while hidden, and wait (the window still
         responding) until their jobs have reported, so that an export shows the current model."""
-        if not any([panel.bring_up_to_date() for panel in self.panels]):
+        if not any(panel.bring_up_to_date() for panel in self.panels):
             return
         from PySide6.QtCore import QDeadlineTimer, QEventLoop
 
@@ -182,8 +191,9 @@ class MainWindow(QMainWindow):
         stem = next((s for s, _, w in self.figures() if w is widget), None)
         if stem is None:
             return None
-        path, chosen = QFileDialog.getSaveFileName(self, "Export figure", str(Path.home() / f"{stem}.png"),
-                                                   FILTER)
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export figure", str(Path.home() / f"{stem}.png"), FILTER
+        )
         if not path:
             return None
         self.bring_figures_up_to_date()
@@ -238,8 +248,9 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint(self, path: str | None = None) -> None:
         if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", str(self.runs_root),
-                                                  "Checkpoints (*.pt);;All files (*)")
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Open checkpoint", str(self.runs_root), "Checkpoints (*.pt);;All files (*)"
+            )
             if not path:
                 return
         self.statusBar().showMessage(f"Loading {path}…")
@@ -249,11 +260,14 @@ class MainWindow(QMainWindow):
     def save_checkpoint_as(self, path: str | None = None) -> Path | None:
         info = self.service.info
         if info is None:
-            QMessageBox.information(self, "Save checkpoint", "There is no model yet: train or open one first.")
+            QMessageBox.information(
+                self, "Save checkpoint", "There is no model yet: train or open one first."
+            )
             return None
         if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint as", str(Path.home() / "model.pt"),
-                                                  "Checkpoints (*.pt)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save checkpoint as", str(Path.home() / "model.pt"), "Checkpoints (*.pt)"
+            )
             if not path:
                 return None
         target = Path(path)
@@ -279,16 +293,19 @@ class MainWindow(QMainWindow):
         # so in place of their figures), and how to fix it
         folder = info.data_folder or "the data folder it was trained on"
         where = f" ({info.data_folder})" if info.data_folder else ""
-        self.statusBar().showMessage(f"Loaded {info.checkpoint} without its test images: data not "
-                                     f"found{where}")  # lasting, until the next message
+        self.statusBar().showMessage(
+            f"Loaded {info.checkpoint} without its test images: data not found{where}"
+        )  # lasting, until the next message
         if self.controller.running:
             return
-        text = (f"The model {info.checkpoint} is loaded, but its test images cannot be read:\n\n"
-                f"{info.data_error}.\n\n"
-                "Generated samples, the mixture components and interpolations between component means "
-                "or prior samples are shown. The real test images, interpolations between test images "
-                f"and the latent map need them: restore {folder} (for example move the folder back) and "
-                "open the checkpoint again.")
+        text = (
+            f"The model {info.checkpoint} is loaded, but its test images cannot be read:\n\n"
+            f"{info.data_error}.\n\n"
+            "Generated samples, the mixture components and interpolations between component means "
+            "or prior samples are shown. The real test images, interpolations between test images "
+            f"and the latent map need them: restore {folder} (for example move the folder back) and "
+            "open the checkpoint again."
+        )
         from PySide6.QtCore import QTimer
 
         # after the panels have taken the new model, so the dialog is not shown over stale figures
@@ -308,7 +325,9 @@ class MainWindow(QMainWindow):
         try:
             self.queue_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            QMessageBox.critical(self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}")
+            QMessageBox.critical(
+                self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}"
+            )
             return
         self.training.start_queue(configs)
         self.tabs.setCurrentWidget(self.training)
@@ -341,8 +360,11 @@ class MainWindow(QMainWindow):
         if isinstance(event, ev.NewBest):
             self.service.load_best(event)
         elif isinstance(event, ev.RunFinished) and event.reason == ev.STOP_DIVERGED:
-            kept = ("its best checkpoint is kept" if event.checkpoint
-                    else "no checkpoint (no epoch with a finite loss)")
+            kept = (
+                "its best checkpoint is kept"
+                if event.checkpoint
+                else "no checkpoint (no epoch with a finite loss)"
+            )
             self.statusBar().showMessage(f"Run {event.run + 1} diverged (non-finite loss); {kept}", 10000)
         elif isinstance(event, ev.QueueFinished):
             self._on_queue_finished(event)
@@ -352,8 +374,10 @@ class MainWindow(QMainWindow):
             message = f"Training failed: {event.failure}"
         else:
             message = "Training stopped" if event.stopped else "Training finished"
-        diverged = [f"{label} ({'best checkpoint kept' if kept else 'no checkpoint'})"
-                    for label, kept in self.training.diverged]
+        diverged = [
+            f"{label} ({'best checkpoint kept' if kept else 'no checkpoint'})"
+            for label, kept in self.training.diverged
+        ]
         if diverged:  # keep the divergence visible after the queue ends
             message += f"; diverged (non-finite loss): {', '.join(diverged)}"
         lasting = event.failure is not None or bool(diverged)
@@ -364,14 +388,16 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, "Training failed", failed.message if failed else event.failure)
 
     # -- closing -------------------------------------------------------------------------------
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
+    def closeEvent(self, event: QCloseEvent) -> None:
         if self.controller.running:
             answer = QMessageBox.question(
-                self, "Training is running",
+                self,
+                "Training is running",
                 "Training is still running. Stop it and quit?\n\n"
                 f"The best checkpoint so far is kept in {self.queue_dir}.",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No)
+                QMessageBox.StandardButton.No,
+            )
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return

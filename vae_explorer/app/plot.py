@@ -29,9 +29,12 @@ def run_colours(count: int) -> list[str]:
 class EpochAxis(pg.AxisItem):
     """An x-axis with ticks on whole epochs only (no 1.2, 1.4 ... on short runs)."""
 
-    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph names)
-        levels = [(spacing, [v for v in values if float(v).is_integer()])
-                  for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+    def tickValues(self, minVal, maxVal, size):
+        levels = [
+            (spacing, [v for v in values if float(v).is_integer()])
+            for spacing, values in super().tickValues(minVal, maxVal, size)
+            if spacing >= 1
+        ]
         levels = [(s, v) for s, v in levels if v]
         if not levels and maxVal - minVal < 50:
             first, last = math.ceil(minVal), math.floor(maxVal)
@@ -46,25 +49,28 @@ class NllAxis(pg.AxisItem):
 
     _narrow = False
 
-    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802, N803 (pyqtgraph names)
+    def logTickValues(self, minVal, maxVal, size, stdTicks):
         self._narrow = maxVal - minVal < 1
         if not self._narrow:
             return super().logTickValues(minVal, maxVal, size, stdTicks)
-        lo, hi = 10.0 ** minVal, 10.0 ** maxVal
+        lo, hi = 10.0**minVal, 10.0**maxVal
         levels, seen = [], []
         for spacing, offset in self.tickSpacing(lo, hi, size):
             start = math.ceil((lo - offset) / spacing) * spacing + offset
-            values = [v for v in np.arange(start, hi + spacing * 1e-9, spacing)
-                      if v > 0 and not any(abs(v - s) < spacing * 0.01 for s in seen)]
+            values = [
+                v
+                for v in np.arange(start, hi + spacing * 1e-9, spacing)
+                if v > 0 and not any(abs(v - s) < spacing * 0.01 for s in seen)
+            ]
             seen.extend(values)
             levels.append((spacing, [math.log10(v) for v in values]))
         return levels
 
-    def logTickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph name)
+    def logTickStrings(self, values, scale, spacing):
         if not self._narrow or not spacing:
             return super().logTickStrings(values, scale, spacing)
         places = max(0, math.ceil(-math.log10(spacing)))
-        return [f"{10.0 ** v:.{places}f}" for v in values]
+        return [f"{10.0**v:.{places}f}" for v in values]
 
 
 class RunSample(ItemSample):
@@ -83,8 +89,13 @@ class RunSample(ItemSample):
             p.drawLine(0, 11, 20, 11)
         if opts.get("symbol") is not None:
             p.translate(10, 11)
-            drawSymbol(p, opts["symbol"], opts["symbolSize"], pg.mkPen(opts["symbolPen"]),
-                       pg.mkBrush(opts["symbolBrush"]))
+            drawSymbol(
+                p,
+                opts["symbol"],
+                opts["symbolSize"],
+                pg.mkPen(opts["symbolPen"]),
+                pg.mkBrush(opts["symbolBrush"]),
+            )
 
 
 class SideLegend(pg.LegendItem):
@@ -105,7 +116,7 @@ class SideLegend(pg.LegendItem):
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Maximum)
         self.setMinimumHeight(0)
 
-    def _addItemToLayout(self, sample, label) -> None:  # noqa: N802 (pyqtgraph name)
+    def _addItemToLayout(self, sample, label) -> None:
         index = next(i for i, (s, _) in enumerate(self.items) if s is sample)
         row, col = index % self.rows_per_column, 2 * (index // self.rows_per_column)
         self.layout.addItem(sample, row, col, alignment=Qt.AlignmentFlag.AlignVCenter)
@@ -121,8 +132,16 @@ class SideLegend(pg.LegendItem):
             for _, label in self.items:
                 label.setText(label.text, size=self.opts["labelTextSize"])
             self.layout.setVerticalSpacing(-4 if compact else 0)
-        row = max([LEGEND_ROW] + [QGraphicsLayoutItem.effectiveSizeHint(label, Qt.SizeHint.PreferredSize).height()
-                                  for _, label in self.items]) + self.layout.verticalSpacing()
+        row = (
+            max(
+                [LEGEND_ROW]
+                + [
+                    QGraphicsLayoutItem.effectiveSizeHint(label, Qt.SizeHint.PreferredSize).height()
+                    for _, label in self.items
+                ]
+            )
+            + self.layout.verticalSpacing()
+        )
         _, top, _, bottom = self.layout.getContentsMargins()
         rows = max(1, int((height - top - bottom) // row))
         if rows != self.rows_per_column or compact != self._laid_out_compact:
@@ -140,12 +159,12 @@ class SideLegend(pg.LegendItem):
     def columns(self) -> int:
         return math.ceil(len(self.items) / self.rows_per_column) if self.items else 0
 
-    def updateSize(self) -> None:  # noqa: N802 (pyqtgraph name)
+    def updateSize(self) -> None:
         # the plot's grid places and sizes it; pyqtgraph's version would move it to (0, 0)
         self.layout.invalidate()
         self.updateGeometry()
 
-    def sizeHint(self, which, constraint=QSizeF()):  # noqa: N802, B008 (Qt names)
+    def sizeHint(self, which, constraint=QSizeF()):  # noqa: B008 (Qt names)
         if not self.items:  # no empty box beside the plot before the first run
             return QSizeF(0, 0)
         return super().sizeHint(which, constraint)
@@ -196,8 +215,9 @@ class CurvePlot(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.widget = pg.PlotWidget(background="w", axisItems={"bottom": EpochAxis("bottom"),
-                                                                      "left": NllAxis("left")})
+        self.widget = pg.PlotWidget(
+            background="w", axisItems={"bottom": EpochAxis("bottom"), "left": NllAxis("left")}
+        )
         self.plot = self.widget.getPlotItem()
         self.plot.setLabel("bottom", "epoch")
         self.plot.setLabel("left", "nll (nats)")
@@ -213,8 +233,9 @@ class CurvePlot(QWidget):
             ax = self.plot.getAxis(axis)
             ax.setPen(pg.mkPen("#444"))
             ax.setTextPen(pg.mkPen("#222"))
-        self.hover = pg.TextItem(color="#111", fill=pg.mkBrush(255, 255, 224, 235), anchor=(0, 1),
-                                 border=pg.mkPen("#888"))
+        self.hover = pg.TextItem(
+            color="#111", fill=pg.mkBrush(255, 255, 224, 235), anchor=(0, 1), border=pg.mkPen("#888")
+        )
         self.hover.setZValue(100)
         self.hover.hide()
         self.plot.addItem(self.hover, ignoreBounds=True)
@@ -246,8 +267,9 @@ class CurvePlot(QWidget):
         self._fit_legend()
         return len(self.runs) - 1
 
-    def add_epoch(self, index: int, epoch: int, train_loss: float, val_nll: float,
-                  best_epoch: int, best_val: float) -> None:
+    def add_epoch(
+        self, index: int, epoch: int, train_loss: float, val_nll: float, best_epoch: int, best_val: float
+    ) -> None:
         run = self.runs[index]
         run.epochs.append(epoch)
         run.val.append(val_nll)

@@ -75,9 +75,11 @@ def _shoot(args: argparse.Namespace, scratch: Path) -> int:
     window = MainWindow(runs_root=scratch / "runs")
     try:
         base = window.settings.config
-        config = replace(base, data=replace(base.data, limit_train=args.limit_train, limit_val=1000,
-                                            limit_test=1000),
-                         train=replace(base.train, epochs=args.epochs))
+        config = replace(
+            base,
+            data=replace(base.data, limit_train=args.limit_train, limit_val=1000, limit_test=1000),
+            train=replace(base.train, epochs=args.epochs),
+        )
         window.settings = TrainingSettings(config, (1e-3, 3e-3))
         window.resize(1280, 860)
         window.show()

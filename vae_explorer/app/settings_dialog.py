@@ -42,8 +42,13 @@ SOURCES = {
 }
 PRIOR_LABELS = {"mog": "Mixture of Gaussians (learnable)", "standard": "Standard Gaussian"}
 ARCH_LABELS = {"mlp": "MLP (784-H-H-L)", "conv": "Convolutional"}
-OPTIMIZER_LABELS = {"adamax": "Adamax", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD (momentum 0.9)",
-                    "rmsprop": "RMSprop"}
+OPTIMIZER_LABELS = {
+    "adamax": "Adamax",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "sgd": "SGD (momentum 0.9)",
+    "rmsprop": "RMSprop",
+}
 INVALID_STYLE = "background-color: #ffd7d7;"
 
 
@@ -90,8 +95,10 @@ class SettingsDialog(QDialog):
         # training
         self.optimizer = _combo({o: OPTIMIZER_LABELS[o] for o in OPTIMIZERS})
         self.lrs = QLineEdit()
-        self.lrs.setToolTip("One or more learning rates, separated by commas; each runs in turn "
-                            "and gets its own curve, e.g. 1e-5, 1e-3, 1e-2")
+        self.lrs.setToolTip(
+            "One or more learning rates, separated by commas; each runs in turn "
+            "and gets its own curve, e.g. 1e-5, 1e-3, 1e-2"
+        )
         self.batch_size = _spin(1, 65_536)
         self.epochs = _spin(1, 100_000)
         self.patience = _spin(1, 10_000)
@@ -107,21 +114,34 @@ class SettingsDialog(QDialog):
         self.error = QLabel()
         self.error.setStyleSheet("color: #b00020;")
         self.error.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel
-                                        | QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
-            self.restore_defaults)
+            self.restore_defaults
+        )
         self._layout()
         self.browse.clicked.connect(self._browse)
         for w in (self.source, self.arch, self.prior, self.optimizer, self.device):
             w.currentIndexChanged.connect(self.validate)
         for w in (self.folder, self.lrs):
             w.textChanged.connect(self.validate)
-        for w in (self.limit_train, self.limit_val, self.limit_test, self.components, self.latent_dim,
-                  self.hidden, self.batch_size, self.epochs, self.patience, self.seed):
+        for w in (
+            self.limit_train,
+            self.limit_val,
+            self.limit_test,
+            self.components,
+            self.latent_dim,
+            self.hidden,
+            self.batch_size,
+            self.epochs,
+            self.patience,
+            self.seed,
+        ):
             w.valueChanged.connect(self.validate)
         self.validate()
 
@@ -163,7 +183,9 @@ class SettingsDialog(QDialog):
         outer.addWidget(self.buttons)
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a torchvision data folder", self.folder.text())
+        folder = QFileDialog.getExistingDirectory(
+            self, "Choose a torchvision data folder", self.folder.text()
+        )
         if folder:
             self.folder.setText(folder)
 
@@ -248,11 +270,20 @@ class SettingsDialog(QDialog):
             limit_val=self.limit_val.value() or None,
             limit_test=self.limit_test.value() or None,
         )
-        model = ModelConfig(arch=self.arch.currentData(), hidden=self.hidden.value(),
-                            latent_dim=self.latent_dim.value(), prior=self.prior.currentData(),
-                            components=self.components.value())
-        train = TrainConfig(optimizer=self.optimizer.currentData(), lr=lrs[0],
-                            batch_size=self.batch_size.value(), epochs=self.epochs.value(),
-                            patience=self.patience.value(), seed=self.seed.value(),
-                            device=self.device.currentData())
+        model = ModelConfig(
+            arch=self.arch.currentData(),
+            hidden=self.hidden.value(),
+            latent_dim=self.latent_dim.value(),
+            prior=self.prior.currentData(),
+            components=self.components.value(),
+        )
+        train = TrainConfig(
+            optimizer=self.optimizer.currentData(),
+            lr=lrs[0],
+            batch_size=self.batch_size.value(),
+            epochs=self.epochs.value(),
+            patience=self.patience.value(),
+            seed=self.seed.value(),
+            device=self.device.currentData(),
+        )
         return TrainingSettings(replace(RunConfig(data, model, train)), lrs)

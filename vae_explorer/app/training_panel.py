@@ -44,7 +44,7 @@ PAUSED_TEXT = "Paused. Press Resume (F6) to go on."
 def format_duration(seconds: float) -> str:
     if not math.isfinite(seconds) or seconds < 0:
         return "–"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
@@ -67,7 +67,11 @@ class WrappedLabel(QLabel):
         # at least two lines from the start: the splitter lays its panes out before this label
         # knows its width, and did not always grow the pane again when the minimum rose later
         hint = super().minimumSizeHint()
-        two_lines = self.fontMetrics().lineSpacing() * 2 + self.contentsMargins().top() + self.contentsMargins().bottom()
+        two_lines = (
+            self.fontMetrics().lineSpacing() * 2
+            + self.contentsMargins().top()
+            + self.contentsMargins().bottom()
+        )
         hint.setHeight(max(hint.height(), two_lines))
         if self.wordWrap() and self.width() > 0:
             hint.setHeight(max(hint.height(), self.heightForWidth(self.width())))
@@ -205,8 +209,11 @@ class TrainingPanel(QWidget):
     @property
     def diverged(self) -> list[tuple[str, bool]]:
         """(label, has a checkpoint) of every run of the queue that diverged."""
-        return [(f"lr={format_lr(r.config.train.lr)}", r.checkpoint is not None)
-                for r in self.records if r.status is RunStatus.DIVERGED]
+        return [
+            (f"lr={format_lr(r.config.train.lr)}", r.checkpoint is not None)
+            for r in self.records
+            if r.status is RunStatus.DIVERGED
+        ]
 
     # -- pause -------------------------------------------------------------------------------------
     def _clock(self) -> float:
@@ -242,8 +249,9 @@ class TrainingPanel(QWidget):
         run = getattr(event, "run", None)
         if isinstance(event, ev.RunStarted):
             c = event.config.train
-            self.run_label.setText(f"{run + 1} of {len(self.records)}: lr={format_lr(c.lr)}, "
-                                   f"{c.optimizer}, batch {c.batch_size}")
+            self.run_label.setText(
+                f"{run + 1} of {len(self.records)}: lr={format_lr(c.lr)}, {c.optimizer}, batch {c.batch_size}"
+            )
             for label in (self.epoch_label, self.best_label, self.speed_label, self.eta_label):
                 label.setText("–")  # nothing of the previous run stays beside this one's name
             self.progress.setRange(0, event.batches_per_epoch)
@@ -261,8 +269,9 @@ class TrainingPanel(QWidget):
                 left = elapsed / max(event.batch, 1) * (event.total - event.batch)
                 self.eta_label.setText(format_duration(left))
         elif isinstance(event, ev.EpochEnd):
-            self.plot.add_epoch(run, event.epoch, event.train_loss, event.val_nll,
-                                event.best_epoch, event.best_val)
+            self.plot.add_epoch(
+                run, event.epoch, event.train_loss, event.val_nll, event.best_epoch, event.best_val
+            )
             self._epoch_started = self._clock()
             self.best_label.setText(f"{event.best_val:.2f} (epoch {event.best_epoch})")
             self.speed_label.setText(f"{event.seconds:.1f}")
@@ -282,12 +291,16 @@ class TrainingPanel(QWidget):
         if r.status is RunStatus.DIVERGED:
             self.plot.mark_diverged(r.index)
         if r.checkpoint is None:
-            self.result_label.setText(f"lr={lr}: {reason} after {r.epochs} epochs; no checkpoint "
-                                      "(no epoch with a finite loss was completed).")
+            self.result_label.setText(
+                f"lr={lr}: {reason} after {r.epochs} epochs; no checkpoint "
+                "(no epoch with a finite loss was completed)."
+            )
         else:
             test = f"{r.test_nll:.2f}" if r.test_nll is not None else "–"
-            self.result_label.setText(f"lr={lr}: {reason} after {r.epochs} epochs; test nll {test} "
-                                      f"nats (best model, epoch {r.best_epoch}).")
+            self.result_label.setText(
+                f"lr={lr}: {reason} after {r.epochs} epochs; test nll {test} "
+                f"nats (best model, epoch {r.best_epoch})."
+            )
 
     def _queue_finished(self, event: ev.QueueFinished) -> None:
         self._paused_since = None
@@ -300,6 +313,8 @@ class TrainingPanel(QWidget):
         if not event.stopped:
             self.progress.setValue(self.progress.maximum())
         if self.diverged:  # lasting here: the status bar's summary gives way to later messages
-            runs = ", ".join(f"{label} ({'best checkpoint kept' if kept else 'no checkpoint'})"
-                             for label, kept in self.diverged)
+            runs = ", ".join(
+                f"{label} ({'best checkpoint kept' if kept else 'no checkpoint'})"
+                for label, kept in self.diverged
+            )
             self.result_label.setText(f"{self.result_label.text()}\nDiverged (non-finite loss): {runs}.")

@@ -81,8 +81,9 @@ class TrainingController(QObject):
     def start(self, configs: list[RunConfig], out_dir: Path) -> None:
         if self.running:
             raise RuntimeError("a training queue is already running")
-        self.session = Session(configs, out_dir, figures=figures.write_run_figures,
-                               compare=figures.write_comparison)
+        self.session = Session(
+            configs, out_dir, figures=figures.write_run_figures, compare=figures.write_comparison
+        )
         thread = QThread()
         thread.setObjectName("training")
         worker = TrainingWorker(self.session)

@@ -50,10 +50,18 @@ def data_root(text: str) -> str:
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", choices=DATASETS, default=None,
-                   help="mnist (bundled) or fashion-mnist (needs --data-root or --download)")
-    p.add_argument("--data-root", type=data_root, metavar="DIR",
-                   help="a torchvision-layout root holding MNIST/raw or FashionMNIST/raw")
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="mnist (bundled) or fashion-mnist (needs --data-root or --download)",
+    )
+    p.add_argument(
+        "--data-root",
+        type=data_root,
+        metavar="DIR",
+        help="a torchvision-layout root holding MNIST/raw or FashionMNIST/raw",
+    )
     p.add_argument("--download", action="store_true", help="let torchvision fetch the data (online)")
     p.add_argument("--limit-test", type=int_at_least(1), metavar="N", help="use the first N test images")
 

@@ -18,8 +18,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sample", help="decode samples from a trained model's prior")
     s.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
     s.add_argument("--n", type=int_at_least(1), default=16)
-    s.add_argument("--component", type=int_at_least(0), metavar="K",
-                   help="sample only mixture component K (0-based)")
+    s.add_argument(
+        "--component", type=int_at_least(0), metavar="K", help="sample only mixture component K (0-based)"
+    )
     s.add_argument("--binary", action="store_true", help="draw binary pixels instead of probabilities")
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--out", required=True, metavar="FILE", help="a .png or .pdf file")
@@ -43,10 +44,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     i = sub.add_parser("interpolate", help="decode a path between two test images' latents")
     i.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
-    i.add_argument("--from", dest="start", type=int_at_least(0), required=True, metavar="I",
-                   help="test-set index of the first image")
-    i.add_argument("--to", dest="end", type=int_at_least(0), required=True, metavar="J",
-                   help="test-set index of the last image")
+    i.add_argument(
+        "--from",
+        dest="start",
+        type=int_at_least(0),
+        required=True,
+        metavar="I",
+        help="test-set index of the first image",
+    )
+    i.add_argument(
+        "--to",
+        dest="end",
+        type=int_at_least(0),
+        required=True,
+        metavar="J",
+        help="test-set index of the last image",
+    )
     i.add_argument("--steps", type=int_at_least(2), default=10)
     i.add_argument("--method", choices=("linear", "spherical"), default="linear")
     i.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
@@ -83,14 +96,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model, config, payload = load_model(args.model, args.device)
     device = next(model.parameters()).device
-    data = replace(config.data, dataset=args.dataset or config.data.dataset,
-                   root=args.data_root if args.data_root else (None if args.dataset else config.data.root),
-                   download=args.download, limit_train=None, limit_val=None, limit_test=args.limit_test)
+    data = replace(
+        config.data,
+        dataset=args.dataset or config.data.dataset,
+        root=args.data_root if args.data_root else (None if args.dataset else config.data.root),
+        download=args.download,
+        limit_train=None,
+        limit_val=None,
+        limit_test=args.limit_test,
+    )
     splits = load_splits(data)
     test = model_input(splits.test_images.to(device), config.model.likelihood, TEST_BINARISE_SEED)
     nll = negative_elbo(model, test)
-    print(json.dumps({"checkpoint": str(args.model), "dataset": data.dataset, "images": len(test),
-                      "test_nll": nll, "epoch": payload.get("metrics", {}).get("epoch")}, indent=2))
+    print(
+        json.dumps(
+            {
+                "checkpoint": str(args.model),
+                "dataset": data.dataset,
+                "images": len(test),
+                "test_nll": nll,
+                "epoch": payload.get("metrics", {}).get("epoch"),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -103,8 +132,9 @@ def cmd_components(args: argparse.Namespace) -> int:
     weights = model.prior.component_params()[0].numpy()
     samples = all_components(model, args.n, args.temperature, args.binary, args.seed)
     order = component_order(weights, args.sort_by_weight)
-    figures.save_component_rows(samples[order], [f"k={k}\nw={format_weight(weights[k])}" for k in order], out,
-                                config.model.image_size)
+    figures.save_component_rows(
+        samples[order], [f"k={k}\nw={format_weight(weights[k])}" for k in order], out, config.model.image_size
+    )
     print(f"wrote {out}")
     return 0
 
@@ -124,7 +154,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     x = model_input(splits.test_images[[args.start, args.end]], config.model.likelihood, TEST_BINARISE_SEED)
     a, b = encode_means(model, x)
     path = decode_latents(model, interpolation_path(a, b, args.steps, args.method))
-    figures.save_strip(path, out, config.model.image_size,
-                       title=f"test #{args.start} → test #{args.end}, {args.method}, {args.steps} steps")
+    figures.save_strip(
+        path,
+        out,
+        config.model.image_size,
+        title=f"test #{args.start} → test #{args.end}, {args.method}, {args.steps} steps",
+    )
     print(f"wrote {out}")
     return 0

@@ -23,8 +23,14 @@ from vae_explorer.core.config import (
 
 from .args import SEED, UserError, add_data_args, ensure_writable_dir, int_at_least, positive_float
 
-MODEL_OPTIONS = {"arch": "--arch", "hidden": "--hidden", "latent_dim": "--latent-dim", "prior": "--prior",
-                 "components": "--components", "likelihood": "--likelihood"}
+MODEL_OPTIONS = {
+    "arch": "--arch",
+    "hidden": "--hidden",
+    "latent_dim": "--latent-dim",
+    "prior": "--prior",
+    "components": "--components",
+    "likelihood": "--likelihood",
+}
 TRAIN_OPTIONS = ("optimizer", "batch_size", "epochs", "patience", "seed", "device")
 RUN_FILES = ("model.pt", "last.pt", "metrics.csv")
 
@@ -35,34 +41,58 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     add_data_args(t)
     t.add_argument("--limit-train", type=int_at_least(1), metavar="N", help="use the first N training images")
     t.add_argument("--limit-val", type=int_at_least(1), metavar="N", help="use the first N validation images")
-    t.add_argument("--lr", type=positive_float, action="append", metavar="LR",
-                   help=f"learning rate (default {d.train.lr:g}); repeat to compare several")
+    t.add_argument(
+        "--lr",
+        type=positive_float,
+        action="append",
+        metavar="LR",
+        help=f"learning rate (default {d.train.lr:g}); repeat to compare several",
+    )
     # None = not given: a fresh run takes the default, a resumed run the checkpoint's value
     t.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.train.optimizer}")
     t.add_argument("--batch-size", type=int_at_least(1), help=f"default {d.train.batch_size}")
     t.add_argument("--epochs", type=int_at_least(1), help=f"maximum epochs (default {d.train.epochs})")
-    t.add_argument("--patience", type=int_at_least(1),
-                   help=f"early-stopping patience in epochs (default {d.train.patience})")
+    t.add_argument(
+        "--patience",
+        type=int_at_least(1),
+        help=f"early-stopping patience in epochs (default {d.train.patience})",
+    )
     t.add_argument("--latent-dim", type=int_at_least(1), help=f"default {d.model.latent_dim}")
-    t.add_argument("--hidden", type=int_at_least(1), help=f"hidden units per layer (default {d.model.hidden})")
-    t.add_argument("--components", type=int_at_least(1),
-                   help=f"mixture components K (default {d.model.components})")
+    t.add_argument(
+        "--hidden", type=int_at_least(1), help=f"hidden units per layer (default {d.model.hidden})"
+    )
+    t.add_argument(
+        "--components", type=int_at_least(1), help=f"mixture components K (default {d.model.components})"
+    )
     t.add_argument("--prior", choices=PRIORS, help=f"default {d.model.prior}")
     t.add_argument("--arch", choices=ARCHS, help=f"default {d.model.arch}")
-    t.add_argument("--likelihood", choices=LIKELIHOODS,
-                   help="bernoulli on binarised pixels (default), or categorical over 256 grey levels")
+    t.add_argument(
+        "--likelihood",
+        choices=LIKELIHOODS,
+        help="bernoulli on binarised pixels (default), or categorical over 256 grey levels",
+    )
     t.add_argument("--seed", type=SEED, help=f"default {d.train.seed}")
     t.add_argument("--device", choices=DEVICES, help=f"default {d.train.device}")
-    t.add_argument("--threads", type=int_at_least(1), metavar="N",
-                   help="CPU threads for training (default: torch's choice); results are bit-identical "
-                   "between runs with the same seed and the same thread count")
-    t.add_argument("--resume", metavar="CKPT",
-                   help="continue a run from its last.pt (exactly, as if it had not stopped) or model.pt "
-                   "(with a fresh optimiser), with the checkpoint's model, optimiser and data settings; "
-                   "--lr, --epochs, --patience, --batch-size, --device and the data options may be changed")
+    t.add_argument(
+        "--threads",
+        type=int_at_least(1),
+        metavar="N",
+        help="CPU threads for training (default: torch's choice); results are bit-identical "
+        "between runs with the same seed and the same thread count",
+    )
+    t.add_argument(
+        "--resume",
+        metavar="CKPT",
+        help="continue a run from its last.pt (exactly, as if it had not stopped) or model.pt "
+        "(with a fresh optimiser), with the checkpoint's model, optimiser and data settings; "
+        "--lr, --epochs, --patience, --batch-size, --device and the data options may be changed",
+    )
     t.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    t.add_argument("--overwrite", action="store_true",
-                   help="train into an --out folder that already holds a run, replacing it")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train into an --out folder that already holds a run, replacing it",
+    )
     t.set_defaults(func=cmd_train, command_parser=t)
 
 
@@ -79,18 +109,25 @@ def _run_config(args: argparse.Namespace, lr: float | None, base: RunConfig) -> 
             given = getattr(args, name)
             kept = getattr(base.train if name == "optimizer" else base.model, name)
             if given is not None and given != kept:
-                raise UserError(f"{flag} {given} differs from the checkpoint's {kept}: a resumed run keeps "
-                                f"the checkpoint's model and optimiser (leave {flag} out, or start a new run)")
+                raise UserError(
+                    f"{flag} {given} differs from the checkpoint's {kept}: a resumed run keeps "
+                    f"the checkpoint's model and optimiser (leave {flag} out, or start a new run)"
+                )
     b = base.data
-    data = DataConfig(dataset=args.dataset or b.dataset,
-                      root=args.data_root or (None if args.dataset and args.dataset != b.dataset else b.root),
-                      download=args.download or b.download,
-                      limit_train=_given(args, "limit_train", b.limit_train),
-                      limit_val=_given(args, "limit_val", b.limit_val),
-                      limit_test=_given(args, "limit_test", b.limit_test))
+    data = DataConfig(
+        dataset=args.dataset or b.dataset,
+        root=args.data_root or (None if args.dataset and args.dataset != b.dataset else b.root),
+        download=args.download or b.download,
+        limit_train=_given(args, "limit_train", b.limit_train),
+        limit_val=_given(args, "limit_val", b.limit_val),
+        limit_test=_given(args, "limit_test", b.limit_test),
+    )
     model = replace(base.model, **{n: _given(args, n, getattr(base.model, n)) for n in MODEL_OPTIONS})
-    train = replace(base.train, lr=lr or base.train.lr,
-                    **{n: _given(args, n, getattr(base.train, n)) for n in TRAIN_OPTIONS})
+    train = replace(
+        base.train,
+        lr=lr or base.train.lr,
+        **{n: _given(args, n, getattr(base.train, n)) for n in TRAIN_OPTIONS},
+    )
     return RunConfig(data, model, train).validate()
 
 
@@ -102,8 +139,17 @@ def _base_config(args: argparse.Namespace) -> RunConfig:
     return run_config_of(read_checkpoint(args.resume), args.resume)
 
 
-RUN_OUTPUTS = (*RUN_FILES, "config.json", "test_loss.txt", "real_images.png", "real_images.pdf",
-               "generated_images.png", "generated_images.pdf", "nll_val_curve.png", "nll_val_curve.pdf")
+RUN_OUTPUTS = (
+    *RUN_FILES,
+    "config.json",
+    "test_loss.txt",
+    "real_images.png",
+    "real_images.pdf",
+    "generated_images.png",
+    "generated_images.pdf",
+    "nll_val_curve.png",
+    "nll_val_curve.pdf",
+)
 
 
 def refuse_to_replace_a_run(run_dir: Path, args: argparse.Namespace) -> None:
@@ -122,8 +168,10 @@ def refuse_to_replace_a_run(run_dir: Path, args: argparse.Namespace) -> None:
         return
     if args.resume and Path(args.resume).absolute().parent == run_dir.absolute():
         return  # continuing the run that lives there
-    raise UserError(f"{run_dir} already holds a run ({found[0]}); continue it with --resume "
-                    f"{run_dir / 'last.pt'}, choose another --out, or add --overwrite to replace it")
+    raise UserError(
+        f"{run_dir} already holds a run ({found[0]}); continue it with --resume "
+        f"{run_dir / 'last.pt'}, choose another --out, or add --overwrite to replace it"
+    )
 
 
 def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> None:
@@ -132,7 +180,8 @@ def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> No
     if args.overwrite or args.resume or not out.is_dir():
         return
     comparison = sorted(p.name for p in out.glob("lr_*") if p.is_dir()) + sorted(
-        p.name for p in out.glob("nll_val_curves.*"))
+        p.name for p in out.glob("nll_val_curves.*")
+    )
     single = [name for name in RUN_FILES if (out / name).exists()]
     if comparison:
         found, what = comparison[0], "a comparison of learning rates"
@@ -140,8 +189,10 @@ def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> No
         found, what = single[0], "a run"
     else:
         return  # a single run into a run folder is refuse_to_replace_a_run's case
-    raise UserError(f"{out} already holds {what} ({found}); choose another --out, or add --overwrite "
-                    "to train into it anyway")
+    raise UserError(
+        f"{out} already holds {what} ({found}); choose another --out, or add --overwrite "
+        "to train into it anyway"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -171,8 +222,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     printer = EventPrinter(len(configs))
-    session = Session(configs, out, printer, resume_from=args.resume, splits=splits,
-                      figures=figures.write_run_figures, compare=figures.write_comparison)
+    session = Session(
+        configs,
+        out,
+        printer,
+        resume_from=args.resume,
+        splits=splits,
+        figures=figures.write_run_figures,
+        compare=figures.write_comparison,
+    )
     previous = signal.getsignal(signal.SIGINT)
 
     def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly and keep the best model
@@ -189,15 +247,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise session.error
     best = best_run(records)
     if best is None:
-        print("error: no run produced a model (each diverged or stopped before its first epoch ended)"
-              if len(records) > 1 else
-              "error: the run produced no model (it diverged or stopped before the first epoch ended)",
-              file=sys.stderr)
+        print(
+            "error: no run produced a model (each diverged or stopped before its first epoch ended)"
+            if len(records) > 1
+            else "error: the run produced no model (it diverged or stopped before the first epoch ended)",
+            file=sys.stderr,
+        )
         return 1
     record = records[best]
     if len(records) > 1:
-        say(f"best learning rate: {format_lr(record.config.train.lr)} (validation nll {record.best_val:.4f}) "
-            f"in {record.run_dir}")
+        say(
+            f"best learning rate: {format_lr(record.config.train.lr)} (validation nll {record.best_val:.4f}) "
+            f"in {record.run_dir}"
+        )
     say(f"FINAL LOSS: nll={record.test_nll:.4f}")
     return 0
 
@@ -217,22 +279,31 @@ class EventPrinter:
             if self.several:
                 say(f"== learning rate {format_lr(event.lr)} -> {event.run_dir}")
             batch = min(event.config.train.batch_size, train_images(event.config))
-            say(f"training on {event.device}: {event.batches_per_epoch} batches of {batch} per epoch, "
-                f"lr={format_lr(event.lr)}")
+            say(
+                f"training on {event.device}: {event.batches_per_epoch} batches of {batch} per epoch, "
+                f"lr={format_lr(event.lr)}"
+            )
         elif isinstance(event, ev.BatchProgress):
             self.progress.update(event.epoch, event.batch, event.total)
         elif isinstance(event, ev.EpochEnd):
             self.progress.clear()
-            say(f"epoch {event.epoch}  val nll={event.val_nll:.2f}  best={event.best_val:.2f}  "
-                f"{event.seconds:.1f}s")
+            say(
+                f"epoch {event.epoch}  val nll={event.val_nll:.2f}  best={event.best_val:.2f}  "
+                f"{event.seconds:.1f}s"
+            )
         elif isinstance(event, ev.RunFinished):
             self.progress.clear()
             test = f"{event.test_nll:.4f}" if event.test_nll is not None else "n/a"
-            say(f"finished ({event.reason}) after {event.epochs} epochs; best epoch {event.best_epoch}, "
-                f"best val nll={event.best_val:.4f}, test nll={test}")
+            say(
+                f"finished ({event.reason}) after {event.epochs} epochs; best epoch {event.best_epoch}, "
+                f"best val nll={event.best_val:.4f}, test nll={test}"
+            )
             if event.reason == ev.STOP_DIVERGED:
-                kept = ("the best checkpoint so far is kept" if event.checkpoint
-                        else "it had no finished epoch, so there is no checkpoint")
+                kept = (
+                    "the best checkpoint so far is kept"
+                    if event.checkpoint
+                    else "it had no finished epoch, so there is no checkpoint"
+                )
                 print(f"warning: run {event.run + 1} diverged (non-finite loss); {kept}", file=sys.stderr)
         elif isinstance(event, ev.QueueFinished) and event.written:
             say(f"wrote {event.written[0]} and .pdf")

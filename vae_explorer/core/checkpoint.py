@@ -13,7 +13,7 @@ import torch
 
 from .atomic import atomic_write
 from .config import ConfigError, RunConfig
-from .model import VAE
+from .model import VAE, empty_model
 
 FORMAT = "vae-explorer-checkpoint"
 VERSION = 1
@@ -112,10 +112,16 @@ def validate_payload(payload: dict[str, Any], path: str | os.PathLike) -> None:
         _validate_optimizer(payload["optimizer"], bad)
     if "rng" in payload:
         rng = payload["rng"]
-        if not (isinstance(rng, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              and v.dtype == torch.uint8 for k, v in rng.items())):
-            raise bad(f"its 'rng' is {_short(rng)}, expected a dict of names to generator states "
-                      "(uint8 tensors)")
+        if not (
+            isinstance(rng, dict)
+            and all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) and v.dtype == torch.uint8
+                for k, v in rng.items()
+            )
+        ):
+            raise bad(
+                f"its 'rng' is {_short(rng)}, expected a dict of names to generator states (uint8 tensors)"
+            )
 
 
 def validate_model_state(state: Any, path: str | os.PathLike) -> None:
@@ -131,8 +137,11 @@ def validate_model_state(state: Any, path: str | os.PathLike) -> None:
                 f"{path} is damaged: its 'model' maps {name!r} to {_kind(value)}, "
                 "expected a dict of parameter names to tensors"
             )
-    bad = [name for name, value in state.items()
-           if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all())]
+    bad = [
+        name
+        for name, value in state.items()
+        if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all())
+    ]
     if bad:
         raise CheckpointError(
             f"{path} holds non-finite model parameters ({_names(bad)}; the run diverged before it was saved?)"
@@ -155,11 +164,15 @@ def _validate_metrics(metrics: Any, bad) -> None:
             raise bad(f"metrics['history'] is {_kind(history)}, expected a list of per-epoch records")
         for i, entry in enumerate(history):
             if not isinstance(entry, dict) or set(entry) != set(HISTORY_FIELDS):
-                raise bad(f"metrics['history'][{i}] is {_short(entry)}, expected a dict with the keys "
-                          f"{', '.join(HISTORY_FIELDS)}")
+                raise bad(
+                    f"metrics['history'][{i}] is {_short(entry)}, expected a dict with the keys "
+                    f"{', '.join(HISTORY_FIELDS)}"
+                )
             if not (_is_count(entry["epoch"]) and all(_is_number(entry[k]) for k in HISTORY_FIELDS[1:])):
-                raise bad(f"metrics['history'][{i}] is {_short(entry)}, expected a whole epoch number "
-                          "and numbers for the rest")
+                raise bad(
+                    f"metrics['history'][{i}] is {_short(entry)}, expected a whole epoch number "
+                    "and numbers for the rest"
+                )
 
 
 def _validate_optimizer(state: Any, bad) -> None:
@@ -169,23 +182,39 @@ def _validate_optimizer(state: Any, bad) -> None:
     if not isinstance(state.get("state"), dict) or not isinstance(state.get("param_groups"), list):
         raise bad(f"its 'optimizer' lacks a 'state' dict and a 'param_groups' list, {expected}")
     for group in state["param_groups"]:
-        if not (isinstance(group, dict) and isinstance(group.get("params"), list)
-                and all(_is_count(i) for i in group["params"])):
-            raise bad(f"its optimizer has a parameter group {_short(group)}, expected a dict with a "
-                      "'params' list of parameter indices")
+        if not (
+            isinstance(group, dict)
+            and isinstance(group.get("params"), list)
+            and all(_is_count(i) for i in group["params"])
+        ):
+            raise bad(
+                f"its optimizer has a parameter group {_short(group)}, expected a dict with a "
+                "'params' list of parameter indices"
+            )
     for index, per_param in state["state"].items():
-        if not (_is_count(index) and isinstance(per_param, dict) and all(
+        if not (
+            _is_count(index)
+            and isinstance(per_param, dict)
+            and all(
                 isinstance(k, str) and (v is None or _is_number(v) or isinstance(v, (bool, torch.Tensor)))
-                for k, v in per_param.items())):
-            raise bad(f"its optimizer state for parameter {index!r} is {_short(per_param)}, expected a dict "
-                      "of names to tensors or numbers")
+                for k, v in per_param.items()
+            )
+        ):
+            raise bad(
+                f"its optimizer state for parameter {index!r} is {_short(per_param)}, expected a dict "
+                "of names to tensors or numbers"
+            )
         for name, value in per_param.items():
-            finite = (bool(torch.isfinite(value).all()) if isinstance(value, torch.Tensor)
-                      and (value.is_floating_point() or value.is_complex())
-                      else not (isinstance(value, float) and not math.isfinite(value)))
+            finite = (
+                bool(torch.isfinite(value).all())
+                if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex())
+                else not (isinstance(value, float) and not math.isfinite(value))
+            )
             if not finite:
-                raise bad(f"its optimizer state {name!r} of parameter {index} holds non-finite values "
-                          "(the run diverged before it was saved?)")
+                raise bad(
+                    f"its optimizer state {name!r} of parameter {index} holds non-finite values "
+                    "(the run diverged before it was saved?)"
+                )
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -244,7 +273,7 @@ def load_checkpoint(
     payload = read_checkpoint(path)
     try:
         config = RunConfig.from_json(payload["config"]).validate()
-        model = VAE(config.model)
+        model = empty_model(config.model)
     except (ConfigError, KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} does not match a vae-explorer model: {first_line(exc)}") from None
     load_model_state(model, payload["model"], path)

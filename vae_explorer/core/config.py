@@ -66,7 +66,9 @@ class ModelConfig:
         if self.components < 1:
             raise ConfigError(f"number of mixture components must be at least 1, not {self.components}")
         if not isinstance(self.image_size, int) or self.image_size < 4:
-            raise ConfigError(f"image size must be a whole number of at least 4 pixels, not {self.image_size!r}")
+            raise ConfigError(
+                f"image size must be a whole number of at least 4 pixels, not {self.image_size!r}"
+            )
 
 
 @dataclass(frozen=True)

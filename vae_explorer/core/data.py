@@ -115,11 +115,15 @@ def load_raw(root: Path, dataset: str = "mnist", download: bool = False) -> dict
     """
     root = Path(root)
     if root.exists() and not root.is_dir():
-        raise DataError(f"data root {root} is not a folder (expected a folder holding {FOLDERS[dataset]}/raw/)")
+        raise DataError(
+            f"data root {root} is not a folder (expected a folder holding {FOLDERS[dataset]}/raw/)"
+        )
     if download:
         _download(root, dataset)
     if not root.is_dir():
-        raise DataError(f"data root {root} does not exist (expected a folder holding {FOLDERS[dataset]}/raw/)")
+        raise DataError(
+            f"data root {root} does not exist (expected a folder holding {FOLDERS[dataset]}/raw/)"
+        )
     folder = raw_dir(root, dataset)
     if not folder.is_dir():
         raise DataError(
@@ -168,8 +172,11 @@ def split_indices() -> tuple[torch.Tensor, torch.Tensor]:
     """The course's 50,000 / 10,000 split of the 60,000 training images (seed 14)."""
     from torch.utils.data import random_split
 
-    train, val = random_split(range(TRAIN_SIZE + VAL_SIZE), [TRAIN_SIZE, VAL_SIZE],
-                              generator=torch.Generator().manual_seed(SPLIT_SEED))
+    train, val = random_split(
+        range(TRAIN_SIZE + VAL_SIZE),
+        [TRAIN_SIZE, VAL_SIZE],
+        generator=torch.Generator().manual_seed(SPLIT_SEED),
+    )
     return torch.tensor(train.indices), torch.tensor(val.indices)
 
 
@@ -246,8 +253,9 @@ class TrainBatches:
     The shuffle and every binarisation are drawn from `generator` (the run's own, on the images'
     device), so an epoch's batches depend on the run's seed and on nothing else."""
 
-    def __init__(self, images_u8: torch.Tensor, batch_size: int, likelihood: str,
-                 generator: torch.Generator) -> None:
+    def __init__(
+        self, images_u8: torch.Tensor, batch_size: int, likelihood: str, generator: torch.Generator
+    ) -> None:
         self.images = images_u8
         self.batch_size = batch_size
         self.likelihood = likelihood

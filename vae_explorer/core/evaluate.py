@@ -10,7 +10,9 @@ EVAL_NOISE_SEED = 0
 
 
 @torch.no_grad()
-def negative_elbo(model: VAE, data: torch.Tensor, batch_size: int = 1000, seed: int = EVAL_NOISE_SEED) -> float:
+def negative_elbo(
+    model: VAE, data: torch.Tensor, batch_size: int = 1000, seed: int = EVAL_NOISE_SEED
+) -> float:
     """Mean negative ELBO over `data` (already binarised), with reduction='sum' per batch.
 
     The single latent sample per image comes from evaluation's own generator, seeded afresh on

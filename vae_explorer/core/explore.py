@@ -28,8 +28,9 @@ def format_weight(w: float) -> str:
 
 
 @torch.no_grad()
-def component_samples(model: VAE, k: int, n: int, generator: torch.Generator, temperature: float = 1.0,
-                      binary: bool = False) -> np.ndarray:
+def component_samples(
+    model: VAE, k: int, n: int, generator: torch.Generator, temperature: float = 1.0, binary: bool = False
+) -> np.ndarray:
     """n decoded samples of z ~ N(mu_k, (temperature * sigma_k)^2); (n, pixels) in [0, 1]."""
     z = model.prior.sample_component(k, n, generator, temperature)
     return model.decode(z, binary=binary, generator=generator).cpu().numpy()
@@ -43,8 +44,14 @@ def component_means(model: VAE, binary: bool = False, generator: torch.Generator
 
 
 @torch.no_grad()
-def all_components(model: VAE, n: int, temperature: float = 1.0, binary: bool = False,
-                   seed: int = 0, components: list[int] | None = None) -> np.ndarray:
+def all_components(
+    model: VAE,
+    n: int,
+    temperature: float = 1.0,
+    binary: bool = False,
+    seed: int = 0,
+    components: list[int] | None = None,
+) -> np.ndarray:
     """Samples of every component (or of `components` only), (K, n, pixels), reproducible from `seed`."""
     g = torch.Generator().manual_seed(seed)
     ks = range(model.prior.num_components) if components is None else components
@@ -94,8 +101,9 @@ def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, method: str = "
 
 
 @torch.no_grad()
-def decode_latents(model: VAE, z: np.ndarray, binary: bool = False,
-                   generator: torch.Generator | None = None) -> np.ndarray:
+def decode_latents(
+    model: VAE, z: np.ndarray, binary: bool = False, generator: torch.Generator | None = None
+) -> np.ndarray:
     z = torch.as_tensor(np.asarray(z, np.float32))
     return model.decode(z, binary=binary, generator=generator).cpu().numpy()
 

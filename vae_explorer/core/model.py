@@ -80,27 +80,56 @@ class Decoder(nn.Module):
 
 def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
     """Draw every parameter afresh from `generator`, by torch's default rule for each layer kind
-    (Kaiming-uniform weights with a=sqrt(5), biases uniform in +-1/sqrt(fan_in)) and N(0, 1)
-    mixture means, so that a run's initial weights depend on its seed alone, never on the global
-    random state that other threads may draw from."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
-            if layer.bias is not None:
-                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(layer.weight)
-                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-        elif isinstance(layer, MixtureOfGaussiansPrior):
-            with torch.no_grad():
+    (Kaiming-uniform weights with a=sqrt(5), biases uniform in +-1/sqrt(fan_in)), N(0, 1) mixture
+    means, equal mixture weights and unit variances, and zero every buffer."""
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                if layer.bias is not None:
+                    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(layer.weight)
+                    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+            elif isinstance(layer, MixtureOfGaussiansPrior):
                 layer.means.copy_(torch.randn(layer.means.shape, generator=generator))
+                layer.logits.zero_()
+                layer.log_vars.zero_()
+        for buffer in module.buffers():
+            buffer.zero_()
+
+
+def empty_model(config: ModelConfig) -> VAE:
+    """A model whose tensors are allocated but not drawn: built on torch's 'meta' device, so that
+    building it never touches the global random state (which other threads may be drawing from)."""
+    with torch.device("meta"):
+        model = VAE(config)
+    model.to_empty(device="cpu")
+    with torch.no_grad():
+        for buffer in model.buffers():
+            buffer.zero_()
+    return model
+
+
+def new_model(config: ModelConfig, generator: torch.Generator) -> VAE:
+    """A fresh model whose initial parameters depend on `generator` alone (a run's seed)."""
+    model = empty_model(config)
+    init_parameters(model, generator)
+    return model
+
+
+def model_for(config: ModelConfig, weights: dict[str, torch.Tensor]) -> VAE:
+    """A model holding saved `weights` (a state_dict), in eval mode; nothing is drawn."""
+    model = empty_model(config)
+    model.load_state_dict(weights)
+    return model.eval()
 
 
 class VAE(nn.Module):
     """Negative ELBO = -log p(x|z) - log p(z) + log q(z|x), one sample of z per image."""
 
-    def __init__(self, config: ModelConfig, generator: torch.Generator | None = None) -> None:
-        """`generator` (CPU) draws the initial parameters; without it they are left to be loaded
-        from a checkpoint (they are then whatever torch's layer constructors drew)."""
+    def __init__(self, config: ModelConfig) -> None:
+        """Layers as torch's constructors initialise them (from the global random state); the
+        package builds models with `new_model` (from a generator) or `model_for` (saved weights)."""
         super().__init__()
         config.validate()
         self.config = config
@@ -114,8 +143,6 @@ class VAE(nn.Module):
             side * side,
         )
         self.prior = make_prior(config.prior, config.latent_dim, config.components)
-        if generator is not None:
-            init_parameters(self, generator)
 
     def elbo_terms(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Per-image terms: log p(x|z), log p(z), log q(z|x) and z, sampled from `generator`."""
@@ -147,8 +174,9 @@ class VAE(nn.Module):
         return self.encoder(x)[0]
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, binary: bool = False, generator: torch.Generator | None = None
-               ) -> torch.Tensor:
+    def decode(
+        self, z: torch.Tensor, binary: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Decoder means (probabilities) or, with binary=True, a draw from `generator`; (B, pixels)."""
         if not binary:
             return self.decoder.mean(z)

@@ -101,7 +101,11 @@ _RULES: dict[type, tuple[Callable[[torch.Tensor], State], Callable, dict[str, An
     torch.optim.Adam: (_zeros("exp_avg", "exp_avg_sq"), _adam, {"amsgrad": False, "weight_decay": 0}),
     torch.optim.AdamW: (_zeros("exp_avg", "exp_avg_sq"), _adam, {"amsgrad": False}),
     torch.optim.SGD: (lambda p: {}, _sgd, {"nesterov": False, "weight_decay": 0}),
-    torch.optim.RMSprop: (_zeros("square_avg"), _rmsprop, {"momentum": 0, "centered": False, "weight_decay": 0}),
+    torch.optim.RMSprop: (
+        _zeros("square_avg"),
+        _rmsprop,
+        {"momentum": 0, "centered": False, "weight_decay": 0},
+    ),
 }
 
 
@@ -130,8 +134,7 @@ class StepInBackward:
         self.optimizer = optimizer
         self._init, self._update, _ = _RULES[type(optimizer)]
         self._handles = [
-            p.register_post_accumulate_grad_hook(self._on_grad)
-            for p in optimizer.param_groups[0]["params"]
+            p.register_post_accumulate_grad_hook(self._on_grad) for p in optimizer.param_groups[0]["params"]
         ]
 
     def _on_grad(self, p: torch.Tensor) -> None:

@@ -26,8 +26,9 @@ class StandardNormalPrior(nn.Module):
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=self._anchor.device)
 
-    def sample_component(self, k: int, n: int, generator: torch.Generator, temperature: float = 1.0
-                         ) -> torch.Tensor:
+    def sample_component(
+        self, k: int, n: int, generator: torch.Generator, temperature: float = 1.0
+    ) -> torch.Tensor:
         if k != 0:
             raise IndexError(f"the standard prior has one component, not {k + 1}")
         return temperature * self.sample(n, generator)
@@ -65,8 +66,9 @@ class MixtureOfGaussiansPrior(nn.Module):
         eps = torch.randn(n, self.latent_dim, generator=generator, device=weights.device)
         return self.means[ks] + torch.exp(0.5 * self.log_vars[ks]) * eps
 
-    def sample_component(self, k: int, n: int, generator: torch.Generator, temperature: float = 1.0
-                         ) -> torch.Tensor:
+    def sample_component(
+        self, k: int, n: int, generator: torch.Generator, temperature: float = 1.0
+    ) -> torch.Tensor:
         """n samples of z ~ N(mu_k, (temperature * sigma_k)^2) with sigma_k = exp(0.5 log_var_k)."""
         if not 0 <= k < self.num_components:
             raise IndexError(f"component {k} out of range 0..{self.num_components - 1}")

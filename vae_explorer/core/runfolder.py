@@ -22,8 +22,9 @@ from .checkpoint import HISTORY_FIELDS, save_checkpoint
 from .config import RunConfig
 
 # figures(run_dir, config, best weights, real test images (uint8, N x pixels), history) -> files
-FigureWriter = Callable[[Path, RunConfig, dict[str, torch.Tensor], torch.Tensor, list[dict[str, float]]],
-                        list[Path]]
+FigureWriter = Callable[
+    [Path, RunConfig, dict[str, torch.Tensor], torch.Tensor, list[dict[str, float]]], list[Path]
+]
 METRIC_FIELDS = HISTORY_FIELDS  # the columns of metrics.csv
 
 
@@ -38,8 +39,9 @@ def metrics_csv(history: list[dict[str, float]]) -> str:
 class RunFolderWriter:
     """Consumes one run's events (on the engine's thread) and keeps its folder up to date."""
 
-    def __init__(self, run_dir: Path, figures: FigureWriter | None = None,
-                 real_images: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, figures: FigureWriter | None = None, real_images: torch.Tensor | None = None
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.figures = figures
         self.real_images = real_images
@@ -55,29 +57,48 @@ class RunFolderWriter:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._text("config.json", event.config.to_json() + "\n")
         elif isinstance(event, ev.EpochEnd):
-            self.history.append({"epoch": event.epoch, "train_loss": event.train_loss,
-                                 "val_nll": event.val_nll, "seconds": event.seconds})
+            self.history.append(
+                {
+                    "epoch": event.epoch,
+                    "train_loss": event.train_loss,
+                    "val_nll": event.val_nll,
+                    "seconds": event.seconds,
+                }
+            )
             self._text("metrics.csv", metrics_csv(self.history))
         elif isinstance(event, ev.NewBest):
             self.best_weights = event.weights
-            metrics = {"history": [dict(h) for h in self.history if h["epoch"] <= event.epoch],
-                       "best_val": event.val_nll, "best_epoch": event.epoch, "stale_epochs": 0,
-                       "epoch": event.epoch}
+            metrics = {
+                "history": [dict(h) for h in self.history if h["epoch"] <= event.epoch],
+                "best_val": event.val_nll,
+                "best_epoch": event.epoch,
+                "stale_epochs": 0,
+                "epoch": event.epoch,
+            }
             self._checkpoint("model.pt", event.weights, metrics)
         elif isinstance(event, ev.TrainingState):
             self._checkpoint("last.pt", event.weights, event.metrics, event.optimizer, event.rng)
         elif isinstance(event, ev.RunFinished):
             if event.test_nll is not None:
                 self._text("test_loss.txt", f"{event.test_nll:.4f}\n")
-            if event.checkpoint and self.figures is not None and self.config is not None:
-                if self.best_weights is not None and self.real_images is not None:
-                    self.written += self.figures(self.run_dir, self.config, self.best_weights,
-                                                 self.real_images, self.history)
+            drawable = self.best_weights is not None and self.real_images is not None
+            if event.checkpoint and self.figures is not None and self.config is not None and drawable:
+                self.written += self.figures(
+                    self.run_dir, self.config, self.best_weights, self.real_images, self.history
+                )
 
     def _text(self, name: str, text: str) -> None:
         self.written.append(atomic_write_text(self.run_dir / name, text))
 
-    def _checkpoint(self, name: str, weights: dict[str, torch.Tensor], metrics: dict[str, Any],
-                    optimizer: dict[str, Any] | None = None, rng: dict[str, torch.Tensor] | None = None) -> None:
+    def _checkpoint(
+        self,
+        name: str,
+        weights: dict[str, torch.Tensor],
+        metrics: dict[str, Any],
+        optimizer: dict[str, Any] | None = None,
+        rng: dict[str, torch.Tensor] | None = None,
+    ) -> None:
         assert self.config is not None, "a run's first event is RunStarted"
-        self.written.append(save_checkpoint(self.run_dir / name, weights, self.config, metrics, optimizer, rng))
+        self.written.append(
+            save_checkpoint(self.run_dir / name, weights, self.config, metrics, optimizer, rng)
+        )

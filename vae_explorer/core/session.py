@@ -82,8 +82,14 @@ class RunRecord:
         elif isinstance(event, ev.StatusChanged):
             self.status = event.status
         elif isinstance(event, ev.EpochEnd):
-            self.history.append({"epoch": event.epoch, "train_loss": event.train_loss,
-                                 "val_nll": event.val_nll, "seconds": event.seconds})
+            self.history.append(
+                {
+                    "epoch": event.epoch,
+                    "train_loss": event.train_loss,
+                    "val_nll": event.val_nll,
+                    "seconds": event.seconds,
+                }
+            )
             self.epochs = event.epoch
             self.best_val, self.best_epoch = event.best_val, event.best_epoch
         elif isinstance(event, ev.NewBest):
@@ -153,7 +159,9 @@ class Session:
         self.figures = figures
         self.compare = compare
         self.control = RunControl()
-        self.records = [RunRecord(i, c, d) for i, (c, d) in enumerate(zip(self.configs, run_dirs(self.out_dir, configs)))]
+        self.records = [
+            RunRecord(i, c, d) for i, (c, d) in enumerate(zip(self.configs, run_dirs(self.out_dir, configs)))
+        ]
         self.error: BaseException | None = None  # what ended the queue, when something did
 
     # -- controls, callable from any thread ---------------------------------------------------
@@ -181,9 +189,13 @@ class Session:
 
     def run(self) -> list[RunRecord]:
         """Train every run in turn; a failure ends the queue (its exception is kept in `error`)."""
-        self._emit(ev.QueueStarted(tuple(self.configs), tuple(str(d) if d else None for d in
-                                                               (r.run_dir for r in self.records)),
-                                   str(self.out_dir) if self.out_dir else None))
+        self._emit(
+            ev.QueueStarted(
+                tuple(self.configs),
+                tuple(str(d) if d else None for d in (r.run_dir for r in self.records)),
+                str(self.out_dir) if self.out_dir else None,
+            )
+        )
         failure: str | None = None
         try:
             splits = self.splits if self.splits is not None else load_splits(self.configs[0].data)
@@ -191,9 +203,16 @@ class Session:
                 if self.control.stopped:
                     break
                 try:
-                    trainer = Trainer(record.config, splits, record.run_dir, self._emit,
-                                      self.resume_from if record.index == 0 else None,
-                                      index=record.index, control=self.control, figures=self.figures)
+                    trainer = Trainer(
+                        record.config,
+                        splits,
+                        record.run_dir,
+                        self._emit,
+                        self.resume_from if record.index == 0 else None,
+                        index=record.index,
+                        control=self.control,
+                        figures=self.figures,
+                    )
                     trainer.run()
                 except Exception as exc:
                     self._emit(ev.RunFailed(record.index, _one_line(exc)))
@@ -202,12 +221,23 @@ class Session:
             self.error = exc
             failure = _one_line(exc)
         written: list[Path] = []
-        if self.compare is not None and self.out_dir is not None and len(self.records) > 1 and failure is None:
-            curves = {r.label: [(int(h["epoch"]), h["val_nll"]) for h in r.history]
-                      for r in self.records if r.status is not RunStatus.NOT_RUN}
+        if (
+            self.compare is not None
+            and self.out_dir is not None
+            and len(self.records) > 1
+            and failure is None
+        ):
+            curves = {
+                r.label: [(int(h["epoch"]), h["val_nll"]) for h in r.history]
+                for r in self.records
+                if r.status is not RunStatus.NOT_RUN
+            }
             written = self.compare(self.out_dir, curves)
-        self._emit(ev.QueueFinished(self.control.stopped, best_run(self.records), failure,
-                                    tuple(str(p) for p in written)))
+        self._emit(
+            ev.QueueFinished(
+                self.control.stopped, best_run(self.records), failure, tuple(str(p) for p in written)
+            )
+        )
         return self.records
 
 

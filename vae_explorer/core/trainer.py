@@ -21,7 +21,7 @@ from .checkpoint import CheckpointError, load_model_state, read_checkpoint, run_
 from .config import ConfigError, RunConfig
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
 from .evaluate import negative_elbo
-from .model import VAE
+from .model import VAE, new_model
 from .optim import StepInBackward, make_optimizer, supports
 from .runfolder import FigureWriter, RunFolderWriter
 
@@ -60,13 +60,17 @@ def check_model_fits(config: RunConfig, device: torch.device) -> None:
         with torch.device("meta"):
             count = sum(p.numel() for p in VAE(config.model).parameters())
     except RuntimeError:  # sizes past what a tensor can index
-        raise ConfigError(f"the model is too large: its parameters cannot even be counted "
-                          f"(hidden={config.model.hidden}, latent_dim={config.model.latent_dim})") from None
+        raise ConfigError(
+            f"the model is too large: its parameters cannot even be counted "
+            f"(hidden={config.model.hidden}, latent_dim={config.model.latent_dim})"
+        ) from None
     need, have = 4 * count * 4, device_memory(device)
     if have is not None and need > have:
-        raise ConfigError(f"the model has {count:,} parameters: with gradients and optimiser state "
-                          f"that is {need / 2**30:,.1f} GiB, more than the {have / 2**30:,.1f} GiB of "
-                          f"the {device.type} device (lower --hidden or --latent-dim)")
+        raise ConfigError(
+            f"the model has {count:,} parameters: with gradients and optimiser state "
+            f"that is {need / 2**30:,.1f} GiB, more than the {have / 2**30:,.1f} GiB of "
+            f"the {device.type} device (lower --hidden or --latent-dim)"
+        )
 
 
 class RunControl:
@@ -146,7 +150,7 @@ class Trainer:
             self.on_event = sink
         check_model_fits(config, self.device)
         seed = config.train.seed
-        self.model = VAE(config.model, torch.Generator().manual_seed(seed)).to(self.device)
+        self.model = new_model(config.model, torch.Generator().manual_seed(seed)).to(self.device)
         # the run's draws: shuffles, binarisations and the reparameterisation noise
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.optimizer = make_optimizer(config.train.optimizer, self.model.parameters(), config.train.lr)
@@ -156,8 +160,9 @@ class Trainer:
             StepInBackward(self.optimizer) if self.device.type == "cpu" and supports(self.optimizer) else None
         )
         lik = config.model.likelihood
-        self.batches = TrainBatches(splits.train_images.to(self.device), config.train.batch_size, lik,
-                                    self.generator)
+        self.batches = TrainBatches(
+            splits.train_images.to(self.device), config.train.batch_size, lik, self.generator
+        )
         self.val = model_input(splits.val_images.to(self.device), lik, VAL_BINARISE_SEED)
         self.test = model_input(splits.test_images.to(self.device), lik, TEST_BINARISE_SEED)
         self.history: list[dict[str, float]] = []
@@ -193,9 +198,18 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> ev.RunFinished:
         total = len(self.batches)
-        self.on_event(ev.RunStarted(self.index, self.config.train.lr, str(self.device), total, self.start_epoch,
-                                    self.config, str(self.run_dir) if self.run_dir else None,
-                                    tuple(dict(h) for h in self.history)))
+        self.on_event(
+            ev.RunStarted(
+                self.index,
+                self.config.train.lr,
+                str(self.device),
+                total,
+                self.start_epoch,
+                self.config,
+                str(self.run_dir) if self.run_dir else None,
+                tuple(dict(h) for h in self.history),
+            )
+        )
         report_every = max(1, total // 100)
         reason, epoch = ev.STOP_MAX_EPOCHS, self.start_epoch - 1
         for epoch in range(self.start_epoch, self.config.train.epochs + 1):
@@ -232,20 +246,34 @@ class Trainer:
                 reason = ev.STOP_DIVERGED
                 break
             seconds = time.perf_counter() - started - paused_seconds  # training time only
-            self.history.append({"epoch": epoch, "train_loss": train_loss, "val_nll": val_nll, "seconds": seconds})
+            self.history.append(
+                {"epoch": epoch, "train_loss": train_loss, "val_nll": val_nll, "seconds": seconds}
+            )
             improved = val_nll < self.best_val
             if improved:
                 self.best_val, self.best_epoch, self.stale_epochs = val_nll, epoch, 0
                 self.best_weights = _cpu_copy(self.model.state_dict())
             else:
                 self.stale_epochs += 1
-            self.on_event(ev.EpochEnd(self.index, epoch, train_loss, val_nll, seconds, self.best_val,
-                                      self.best_epoch))
+            self.on_event(
+                ev.EpochEnd(self.index, epoch, train_loss, val_nll, seconds, self.best_val, self.best_epoch)
+            )
             if improved:
-                self.on_event(ev.NewBest(self.index, epoch, val_nll, self.config, self.best_weights,
-                                         self.checkpoint_path))
-            self.on_event(ev.TrainingState(self.index, epoch, self.model.state_dict(),
-                                           self.optimizer.state_dict(), self.rng_state(), self.metrics()))
+                self.on_event(
+                    ev.NewBest(
+                        self.index, epoch, val_nll, self.config, self.best_weights, self.checkpoint_path
+                    )
+                )
+            self.on_event(
+                ev.TrainingState(
+                    self.index,
+                    epoch,
+                    self.model.state_dict(),
+                    self.optimizer.state_dict(),
+                    self.rng_state(),
+                    self.metrics(),
+                )
+            )
             if self.stale_epochs >= self.config.train.patience:
                 reason = ev.STOP_EARLY
                 break
@@ -272,8 +300,15 @@ class Trainer:
             if len(self.test):
                 test_nll = negative_elbo(self.model, self.test)
         ckpt = self.checkpoint_path if self.best_weights is not None else None
-        done = ev.RunFinished(self.index, reason, epoch if reason != ev.STOP_DIVERGED else epoch - 1,
-                              self.best_epoch, self.best_val, test_nll, ckpt)
+        done = ev.RunFinished(
+            self.index,
+            reason,
+            epoch if reason != ev.STOP_DIVERGED else epoch - 1,
+            self.best_epoch,
+            self.best_val,
+            test_nll,
+            ckpt,
+        )
         self.on_event(done)
         return done
 
@@ -293,13 +328,16 @@ class Trainer:
     def _check_resumable(self, path: str | Path, payload: dict[str, Any]) -> None:
         """The checkpoint's model and optimiser must be this run's: say which setting differs."""
         saved = run_config_of(payload, path)
-        pairs = [(f"model {name}", getattr(saved.model, name), getattr(self.config.model, name))
-                 for name in saved.model.__dataclass_fields__]
+        pairs = [
+            (f"model {name}", getattr(saved.model, name), getattr(self.config.model, name))
+            for name in saved.model.__dataclass_fields__
+        ]
         pairs.append(("optimizer", saved.train.optimizer, self.config.train.optimizer))
         differ = [f"{name} {old!r} -> {new!r}" for name, old, new in pairs if old != new]
         if differ:
-            raise CheckpointError(f"cannot resume from {path}: this run changes the checkpoint's "
-                                  + ", ".join(differ))
+            raise CheckpointError(
+                f"cannot resume from {path}: this run changes the checkpoint's " + ", ".join(differ)
+            )
 
     def _resume(self, path: str | Path) -> None:
         """Continue from a checkpoint: weights, optimiser state, metrics and, where the checkpoint
@@ -336,4 +374,3 @@ class Trainer:
                 best = Path(path).with_name("model.pt")
                 if best.is_file() and best != Path(path):
                     self.best_weights = _cpu_copy(read_checkpoint(best)["model"])
-

@@ -8,19 +8,23 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
-from ..inference import InferenceService, ModelInfo
+from vae_explorer.app.inference import InferenceService, ModelInfo
 
-NOTICE_STYLE = ("QLabel { background: #fff4d6; color: #4a3800; border: 1px solid #d9b24c;"
-                " border-radius: 3px; padding: 6px; }")
+NOTICE_STYLE = (
+    "QLabel { background: #fff4d6; color: #4a3800; border: 1px solid #d9b24c;"
+    " border-radius: 3px; padding: 6px; }"
+)
 
 
 def missing_data_text(info: ModelInfo, what: str, extra: str = "") -> str:
     """The lasting in-panel message for a model whose test images cannot be read (rich text)."""
     folder = f"the data folder <b>{escape(info.data_folder)}</b>" if info.data_folder else "the data"
-    return (f"<b>Test images not found</b>, so {escape(what)} cannot be shown: "
-            f"{escape(info.data_error or '')}.<br>"
-            f"To fix this, restore {folder} (for example move it back) and open the checkpoint again "
-            "(File → Open checkpoint)." + (f" {escape(extra)}" if extra else ""))
+    return (
+        f"<b>Test images not found</b>, so {escape(what)} cannot be shown: "
+        f"{escape(info.data_error or '')}.<br>"
+        f"To fix this, restore {folder} (for example move it back) and open the checkpoint again "
+        "(File → Open checkpoint)." + (f" {escape(extra)}" if extra else "")
+    )
 
 
 class Panel(QWidget):
@@ -50,9 +54,11 @@ class Panel(QWidget):
 
     def _model_loaded(self, info: ModelInfo) -> None:
         self.info = info
-        self.status.setText(f"Model: epoch {info.epoch}, validation nll {info.best_val:.2f} "
-                            f"({info.config.model.prior}, K={info.config.model.components}, "
-                            f"L={info.config.model.latent_dim})")
+        self.status.setText(
+            f"Model: epoch {info.epoch}, validation nll {info.best_val:.2f} "
+            f"({info.config.model.prior}, K={info.config.model.components}, "
+            f"L={info.config.model.latent_dim})"
+        )
         # a tab of a shown window that is not the current one waits: during training a new best
         # arrives every epoch, and figures nobody sees would take CPU from the training
         self._stale = self.window().isVisible() and not self.isVisible()
@@ -69,7 +75,7 @@ class Panel(QWidget):
         self.on_model_loaded(self.info)
         return True
 
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         self.bring_up_to_date()
 

@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vae_explorer.app.clickable_view import ClickableImageView
+from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.core.explore import (
     NEGLIGIBLE_WEIGHT,
     all_components,
@@ -33,8 +35,6 @@ from vae_explorer.core.explore import (
 )
 from vae_explorer.core.grids import tile, to_images
 
-from ..clickable_view import ClickableImageView
-from ..inference import ModelContext, ModelInfo
 from .base import Panel
 
 ROW_HEIGHT = 58
@@ -174,16 +174,22 @@ class ComponentsPanel(Panel):
             return
         self.samples.setEnabled(not self.mean_only.isChecked())
         self.temperature.setEnabled(not self.mean_only.isChecked())
-        job = components_job(self.samples.value(), self.temperature_value, self.binary.isChecked(),
-                             self.mean_only.isChecked(), self.seed)
+        job = components_job(
+            self.samples.value(),
+            self.temperature_value,
+            self.binary.isChecked(),
+            self.mean_only.isChecked(),
+            self.seed,
+        )
         self.service.submit("components", job, self._show, self._failed)
 
     def resample_row(self, k: int) -> None:
         if self.info is None or self.mean_only.isChecked():
             return
         self.seed += 1
-        job = row_job(k, self.samples.value(), self.temperature_value, self.binary.isChecked(),
-                      self.seed * 1000 + k)
+        job = row_job(
+            k, self.samples.value(), self.temperature_value, self.binary.isChecked(), self.seed * 1000 + k
+        )
         self.service.submit(f"component-row-{k}", job, self._show_row, self._failed)
 
     def _ensure_rows(self, count: int) -> None:
@@ -224,16 +230,25 @@ class ComponentsPanel(Panel):
             label, view = self.rows[row]
             w = float(result.weights[k])
             unused = w < NEGLIGIBLE_WEIGHT
-            label.setText(f"<b>k = {k}</b><br>w = {format_weight(w)}" + ("<br><i>unused</i>" if unused else ""))
+            label.setText(
+                f"<b>k = {k}</b><br>w = {format_weight(w)}" + ("<br><i>unused</i>" if unused else "")
+            )
             label.setStyleSheet("color: #999;" if unused else "")
             view.set_image(result.strips[k])
             view.setFixedWidth(round(ROW_HEIGHT * result.strips[k].shape[1] / result.strips[k].shape[0]))
-            view.setToolTip(f"component {k}, weight {format_weight(w)}: click to resample"
-                            + ("\nThe prior gives this component almost no weight: the model never samples"
-                               " from it, so its samples need not look like digits." if unused else ""))
+            view.setToolTip(
+                f"component {k}, weight {format_weight(w)}: click to resample"
+                + (
+                    "\nThe prior gives this component almost no weight: the model never samples"
+                    " from it, so its samples need not look like digits."
+                    if unused
+                    else ""
+                )
+            )
         used = int((result.weights >= NEGLIGIBLE_WEIGHT).sum())
-        self.chart.setTitle(f"Mixture weights ({used} of {len(result.weights)} components in use)",
-                            color="#222", size="10pt")
+        self.chart.setTitle(
+            f"Mixture weights ({used} of {len(result.weights)} components in use)", color="#222", size="10pt"
+        )
         self.bars.setOpts(x=np.arange(len(result.weights)), height=result.weights, width=0.7)
         self.chart.setXRange(-0.6, len(result.weights) - 0.4, padding=0)
         step = max(1, math.ceil(len(result.weights) / 16))  # whole component indices only, at most ~16
@@ -251,5 +266,7 @@ class ComponentsPanel(Panel):
         return [view.image() for _, view in self.rows[: len(self.order)]]
 
     def export_targets(self):
-        return {"components": ("Mixture components", self.rows_widget),
-                "component_weights": ("Mixture weights", self.chart)}
+        return {
+            "components": ("Mixture components", self.rows_widget),
+            "component_weights": ("Mixture weights", self.chart),
+        }

@@ -21,12 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vae_explorer.app.clickable_view import ClickableImageView
+from vae_explorer.app.image_view import ImageView
+from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.core.explore import decode_latents, encode_means, interpolation_path
 from vae_explorer.core.grids import tile, to_images
 
-from ..clickable_view import ClickableImageView
-from ..image_view import ImageView
-from ..inference import ModelContext, ModelInfo
 from .base import Panel, missing_data_text
 
 GALLERY = 16
@@ -52,8 +52,9 @@ def endpoint_names(mode: str, a: int, b: int) -> tuple[str, str]:
     return "prior sample a", "prior sample b"
 
 
-def endpoints(ctx: ModelContext, mode: str, a: int, b: int, seed: int) -> tuple[np.ndarray, np.ndarray,
-                                                                                np.ndarray, np.ndarray]:
+def endpoints(
+    ctx: ModelContext, mode: str, a: int, b: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(z_a, z_b, picture of a, picture of b) for the chosen kind of endpoint."""
     model, side = ctx.model, ctx.side
     if mode == "images":
@@ -237,15 +238,21 @@ class InterpolationPanel(Panel):
             box.setRange(0, k - 1)
         if info.data_error is None:
             self.gallery.set_placeholder("Test images appear here")
-            self.service.submit("interpolation-gallery", gallery_job(GALLERY), self._show_gallery,
-                                self._gallery_failed)
+            self.service.submit(
+                "interpolation-gallery", gallery_job(GALLERY), self._show_gallery, self._gallery_failed
+            )
         else:  # no stale gallery under the new model's header; the other endpoints still work
             self.service.cancel("interpolation-gallery")
             self._gallery_failed("")
             self.gallery.set_placeholder("Test images not found (see the message above)")
-            self.set_notice(missing_data_text(info, "the test images and the paths between them",
-                                              "Paths between component means or prior samples need no "
-                                              "data: choose them under Endpoints."))
+            self.set_notice(
+                missing_data_text(
+                    info,
+                    "the test images and the paths between them",
+                    "Paths between component means or prior samples need no "
+                    "data: choose them under Endpoints.",
+                )
+            )
         self.refresh()
 
     def _gallery_failed(self, message: str) -> None:
@@ -274,8 +281,10 @@ class InterpolationPanel(Panel):
         mode, a, b = self.selection()
         if mode == "images" and not self.has_test_data:
             self.service.cancel("interpolation")
-            self.clear_path("Paths between test images need the test images, which were not found: "
-                            "choose component means or prior samples under Endpoints.")
+            self.clear_path(
+                "Paths between test images need the test images, which were not found: "
+                "choose component means or prior samples under Endpoints."
+            )
             return
         job = path_job(mode, a, b, self.steps.value(), self.method.currentData(), self.seed)
         self.service.submit("interpolation", job, self._show, self._path_failed)
@@ -323,7 +332,7 @@ class InterpolationPanel(Panel):
             h, w = image.shape
             self.strip_view.setFixedHeight(max(40, min(220, round(self.strip_view.width() * h / w))))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit_strip()
 
@@ -332,8 +341,9 @@ class InterpolationPanel(Panel):
             return
         step = min(step, len(self.result.frames) - 1)
         self.current_view.set_image(self.result.frames[step])
-        self.scrub_label.setText(f"step {step + 1}/{len(self.result.frames)}, "
-                                 f"t = {step / (len(self.result.frames) - 1):.2f}")
+        self.scrub_label.setText(
+            f"step {step + 1}/{len(self.result.frames)}, t = {step / (len(self.result.frames) - 1):.2f}"
+        )
 
     def export_targets(self):
         return {"interpolation": ("Interpolation strip", self.figure)}

@@ -10,6 +10,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
 
+from vae_explorer.app.image_view import ImageView
+from vae_explorer.app.inference import ModelContext, ModelInfo
+from vae_explorer.app.plot import PALETTE
 from vae_explorer.core.explore import (
     NEGLIGIBLE_WEIGHT,
     Projection,
@@ -19,9 +22,6 @@ from vae_explorer.core.explore import (
 )
 from vae_explorer.core.grids import to_images
 
-from ..image_view import ImageView
-from ..inference import ModelContext, ModelInfo
-from ..plot import PALETTE
 from .base import Panel, missing_data_text
 
 DIGIT_COLOURS = (*PALETTE, "#7f7f7f", "#bcbd22")
@@ -53,8 +53,16 @@ def map_job(limit: int):
         if ctx.config.model.prior == "mog":
             w, means, _ = ctx.model.prior.component_params()
             comps, weights = proj.project(means.numpy()), w.numpy()
-        return MapData(proj.project(z), ctx.test_labels()[:n].numpy(), images, recon, comps, weights, proj,
-                       z.shape[1] > 2)
+        return MapData(
+            proj.project(z),
+            ctx.test_labels()[:n].numpy(),
+            images,
+            recon,
+            comps,
+            weights,
+            proj,
+            z.shape[1] > 2,
+        )
 
     return job
 
@@ -69,10 +77,10 @@ def decode_point_job(latent: np.ndarray):
 class SideLegend(pg.LegendItem):
     """A legend laid out beside the view box: it keeps its place (no dragging) and hides no points."""
 
-    def hoverEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph name)
+    def hoverEvent(self, ev) -> None:
         pass
 
-    def mouseDragEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph name)
+    def mouseDragEvent(self, ev) -> None:
         ev.ignore()
 
 
@@ -195,8 +203,12 @@ class LatentMapPanel(Panel):
             item.setData(pts[:, 0], pts[:, 1])
         used = data.component_weights >= NEGLIGIBLE_WEIGHT
         pens = [pg.mkPen("k" if u else "#999", width=2.5 if u else 1.5) for u in used]
-        self.means.setData(data.component_coords[:, 0], data.component_coords[:, 1], pen=pens,
-                           size=[16 if u else 11 for u in used])
+        self.means.setData(
+            data.component_coords[:, 0],
+            data.component_coords[:, 1],
+            pen=pens,
+            size=[16 if u else 11 for u in used],
+        )
         while len(self.mean_labels) < len(data.component_coords):
             label = pg.TextItem(anchor=(-0.2, 1.1))
             self.plot.addItem(label)
@@ -290,8 +302,9 @@ class LatentMapPanel(Panel):
         self.recon_view.set_image(None)
         self.image_view.set_image(None)
         self.info_label.setText(f"generated from map position ({x:.2f}, {y:.2f})")
-        self.service.submit("latent-map-point", decode_point_job(latent.astype(np.float32)),
-                            self.image_view.set_image)
+        self.service.submit(
+            "latent-map-point", decode_point_job(latent.astype(np.float32)), self.image_view.set_image
+        )
 
     def export_targets(self):
         return {"latent_map": ("Latent map", self.plot)}

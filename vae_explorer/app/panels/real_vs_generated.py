@@ -14,10 +14,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vae_explorer.app.image_view import ImageView
+from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.core.grids import tile, to_images
 
-from ..image_view import ImageView
-from ..inference import ModelContext, ModelInfo
 from .base import Panel, missing_data_text
 
 
@@ -88,8 +88,7 @@ class RealVsGeneratedPanel(Panel):
         self.resample.setEnabled(True)
         if info.data_error is None:
             self.real_view.set_placeholder(self.real_placeholder)
-            self.service.submit("real-images", real_images_job(), self.real_view.set_image,
-                                self._real_failed)
+            self.service.submit("real-images", real_images_job(), self.real_view.set_image, self._real_failed)
         else:  # never leave the previous model's images under this model's header
             self.service.cancel("real-images")
             self.real_view.set_image(None)
@@ -104,8 +103,12 @@ class RealVsGeneratedPanel(Panel):
     def refresh(self) -> None:
         if self.info is None:
             return
-        self.service.submit("generated-images", generated_job(self.seed, self.binary.isChecked()),
-                            self.generated_view.set_image, self._generated_failed)
+        self.service.submit(
+            "generated-images",
+            generated_job(self.seed, self.binary.isChecked()),
+            self.generated_view.set_image,
+            self._generated_failed,
+        )
 
     def _real_failed(self, message: str) -> None:
         self.real_view.set_image(None)
