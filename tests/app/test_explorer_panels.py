@@ -193,7 +193,7 @@ def test_window_fits_900_px_wide_without_clipping(window, qtbot, checkpoint):
     )
 
     open_and_show(window, qtbot, checkpoint)
-    _, components, interpolation, latent_map = window.panels
+    _, components, interpolation, latent_map = window.panels[:4]
     qtbot.waitUntil(
         lambda: (
             len(components.row_images()) == 4

@@ -102,7 +102,7 @@ def test_live_training_two_learning_rates(window, qtbot):
     show_panels(window)
     qtbot.waitUntil(lambda: panel.generated_view.image() is not None, timeout=30_000)
     assert panel.real_view.image().shape == panel.generated_view.image().shape
-    components, interpolation, latent_map = window.panels[1:]
+    components, interpolation, latent_map = window.panels[1:4]
     qtbot.waitUntil(
         lambda: (
             bool(components.row_images())

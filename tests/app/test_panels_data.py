@@ -53,7 +53,7 @@ def test_moved_data_folder_after_a_good_model(window, qtbot, checkpoint, moved_d
     dialogs = warnings_of(monkeypatch)
     failures: list = []
     window.service.job_failed.connect(lambda key, msg: failures.append((key, msg)))
-    real_gen, components, interpolation, latent_map = window.panels
+    real_gen, components, interpolation, latent_map = window.panels[:4]
     # a good model first: every panel draws
     open_and_show(window, qtbot, checkpoint)
     qtbot.waitUntil(
@@ -133,7 +133,7 @@ def test_moved_data_folder_after_a_good_model(window, qtbot, checkpoint, moved_d
 def test_moved_data_folder_in_a_fresh_window(window, qtbot, moved_data_checkpoint, monkeypatch):
     ckpt, root, _ = moved_data_checkpoint
     dialogs = warnings_of(monkeypatch)
-    real_gen, components, interpolation, latent_map = window.panels
+    real_gen, components, interpolation, latent_map = window.panels[:4]
     open_and_show(window, qtbot, ckpt)
     qtbot.waitUntil(lambda: real_gen.generated_view.image() is not None, timeout=30_000)
     qtbot.waitUntil(

@@ -55,6 +55,24 @@ def test_train_writes_every_output(trained, capsys):
     for name in ("real_images.pdf", "generated_images.pdf", "nll_val_curve.pdf"):
         assert (trained / name).read_bytes().startswith(b"%PDF")
     assert json.loads((trained / "config.json").read_text())["train"]["lr"] == 1e-3
+    # the end-of-run evaluation of the best model, beside it
+    evaluation = json.loads((trained / "evaluation.json").read_text())
+    assert evaluation["epoch"] == 2 and evaluation["checkpoint"] == str(trained / "model.pt")
+    assert evaluation["neg_elbo"] == pytest.approx(float((trained / "test_loss.txt").read_text()), abs=1e-3)
+    assert evaluation["iw_samples"] >= 1 and evaluation["iw_nll"] is not None  # within the time budget
+    has_classifier = evaluation["fid"] is not None
+    assert has_classifier or "classifier" in evaluation["notes"][0]
+
+
+def test_end_of_run_evaluation_takes_a_fixed_sample_count_or_none(tmp_path, capsys):
+    assert (
+        main(["train", "--epochs", "1", *TINY, "--eval-iw-samples", "7", "--out", str(tmp_path / "a")]) == 0
+    )
+    assert json.loads((tmp_path / "a" / "evaluation.json").read_text())["iw_samples"] == 7
+    assert main(["train", "--epochs", "1", *TINY, "--eval-budget", "0", "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert json.loads((tmp_path / "b" / "evaluation.json").read_text())["iw_nll"] is None
+    assert "evaluation: test neg ELBO=" in out
 
 
 def test_train_output_lines(tmp_path, capsys):
@@ -133,10 +151,23 @@ def test_sample_and_evaluate(trained, tmp_path, capsys):
         main(["sample", str(trained / "model.pt"), "--component", "9", "--out", str(tmp_path / "x.png")]) == 2
     )
     capsys.readouterr()
-    assert main(["evaluate", str(trained / "model.pt"), "--limit-test", "100"]) == 0
+    assert main(["evaluate", str(trained / "model.pt"), "--limit-test", "100", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 100
-    assert report["test_nll"] == pytest.approx(float((trained / "test_loss.txt").read_text()), abs=1e-2)
+    assert report["neg_elbo"] == pytest.approx(float((trained / "test_loss.txt").read_text()), abs=1e-2)
+    assert report["neg_elbo"] == pytest.approx(report["reconstruction"] + report["kl"], abs=1e-3)
+    for key in (
+        "iw_nll",
+        "iw_nll_stderr",
+        "iw_samples",
+        "fid",
+        "fid_floor",
+        "inception_score",
+        "inception_score_std",
+        "class_histogram",
+    ):
+        assert report[key] is None  # stable keys: not asked for, so null
+    assert isinstance(report["active_units"], int) and isinstance(report["components_in_use"], int)
 
 
 @pytest.mark.parametrize(
@@ -404,3 +435,32 @@ def test_a_folder_is_not_a_checkpoint(tmp_path, capsys):
     assert main(["sample", str(tmp_path), "--out", str(tmp_path / "s.png")]) == 2
     err = capsys.readouterr().err
     assert "is a folder, not a checkpoint file" in err and "Traceback" not in err
+
+
+def test_evaluate_with_importance_samples_prints_a_table(trained, capsys):
+    assert main(["evaluate", str(trained / "model.pt"), "--limit-test", "50", "--iw-samples", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "IW-NLL (nats)" in out and "importance samples" in out and "active units" in out
+    assert (
+        main(["evaluate", str(trained / "model.pt"), "--limit-test", "50", "--iw-samples", "20", "--json"])
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["iw_samples"] == 20 and report["iw_nll"] <= report["neg_elbo"] + 3 * report["iw_nll_stderr"]
+    assert report["gap"] == pytest.approx(report["neg_elbo"] - report["iw_nll"])
+
+
+def test_evaluate_refuses_bad_requests_in_one_line(trained, capsys, monkeypatch, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(trained / "model.pt"), "--iw-samples", "0"])
+    assert exc.value.code == 2 and "at least 1" in capsys.readouterr().err
+    monkeypatch.setattr(
+        "vae_explorer.core.evaluation.bundled_classifier_path", lambda d: tmp_path / "none.pt"
+    )
+    assert main(["evaluate", str(trained / "model.pt"), "--limit-test", "20", "--fid"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "classifier train" in err
+    (tmp_path / "none.pt").write_bytes(b"not a classifier")
+    assert main(["evaluate", str(trained / "model.pt"), "--limit-test", "20", "--is"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "none.pt" in err

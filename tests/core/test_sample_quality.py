@@ -122,10 +122,11 @@ def test_classifier_trains_on_a_tiny_subset_and_round_trips(tiny_splits, tmp_pat
     assert accuracy(trained.model, s.val_images, s.val_labels) > 0.5  # chance is 0.1
 
     path = tmp_path / "classifier.pt"
-    save_classifier(trained.model, path)
-    state = torch.load(path, weights_only=True)  # a plain state_dict of tensors
-    assert set(state) == set(trained.model.state_dict())
-    loaded = load_classifier(path)
+    save_classifier(trained.model, path, "mnist", 0.5)
+    payload = torch.load(path, weights_only=True)  # plain values and a state_dict of tensors
+    assert set(payload["state"]) == set(trained.model.state_dict()) and payload["dataset"] == "mnist"
+    loaded, info = load_classifier(path)
+    assert (info.dataset, info.test_accuracy) == ("mnist", 0.5)
     images = s.test_images[:64].float() / 255.0
     np.testing.assert_array_equal(
         predict_proba(loaded, images), predict_proba(trained.model, s.test_images[:64])
@@ -139,7 +140,7 @@ def test_broken_classifier_files_raise_classifier_error(tmp_path):
     with pytest.raises(ClassifierError, match="not found"):
         load_classifier(tmp_path / "missing.pt")
     good = tmp_path / "good.pt"
-    save_classifier(DigitClassifier(torch.Generator().manual_seed(0)), good)
+    save_classifier(DigitClassifier(torch.Generator().manual_seed(0)), good, "mnist")
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:500])
     garbage = tmp_path / "garbage.pt"

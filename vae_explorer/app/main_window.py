@@ -26,6 +26,7 @@ from .about import AboutDialog
 from .export import FILTER, ExportError, export_widget
 from .inference import InferenceService, ModelInfo
 from .panels.components import ComponentsPanel
+from .panels.evaluation import EvaluationPanel
 from .panels.interpolation import InterpolationPanel
 from .panels.latent_map import LatentMapPanel
 from .panels.real_vs_generated import RealVsGeneratedPanel
@@ -34,7 +35,13 @@ from .settings_dialog import SettingsDialog
 from .training_panel import TrainingPanel
 from .training_worker import TrainingController
 
-PANEL_CLASSES: list[type] = [RealVsGeneratedPanel, ComponentsPanel, InterpolationPanel, LatentMapPanel]
+PANEL_CLASSES: list[type] = [
+    RealVsGeneratedPanel,
+    ComponentsPanel,
+    InterpolationPanel,
+    LatentMapPanel,
+    EvaluationPanel,
+]
 
 
 def default_runs_root() -> Path:
@@ -68,6 +75,7 @@ class MainWindow(QMainWindow):
 
         self.training = TrainingPanel()
         self.panels = [cls(self.service) for cls in PANEL_CLASSES]
+        self.evaluation = next(p for p in self.panels if isinstance(p, EvaluationPanel))
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.training, self.training.title)
@@ -366,6 +374,9 @@ class MainWindow(QMainWindow):
                 else "no checkpoint (no epoch with a finite loss)"
             )
             self.statusBar().showMessage(f"Run {event.run + 1} diverged (non-finite loss); {kept}", 10000)
+        elif isinstance(event, ev.Evaluated):
+            record = self.training.records[event.run]
+            self.evaluation.add_result(f"run {event.run + 1}: {record.label}", event.results)
         elif isinstance(event, ev.QueueFinished):
             self._on_queue_finished(event)
 

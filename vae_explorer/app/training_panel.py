@@ -277,6 +277,12 @@ class TrainingPanel(QWidget):
             self.speed_label.setText(f"{event.seconds:.1f}")
         elif isinstance(event, ev.RunFinished):
             self._show_result(self.records[run])
+        elif isinstance(event, ev.EvaluationProgress):
+            self.progress.setFormat(f"evaluating the best model: {event.stage} %p%")
+            self.progress.setRange(0, max(event.total, 1))
+            self.progress.setValue(event.done)
+        elif isinstance(event, ev.Evaluated):
+            self.progress.setFormat("batch %v / %m")
         elif isinstance(event, ev.QueueFinished):
             self._queue_finished(event)
             for row in range(len(self.records)):

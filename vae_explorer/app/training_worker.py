@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from vae_explorer import figures
 from vae_explorer.core import events as ev
 from vae_explorer.core.config import RunConfig
-from vae_explorer.core.session import Session
+from vae_explorer.core.session import EndOfRunEvaluation, Session
 
 
 def training_threads(cores: int | None = None) -> int:
@@ -82,7 +82,11 @@ class TrainingController(QObject):
         if self.running:
             raise RuntimeError("a training queue is already running")
         self.session = Session(
-            configs, out_dir, figures=figures.write_run_figures, compare=figures.write_comparison
+            configs,
+            out_dir,
+            figures=figures.write_run_figures,
+            compare=figures.write_comparison,
+            evaluation=EndOfRunEvaluation(),
         )
         thread = QThread()
         thread.setObjectName("training")

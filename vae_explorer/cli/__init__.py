@@ -12,7 +12,7 @@ from .args import EXIT_USAGE, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import explore, train
+    from . import evaluation, explore, train
 
     parser = argparse.ArgumentParser(
         prog="vae-explorer",
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     train.add_command(sub)
     explore.add_commands(sub)
+    evaluation.add_commands(sub)
     return parser
 
 
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     from vae_explorer.core.checkpoint import CheckpointError
+    from vae_explorer.core.classifier import ClassifierError
     from vae_explorer.core.config import ConfigError
     from vae_explorer.core.data import DataError
 
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         args.command_parser.error(str(exc))  # the sub-command's usage line, then exit code 2
-    except (DataError, CheckpointError, UserError) as exc:
+    except (DataError, CheckpointError, ClassifierError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0

@@ -1,14 +1,11 @@
-"""CLI sub-commands that use a trained model: `sample`, `evaluate`, `components`, `interpolate`."""
+"""CLI sub-commands that draw from a trained model: `sample`, `components`, `interpolate`."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 
-from vae_explorer.core.config import DEVICES
-
-from .args import SEED, UserError, add_data_args, int_at_least, load_model, output_file, positive_float
+from .args import SEED, UserError, int_at_least, load_model, output_file, positive_float
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -25,12 +22,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--out", required=True, metavar="FILE", help="a .png or .pdf file")
     s.set_defaults(func=cmd_sample, command_parser=s)
-
-    e = sub.add_parser("evaluate", help="print the test negative ELBO of a checkpoint as JSON")
-    e.add_argument("model", metavar="MODEL")
-    add_data_args(e)
-    e.add_argument("--device", choices=DEVICES, default="auto")
-    e.set_defaults(func=cmd_evaluate, command_parser=e)
 
     c = sub.add_parser("components", help="a row of samples from every mixture component")
     c.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
@@ -85,41 +76,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
         images = model.decode(z, binary=args.binary, generator=generator).numpy()
     figures.save_image_grid(images, [out], config.model.image_size, cols=math.ceil(math.sqrt(args.n)))
     print(f"wrote {out}")
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from vae_explorer.core.data import TEST_BINARISE_SEED, load_splits, model_input
-    from vae_explorer.core.evaluate import negative_elbo
-
-    model, config, payload = load_model(args.model, args.device)
-    device = next(model.parameters()).device
-    data = replace(
-        config.data,
-        dataset=args.dataset or config.data.dataset,
-        root=args.data_root if args.data_root else (None if args.dataset else config.data.root),
-        download=args.download,
-        limit_train=None,
-        limit_val=None,
-        limit_test=args.limit_test,
-    )
-    splits = load_splits(data)
-    test = model_input(splits.test_images.to(device), config.model.likelihood, TEST_BINARISE_SEED)
-    nll = negative_elbo(model, test)
-    print(
-        json.dumps(
-            {
-                "checkpoint": str(args.model),
-                "dataset": data.dataset,
-                "images": len(test),
-                "test_nll": nll,
-                "epoch": payload.get("metrics", {}).get("epoch"),
-            },
-            indent=2,
-        )
-    )
     return 0
 
 

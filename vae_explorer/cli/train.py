@@ -21,7 +21,15 @@ from vae_explorer.core.config import (
     format_lr,
 )
 
-from .args import SEED, UserError, add_data_args, ensure_writable_dir, int_at_least, positive_float
+from .args import (
+    SEED,
+    UserError,
+    add_data_args,
+    ensure_writable_dir,
+    int_at_least,
+    non_negative_float,
+    positive_float,
+)
 
 MODEL_OPTIONS = {
     "arch": "--arch",
@@ -86,6 +94,21 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="continue a run from its last.pt (exactly, as if it had not stopped) or model.pt "
         "(with a fresh optimiser), with the checkpoint's model, optimiser and data settings; "
         "--lr, --epochs, --patience, --batch-size, --device and the data options may be changed",
+    )
+    t.add_argument(
+        "--eval-budget",
+        type=non_negative_float,
+        default=0.1,
+        metavar="F",
+        help="each run's best model is evaluated at the end (evaluation.json): the IW-NLL gets as "
+        "many samples as keep the evaluation within F times the run's training time (default "
+        "0.1; 0: no IW-NLL)",
+    )
+    t.add_argument(
+        "--eval-iw-samples",
+        type=int_at_least(1),
+        metavar="S",
+        help="a fixed number of importance samples for that IW-NLL instead of the budget",
     )
     t.add_argument("--out", required=True, metavar="DIR", help="output folder")
     t.add_argument(
@@ -200,7 +223,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from vae_explorer import figures
     from vae_explorer.core.data import load_splits
-    from vae_explorer.core.session import Session, best_run, run_dirs
+    from vae_explorer.core.session import EndOfRunEvaluation, Session, best_run, run_dirs
     from vae_explorer.core.trainer import resolve_device
 
     if not args.out.strip():
@@ -230,6 +253,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         splits=splits,
         figures=figures.write_run_figures,
         compare=figures.write_comparison,
+        evaluation=EndOfRunEvaluation(args.eval_budget, args.eval_iw_samples),
     )
     previous = signal.getsignal(signal.SIGINT)
 
@@ -305,8 +329,29 @@ class EventPrinter:
                     else "it had no finished epoch, so there is no checkpoint"
                 )
                 print(f"warning: run {event.run + 1} diverged (non-finite loss); {kept}", file=sys.stderr)
+        elif isinstance(event, ev.EvaluationProgress):
+            self.progress.show(f"evaluating: {event.stage}", event.done, event.total)
+        elif isinstance(event, ev.Evaluated):
+            self.progress.clear()
+            say(f"evaluation: {evaluation_summary(event.results)}")
+            for note in event.results.get("notes", []):
+                print(f"note: {note}", file=sys.stderr)
         elif isinstance(event, ev.QueueFinished) and event.written:
             say(f"wrote {event.written[0]} and .pdf")
+
+
+def evaluation_summary(r: dict) -> str:
+    """One line of the end-of-run figures."""
+    parts = [f"test neg ELBO={r['neg_elbo']:.4f}"]
+    if r.get("iw_nll") is not None:
+        parts.append(f"IW-NLL={r['iw_nll']:.4f} ± {r['iw_nll_stderr']:.4f} (S={r['iw_samples']})")
+    if r.get("fid") is not None:
+        parts.append(f"FID={r['fid']:.3f} (floor {r['fid_floor']:.3f})")
+    if r.get("inception_score") is not None:
+        parts.append(f"IS={r['inception_score']:.3f} ± {r['inception_score_std']:.3f}")
+    parts.append(f"components in use {r['components_in_use']}/{len(r['components'])}")
+    parts.append(f"active units {r['active_units']}/{r['latent_dim']}")
+    return ", ".join(parts)
 
 
 def train_images(config: RunConfig) -> int:
@@ -337,11 +382,14 @@ class TerminalProgress:
         self.shown = False
 
     def update(self, epoch: int, batch: int, total: int) -> None:
+        self.show(f"epoch {epoch}", batch, total)
+
+    def show(self, what: str, done: int, total: int) -> None:
         if not self.enabled:
             return
         width = 30
-        filled = int(width * batch / max(total, 1))
-        self.stream.write(f"\repoch {epoch} [{'#' * filled}{'.' * (width - filled)}] {batch}/{total}")
+        filled = int(width * done / max(total, 1))
+        self.stream.write(f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
         self.stream.flush()
         self.shown = True
 

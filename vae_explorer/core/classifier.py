@@ -195,16 +195,38 @@ def accuracy(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor)
     return float((predicted == np.asarray(torch.as_tensor(labels).cpu())).mean())
 
 
-def save_classifier(model: DigitClassifier, path: str | os.PathLike) -> None:
-    """Write the state_dict (CPU tensors only) atomically."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda fh: torch.save(state, fh))
+FORMAT = "vae-explorer-classifier"
 
 
-def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu") -> DigitClassifier:
-    """The classifier saved at `path`, in eval mode; ClassifierError names the path and the problem."""
+@dataclass(frozen=True)
+class ClassifierInfo:
+    """What a classifier file says of itself: the data set it was trained on and its test accuracy."""
+
+    dataset: str
+    test_accuracy: float | None
+    path: str
+
+
+def save_classifier(
+    model: DigitClassifier, path: str | os.PathLike, dataset: str, test_accuracy: float | None = None
+) -> None:
+    """Write the state_dict (CPU tensors), the data set's name and the test accuracy, atomically."""
+    payload = {
+        "format": FORMAT,
+        "dataset": dataset,
+        "test_accuracy": float(test_accuracy) if test_accuracy is not None else -1.0,
+        "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    atomic_write(path, lambda fh: torch.save(payload, fh))
+
+
+def load_classifier(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[DigitClassifier, ClassifierInfo]:
+    """The classifier saved at `path`, in eval mode, and what it says of itself; ClassifierError
+    names the path and the problem."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ClassifierError(f"classifier weights not found: {path}") from None
     except IsADirectoryError:
@@ -212,7 +234,14 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
     except Exception as exc:  # torch reports a damaged file as RuntimeError, UnpicklingError, EOFError ...
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ClassifierError(f"cannot read classifier weights {path}: {reason}") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != FORMAT
+        or not isinstance(payload.get("state"), dict)
+    ):
+        raise ClassifierError(f"{path} is not a vae-explorer classifier file")
+    state = payload["state"]
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ClassifierError(f"{path} does not hold a classifier state_dict")
     model = DigitClassifier(device=device)
     try:
@@ -222,7 +251,13 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise ClassifierError(f"{path} holds the weights of another network: {reason}") from None
     if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
         raise ClassifierError(f"{path} holds non-finite classifier weights")
-    return model.eval()
+    acc = payload.get("test_accuracy")
+    info = ClassifierInfo(
+        str(payload.get("dataset", "?")),
+        float(acc) if isinstance(acc, float) and acc >= 0 else None,
+        str(path),
+    )
+    return model.eval(), info
 
 
 def _unit(images: torch.Tensor | np.ndarray) -> torch.Tensor:

@@ -28,3 +28,25 @@ def negative_elbo(
     finally:
         model.train(was_training)
     return total / max(len(data), 1)
+
+
+@torch.no_grad()
+def elbo_terms(
+    model: VAE, data: torch.Tensor, batch_size: int = 1000, seed: int = EVAL_NOISE_SEED
+) -> dict[str, float]:
+    """The negative ELBO of `negative_elbo` (the same draws) and its two parts, per image:
+    reconstruction -E_q log p(x|z) and the KL-like term E_q[log q(z|x) - log p(z)]."""
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(data.device).manual_seed(seed)
+    neg = rec = kl = 0.0
+    try:
+        for start in range(0, len(data), batch_size):
+            t = model.elbo_terms(data[start : start + batch_size], generator)
+            neg += float((-(t["log_px_z"] + t["log_pz"] - t["log_qz_x"])).sum())
+            rec += float(-t["log_px_z"].sum())
+            kl += float((t["log_qz_x"] - t["log_pz"]).sum())
+    finally:
+        model.train(was_training)
+    n = max(len(data), 1)
+    return {"neg_elbo": neg / n, "reconstruction": rec / n, "kl": kl / n}

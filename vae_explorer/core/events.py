@@ -144,6 +144,25 @@ class RunFailed:
 
 
 @dataclass(frozen=True)
+class EvaluationProgress:
+    """The end-of-run evaluation is at `stage`, `done` of `total`."""
+
+    run: int
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """The end-of-run evaluation of the run's best model: `core.evaluation.evaluate`'s dict (plain
+    numbers, lists and strings), with the run's `epoch`, `checkpoint` and any `notes`."""
+
+    run: int
+    results: dict[str, Any] = field(hash=False)
+
+
+@dataclass(frozen=True)
 class QueueFinished:
     """The queue is over. `best` is the index of the run with the lowest validation nll among those
     with a model (None when none has one); `failure` the message when the queue failed."""

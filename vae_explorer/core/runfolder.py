@@ -2,7 +2,7 @@
 
 Files: config.json (at the start), metrics.csv (each epoch), model.pt (each new best: weights,
 settings and metrics), last.pt (each epoch: also the optimiser and generator states, to resume
-from), test_loss.txt and the figures (at the end). Figures are drawn by a `FigureWriter` that the
+from), test_loss.txt and the figures (at the end), evaluation.json (when the run was evaluated). Figures are drawn by a `FigureWriter` that the
 front end passes in, because drawing needs a plotting library and `core` does not import one.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,9 @@ class RunFolderWriter:
                 self.written += self.figures(
                     self.run_dir, self.config, self.best_weights, self.real_images, self.history
                 )
+
+        elif isinstance(event, ev.Evaluated):
+            self._text("evaluation.json", json.dumps(event.results, indent=2) + "\n")
 
     def _text(self, name: str, text: str) -> None:
         self.written.append(atomic_write_text(self.run_dir / name, text))

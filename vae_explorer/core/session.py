@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -23,6 +24,18 @@ from .data import Splits, load_splits
 from .events import RunStatus
 from .runfolder import FigureWriter
 from .trainer import EventSink, RunControl, Trainer
+
+
+@dataclass(frozen=True)
+class EndOfRunEvaluation:
+    """What each run's best model is evaluated with when the run ends: the bound, latent statistics,
+    FID and IS (when a classifier for the data set exists) and an IW-NLL whose number of samples
+    keeps the whole evaluation within `budget` times the run's training time, or `iw_samples`."""
+
+    budget: float = 0.1
+    iw_samples: int | None = None
+    sample_quality: bool = True
+
 
 # compare(out_dir, {label: [(epoch, val_nll), ...]}) -> files: the overlaid curves of a comparison
 CompareWriter = Callable[[Path, dict[str, list[tuple[int, float]]]], list[Path]]
@@ -62,6 +75,7 @@ class RunRecord:
     checkpoint: str | None = None
     reason: str | None = None
     message: str | None = None  # why it failed
+    evaluation: dict[str, Any] | None = None  # the end-of-run evaluation, when it has one
     best_weights: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
     @property
@@ -102,6 +116,8 @@ class RunRecord:
             self.best_val, self.best_epoch = event.best_val, event.best_epoch
             self.test_nll = event.test_nll
             self.checkpoint = event.checkpoint
+        elif isinstance(event, ev.Evaluated):
+            self.evaluation = event.results
         elif isinstance(event, ev.RunFailed):
             self.status = RunStatus.FAILED
             self.reason = ev.STOP_ERROR
@@ -146,6 +162,7 @@ class Session:
         splits: Splits | None = None,
         figures: FigureWriter | None = None,
         compare: CompareWriter | None = None,
+        evaluation: EndOfRunEvaluation | None = None,
     ) -> None:
         if not configs:
             raise ValueError("a session needs at least one run")
@@ -158,6 +175,7 @@ class Session:
         self.splits = splits
         self.figures = figures
         self.compare = compare
+        self.evaluation = evaluation
         self.control = RunControl()
         self.records = [
             RunRecord(i, c, d) for i, (c, d) in enumerate(zip(self.configs, run_dirs(self.out_dir, configs)))
@@ -214,6 +232,7 @@ class Session:
                         figures=self.figures,
                     )
                     trainer.run()
+                    self._evaluate(trainer, record, splits)
                 except Exception as exc:
                     self._emit(ev.RunFailed(record.index, _one_line(exc)))
                     raise
@@ -239,6 +258,46 @@ class Session:
             )
         )
         return self.records
+
+    def _evaluate(self, trainer: Trainer, record: RunRecord, splits: Splits) -> None:
+        """Evaluate the run's best model (loaded in the trainer) and hand the figures to the writer
+        and the front ends. A run the user stopped gets the quick figures only (no IW-NLL, FID, IS)."""
+        plan = self.evaluation
+        if plan is None or trainer.best_weights is None or not len(splits.test_images):
+            return
+        from .evaluation import EvaluationRequest, evaluate_with_notes
+        from .likelihood import Cancelled
+
+        quick = record.status is RunStatus.STOPPED
+        run_seconds = sum(h["seconds"] for h in record.history)
+        request = EvaluationRequest(
+            iw_samples=None if quick else plan.iw_samples,
+            fid=plan.sample_quality and not quick,
+            inception=plan.sample_quality and not quick,
+            iw_budget=None
+            if quick or plan.iw_samples is not None or plan.budget <= 0
+            else plan.budget * run_seconds,
+        )
+        index = record.index
+
+        def progress(stage: str, done: int, total: int) -> None:
+            trainer.on_event(ev.EvaluationProgress(index, stage, done, total))
+
+        try:
+            results = evaluate_with_notes(
+                trainer.model,
+                record.config,
+                splits,
+                request,
+                progress,
+                cancel=lambda: self.control.stopped and not quick,
+            )
+        except Cancelled:
+            return
+        if quick:
+            results["notes"].insert(0, "stopped by the user: no IW-NLL, FID or IS")
+        results.update(epoch=record.best_epoch, checkpoint=record.checkpoint)
+        trainer.on_event(ev.Evaluated(index, results))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,133 @@
+"""The evaluation report: stable keys, the bound's parts, sample quality through a classifier,
+and the bad cases (another data set's classifier, a cancelled run, samples of one class)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vae_explorer.core.classifier import ClassifierError, DigitClassifier, save_classifier
+from vae_explorer.core.config import DataConfig, ModelConfig, RunConfig
+from vae_explorer.core.evaluate import negative_elbo
+from vae_explorer.core.evaluation import EvaluationRequest, evaluate, evaluate_with_notes, load_classifier_for
+from vae_explorer.core.likelihood import Cancelled
+from vae_explorer.core.model import new_model
+
+CONFIG = RunConfig(DataConfig(limit_test=60), ModelConfig(hidden=16, latent_dim=3, components=4))
+
+
+@pytest.fixture
+def small(tiny_splits):
+    from dataclasses import replace
+
+    splits = replace(
+        tiny_splits, test_images=tiny_splits.test_images[:60], test_labels=tiny_splits.test_labels[:60]
+    )
+    return new_model(CONFIG.model, torch.Generator().manual_seed(0)), splits
+
+
+def one_class_classifier(digit: int) -> DigitClassifier:
+    """A classifier that calls every image `digit`, whatever it shows."""
+    model = DigitClassifier(torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.fill_(-50.0)
+        model.head.bias[digit] = 50.0
+    return model.eval()
+
+
+def test_the_report_has_stable_keys_and_the_bound_adds_up(small):
+    model, splits = small
+    out = evaluate(model, CONFIG, splits, EvaluationRequest())
+    for key in (
+        "neg_elbo",
+        "reconstruction",
+        "kl",
+        "iw_nll",
+        "iw_nll_stderr",
+        "iw_samples",
+        "gap",
+        "active_units",
+        "latent_dim",
+        "components_in_use",
+        "components",
+        "fid",
+        "fid_floor",
+        "inception_score",
+        "inception_score_std",
+        "class_histogram",
+        "seconds",
+    ):
+        assert key in out
+    assert out["iw_nll"] is None and out["fid"] is None
+    assert out["neg_elbo"] == pytest.approx(out["reconstruction"] + out["kl"], rel=1e-6)
+    from vae_explorer.core.data import TEST_BINARISE_SEED, model_input
+
+    test = model_input(splits.test_images, "bernoulli", TEST_BINARISE_SEED)
+    assert out["neg_elbo"] == negative_elbo(model, test)  # the same draws as the trainer's test figure
+    assert len(out["components"]) == 4 and sum(c["share"] for c in out["components"]) == pytest.approx(1.0)
+
+
+def test_samples_of_one_class_give_an_inception_score_of_one(small):
+    model, splits = small
+    out = evaluate(
+        model,
+        CONFIG,
+        splits,
+        EvaluationRequest(iw_samples=5, fid=True, inception=True),
+        classifier=one_class_classifier(3),
+    )
+    assert out["inception_score"] == pytest.approx(1.0) and out["inception_score_std"] == pytest.approx(0.0)
+    assert out["class_histogram"] == [0, 0, 0, 60, 0, 0, 0, 0, 0, 0] and out["generated"] == 60
+    assert math.isfinite(out["fid"]) and math.isfinite(out["fid_floor"])
+    assert out["iw_samples"] == 5 and out["gap"] == pytest.approx(out["neg_elbo"] - out["iw_nll"])
+
+
+def test_a_time_budget_picks_the_number_of_samples(small):
+    model, splits = small
+    tiny = evaluate(model, CONFIG, splits, EvaluationRequest(iw_budget=1e-9))
+    assert tiny["iw_nll"] is None  # nothing left for it
+    some = evaluate(model, CONFIG, splits, EvaluationRequest(iw_budget=0.5))
+    more = evaluate(model, CONFIG, splits, EvaluationRequest(iw_budget=1e6))
+    assert 1 <= some["iw_samples"] <= 5000 and more["iw_samples"] == 5000  # never beyond 5000
+
+
+def test_a_cancelled_evaluation_raises_cancelled(small):
+    model, splits = small
+    with pytest.raises(Cancelled):
+        evaluate(model, CONFIG, splits, EvaluationRequest(iw_samples=50), cancel=lambda: True)
+
+
+def test_classifier_problems_become_notes_or_one_line_errors(small, tmp_path, monkeypatch):
+    model, splits = small
+    other = tmp_path / "fashion.pt"
+    save_classifier(DigitClassifier(torch.Generator().manual_seed(0)), other, "fashion-mnist")
+    monkeypatch.setattr("vae_explorer.core.evaluation.user_classifier_path", lambda d: other)
+    with pytest.raises(ClassifierError, match="trained on fashion-mnist, not mnist"):
+        load_classifier_for("mnist")
+    out = evaluate_with_notes(model, CONFIG, splits, EvaluationRequest(fid=True, inception=True))
+    assert out["fid"] is None and len(out["notes"]) == 1 and "fashion-mnist" in out["notes"][0]
+    monkeypatch.setattr("vae_explorer.core.evaluation.user_classifier_path", lambda d: tmp_path / "no.pt")
+    monkeypatch.setattr("vae_explorer.core.evaluation.bundled_classifier_path", lambda d: tmp_path / "no.pt")
+    with pytest.raises(ClassifierError, match="classifier train --dataset fashion-mnist"):
+        load_classifier_for("fashion-mnist")
+    (tmp_path / "no.pt").write_bytes(b"garbage")
+    out = evaluate_with_notes(model, CONFIG, splits, EvaluationRequest(inception=True))
+    assert out["inception_score"] is None and "no.pt" in out["notes"][0]
+
+
+def test_bundled_classifier_reads_mnist_digits(tiny_splits):
+    """The shipped classifier loads with weights_only=True and reads a fixed slice of the test set."""
+    from vae_explorer.core.classifier import accuracy
+    from vae_explorer.core.evaluation import bundled_classifier_path
+
+    path = bundled_classifier_path("mnist")
+    if not path.is_file():
+        pytest.skip("the classifier is not bundled in this checkout")
+    torch.load(path, weights_only=True)
+    model = load_classifier_for("mnist")
+    assert accuracy(model, tiny_splits.test_images, tiny_splits.test_labels) > 0.985
+    assert np.isfinite(model.head.weight.detach().numpy()).all()

@@ -1,0 +1,388 @@
+"""The Evaluation tab: the figures of every evaluated model beside published ones, the class
+histogram of generated digits and the bound against the importance-weighted NLL.
+
+Rows come from the queue's end-of-run evaluations (engine events), from an evaluation.json beside
+an opened checkpoint, and from the Evaluate button, which evaluates the model shown in the
+inference worker's thread with a progress bar and Cancel.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vae_explorer.app.inference import ModelContext, ModelInfo
+from vae_explorer.app.panels.base import Panel
+from vae_explorer.core.evaluation import REFERENCES
+
+COLUMNS = (
+    "model",
+    "epoch",
+    "test neg. ELBO",
+    "IW-NLL ± s.e.",
+    "S",
+    "ELBO − IW gap",
+    "FID (floor)",
+    "IS ± s.d.",
+    "components in use",
+    "active units",
+)
+REFERENCE_COLOUR = "#6b6b6b"
+
+
+@dataclass
+class Row:
+    """One evaluated model: its name and `core.evaluation.evaluate`'s figures."""
+
+    name: str
+    results: dict[str, Any]
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def row_cells(row: Row) -> list[str]:
+    r = row.results
+    iw = "–" if r.get("iw_nll") is None else f"{r['iw_nll']:.2f} ± {r['iw_nll_stderr']:.2f}"
+    fid = "–" if r.get("fid") is None else f"{r['fid']:.2f} ({r['fid_floor']:.2f})"
+    score = (
+        "–"
+        if r.get("inception_score") is None
+        else f"{r['inception_score']:.2f} ± {r['inception_score_std']:.2f}"
+    )
+    components = r.get("components") or []
+    in_use = f"{r['components_in_use']} of {len(components)}" if components else "–"
+    active = f"{r['active_units']} of {r['latent_dim']}" if r.get("latent_dim") else "–"
+    return [
+        row.name,
+        str(r.get("epoch", "–")),
+        _fmt(r.get("neg_elbo")),
+        iw,
+        str(r.get("iw_samples") or "–"),
+        _fmt(r.get("gap")),
+        fid,
+        score,
+        in_use,
+        active,
+    ]
+
+
+def evaluation_job(iw_samples: int | None, fid: bool, inception: bool, progress, cancel):
+    """A job: evaluate the model shown on its full test set (as the checkpoint's data settings give)."""
+
+    def job(ctx: ModelContext) -> dict[str, Any]:
+        from vae_explorer.core.data import load_splits
+        from vae_explorer.core.evaluation import EvaluationRequest, evaluate_with_notes
+
+        data = replace(ctx.config.data, limit_train=None, limit_val=None, download=False)
+        request = EvaluationRequest(iw_samples, fid, inception)
+        return evaluate_with_notes(
+            ctx.model, replace(ctx.config, data=data), load_splits(data), request, progress, cancel
+        )
+
+    return job
+
+
+class EvaluationPanel(Panel):
+    title = "Evaluation"
+    progressed = Signal(str, int, int)  # emitted from the inference worker's thread
+
+    def __init__(self, service, parent: QWidget | None = None) -> None:
+        super().__init__(service, parent)
+        self.rows: list[Row] = []
+        self._cancel = threading.Event()
+        self._evaluating: str | None = None  # the name of the model being evaluated
+        self.iw_samples = QSpinBox()
+        self.iw_samples.setRange(0, 5000)
+        self.iw_samples.setValue(1000)
+        self.iw_samples.setSpecialValueText("no IW-NLL")
+        self.iw_samples.setToolTip(
+            "Importance samples per test image (5000 for figures compared with papers)"
+        )
+        self.fid = QCheckBox("FID")
+        self.fid.setChecked(True)
+        self.inception = QCheckBox("IS")
+        self.inception.setChecked(True)
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setToolTip("Evaluate the model shown on its whole test set")
+        self.evaluate_button.setEnabled(False)
+        self.evaluate_button.clicked.connect(self.evaluate_shown)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.progressed.connect(self._progress)
+        self.export_csv = QPushButton("Export table…")
+        self.export_csv.clicked.connect(lambda: self.save_csv())
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #555;")
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._draw_histogram)
+
+        self.histogram = pg.PlotWidget(background="w")
+        self.histogram.setMinimumHeight(180)
+        hist = self.histogram.getPlotItem()
+        hist.setLabel("bottom", "digit the classifier sees in a generated image")
+        hist.setLabel("left", "generated images")
+        hist.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)]])
+        hist.setMouseEnabled(x=False, y=False)
+        self.histogram_title = QLabel("<b>Class histogram of generated digits</b>")
+        self.bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.7, brush="#4c72b0")
+        hist.addItem(self.bars)
+        self.histogram_box = self._boxed(self.histogram_title, self.histogram)
+
+        self.gap_plot = pg.PlotWidget(background="w")
+        self.gap_plot.setMinimumHeight(180)
+        gap = self.gap_plot.getPlotItem()
+        gap.setLabel("left", "nats per image")
+        gap.setMouseEnabled(x=False, y=False)
+        gap.addLegend(offset=(-10, 10))
+        self.bound_bars = pg.BarGraphItem(x=[], height=[], width=0.35, brush="#dd8452", name="neg. ELBO")
+        self.iw_bars = pg.BarGraphItem(x=[], height=[], width=0.35, brush="#4c72b0", name="IW-NLL")
+        gap.addItem(self.bound_bars)
+        gap.addItem(self.iw_bars)
+        self.gap_title = QLabel("<b>Bound against importance-weighted NLL</b>")
+        self.gap_box = self._boxed(self.gap_title, self.gap_plot)
+        self._build()
+        self._render()
+
+    @staticmethod
+    def _boxed(title: QLabel, plot: QWidget) -> QWidget:
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(4, 4, 4, 4)
+        v.addWidget(title)
+        v.addWidget(plot, 1)
+        return box
+
+    def _build(self) -> None:
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("IW samples"))
+        bar.addWidget(self.iw_samples)
+        bar.addWidget(self.fid)
+        bar.addWidget(self.inception)
+        bar.addWidget(self.evaluate_button)
+        bar.addWidget(self.cancel_button)
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.export_csv)
+        figures = QSplitter(Qt.Orientation.Horizontal)
+        figures.addWidget(self.histogram_box)
+        figures.addWidget(self.gap_box)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(figures)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.status)
+        layout.addWidget(self.notice)
+        layout.addLayout(bar)
+        layout.addWidget(self.message)
+        layout.addWidget(split, 1)
+
+    # -- rows ------------------------------------------------------------------------------------
+    def add_result(self, name: str, results: dict[str, Any]) -> None:
+        """Show (or replace) the figures of the model called `name`, and select its row."""
+        self.rows = [r for r in self.rows if r.name != name] + [Row(name, dict(results))]
+        self._render()
+        self.table.selectRow(len(self.rows) - 1)
+        notes = results.get("notes") or []
+        if notes:
+            self.message.setText(" ".join(notes))
+
+    def _render(self) -> None:
+        refs = [(label, key, value, source) for label, key, value, source in REFERENCES]
+        self.table.setRowCount(len(self.rows) + len(refs))
+        for i, row in enumerate(self.rows):
+            for col, text in enumerate(row_cells(row)):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter if col else Qt.AlignmentFlag.AlignLeft)
+                self.table.setItem(i, col, item)
+        for j, (label, key, value, source) in enumerate(refs):
+            i = len(self.rows) + j
+            cells = ["–"] * len(COLUMNS)
+            cells[0] = f"reference: {label}"
+            cells[2 if key == "neg_elbo" else 3] = f"{value:.2f}"
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setForeground(QBrush(QColor(REFERENCE_COLOUR)))
+                item.setToolTip(source)
+                font = item.font()
+                font.setItalic(True)
+                item.setFont(font)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter if col else Qt.AlignmentFlag.AlignLeft)
+                self.table.setItem(i, col, item)
+        self._draw_gap()
+        self._draw_histogram()
+
+    def _selected(self) -> Row | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        index = rows[0].row() if rows else len(self.rows) - 1
+        return self.rows[index] if 0 <= index < len(self.rows) else None
+
+    def _draw_histogram(self) -> None:
+        row = self._selected()
+        counts = (row.results.get("class_histogram") if row else None) or [0] * 10
+        self.bars.setOpts(height=np.asarray(counts, float))
+        what = f" — {row.name}" if row and row.results.get("class_histogram") else ""
+        self.histogram_title.setText(f"<b>Class histogram of generated digits</b>{what}")
+        if row is not None and row.results.get("class_histogram") is None:
+            self.histogram_title.setText(
+                "<b>Class histogram of generated digits</b> — not computed (FID/IS off)"
+            )
+        self.histogram.getPlotItem().enableAutoRange()
+
+    def _draw_gap(self) -> None:
+        shown = [r for r in self.rows if r.results.get("iw_nll") is not None]
+        x = np.arange(len(shown), dtype=float)
+        self.bound_bars.setOpts(x=x - 0.18, height=[r.results["neg_elbo"] for r in shown])
+        self.iw_bars.setOpts(x=x + 0.18, height=[r.results["iw_nll"] for r in shown])
+        axis = self.gap_plot.getPlotItem().getAxis("bottom")
+        axis.setTicks([[(i, r.name) for i, r in enumerate(shown)]])
+        if shown:
+            low = min(min(r.results["iw_nll"], r.results["neg_elbo"]) for r in shown)
+            high = max(max(r.results["iw_nll"], r.results["neg_elbo"]) for r in shown)
+            self.gap_plot.getPlotItem().setYRange(max(0.0, low - 0.1 * (high - low) - 2), high + 2)
+            self.gap_plot.getPlotItem().setXRange(-0.6, len(shown) - 0.4)
+
+    # -- evaluating the model shown ---------------------------------------------------------------
+    def on_model_loaded(self, info: ModelInfo) -> None:
+        self.evaluate_button.setEnabled(self._evaluating is None)
+        if info.checkpoint:
+            saved = Path(info.checkpoint).with_name("evaluation.json")
+            if saved.is_file():
+                try:
+                    results = json.loads(saved.read_text())
+                except (OSError, ValueError):
+                    return
+                if isinstance(results, dict) and results.get("checkpoint") in (None, info.checkpoint):
+                    self.add_result(self._name(info), results)
+
+    @staticmethod
+    def _name(info: ModelInfo) -> str:
+        path = Path(info.checkpoint) if info.checkpoint else None
+        where = f"{path.parent.name}/{path.name}" if path else "model"
+        return f"{where} (lr={info.config.train.lr:g})"
+
+    def evaluate_shown(self) -> None:
+        if self.info is None or self._evaluating is not None:
+            return
+        self._cancel.clear()
+        self._evaluating = self._name(self.info)
+        samples = self.iw_samples.value() or None
+        job = evaluation_job(
+            samples,
+            self.fid.isChecked(),
+            self.inception.isChecked(),
+            self.progressed.emit,
+            self._cancel.is_set,
+        )
+        self.evaluate_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setFormat("starting…")
+        self.message.setText(f"Evaluating {self._evaluating}…")
+        self.service.submit("evaluation", job, self._done, self._failed)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.progress.setFormat("cancelling…")
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        if self._evaluating is None:
+            return
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{stage} %p%")
+
+    def _finish(self, text: str) -> None:
+        self._evaluating = None
+        self.evaluate_button.setEnabled(self.info is not None)
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.message.setText(text)
+
+    def _done(self, results: dict[str, Any]) -> None:
+        name = self._evaluating or "model"
+        self._finish(f"Evaluated {name}.")
+        results = {**results, "epoch": self.info.epoch if self.info else None}
+        self.add_result(name, results)
+
+    def _failed(self, message: str) -> None:
+        self._finish("Evaluation cancelled." if "cancelled" in message else f"Evaluation failed: {message}")
+
+    # -- export -------------------------------------------------------------------------------------
+    def save_csv(self, path: str | Path | None = None) -> Path | None:
+        """Write the table, reference rows included, as CSV; None when the user cancels."""
+        if path is None:
+            chosen, _ = QFileDialog.getSaveFileName(
+                self, "Export evaluation table", str(Path.home() / "evaluation.csv"), "CSV table (*.csv)"
+            )
+            if not chosen:
+                return None
+            path = chosen
+        path = Path(path)
+        from vae_explorer.core.atomic import atomic_write_text
+
+        lines: list[list[str]] = [list(COLUMNS)]
+        for i in range(self.table.rowCount()):
+            lines.append(
+                [self.table.item(i, c).text() if self.table.item(i, c) else "" for c in range(len(COLUMNS))]
+            )
+        import io
+
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(lines)
+        try:
+            atomic_write_text(path, buf.getvalue())
+        except OSError as exc:
+            QMessageBox.critical(self, "Export failed", f"Cannot write {path}: {exc.strerror or exc}")
+            return None
+        return path
+
+    def export_targets(self):
+        return {
+            "class_histogram": ("Class histogram of generated digits", self.histogram_box),
+            "elbo_vs_iw": ("Bound against IW-NLL", self.gap_box),
+        }

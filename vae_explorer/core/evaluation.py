@@ -1,0 +1,252 @@
+"""A model's evaluation as one dict with stable keys: the bound, the importance-weighted NLL,
+latent statistics and, in a digit classifier's spaces, FID (with its real-vs-real floor) and IS.
+
+FID and IS compare decoder means of prior samples (pixel probabilities, or expected grey levels)
+with real grey-level images scaled to [0, 1], as many generated images as test images. The floor
+is the FID of as many training images against the test images, computed the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .classifier import ClassifierError, DigitClassifier, extract_features, load_classifier, predict_proba
+from .config import RunConfig
+from .data import TEST_BINARISE_SEED, Splits, model_input
+from .evaluate import EVAL_NOISE_SEED, elbo_terms
+from .likelihood import iw_nll, latent_statistics
+from .model import VAE
+from .sample_quality import class_histogram, frechet_distance, inception_score
+
+MAX_IW_SAMPLES = 5000  # what papers report; more buys nothing a reader can compare
+IS_SPLITS = 10
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+# the published figures beside which the app and the report show ours (dynamically binarised MNIST)
+REFERENCES = (
+    (
+        "course write-up, test negative ELBO (MoG prior)",
+        "neg_elbo",
+        92.07,
+        "Tomczak, Deep Generative Modeling, ch. 4 (the course's reference run)",
+    ),
+    ("VAE, standard prior, IW-NLL (S=5000)", "iw_nll", 88.56, "Tomczak & Welling 2018 (VampPrior), Table 2"),
+    ("VAE, VampPrior, IW-NLL (S=5000)", "iw_nll", 85.57, "Tomczak & Welling 2018 (VampPrior), Table 2"),
+)
+
+
+def user_data_dir() -> Path:
+    """Per-user folder for files the app makes (trained classifiers); never inside the package."""
+    if sys.platform == "win32":
+        base = os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+        return Path(base) / "vae-explorer"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "vae-explorer"
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "vae-explorer"
+
+
+def user_classifier_path(dataset: str) -> Path:
+    return user_data_dir() / "classifiers" / f"{dataset}.pt"
+
+
+def bundled_classifier_path(dataset: str) -> Path:
+    from vae_explorer.assets import resources_dir
+
+    return resources_dir() / "classifier" / f"{dataset}.pt"
+
+
+def find_classifier(dataset: str) -> Path:
+    """The digit classifier for `dataset`: the user's own (trained with `vae-explorer classifier
+    train`) before the one shipped for MNIST; ClassifierError in one line when there is none."""
+    for path in (user_classifier_path(dataset), bundled_classifier_path(dataset)):
+        if path.is_file():
+            return path
+    raise ClassifierError(
+        f"no digit classifier for {dataset} yet, so no FID or IS: train one with "
+        f"`vae-explorer classifier train --dataset {dataset}` (it goes to {user_classifier_path(dataset)})"
+    )
+
+
+def load_classifier_for(dataset: str, device: str | torch.device = "cpu") -> DigitClassifier:
+    model, info = load_classifier(find_classifier(dataset), device)
+    if info.dataset != dataset:
+        raise ClassifierError(f"the classifier {info.path} was trained on {info.dataset}, not {dataset}")
+    return model
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """What to compute beyond the bound and the latent statistics (always there)."""
+
+    iw_samples: int | None = None  # None: no IW-NLL, unless iw_budget asks for one
+    fid: bool = False
+    inception: bool = False
+    seed: int = EVAL_NOISE_SEED
+    # seconds the whole evaluation may take: the IW-NLL, computed last, gets the most samples that
+    # keep it within what is left (used at the end of a run when iw_samples is None)
+    iw_budget: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.iw_samples is not None and self.iw_samples < 1:
+            raise ValueError(f"the number of importance samples must be at least 1, not {self.iw_samples}")
+
+
+def generate(model: VAE, n: int, generator: torch.Generator, batch: int = 1000) -> torch.Tensor:
+    """n decoder means of prior samples, (n, pixels) in [0, 1], on the CPU."""
+    parts = [model.sample(min(batch, n - i), generator).cpu() for i in range(0, n, batch)]
+    return torch.cat(parts) if parts else torch.zeros(0, model.decoder.pixels)
+
+
+def iw_samples_for(budget_seconds: float, model: VAE, test: torch.Tensor, pilot: int = 16) -> int:
+    """The most importance samples (1 to 5000) whose IW-NLL over `test` takes about `budget_seconds`,
+    from the time of a pilot run on a few images."""
+    few = test[: min(len(test), 64)]
+    took = iw_nll(model, few, pilot, torch.Generator(test.device).manual_seed(0)).seconds
+    per_sample = took / (len(few) * pilot)
+    return int(max(1, min(MAX_IW_SAMPLES, budget_seconds / max(per_sample * len(test), 1e-12))))
+
+
+def evaluate(
+    model: VAE,
+    config: RunConfig,
+    splits: Splits,
+    request: EvaluationRequest,
+    classifier: DigitClassifier | None = None,
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Evaluate `model` on the test split; keys are stable, figures not asked for are None.
+
+    Raises likelihood.Cancelled when cancel() says so, ClassifierError when FID or IS is asked for
+    without a classifier for the data set.
+    """
+    report = progress or (lambda stage, done, total: None)
+    device = next(model.parameters()).device
+    test = model_input(splits.test_images.to(device), config.model.likelihood, TEST_BINARISE_SEED)
+    seconds: dict[str, float] = {}
+    out: dict[str, Any] = {
+        "dataset": config.data.dataset,
+        "images": len(test),
+        "likelihood": config.model.likelihood,
+    }
+
+    started = time.perf_counter()
+    report("negative ELBO", 0, 1)
+    terms = elbo_terms(model, test, seed=request.seed)
+    out.update(neg_elbo=terms["neg_elbo"], reconstruction=terms["reconstruction"], kl=terms["kl"])
+    seconds["neg_elbo"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    report("latent statistics", 0, 1)
+    stats = latent_statistics(model, test, splits.test_labels)
+    out.update(
+        active_units=stats.active_units,
+        latent_dim=len(stats.variances),
+        components_in_use=stats.components_in_use,
+        components=[
+            {
+                "component": c.index,
+                "weight": c.weight,
+                "share": c.share,
+                "dominant_digit": c.dominant_label,
+                "purity": None if np.isnan(c.purity) else c.purity,
+            }
+            for c in stats.components
+        ],
+    )
+    seconds["latent"] = time.perf_counter() - started
+
+    out.update(
+        fid=None,
+        fid_floor=None,
+        inception_score=None,
+        inception_score_std=None,
+        class_histogram=None,
+        generated=None,
+    )
+    if request.fid or request.inception:
+        if classifier is None:
+            classifier = load_classifier_for(config.data.dataset)
+        if cancel is not None and cancel():
+            from .likelihood import Cancelled
+
+            raise Cancelled("evaluation cancelled")
+        started = time.perf_counter()
+        n = len(splits.test_images)
+        report("sample quality", 0, 3)
+        generated = generate(model, n, torch.Generator(device).manual_seed(request.seed))
+        out["generated"] = n
+        probs = predict_proba(classifier, generated)
+        out["class_histogram"] = class_histogram(probs).tolist()
+        if request.inception:
+            score, std = inception_score(probs, IS_SPLITS if n >= IS_SPLITS else 1)
+            out.update(inception_score=score, inception_score_std=std)
+            seconds["inception_score"] = time.perf_counter() - started
+        if request.fid:
+            started = time.perf_counter()
+            report("sample quality", 1, 3)
+            real = extract_features(classifier, splits.test_images)
+            fake = extract_features(classifier, generated)
+            out["fid"] = frechet_distance(fake, real)
+            report("sample quality", 2, 3)
+            floor = extract_features(classifier, splits.train_images[:n])
+            out["fid_floor"] = frechet_distance(floor, real)
+            seconds["fid"] = time.perf_counter() - started
+        report("sample quality", 3, 3)
+    out.update(iw_nll=None, iw_nll_stderr=None, iw_samples=None, gap=None)
+    samples = request.iw_samples
+    if samples is None and request.iw_budget is not None:
+        left = request.iw_budget - sum(seconds.values())
+        samples = iw_samples_for(left, model, test) if left > 0 else None
+    if samples is not None:
+        result = iw_nll(
+            model,
+            test,
+            samples,
+            torch.Generator(device).manual_seed(request.seed),
+            progress=lambda done, total: report("importance sampling", done, total),
+            cancel=cancel,
+        )
+        out.update(
+            iw_nll=result.mean,
+            iw_nll_stderr=result.stderr,
+            iw_samples=result.samples,
+            gap=out["neg_elbo"] - result.mean,
+        )
+        seconds["iw_nll"] = result.seconds
+    out["seconds"] = seconds
+    return out
+
+
+def evaluate_with_notes(
+    model: VAE,
+    config: RunConfig,
+    splits: Splits,
+    request: EvaluationRequest,
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """`evaluate`, with the classifier of the data set looked up; without one (or with a broken
+    one) FID and IS are left out and the result's `notes` says why, in one line."""
+    notes: list[str] = []
+    classifier = None
+    if request.fid or request.inception:
+        try:
+            classifier = load_classifier_for(config.data.dataset)
+        except ClassifierError as exc:
+            notes.append(str(exc))
+            request = replace(request, fid=False, inception=False)
+    results = evaluate(model, config, splits, request, classifier, progress, cancel)
+    results["notes"] = notes
+    return results
