@@ -125,8 +125,7 @@ def test_bundled_classifier_reads_mnist_digits(tiny_splits):
     from vae_explorer.core.evaluation import bundled_classifier_path
 
     path = bundled_classifier_path("mnist")
-    if not path.is_file():
-        pytest.skip("the classifier is not bundled in this checkout")
+    assert path.is_file(), path
     torch.load(path, weights_only=True)
     model = load_classifier_for("mnist")
     assert accuracy(model, tiny_splits.test_images, tiny_splits.test_labels) > 0.985
