@@ -47,12 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     from vae_explorer.core.classifier import ClassifierError
     from vae_explorer.core.config import ConfigError
     from vae_explorer.core.data import DataError
+    from vae_explorer.core.runlock import RunFolderBusy
 
     try:
         return args.func(args)
     except ConfigError as exc:
         args.command_parser.error(str(exc))  # the sub-command's usage line, then exit code 2
-    except (DataError, CheckpointError, ClassifierError, UserError) as exc:
+    except (DataError, CheckpointError, ClassifierError, RunFolderBusy, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0

@@ -219,11 +219,9 @@ def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> No
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
-    from vae_explorer import figures
     from vae_explorer.core.data import load_splits
-    from vae_explorer.core.session import EndOfRunEvaluation, Session, best_run, run_dirs
+    from vae_explorer.core.runlock import RunFolderLock, remove_stale_temporaries
+    from vae_explorer.core.session import run_dirs
     from vae_explorer.core.trainer import resolve_device
 
     if not args.out.strip():
@@ -237,11 +235,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     configs = [_run_config(args, lr, base) for lr in lrs]
     resolve_device(configs[0].train.device)
     out = Path(args.out)
-    refuse_to_mix_runs(out, len(configs) > 1, args)
-    for run_dir in run_dirs(out, configs):
-        refuse_to_replace_a_run(run_dir, args)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
     splits = load_splits(configs[0].data)  # bad data: an error before any folder is made
     ensure_writable_dir(out)
+    # one writer per folder: checked and prepared under the lock, so that a run starting beside
+    # this one cannot slip between the check and the first write
+    with RunFolderLock(out):
+        remove_stale_temporaries(out)
+        refuse_to_mix_runs(out, len(configs) > 1, args)
+        for run_dir in run_dirs(out, configs):
+            refuse_to_replace_a_run(run_dir, args)
+        return _train(args, configs, out, splits)
+
+
+def _train(args: argparse.Namespace, configs: list[RunConfig], out: Path, splits) -> int:
+    import torch
+
+    from vae_explorer import figures
+    from vae_explorer.core.session import EndOfRunEvaluation, Session, best_run
+
     if args.threads:
         torch.set_num_threads(args.threads)
     printer = EventPrinter(len(configs))
@@ -254,6 +267,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         figures=figures.write_run_figures,
         compare=figures.write_comparison,
         evaluation=EndOfRunEvaluation(args.eval_budget, args.eval_iw_samples),
+        lock_folder=False,
     )
     previous = signal.getsignal(signal.SIGINT)
 

@@ -28,6 +28,7 @@ from .model import VAE
 from .sample_quality import class_histogram, frechet_distance, inception_score
 
 MAX_IW_SAMPLES = 5000  # what papers report; more buys nothing a reader can compare
+MIN_IW_SAMPLES = 10  # a time budget never buys fewer (an IW-NLL of a few samples is barely below the bound)
 IS_SPLITS = 10
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -94,7 +95,7 @@ class EvaluationRequest:
     inception: bool = False
     seed: int = EVAL_NOISE_SEED
     # seconds the whole evaluation may take: the IW-NLL, computed last, gets the most samples that
-    # keep it within what is left (used at the end of a run when iw_samples is None)
+    # keep it within what is left, and at least MIN_IW_SAMPLES (used when iw_samples is None)
     iw_budget: float | None = None
 
     def __post_init__(self) -> None:
@@ -109,12 +110,12 @@ def generate(model: VAE, n: int, generator: torch.Generator, batch: int = 1000) 
 
 
 def iw_samples_for(budget_seconds: float, model: VAE, test: torch.Tensor, pilot: int = 16) -> int:
-    """The most importance samples (1 to 5000) whose IW-NLL over `test` takes about `budget_seconds`,
+    """The most importance samples (10 to 5000) whose IW-NLL over `test` takes about `budget_seconds`,
     from the time of a pilot run on a few images."""
     few = test[: min(len(test), 64)]
     took = iw_nll(model, few, pilot, torch.Generator(test.device).manual_seed(0)).seconds
     per_sample = took / (len(few) * pilot)
-    return int(max(1, min(MAX_IW_SAMPLES, budget_seconds / max(per_sample * len(test), 1e-12))))
+    return int(max(MIN_IW_SAMPLES, min(MAX_IW_SAMPLES, budget_seconds / max(per_sample * len(test), 1e-12))))
 
 
 def evaluate(
@@ -207,8 +208,7 @@ def evaluate(
     out.update(iw_nll=None, iw_nll_stderr=None, iw_samples=None, gap=None)
     samples = request.iw_samples
     if samples is None and request.iw_budget is not None:
-        left = request.iw_budget - sum(seconds.values())
-        samples = iw_samples_for(left, model, test) if left > 0 else None
+        samples = iw_samples_for(request.iw_budget - sum(seconds.values()), model, test)
     if samples is not None:
         result = iw_nll(
             model,

@@ -23,6 +23,7 @@ from .config import RunConfig, format_lr
 from .data import Splits, load_splits
 from .events import RunStatus
 from .runfolder import FigureWriter
+from .runlock import RunFolderBusy, RunFolderLock, remove_stale_temporaries
 from .trainer import EventSink, RunControl, Trainer
 
 
@@ -163,7 +164,10 @@ class Session:
         figures: FigureWriter | None = None,
         compare: CompareWriter | None = None,
         evaluation: EndOfRunEvaluation | None = None,
+        lock_folder: bool = True,
     ) -> None:
+        """`lock_folder`: hold `out_dir`'s run-folder lock while running (a caller that holds it
+        already, to prepare the folder, passes False)."""
         if not configs:
             raise ValueError("a session needs at least one run")
         if resume_from is not None and len(configs) != 1:
@@ -176,6 +180,7 @@ class Session:
         self.figures = figures
         self.compare = compare
         self.evaluation = evaluation
+        self.lock_folder = lock_folder
         self.control = RunControl()
         self.records = [
             RunRecord(i, c, d) for i, (c, d) in enumerate(zip(self.configs, run_dirs(self.out_dir, configs)))
@@ -215,7 +220,11 @@ class Session:
             )
         )
         failure: str | None = None
+        lock = RunFolderLock(self.out_dir) if self.out_dir is not None and self.lock_folder else None
         try:
+            if lock is not None:
+                lock.acquire()
+                remove_stale_temporaries(self.out_dir)
             splits = self.splits if self.splits is not None else load_splits(self.configs[0].data)
             for record in self.records:
                 if self.control.stopped:
@@ -240,18 +249,22 @@ class Session:
             self.error = exc
             failure = _one_line(exc)
         written: list[Path] = []
-        if (
-            self.compare is not None
-            and self.out_dir is not None
-            and len(self.records) > 1
-            and failure is None
-        ):
-            curves = {
-                r.label: [(int(h["epoch"]), h["val_nll"]) for h in r.history]
-                for r in self.records
-                if r.status is not RunStatus.NOT_RUN
-            }
-            written = self.compare(self.out_dir, curves)
+        try:
+            if (
+                self.compare is not None
+                and self.out_dir is not None
+                and len(self.records) > 1
+                and not failure
+            ):
+                curves = {
+                    r.label: [(int(h["epoch"]), h["val_nll"]) for h in r.history]
+                    for r in self.records
+                    if r.status is not RunStatus.NOT_RUN
+                }
+                written = self.compare(self.out_dir, curves)
+        finally:
+            if lock is not None:
+                lock.release()
         self._emit(
             ev.QueueFinished(
                 self.control.stopped, best_run(self.records), failure, tuple(str(p) for p in written)
@@ -307,7 +320,7 @@ def _one_line(exc: BaseException) -> str:
 
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""
-    if isinstance(exc, (ConfigError, DataError, CheckpointError)):
+    if isinstance(exc, (ConfigError, DataError, CheckpointError, RunFolderBusy)):
         return first or type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror

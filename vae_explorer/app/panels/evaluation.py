@@ -54,6 +54,10 @@ COLUMNS = (
     "active units",
 )
 REFERENCE_COLOUR = "#6b6b6b"
+ALIGN = {
+    False: Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+    True: Qt.AlignmentFlag.AlignCenter,
+}
 
 
 @dataclass
@@ -151,6 +155,7 @@ class EvaluationPanel(Panel):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -236,7 +241,7 @@ class EvaluationPanel(Panel):
         for i, row in enumerate(self.rows):
             for col, text in enumerate(row_cells(row)):
                 item = QTableWidgetItem(text)
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter if col else Qt.AlignmentFlag.AlignLeft)
+                item.setTextAlignment(ALIGN[bool(col)])
                 self.table.setItem(i, col, item)
         for j, (label, key, value, source) in enumerate(refs):
             i = len(self.rows) + j
@@ -250,8 +255,9 @@ class EvaluationPanel(Panel):
                 font = item.font()
                 font.setItalic(True)
                 item.setFont(font)
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter if col else Qt.AlignmentFlag.AlignLeft)
+                item.setTextAlignment(ALIGN[bool(col)])
                 self.table.setItem(i, col, item)
+        self.table.resizeRowsToContents()
         self._draw_gap()
         self._draw_histogram()
 
@@ -279,6 +285,8 @@ class EvaluationPanel(Panel):
         self.iw_bars.setOpts(x=x + 0.18, height=[r.results["iw_nll"] for r in shown])
         axis = self.gap_plot.getPlotItem().getAxis("bottom")
         axis.setTicks([[(i, r.name) for i, r in enumerate(shown)]])
+        title = "<b>Bound against importance-weighted NLL</b>"
+        self.gap_title.setText(title if shown else f"{title} — no IW-NLL yet (Evaluate with IW samples)")
         if shown:
             low = min(min(r.results["iw_nll"], r.results["neg_elbo"]) for r in shown)
             high = max(max(r.results["iw_nll"], r.results["neg_elbo"]) for r in shown)
@@ -288,7 +296,8 @@ class EvaluationPanel(Panel):
     # -- evaluating the model shown ---------------------------------------------------------------
     def on_model_loaded(self, info: ModelInfo) -> None:
         self.evaluate_button.setEnabled(self._evaluating is None)
-        if info.checkpoint:
+        known = any(r.results.get("checkpoint") == info.checkpoint for r in self.rows)
+        if info.checkpoint and not known:
             saved = Path(info.checkpoint).with_name("evaluation.json")
             if saved.is_file():
                 try:

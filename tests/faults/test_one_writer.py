@@ -1,0 +1,77 @@
+"""One writer per run folder, and nothing of ours left behind by a killed writer: the real CLI in
+subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from vae_explorer.core.checkpoint import read_checkpoint, run_config_of
+
+TINY = [
+    "--limit-train",
+    "320",
+    "--limit-val",
+    "128",
+    "--limit-test",
+    "128",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+]
+
+
+def cli(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "vae_explorer", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_a_second_writer_is_refused_and_the_first_keeps_its_folder(tmp_path):
+    out = tmp_path / "run"
+    first = cli("train", "--epochs", "6", "--hidden", "64", *TINY, "--out", str(out))
+    for line in first.stdout:
+        if line.startswith("epoch 1 "):
+            break
+    second = cli("train", "--epochs", "1", "--hidden", "100", *TINY, "--out", str(out))
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 2
+    assert err.strip().count("\n") == 0 and f"process {first.pid}" in err and str(out) in err
+    first.stdout.read()
+    assert first.wait(timeout=300) == 0
+    # the folder is the first run's alone
+    for name in ("model.pt", "last.pt"):
+        assert run_config_of(read_checkpoint(out / name), out / name).model.hidden == 64
+    assert '"hidden": 64' in (out / "config.json").read_text()
+    assert len((out / "metrics.csv").read_text().splitlines()) == 7
+
+
+def test_temporaries_of_a_killed_writer_are_removed_by_the_next(tmp_path):
+    out = tmp_path / "run"
+    proc = cli("train", "--epochs", "50", "--hidden", "64", *TINY, "--out", str(out))
+    for line in proc.stdout:
+        if line.startswith("epoch 2 "):
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    # as if the kill had landed inside a checkpoint write (also an lr folder's, one level down)
+    (out / ".last.pt.abcd1234.tmp").write_bytes(b"half a checkpoint")
+    (out / "lr_0.001").mkdir()
+    (out / "lr_0.001" / ".metrics.csv.x1y2z3w4.tmp").write_text("epoch")
+    (out / "notes.tmp").write_text("the user's")  # not ours: kept
+    done = cli(
+        "train", "--epochs", "3", "--resume", str(out / "last.pt"), "--threads", "1", "--out", str(out)
+    )
+    _, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+    left = sorted(p.name for p in Path(out).rglob("*.tmp"))
+    assert left == ["notes.tmp"]
