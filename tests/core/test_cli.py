@@ -110,7 +110,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
 
 def test_a_diverged_rate_does_not_hide_the_others(tmp_path, capsys):
     args = ["train", "--epochs", "1", *TINY, "--optimizer", "sgd", "--lr", "1e-3", "--lr", "1e6"]
-    assert main([*args, "--out", str(tmp_path)]) == 0
+    assert main([*args, "--out", str(tmp_path)]) == 1  # a run diverged: exit 1, the best still reported
     out = capsys.readouterr()
     assert "diverged" in out.err
     expected = float((tmp_path / "lr_0.001" / "test_loss.txt").read_text())

@@ -8,7 +8,7 @@ import sys
 
 from vae_explorer import __version__
 
-from .args import EXIT_USAGE, UserError
+from .args import EXIT_FAILED, EXIT_USAGE, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    from vae_explorer.core.atomic import WriteError
     from vae_explorer.core.checkpoint import CheckpointError
     from vae_explorer.core.classifier import ClassifierError
     from vae_explorer.core.config import ConfigError
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, CheckpointError, ClassifierError, RunFolderBusy, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except WriteError as exc:  # the files saved before it are intact
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from vae_explorer.core.config import DATASETS
 
-EXIT_USAGE = 2
+EXIT_FAILED = 1  # a run failed (diverged, or a file could not be written)
+EXIT_USAGE = 2  # bad input
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C, as shells report SIGINT
 
 
 class UserError(Exception):

@@ -20,8 +20,11 @@ from vae_explorer.core.config import (
     RunConfig,
     format_lr,
 )
+from vae_explorer.core.events import RunStatus
 
 from .args import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
     SEED,
     UserError,
     add_data_args,
@@ -271,10 +274,14 @@ def _train(args: argparse.Namespace, configs: list[RunConfig], out: Path, splits
     )
     previous = signal.getsignal(signal.SIGINT)
 
-    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly and keep the best model
-        print("\nstopping after this batch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+    def abort(signum, frame):  # second Ctrl-C: end now; files are replaced whole or not at all
+        os.write(2, b"\naborted\n")
+        os._exit(EXIT_INTERRUPTED)
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly, keep the best model, write the figures
+        signal.signal(signal.SIGINT, abort)  # first: a second Ctrl-C may come while this one runs
         session.stop()
-        signal.signal(signal.SIGINT, previous)
+        print("\nstopping after this batch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -291,7 +298,7 @@ def _train(args: argparse.Namespace, configs: list[RunConfig], out: Path, splits
             else "error: the run produced no model (it diverged or stopped before the first epoch ended)",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_INTERRUPTED if session.stopped else EXIT_FAILED
     record = records[best]
     if len(records) > 1:
         say(
@@ -299,6 +306,15 @@ def _train(args: argparse.Namespace, configs: list[RunConfig], out: Path, splits
             f"in {record.run_dir}"
         )
     say(f"FINAL LOSS: nll={record.test_nll:.4f}")
+    return exit_code(records, session.stopped)
+
+
+def exit_code(records, stopped: bool) -> int:
+    """0: every run finished; 130: stopped by Ctrl-C (after saving); 1: a run diverged or failed."""
+    if stopped:
+        return EXIT_INTERRUPTED
+    if any(r.status in (RunStatus.DIVERGED, RunStatus.FAILED) for r in records):
+        return EXIT_FAILED
     return 0
 
 

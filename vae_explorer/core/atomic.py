@@ -16,13 +16,28 @@ from typing import IO, Any
 TEMP_SUFFIX = ".tmp"
 
 
+class WriteError(RuntimeError):
+    """A file could not be written (a full disk, no permission ...): the message names the file and
+    the system's reason in one line; `errno` is the system's error number."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        super().__init__(f"cannot write {path}: {(exc.strerror or str(exc)).lower()}")
+        self.errno = exc.errno
+        self.path = path
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call write(fh) on a binary file that replaces `path` only once it is complete and synced.
 
     The file gets the mode a plain open() would give (0666 less the umask), not mkstemp's 0600.
+    On failure the old file is untouched, the temporary file is removed, and an OSError becomes a
+    WriteError ("cannot write <path>: no space left on device").
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise WriteError(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -30,6 +45,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise WriteError(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import pickle
@@ -11,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_write
+from .atomic import atomic_write_bytes
 from .config import ConfigError, RunConfig
 from .model import VAE, empty_model
 
@@ -46,7 +47,15 @@ def save_checkpoint(
         payload["optimizer"] = optimizer_state
     if rng_state is not None:
         payload["rng"] = {k: v.detach().cpu() for k, v in rng_state.items()}
-    return atomic_write(path, lambda fh: torch.save(payload, fh))
+    return atomic_write_bytes(path, serialised(payload))
+
+
+def serialised(payload: Any) -> bytes:
+    """torch.save into memory: written to disk by plain writes, a full disk is an OSError with its
+    reason (torch's own writer reports it as an unexplained RuntimeError)."""
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .atomic import atomic_write
+from .atomic import atomic_write_bytes
+from .checkpoint import serialised
 from .likelihood import Cancelled
 
 SIDE = 28
@@ -217,7 +218,7 @@ def save_classifier(
         "test_accuracy": float(test_accuracy) if test_accuracy is not None else -1.0,
         "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    atomic_write(path, lambda fh: torch.save(payload, fh))
+    atomic_write_bytes(path, serialised(payload))
 
 
 def load_classifier(

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from . import events as ev
+from .atomic import WriteError
 from .config import RunConfig, format_lr
 from .data import Splits, load_splits
 from .events import RunStatus
@@ -320,7 +321,7 @@ def _one_line(exc: BaseException) -> str:
 
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""
-    if isinstance(exc, (ConfigError, DataError, CheckpointError, RunFolderBusy)):
+    if isinstance(exc, (ConfigError, DataError, CheckpointError, RunFolderBusy, WriteError)):
         return first or type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
