@@ -245,3 +245,26 @@ def test_trainer_outputs_share_one_mode(tmp_path, tiny_splits):
     # what the trainer wrote passes the checks on the way back in
     load_checkpoint(tmp_path / "model.pt")
     assert Trainer(cfg, splits, resume_from=tmp_path / "last.pt").start_epoch == 2
+
+
+def test_a_flipped_byte_in_the_weights_is_refused(tmp_path):
+    """Find the bytes of one weight inside the saved zip and flip one: torch would load the
+    changed value silently; the stored checksum turns it into a clear error."""
+    import zipfile
+
+    path = _good(tmp_path)
+    load_checkpoint(path)
+    payload = torch.load(path, weights_only=True)
+    target = payload["model"]["decoder.net.2.weight"].contiguous().view(torch.uint8).numpy().tobytes()
+    blob = bytearray(path.read_bytes())
+    at = blob.find(target[:64])
+    assert at > 0 and zipfile.is_zipfile(path)
+    blob[at + 10] ^= 0x01
+    flipped = tmp_path / "flipped.pt"
+    flipped.write_bytes(bytes(blob))
+    changed = torch.load(flipped, weights_only=True)  # torch itself does not notice
+    assert not torch.equal(changed["model"]["decoder.net.2.weight"], payload["model"]["decoder.net.2.weight"])
+    with pytest.raises(CheckpointError, match="do not match their checksum") as exc:
+        load_checkpoint(flipped)
+    assert "\n" not in str(exc.value) and "flipped.pt" in str(exc.value)
+    assert main(["sample", str(flipped), "--out", str(tmp_path / "s.png")]) == 2

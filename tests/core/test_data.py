@@ -333,3 +333,31 @@ def test_user_cache_dir_per_platform(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
     assert user_cache_dir() == tmp_path / "local" / "vae-explorer" / "datasets"
+
+
+def test_a_folder_holding_the_files_themselves_is_a_data_root(tmp_path):
+    """Debian's dataset packages put the four .gz files straight into one folder."""
+    import shutil
+
+    from vae_explorer.assets import bundled_data_root
+
+    for path in (bundled_data_root() / "MNIST" / "raw").glob("*.gz"):
+        shutil.copy(path, tmp_path / path.name)
+    splits = load_splits(DataConfig(root=str(tmp_path), limit_train=10, limit_val=10, limit_test=10))
+    assert len(splits.test_images) == 10
+
+
+def test_a_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nno network")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "notes.txt").write_text("the user's")
+    with pytest.raises(DataError, match="download of fashion-mnist") as exc:
+        load_splits(DataConfig(dataset="fashion-mnist", root=str(root), download=True))
+    assert "\n" not in str(exc.value)
+    assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]

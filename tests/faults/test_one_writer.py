@@ -75,3 +75,44 @@ def test_temporaries_of_a_killed_writer_are_removed_by_the_next(tmp_path):
     assert done.returncode == 0, err
     left = sorted(p.name for p in Path(out).rglob("*.tmp"))
     assert left == ["notes.tmp"]
+
+
+def test_overwrite_replaces_a_whole_comparison_and_keeps_the_users_files(tmp_path):
+    out = tmp_path / "cmp"
+    first = cli(
+        "train", "--epochs", "1", "--hidden", "32", *TINY, "--lr", "1e-3", "--lr", "1e-2", "--out", str(out)
+    )
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    (out / "notes.md").write_text("mine")
+    (out / "lr_0.01" / "plot-by-hand.png").write_bytes(b"mine too")
+    second = cli(
+        "train",
+        "--epochs",
+        "1",
+        "--hidden",
+        "32",
+        *TINY,
+        "--lr",
+        "1e-4",
+        "--lr",
+        "1e-5",
+        "--out",
+        str(out),
+        "--overwrite",
+    )
+    stdout, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "lr_0.0001",
+        "lr_0.01",
+        "lr_1e-05",
+        "nll_val_curves.pdf",
+        "nll_val_curves.png",
+        "notes.md",
+    ]
+    assert [p.name for p in (out / "lr_0.01").iterdir()] == ["plot-by-hand.png"]  # only the user's file stays
+    assert "notes.md" in stdout and "plot-by-hand.png" in stdout  # and is named
+    single = cli("train", "--epochs", "1", "--hidden", "32", *TINY, "--out", str(out), "--overwrite")
+    assert single.wait(timeout=300) == 0
+    assert not (out / "lr_0.0001").exists() and not (out / "nll_val_curves.png").exists()
+    assert (out / "model.pt").is_file() and (out / "notes.md").read_text() == "mine"

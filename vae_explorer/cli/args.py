@@ -91,10 +91,10 @@ def ensure_writable_dir(path: Path) -> Path:
 
 def output_file(path: str, suffixes: tuple[str, ...] = (".png", ".pdf")) -> Path:
     out = Path(path)
-    if out.suffix.lower() not in suffixes:
-        raise UserError(f"--out must end in {' or '.join(suffixes)}, not {out.name!r}")
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name ending in {' or '.join(suffixes)}")
+    if out.suffix.lower() not in suffixes:
+        raise UserError(f"--out must end in {' or '.join(suffixes)}, not {out.name!r}")
     ensure_writable_dir(out.parent if str(out.parent) else Path("."))
     return out
 

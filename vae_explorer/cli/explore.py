@@ -5,6 +5,16 @@ from __future__ import annotations
 import argparse
 import math
 
+import numpy as np
+
+from vae_explorer.core.explore import (
+    DRAW_BATCH,
+    MAX_COMPONENT_ROWS,
+    MAX_COMPONENT_SAMPLES,
+    MAX_SAMPLES,
+    MAX_STEPS,
+)
+
 from .args import SEED, UserError, int_at_least, load_model, output_file, positive_float
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
@@ -14,18 +24,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the model sub-commands on the main parser."""
     s = sub.add_parser("sample", help="decode samples from a trained model's prior")
     s.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
-    s.add_argument("--n", type=int_at_least(1), default=16)
+    s.add_argument(
+        "--n",
+        type=int_at_least(1, MAX_SAMPLES),
+        default=16,
+        help=f"how many images (default 16, at most {MAX_SAMPLES})",
+    )
     s.add_argument(
         "--component", type=int_at_least(0), metavar="K", help="sample only mixture component K (0-based)"
     )
     s.add_argument("--binary", action="store_true", help="draw binary pixels instead of probabilities")
     s.add_argument("--seed", type=SEED, default=0)
-    s.add_argument("--out", required=True, metavar="FILE", help="a .png or .pdf file")
+    s.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
     s.set_defaults(func=cmd_sample, command_parser=s)
 
     c = sub.add_parser("components", help="a row of samples from every mixture component")
     c.add_argument("model", metavar="MODEL", help="a checkpoint (model.pt)")
-    c.add_argument("--n", type=int_at_least(1), default=8, help="samples per component (default 8)")
+    c.add_argument(
+        "--n",
+        type=int_at_least(1, MAX_COMPONENT_SAMPLES),
+        default=8,
+        help=f"samples per component (default 8, at most {MAX_COMPONENT_SAMPLES})",
+    )
     c.add_argument("--temperature", type=positive_float, default=1.0, help="scales each sigma_k")
     c.add_argument("--sort-by-weight", action="store_true", help="heaviest component first")
     c.add_argument("--binary", action="store_true", help="binary draws instead of probabilities")
@@ -51,7 +71,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="J",
         help="test-set index of the last image",
     )
-    i.add_argument("--steps", type=int_at_least(2), default=10)
+    i.add_argument(
+        "--steps",
+        type=int_at_least(2, MAX_STEPS),
+        default=10,
+        help=f"frames, both ends included (default 10, at most {MAX_STEPS})",
+    )
     i.add_argument("--method", choices=("linear", "spherical"), default="linear")
     i.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
     i.set_defaults(func=cmd_interpolate, command_parser=i)
@@ -62,18 +87,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from vae_explorer import figures
 
-    out = output_file(args.out)
+    out = output_file(args.out, FIGURE_SUFFIXES)
     model, config, _ = load_model(args.model)
     generator = torch.Generator().manual_seed(args.seed)
+    k = model.prior.num_components
+    if args.component is not None and args.component >= k:
+        raise UserError(f"--component must be below the model's {k} components, not {args.component}")
+    parts = []
     with torch.no_grad():
-        if args.component is None:
-            z = model.prior.sample(args.n, generator)
-        else:
-            k = model.prior.num_components
-            if args.component >= k:
-                raise UserError(f"--component must be below the model's {k} components, not {args.component}")
-            z = model.prior.sample_component(args.component, args.n, generator)
-        images = model.decode(z, binary=args.binary, generator=generator).numpy()
+        for start in range(0, args.n, DRAW_BATCH):
+            n = min(DRAW_BATCH, args.n - start)
+            if args.component is None:
+                z = model.prior.sample(n, generator)
+            else:
+                z = model.prior.sample_component(args.component, n, generator)
+            parts.append(model.decode(z, binary=args.binary, generator=generator).numpy())
+    images = np.concatenate(parts)
     figures.save_image_grid(images, [out], config.model.image_size, cols=math.ceil(math.sqrt(args.n)))
     print(f"wrote {out}")
     return 0
@@ -85,6 +114,11 @@ def cmd_components(args: argparse.Namespace) -> int:
 
     out = output_file(args.out, FIGURE_SUFFIXES)
     model, config, _ = load_model(args.model)
+    if model.prior.num_components > MAX_COMPONENT_ROWS:
+        raise UserError(
+            f"the model has {model.prior.num_components} components; a components figure shows "
+            f"at most {MAX_COMPONENT_ROWS}"
+        )
     weights = model.prior.component_params()[0].numpy()
     samples = all_components(model, args.n, args.temperature, args.binary, args.seed)
     order = component_order(weights, args.sort_by_weight)

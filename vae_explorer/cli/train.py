@@ -21,6 +21,7 @@ from vae_explorer.core.config import (
     format_lr,
 )
 from vae_explorer.core.events import RunStatus
+from vae_explorer.core.runlock import LOCK_NAME
 
 from .args import (
     EXIT_FAILED,
@@ -169,6 +170,7 @@ RUN_OUTPUTS = (
     *RUN_FILES,
     "config.json",
     "test_loss.txt",
+    "evaluation.json",
     "real_images.png",
     "real_images.pdf",
     "generated_images.png",
@@ -176,21 +178,38 @@ RUN_OUTPUTS = (
     "nll_val_curve.png",
     "nll_val_curve.pdf",
 )
+COMPARISON_OUTPUTS = ("nll_val_curves.png", "nll_val_curves.pdf")
+
+
+def clear_previous_outputs(out: Path) -> list[Path]:
+    """--overwrite: remove everything a previous run or comparison wrote into `out` (its files and
+    its lr_* folders), and only that; returns the other files, which stay."""
+    kept: list[Path] = []
+    try:
+        for name in (*RUN_OUTPUTS, *COMPARISON_OUTPUTS):
+            (out / name).unlink(missing_ok=True)
+        for folder in sorted(p for p in out.glob("lr_*") if p.is_dir()):
+            for name in RUN_OUTPUTS:
+                (folder / name).unlink(missing_ok=True)
+            if any(folder.iterdir()):
+                kept.extend(sorted(folder.iterdir()))
+            else:
+                folder.rmdir()
+    except OSError as exc:
+        raise UserError(f"cannot replace the outputs in {out}: {exc.strerror or exc}") from None
+    kept.extend(
+        p
+        for p in sorted(out.iterdir())
+        if p.is_file() and p.name != LOCK_NAME and not p.name.startswith("lr_")
+    )
+    return kept
 
 
 def refuse_to_replace_a_run(run_dir: Path, args: argparse.Namespace) -> None:
-    """A new run into a folder that holds one would overwrite its model and figures. With
-    --overwrite the old run's outputs go first, so that none of them outlives it unreplaced
-    (say, its model.pt beside the metrics of a new run that diverged)."""
+    """A new run into a folder that holds one would overwrite its model and figures (--overwrite
+    clears the folder first, --resume continues the run that lives there)."""
     found = [name for name in RUN_FILES if (run_dir / name).exists()]
-    if not found:
-        return
-    if args.overwrite:
-        for name in RUN_OUTPUTS:
-            try:
-                (run_dir / name).unlink(missing_ok=True)
-            except OSError as exc:
-                raise UserError(f"cannot replace the run in {run_dir}: {exc.strerror or exc}") from None
+    if not found or args.overwrite:
         return
     if args.resume and Path(args.resume).absolute().parent == run_dir.absolute():
         return  # continuing the run that lives there
@@ -249,6 +268,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         refuse_to_mix_runs(out, len(configs) > 1, args)
         for run_dir in run_dirs(out, configs):
             refuse_to_replace_a_run(run_dir, args)
+        if args.overwrite and not args.resume:
+            kept = clear_previous_outputs(out)
+            if kept:
+                say(f"kept in {out} (not written by vae-explorer): {', '.join(p.name for p in kept)}")
         return _train(args, configs, out, splits)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
@@ -36,11 +37,13 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint atomically: `weights` is a model's state_dict; `rng_state` maps a name
     ("train") to a torch.Generator state, so that a resumed run draws what it would have drawn."""
+    model = {k: v.detach().cpu() for k, v in weights.items()}
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "config": config.to_json(),
-        "model": {k: v.detach().cpu() for k, v in weights.items()},
+        "model": model,
+        "checksum": weights_checksum(model),
         "metrics": metrics or {},
     }
     if optimizer_state is not None:
@@ -48,6 +51,17 @@ def save_checkpoint(
     if rng_state is not None:
         payload["rng"] = {k: v.detach().cpu() for k, v in rng_state.items()}
     return atomic_write_bytes(path, serialised(payload))
+
+
+def weights_checksum(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of the weights: every tensor's name, dtype, shape and bytes, in name order. Stored
+    in the checkpoint and checked on load, so that a damaged byte is an error, not a silent change."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
 
 def serialised(payload: Any) -> bytes:
@@ -119,6 +133,11 @@ def validate_payload(payload: dict[str, Any], path: str | os.PathLike) -> None:
         _validate_metrics(payload["metrics"], bad)
     if "optimizer" in payload:
         _validate_optimizer(payload["optimizer"], bad)
+    if "checksum" in payload:
+        if not isinstance(payload["checksum"], str):
+            raise bad(f"its 'checksum' is {_kind(payload['checksum'])}, expected a SHA-256 in hex")
+        if weights_checksum(payload["model"]) != payload["checksum"]:
+            raise bad("its weights do not match their checksum (a changed or damaged byte)")
     if "rng" in payload:
         rng = payload["rng"]
         if not (

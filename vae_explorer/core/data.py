@@ -125,6 +125,8 @@ def load_raw(root: Path, dataset: str = "mnist", download: bool = False) -> dict
             f"data root {root} does not exist (expected a folder holding {FOLDERS[dataset]}/raw/)"
         )
     folder = raw_dir(root, dataset)
+    if not folder.is_dir() and _holds_idx_files(root):
+        folder = root  # the files themselves, as Debian's dataset packages lay them out
     if not folder.is_dir():
         raise DataError(
             f"no {FOLDERS[dataset]}/raw folder under data root {root} "
@@ -157,15 +159,29 @@ def load_raw(root: Path, dataset: str = "mnist", download: bool = False) -> dict
     return arrays
 
 
+def _holds_idx_files(folder: Path) -> bool:
+    """Whether `folder` holds the four IDX files directly (plain or .gz)."""
+    return folder.is_dir() and all(
+        (folder / stem).is_file() or (folder / f"{stem}.gz").is_file() for stem, _ in FILES.values()
+    )
+
+
 def _download(root: Path, dataset: str) -> None:
     from torchvision import datasets
 
     cls = datasets.MNIST if dataset == "mnist" else datasets.FashionMNIST
+    made = [p for p in (root, root / FOLDERS[dataset], raw_dir(root, dataset)) if not p.exists()]
     try:
         for train in (True, False):
             cls(str(root), train=train, download=True)
     except Exception as exc:  # torchvision raises several kinds on network failure
-        raise DataError(f"download of {dataset} into {root} failed: {exc}") from None
+        for folder in reversed(made):  # leave no empty folders of a failed attempt behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty (something was fetched) or not ours to remove
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"download of {dataset} into {root} failed: {first}") from None
 
 
 def split_indices() -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,6 +12,14 @@ import torch
 
 from .model import VAE
 
+# Caps on what one figure holds, the same in the CLI and the app, checked before anything is drawn:
+# past them a figure is too large to read (and, unbounded, to allocate).
+MAX_SAMPLES = 1024  # `sample --n`: a 32 x 32 grid
+MAX_COMPONENT_SAMPLES = 32  # samples per component row
+MAX_COMPONENT_ROWS = 128  # components in one figure
+MAX_STEPS = 40  # frames of an interpolation strip
+DRAW_BATCH = 256  # images decoded at once, so memory stays bounded below the caps
+
 
 # -- mixture components ---------------------------------------------------------------------------
 def component_order(weights: np.ndarray, by_weight: bool) -> np.ndarray:

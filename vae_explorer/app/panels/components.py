@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from vae_explorer.app.clickable_view import ClickableImageView
 from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.core.explore import (
+    MAX_COMPONENT_SAMPLES,
     NEGLIGIBLE_WEIGHT,
     all_components,
     component_means,
@@ -81,7 +82,7 @@ class ComponentsPanel(Panel):
         self.order = np.zeros(0, dtype=int)
         # controls
         self.samples = QSpinBox()
-        self.samples.setRange(1, 32)
+        self.samples.setRange(1, MAX_COMPONENT_SAMPLES)
         self.samples.setValue(8)
         self.temperature = QSlider(Qt.Orientation.Horizontal)
         self.temperature.setRange(0, 200)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from vae_explorer.app.clickable_view import ClickableImageView
 from vae_explorer.app.image_view import ImageView
 from vae_explorer.app.inference import ModelContext, ModelInfo
-from vae_explorer.core.explore import decode_latents, encode_means, interpolation_path
+from vae_explorer.core.explore import MAX_STEPS, decode_latents, encode_means, interpolation_path
 from vae_explorer.core.grids import tile, to_images
 
 from .base import Panel, missing_data_text
@@ -109,7 +109,7 @@ class InterpolationPanel(Panel):
         self.method.addItem("Linear", "linear")
         self.method.addItem("Spherical (slerp)", "spherical")
         self.steps = QSpinBox()
-        self.steps.setRange(2, 40)
+        self.steps.setRange(2, MAX_STEPS)
         self.steps.setValue(10)
         # endpoint editors, one page per mode
         self.image_a, self.image_b = QSpinBox(), QSpinBox()
