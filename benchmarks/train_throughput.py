@@ -52,20 +52,26 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+MAX_SECONDS = 60.0  # per timed loop: on a busy machine a round ends early instead of crawling on
+
+
 def timed(step, batches: int, warmup: int, device: torch.device) -> tuple[float, float, float]:
-    """Images per second over `batches` steps after `warmup` steps, and the milliseconds per
-    batch spent getting the batch and in the rest of the step."""
+    """Images per second over `batches` steps (or as many as MAX_SECONDS allow) after `warmup`
+    steps, and the milliseconds per batch spent getting the batch and in the rest of the step."""
     for _ in range(warmup):
         step()
     sync(device)
-    start, images, data = time.perf_counter(), 0, 0.0
-    for _ in range(batches):
+    start, images, data, done = time.perf_counter(), 0, 0.0, 0
+    while done < batches and time.perf_counter() - start < MAX_SECONDS:
         n, seconds = step()
         images += n
         data += seconds
+        done += 1
     sync(device)
     total = time.perf_counter() - start
-    return images / total, data / batches * 1e3, (total - data) / batches * 1e3
+    if done < batches:
+        print(f"  (stopped after {done} of {batches} batches: {MAX_SECONDS:.0f} s per loop)", flush=True)
+    return images / total, data / done * 1e3, (total - data) / done * 1e3
 
 
 HIDDEN: int | None = None
@@ -273,6 +279,7 @@ def compare_steps(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    global MAX_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--batches",
@@ -281,6 +288,7 @@ def main() -> None:
         help="steps timed per loop and round (default 600; 300 with --compare-steps)",
     )
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS, help="per timed loop (default 60)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
         "--rounds",
@@ -306,6 +314,7 @@ def main() -> None:
         args.rounds = 5 if args.compare_steps else 3
     if args.threads:
         torch.set_num_threads(args.threads)
+    MAX_SECONDS = args.max_seconds
     device = torch.device(args.device)
     global HIDDEN
     HIDDEN = args.hidden
@@ -326,9 +335,15 @@ def main() -> None:
             "template": template_loop(device, args.batch_size, root),
         }
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in loops}
-        for _ in range(args.rounds):  # alternate, so background load hits both alike
+        for r in range(args.rounds):  # alternate, so background load hits both alike
             for name, step in loops.items():
                 runs[name].append(timed(step, args.batches, args.warmup, device))
+                rate, data_ms, step_ms = runs[name][-1]
+                print(
+                    f"round {r + 1}/{args.rounds} {name}: {rate:.0f} images/s "
+                    f"(data {data_ms:.2f} ms + step {step_ms:.2f} ms per batch)",
+                    flush=True,
+                )
     best = {name: max(values) for name, values in runs.items()}
     for name, values in runs.items():
         rate, data_ms, step_ms = best[name]
