@@ -464,3 +464,14 @@ def test_evaluate_refuses_bad_requests_in_one_line(trained, capsys, monkeypatch,
     assert main(["evaluate", str(trained / "model.pt"), "--limit-test", "20", "--is"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "none.pt" in err
+
+
+def test_small_things_say_what_they_mean(tmp_path, capsys):
+    a_file = tmp_path / "README.md"
+    a_file.write_text("notes")
+    assert main(["train", "--out", str(a_file)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    args = ["train", "--epochs", "1", *TINY, "--batch-size", "100000", "--eval-budget", "0"]
+    assert main([*args, "--out", str(tmp_path / "big")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "1 batches of 300 per epoch" in first  # a batch is never larger than the training set
