@@ -71,3 +71,12 @@ def test_end_of_run_evaluations_become_rows(window, qtbot):
     window.tabs.setCurrentWidget(panel)
     export = {stem for stem, _, _ in window.figures()}
     assert {"class_histogram", "elbo_vs_iw"} <= export
+    # evaluate the first run again, with figures of our choosing: its checkpoint is loaded first
+    panel.table.selectRow(0)
+    panel.iw_samples.setValue(6)
+    panel.fid.setChecked(False)
+    panel.evaluate_button.click()
+    qtbot.waitUntil(lambda: panel.rows[-1].results.get("iw_samples") == 6, timeout=60_000)
+    assert [r.name for r in panel.rows] == ["run 2: lr=0.003", "run 1: lr=0.001"]
+    assert window.service.info.checkpoint == str(window.queue_dir / "lr_0.001" / "model.pt")
+    assert panel.rows[-1].results["checkpoint"] == window.service.info.checkpoint

@@ -47,6 +47,7 @@ class ModelContext:
     def __init__(self, model: VAE, config: RunConfig, test_limit: int | None) -> None:
         self.model = model
         self.config = config
+        self.checkpoint = ""  # the file the model came from ("" when it has none)
         self._test_limit = test_limit
         self._splits: Splits | None = None
         self._test_inputs: torch.Tensor | None = None
@@ -121,6 +122,7 @@ class InferenceWorker(QObject):
     def _use(self, model: VAE, config: RunConfig, path: str, epoch: int, best_val: float) -> None:
         old = self._ctx
         self._ctx = ModelContext(model, config, self._test_limit)
+        self._ctx.checkpoint = path
         if old is not None and old.config.data == config.data:
             self._ctx._splits = old._splits  # same data: keep it loaded
             self._ctx._test_inputs = old._test_inputs

@@ -98,10 +98,15 @@ def row_cells(row: Row) -> list[str]:
     ]
 
 
-def evaluation_job(iw_samples: int | None, fid: bool, inception: bool, progress, cancel):
-    """A job: evaluate the model shown on its full test set (as the checkpoint's data settings give)."""
+def evaluation_job(
+    iw_samples: int | None, fid: bool, inception: bool, progress, cancel, checkpoint: str | None = None
+):
+    """A job: evaluate the model shown (which must come from `checkpoint` when one is given) on its
+    full test set, as the checkpoint's data settings give it."""
 
     def job(ctx: ModelContext) -> dict[str, Any]:
+        if checkpoint is not None and ctx.checkpoint != checkpoint:
+            raise RuntimeError(f"{checkpoint} could not be loaded, so it was not evaluated")
         from vae_explorer.core.data import load_splits
         from vae_explorer.core.evaluation import EvaluationRequest, evaluate_with_notes
 
@@ -135,7 +140,9 @@ class EvaluationPanel(Panel):
         self.inception = QCheckBox("IS")
         self.inception.setChecked(True)
         self.evaluate_button = QPushButton("Evaluate")
-        self.evaluate_button.setToolTip("Evaluate the model shown on its whole test set")
+        self.evaluate_button.setToolTip(
+            "Evaluate the selected run's best model, or the model shown, on its whole test set"
+        )
         self.evaluate_button.setEnabled(False)
         self.evaluate_button.clicked.connect(self.evaluate_shown)
         self.cancel_button = QPushButton("Cancel")
@@ -228,6 +235,7 @@ class EvaluationPanel(Panel):
     # -- rows ------------------------------------------------------------------------------------
     def add_result(self, name: str, results: dict[str, Any]) -> None:
         """Show (or replace) the figures of the model called `name`, and select its row."""
+        self.evaluate_button.setEnabled(self._evaluating is None)
         self.rows = [r for r in self.rows if r.name != name] + [Row(name, dict(results))]
         self._render()
         self.table.selectRow(len(self.rows) - 1)
@@ -314,10 +322,22 @@ class EvaluationPanel(Panel):
         return f"{where} (lr={info.config.train.lr:g})"
 
     def evaluate_shown(self) -> None:
-        if self.info is None or self._evaluating is not None:
+        """Evaluate the selected run's best model (loading its checkpoint first), or else the model
+        shown, with the chosen number of importance samples, FID and IS."""
+        if self._evaluating is not None:
+            return
+        row = self._selected()
+        checkpoint = row.results.get("checkpoint") if row is not None else None
+        if checkpoint and Path(checkpoint).is_file():
+            if self.info is None or self.info.checkpoint != checkpoint:
+                self.service.load_checkpoint(checkpoint)  # runs before the job, in the same thread
+            name = row.name
+        elif self.info is not None:
+            checkpoint, name = None, self._name(self.info)
+        else:
             return
         self._cancel.clear()
-        self._evaluating = self._name(self.info)
+        self._evaluating = name
         samples = self.iw_samples.value() or None
         job = evaluation_job(
             samples,
@@ -325,6 +345,7 @@ class EvaluationPanel(Panel):
             self.inception.isChecked(),
             self.progressed.emit,
             self._cancel.is_set,
+            checkpoint,
         )
         self.evaluate_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -355,7 +376,11 @@ class EvaluationPanel(Panel):
     def _done(self, results: dict[str, Any]) -> None:
         name = self._evaluating or "model"
         self._finish(f"Evaluated {name}.")
-        results = {**results, "epoch": self.info.epoch if self.info else None}
+        results = {
+            **results,
+            "epoch": self.info.epoch if self.info else None,
+            "checkpoint": self.info.checkpoint if self.info else None,
+        }
         self.add_result(name, results)
 
     def _failed(self, message: str) -> None:
