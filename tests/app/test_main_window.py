@@ -365,14 +365,22 @@ def test_start_with_an_unusable_runs_folder(window, monkeypatch, tmp_path):
 
 
 def test_settings_dialog_round_trip_and_restore_defaults(qtbot):
+    from dataclasses import replace
+
     from apphelpers import tiny_settings
 
     from vae_explorer.app.settings import TrainingSettings
 
-    chosen = tiny_settings(epochs=7, lrs=(1e-3, 1e-5), optimizer="rmsprop", batch_size=16, seed=3)
+    chosen = tiny_settings(
+        epochs=7, lrs=(1e-3, 1e-5), optimizer="rmsprop", batch_size=16, seed=3, kl_warmup=5
+    )
+    chosen = replace(
+        chosen, config=replace(chosen.config, model=replace(chosen.config.model, mixture_weights="uniform"))
+    )
     dialog = SettingsDialog(chosen)
     qtbot.addWidget(dialog)
     assert dialog.settings() == chosen  # the fields show exactly what was given
+    assert dialog.mixture_weights.currentData() == "uniform" and dialog.kl_warmup.value() == 5
     dialog.restore_defaults()
     assert dialog.settings() == TrainingSettings()
     assert dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()

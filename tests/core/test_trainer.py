@@ -226,3 +226,49 @@ def test_cuda_request_without_cuda():
 def test_cuda_training_smoke(tiny_splits):
     done = Trainer(config(epochs=1, device="cuda"), tiny_splits).run()
     assert done.test_nll is not None and math.isfinite(done.test_nll)
+
+
+def test_uniform_mixture_weights_stay_exactly_equal(tiny_splits, tmp_path):
+    from dataclasses import replace
+
+    cfg = replace(config(epochs=2), model=replace(SMALL, mixture_weights="uniform"))
+    t = Trainer(cfg, tiny_splits, tmp_path)
+    assert "prior.logits" not in dict(t.model.named_parameters())  # nothing to learn
+    means = t.model.prior.means.detach().clone()
+    t.run()
+    weights, _, _ = t.model.prior.component_params()
+    assert torch.equal(weights, torch.full((4,), 0.25))
+    assert not torch.equal(t.model.prior.means.detach(), means)  # the means still learn
+    model, saved, _ = load_checkpoint(tmp_path / "model.pt")
+    assert saved.model.mixture_weights == "uniform" and torch.equal(
+        model.prior.component_params()[0], weights
+    )
+
+
+def test_kl_warmup_rises_from_zero_to_one_and_validation_ignores_it(tiny_splits, monkeypatch):
+    import vae_explorer.core.trainer as trainer_mod
+
+    t = Trainer(config(epochs=3, kl_warmup=2), tiny_splits)
+    per_epoch = len(t.batches)
+    weights, vals = [], []
+    real_step, real_nelbo = Trainer.train_step, trainer_mod.negative_elbo
+
+    def step(self, x):
+        weights.append(self.kl_weight())
+        return real_step(self, x)
+
+    def nelbo(model, data):
+        value = real_nelbo(model, data)
+        with torch.no_grad():  # weight 1
+            full = float(model(data, torch.Generator().manual_seed(0), reduction="mean"))
+        vals.append((value, full))
+        return value
+
+    monkeypatch.setattr(Trainer, "train_step", step)
+    monkeypatch.setattr(trainer_mod, "negative_elbo", nelbo)
+    t.run()
+    assert weights[0] == 0.0 and weights[per_epoch] == pytest.approx(0.5)
+    assert weights[2 * per_epoch - 1] < 1.0 and all(w == 1.0 for w in weights[2 * per_epoch :])
+    assert len(vals) == 4  # three epochs and the test figure: each the full negative ELBO
+    for value, full in vals:
+        assert value == pytest.approx(full, rel=1e-5)

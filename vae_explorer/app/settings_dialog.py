@@ -90,6 +90,12 @@ class SettingsDialog(QDialog):
         self.arch = _combo(ARCH_LABELS)
         self.prior = _combo(PRIOR_LABELS)
         self.components = _spin(1, 512)
+        self.mixture_weights = _combo(
+            {"learnable": "Learnable (the course)", "uniform": "Uniform, fixed (means and variances learned)"}
+        )
+        self.mixture_weights.setToolTip(
+            "Fixed equal weights cannot drift towards the components already in use"
+        )
         self.latent_dim = _spin(1, 512)
         self.hidden = _spin(8, 4096)
         # training
@@ -102,6 +108,11 @@ class SettingsDialog(QDialog):
         self.batch_size = _spin(1, 65_536)
         self.epochs = _spin(1, 100_000)
         self.patience = _spin(1, 10_000)
+        self.kl_warmup = _spin(0, 10_000, "none")
+        self.kl_warmup.setToolTip(
+            "Epochs over which the KL-like term's weight in the training loss rises from 0 to 1; "
+            "validation and test figures are always the full negative ELBO"
+        )
         self.seed = _spin(0, 2**31 - 1)
         self.device = QComboBox()
         self.device.addItem("Automatic (GPU when available)", "auto")
@@ -126,7 +137,7 @@ class SettingsDialog(QDialog):
         )
         self._layout()
         self.browse.clicked.connect(self._browse)
-        for w in (self.source, self.arch, self.prior, self.optimizer, self.device):
+        for w in (self.source, self.arch, self.prior, self.mixture_weights, self.optimizer, self.device):
             w.currentIndexChanged.connect(self.validate)
         for w in (self.folder, self.lrs):
             w.textChanged.connect(self.validate)
@@ -140,6 +151,7 @@ class SettingsDialog(QDialog):
             self.batch_size,
             self.epochs,
             self.patience,
+            self.kl_warmup,
             self.seed,
         ):
             w.valueChanged.connect(self.validate)
@@ -159,6 +171,7 @@ class SettingsDialog(QDialog):
         model.addRow("Architecture", self.arch)
         model.addRow("Prior", self.prior)
         model.addRow("Mixture components K", self.components)
+        model.addRow("Mixture weights", self.mixture_weights)
         model.addRow("Latent dimension L", self.latent_dim)
         model.addRow("Hidden units", self.hidden)
         train = QFormLayout()
@@ -167,6 +180,7 @@ class SettingsDialog(QDialog):
         train.addRow("Batch size", self.batch_size)
         train.addRow("Max epochs", self.epochs)
         train.addRow("Early-stop patience", self.patience)
+        train.addRow("KL warm-up (epochs)", self.kl_warmup)
         train.addRow("Seed", self.seed)
         train.addRow("Device", self.device)
         grid = QGridLayout()
@@ -200,6 +214,7 @@ class SettingsDialog(QDialog):
         _select(self.arch, c.model.arch)
         _select(self.prior, c.model.prior)
         self.components.setValue(c.model.components)
+        _select(self.mixture_weights, c.model.mixture_weights)
         self.latent_dim.setValue(c.model.latent_dim)
         self.hidden.setValue(c.model.hidden)
         _select(self.optimizer, c.train.optimizer)
@@ -207,6 +222,7 @@ class SettingsDialog(QDialog):
         self.batch_size.setValue(c.train.batch_size)
         self.epochs.setValue(c.train.epochs)
         self.patience.setValue(c.train.patience)
+        self.kl_warmup.setValue(c.train.kl_warmup)
         self.seed.setValue(c.train.seed)
         _select(self.device, c.train.device)
 
@@ -276,6 +292,7 @@ class SettingsDialog(QDialog):
             latent_dim=self.latent_dim.value(),
             prior=self.prior.currentData(),
             components=self.components.value(),
+            mixture_weights=self.mixture_weights.currentData(),
         )
         train = TrainConfig(
             optimizer=self.optimizer.currentData(),
@@ -283,6 +300,7 @@ class SettingsDialog(QDialog):
             batch_size=self.batch_size.value(),
             epochs=self.epochs.value(),
             patience=self.patience.value(),
+            kl_warmup=self.kl_warmup.value(),
             seed=self.seed.value(),
             device=self.device.currentData(),
         )

@@ -13,6 +13,7 @@ from vae_explorer.core.config import (
     ARCHS,
     DEVICES,
     LIKELIHOODS,
+    MIXTURE_WEIGHTS,
     OPTIMIZERS,
     PRIORS,
     ConfigError,
@@ -42,8 +43,9 @@ MODEL_OPTIONS = {
     "prior": "--prior",
     "components": "--components",
     "likelihood": "--likelihood",
+    "mixture_weights": "--mixture-weights",
 }
-TRAIN_OPTIONS = ("optimizer", "batch_size", "epochs", "patience", "seed", "device")
+TRAIN_OPTIONS = ("optimizer", "batch_size", "epochs", "patience", "seed", "device", "kl_warmup")
 RUN_FILES = ("model.pt", "last.pt", "metrics.csv")
 
 
@@ -82,6 +84,19 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--likelihood",
         choices=LIKELIHOODS,
         help="bernoulli on binarised pixels (default), or categorical over 256 grey levels",
+    )
+    t.add_argument(
+        "--mixture-weights",
+        choices=MIXTURE_WEIGHTS,
+        help="learnable mixture weights (default, the course) or fixed uniform ones (means and variances "
+        "still learned)",
+    )
+    t.add_argument(
+        "--kl-warmup",
+        type=int_at_least(0),
+        metavar="EPOCHS",
+        help="raise the weight of the KL-like term in the training loss linearly from 0 to 1 over EPOCHS "
+        "(default 0: none); validation and test figures are always the full negative ELBO",
     )
     t.add_argument("--seed", type=SEED, help=f"default {d.train.seed}")
     t.add_argument("--device", choices=DEVICES, help=f"default {d.train.device}")

@@ -13,6 +13,7 @@ PRIORS = ("mog", "standard")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "categorical")
 DEVICES = ("auto", "cpu", "cuda")
+MIXTURE_WEIGHTS = ("learnable", "uniform")
 
 
 class ConfigError(ValueError):
@@ -54,11 +55,15 @@ class ModelConfig:
     components: int = 16
     likelihood: str = "bernoulli"
     image_size: int = 28
+    # learnable: softmax of free logits (the course); uniform: fixed equal weights, means and
+    # variances still learned (the weights cannot drift towards the components already in use)
+    mixture_weights: str = "learnable"
 
     def validate(self) -> None:
         _choice("arch", self.arch, ARCHS)
         _choice("prior", self.prior, PRIORS)
         _choice("likelihood", self.likelihood, LIKELIHOODS)
+        _choice("mixture_weights", self.mixture_weights, MIXTURE_WEIGHTS)
         if self.hidden < 1:
             raise ConfigError(f"hidden units must be at least 1, not {self.hidden}")
         if self.latent_dim < 1:
@@ -82,6 +87,10 @@ class TrainConfig:
     patience: int = 20
     seed: int = 0
     device: str = "auto"
+    # epochs over which the weight of log q(z|x) - log p(z) in the training loss rises linearly
+    # from 0 to 1 (KL warm-up); 0: the full negative ELBO from the start. Validation and test
+    # figures are always the full negative ELBO.
+    kl_warmup: int = 0
 
     def validate(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -93,6 +102,10 @@ class TrainConfig:
             raise ConfigError(f"max epochs must be at least 1, not {self.epochs}")
         if self.patience < 1:
             raise ConfigError(f"patience must be at least 1, not {self.patience}")
+        if not isinstance(self.kl_warmup, int) or self.kl_warmup < 0:
+            raise ConfigError(
+                f"KL warm-up must be a whole number of epochs, 0 or more, not {self.kl_warmup!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ class VAE(nn.Module):
             config.likelihood,
             side * side,
         )
-        self.prior = make_prior(config.prior, config.latent_dim, config.components)
+        self.prior = make_prior(config.prior, config.latent_dim, config.components, config.mixture_weights)
 
     def elbo_terms(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Per-image terms: log p(x|z), log p(z), log q(z|x) and z, sampled from `generator`."""
@@ -155,11 +155,16 @@ class VAE(nn.Module):
             "log_qz_x": self.encoder.log_prob(z, mu, log_var),
         }
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator, reduction: str = "mean") -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator, reduction: str = "mean", kl_weight: float = 1.0
+    ) -> torch.Tensor:
         """The negative ELBO of `x`, its latent noise drawn from `generator` (the caller's: the run's
         while training, evaluation's own fixed-seed one when scoring)."""
         t = self.elbo_terms(x, generator)
-        neg_elbo = -(t["log_px_z"] + t["log_pz"] - t["log_qz_x"])
+        if kl_weight == 1.0:
+            neg_elbo = -(t["log_px_z"] + t["log_pz"] - t["log_qz_x"])
+        else:  # KL warm-up: -log p(x|z) + w * (log q(z|x) - log p(z))
+            neg_elbo = -(t["log_px_z"] + kl_weight * (t["log_pz"] - t["log_qz_x"]))
         if reduction == "mean":
             return neg_elbo.mean()
         if reduction == "sum":

@@ -42,10 +42,20 @@ class StandardNormalPrior(nn.Module):
 class MixtureOfGaussiansPrior(nn.Module):
     """p(z) = sum_k w_k N(z | mu_k, diag(exp(log_var_k))) with w = softmax(logits), all learnable."""
 
-    def __init__(self, latent_dim: int, num_components: int, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        latent_dim: int,
+        num_components: int,
+        generator: torch.Generator | None = None,
+        learn_weights: bool = True,
+    ):
+        """With learn_weights=False the logits are a buffer of zeros: the weights stay exactly 1/K."""
         super().__init__()
         self.latent_dim = latent_dim
-        self.logits = nn.Parameter(torch.zeros(num_components))
+        if learn_weights:
+            self.logits = nn.Parameter(torch.zeros(num_components))
+        else:
+            self.register_buffer("logits", torch.zeros(num_components))
         self.means = nn.Parameter(torch.randn(num_components, latent_dim, generator=generator))
         self.log_vars = nn.Parameter(torch.zeros(num_components, latent_dim))
 
@@ -84,9 +94,9 @@ class MixtureOfGaussiansPrior(nn.Module):
         )
 
 
-def make_prior(kind: str, latent_dim: int, components: int) -> nn.Module:
+def make_prior(kind: str, latent_dim: int, components: int, mixture_weights: str = "learnable") -> nn.Module:
     if kind == "mog":
-        return MixtureOfGaussiansPrior(latent_dim, components)
+        return MixtureOfGaussiansPrior(latent_dim, components, learn_weights=mixture_weights == "learnable")
     if kind == "standard":
         return StandardNormalPrior(latent_dim)
     raise ValueError(f"unknown prior {kind!r}")

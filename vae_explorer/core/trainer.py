@@ -170,6 +170,7 @@ class Trainer:
         self.best_epoch = 0
         self.stale_epochs = 0
         self.start_epoch = 1
+        self._steps = 0  # optimiser steps taken (the KL warm-up follows them)
         self.best_weights: dict[str, torch.Tensor] | None = None  # a CPU copy
         self.resumed_exactly = False
         if resume_from is not None:
@@ -282,9 +283,19 @@ class Trainer:
                 break
         return self._finish(reason, epoch)
 
+    def kl_weight(self) -> float:
+        """The weight of log q(z|x) - log p(z) in the training loss at this step: rising linearly
+        from 0 to 1 over `kl_warmup` epochs (by steps), then 1."""
+        warmup = self.config.train.kl_warmup
+        if warmup == 0:
+            return 1.0
+        return min(1.0, self._steps / (warmup * len(self.batches)))
+
     def train_step(self, x: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on the batch `x`; returns the batch's mean negative ELBO (detached)."""
-        loss = self.model(x, self.generator, reduction="mean")
+        """One optimiser step on the batch `x`; returns the batch's mean training loss (detached):
+        the negative ELBO, with the KL-like term weighted during a warm-up."""
+        loss = self.model(x, self.generator, reduction="mean", kl_weight=self.kl_weight())
+        self._steps += 1
         if self._in_backward is not None:
             loss.backward()  # the parameters are updated as their gradients arrive
         else:
@@ -367,6 +378,7 @@ class Trainer:
         self.best_epoch = int(m.get("best_epoch", 0))
         self.stale_epochs = int(m.get("stale_epochs", 0))
         self.start_epoch = int(m.get("epoch", 0)) + 1
+        self._steps = (self.start_epoch - 1) * len(self.batches)
         if self.history:
             self.best_weights = _cpu_copy(self.model.state_dict())
             if self.best_epoch != self.start_epoch - 1:
