@@ -80,3 +80,13 @@ def test_end_of_run_evaluations_become_rows(window, qtbot):
     assert [r.name for r in panel.rows] == ["run 2: lr=0.003", "run 1: lr=0.001"]
     assert window.service.info.checkpoint == str(window.queue_dir / "lr_0.001" / "model.pt")
     assert panel.rows[-1].results["checkpoint"] == window.service.info.checkpoint
+
+
+def test_rows_are_one_per_model_across_queues(window):
+    panel = window.evaluation
+    panel.add_result("run 1: lr=0.001", {"checkpoint": "/q1/model.pt", "neg_elbo": 95.0, "epoch": 3})
+    panel.add_result("run 1: lr=0.001", {"checkpoint": "/q2/model.pt", "neg_elbo": 94.0, "epoch": 4})
+    assert [r.results["checkpoint"] for r in panel.rows] == ["/q1/model.pt", "/q2/model.pt"]  # a new queue
+    panel.add_result("run 1: lr=0.001", {"checkpoint": "/q1/model.pt", "neg_elbo": 93.0, "epoch": 3})
+    assert [r.results["neg_elbo"] for r in panel.rows] == [94.0, 93.0]  # the same model, evaluated again
+    assert cell(panel, 1, 2) == "93.00" and cell(panel, 1, 3) == "–"

@@ -191,3 +191,11 @@ def test_a_new_run_clears_the_previous_runs_progress(panel):
     started(panel, 1)
     assert panel.run_label.text().startswith("2 of 2")
     assert panel.best_label.text() == "–" and panel.speed_label.text() == "–"
+
+
+def test_a_stop_before_the_first_run_says_so(panel):
+    from vae_explorer.core import events as ev
+
+    panel.on_event(ev.QueueFinished(stopped=True, best=None))
+    assert [status(panel, r) for r in range(2)] == ["not run", "not run"]
+    assert panel.result_label.text() == "Stopped before the first run."

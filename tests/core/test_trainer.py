@@ -134,8 +134,8 @@ def test_divergence_ends_the_run_and_keeps_the_best_checkpoint(tiny_splits, tmp_
     t = Trainer(config(epochs=5), tiny_splits, tmp_path, events.append)
     real_forward = VAE.forward
 
-    def forward(self, x, generator, reduction="mean"):
-        out = real_forward(self, x, generator, reduction)
+    def forward(self, x, generator, reduction="mean", kl_weight=1.0):
+        out = real_forward(self, x, generator, reduction, kl_weight)
         return out * float("nan") if len(t.history) >= 1 and self.training else out
 
     monkeypatch.setattr(VAE, "forward", forward)
@@ -272,3 +272,14 @@ def test_kl_warmup_rises_from_zero_to_one_and_validation_ignores_it(tiny_splits,
     assert len(vals) == 4  # three epochs and the test figure: each the full negative ELBO
     for value, full in vals:
         assert value == pytest.approx(full, rel=1e-5)
+
+
+def test_resume_refuses_a_last_state_whose_best_model_is_missing(tiny_splits, tmp_path, monkeypatch):
+    import vae_explorer.core.trainer as trainer_mod
+
+    scores = iter([150.0, 160.0, 140.0])  # epoch 1 is the best; then the test figure
+    monkeypatch.setattr(trainer_mod, "negative_elbo", lambda model, data: next(scores))
+    Trainer(config(epochs=2), tiny_splits, tmp_path).run()
+    (tmp_path / "model.pt").unlink()
+    with pytest.raises(CheckpointError, match=r"best model \(epoch 1\).*model\.pt, which is missing"):
+        Trainer(config(epochs=4), tiny_splits, tmp_path, resume_from=tmp_path / "last.pt")

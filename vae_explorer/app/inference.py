@@ -22,6 +22,7 @@ from vae_explorer.core import events as ev
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
 from vae_explorer.core.config import RunConfig
 from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, Splits, data_root, load_splits, model_input
+from vae_explorer.core.likelihood import Cancelled
 from vae_explorer.core.model import VAE, model_for
 
 
@@ -166,6 +167,9 @@ class InferenceWorker(QObject):
         except DataError as exc:
             self.failed.emit(job_id, str(exc))
             return
+        except Cancelled:
+            self.failed.emit(job_id, "cancelled")
+            return
         except Exception as exc:  # a job bug must not kill the worker thread
             traceback.print_exc()
             self.failed.emit(job_id, f"{type(exc).__name__}: {exc}")
@@ -229,9 +233,10 @@ class InferenceService(QObject):
         """Show a run's new best model, from the CPU copy of the weights its event carries."""
         self._load_best.emit(best)
 
-    def pending(self) -> bool:
-        """Whether a submitted job has not reported back yet."""
-        return bool(self._callbacks)
+    def pending(self, ignore: tuple[str, ...] = ("evaluation",)) -> bool:
+        """Whether a submitted figure job has not reported back yet (a long evaluation, which
+        draws no figure, is left out)."""
+        return any(key not in ignore for key, _, _ in self._callbacks.values())
 
     def submit(
         self,

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
-from vae_explorer.core.atomic import atomic_copy
+from vae_explorer.core.atomic import WriteError, atomic_copy
 
 from .about import AboutDialog
 from .export import FILTER, ExportError, export_widget
@@ -281,6 +281,9 @@ class MainWindow(QMainWindow):
         target = Path(path)
         try:
             atomic_copy(info.checkpoint, target)
+        except WriteError as exc:
+            QMessageBox.critical(self, "Save checkpoint", f"Cannot save {target}: {exc}")
+            return None
         except OSError as exc:
             QMessageBox.critical(self, "Save checkpoint", f"Cannot save {target}: {exc.strerror or exc}")
             return None
@@ -414,5 +417,6 @@ class MainWindow(QMainWindow):
                 return
             self.statusBar().showMessage("Stopping training…")
             self.controller.stop_and_wait()
+        self.evaluation.cancel()  # an evaluation under way ends at its next chunk
         self.service.shutdown()
         event.accept()

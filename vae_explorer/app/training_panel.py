@@ -318,6 +318,8 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("batch %v / %m")
         if not event.stopped:
             self.progress.setValue(self.progress.maximum())
+        elif all(r.status is RunStatus.NOT_RUN for r in self.records):
+            self.result_label.setText("Stopped before the first run.")
         if self.diverged:  # lasting here: the status bar's summary gives way to later messages
             runs = ", ".join(
                 f"{label} ({'best checkpoint kept' if kept else 'no checkpoint'})"

@@ -84,7 +84,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         with torch.no_grad():
             result = evaluate(model, replace(config, data=data), splits, request, progress=progress)
-    except ClassifierError as exc:
+    except (ClassifierError, ValueError) as exc:
         raise UserError(str(exc)) from None
     except (Cancelled, KeyboardInterrupt):
         progress.clear()

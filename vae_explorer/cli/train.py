@@ -401,7 +401,8 @@ class EventPrinter:
             self.progress.show(f"evaluating: {event.stage}", event.done, event.total)
         elif isinstance(event, ev.Evaluated):
             self.progress.clear()
-            say(f"evaluation: {evaluation_summary(event.results)}")
+            if "error" not in event.results:
+                say(f"evaluation: {evaluation_summary(event.results)}")
             for note in event.results.get("notes", []):
                 print(f"note: {note}", file=sys.stderr)
         elif isinstance(event, ev.QueueFinished) and event.written:

@@ -176,6 +176,8 @@ def evaluate(
         class_histogram=None,
         generated=None,
     )
+    if (request.fid or request.inception) and len(splits.test_images) < 2:
+        raise ValueError("FID and IS need at least 2 test images")
     if request.fid or request.inception:
         if classifier is None:
             classifier = load_classifier_for(config.data.dataset)
@@ -241,6 +243,9 @@ def evaluate_with_notes(
     one) FID and IS are left out and the result's `notes` says why, in one line."""
     notes: list[str] = []
     classifier = None
+    if (request.fid or request.inception) and len(splits.test_images) < 2:
+        notes.append("no FID or IS: they need at least 2 test images")
+        request = replace(request, fid=False, inception=False)
     if request.fid or request.inception:
         try:
             classifier = load_classifier_for(config.data.dataset)

@@ -57,6 +57,20 @@ class RunFolderWriter:
             self.history = [dict(h) for h in event.history]
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._text("config.json", event.config.to_json() + "\n")
+            if self.best_weights is not None and self.history and not (self.run_dir / "model.pt").exists():
+                # resumed into another folder: the best model so far goes there too
+                best = min(self.history, key=lambda h: h["val_nll"])
+                epoch = int(best["epoch"])
+                metrics = {
+                    "history": [dict(h) for h in self.history if h["epoch"] <= epoch],
+                    "best_val": best["val_nll"],
+                    "best_epoch": epoch,
+                    "stale_epochs": 0,
+                    "epoch": epoch,
+                }
+                self._checkpoint("model.pt", self.best_weights, metrics)
+            if self.history:
+                self._text("metrics.csv", metrics_csv(self.history))
         elif isinstance(event, ev.EpochEnd):
             self.history.append(
                 {

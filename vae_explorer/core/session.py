@@ -10,6 +10,7 @@ overlaid validation curves beside them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -221,10 +222,15 @@ class Session:
             )
         )
         failure: str | None = None
-        lock = RunFolderLock(self.out_dir) if self.out_dir is not None and self.lock_folder else None
+        # the queue's folder (unless the caller holds it) and, in a comparison, each run's folder,
+        # so that nobody resumes one of its runs into it meanwhile
+        folders = [self.out_dir] if self.out_dir is not None and self.lock_folder else []
+        folders += [r.run_dir for r in self.records if r.run_dir is not None and r.run_dir != self.out_dir]
+        locks = [RunFolderLock(folder) for folder in folders]
         try:
-            if lock is not None:
+            for lock in locks:
                 lock.acquire()
+            if self.out_dir is not None and self.lock_folder:
                 remove_stale_temporaries(self.out_dir)
             splits = self.splits if self.splits is not None else load_splits(self.configs[0].data)
             for record in self.records:
@@ -263,9 +269,15 @@ class Session:
                     if r.status is not RunStatus.NOT_RUN
                 }
                 written = self.compare(self.out_dir, curves)
+        except Exception as exc:  # the overlay could not be written: still end the queue in order
+            self.error = exc
+            failure = _one_line(exc)
         finally:
-            if lock is not None:
+            for lock in locks:
                 lock.release()
+                if lock.folder != self.out_dir:
+                    with contextlib.suppress(OSError):  # a run that never started leaves no empty folder
+                        lock.folder.rmdir()
         self._emit(
             ev.QueueFinished(
                 self.control.stopped, best_run(self.records), failure, tuple(str(p) for p in written)
@@ -308,6 +320,8 @@ class Session:
             )
         except Cancelled:
             return
+        except Exception as exc:  # the run and its model are fine; say why there are no figures
+            results = {"error": _one_line(exc), "notes": [f"the evaluation failed: {_one_line(exc)}"]}
         if quick:
             results["notes"].insert(0, "stopped by the user: no IW-NLL, FID or IS")
         results.update(epoch=record.best_epoch, checkpoint=record.checkpoint)

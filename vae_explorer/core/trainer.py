@@ -382,7 +382,17 @@ class Trainer:
         if self.history:
             self.best_weights = _cpu_copy(self.model.state_dict())
             if self.best_epoch != self.start_epoch - 1:
-                # resumed from the last state: the best weights are in model.pt beside it, if any
+                # resumed from the last state: the best weights are in model.pt beside it
                 best = Path(path).with_name("model.pt")
-                if best.is_file() and best != Path(path):
-                    self.best_weights = _cpu_copy(read_checkpoint(best)["model"])
+                if not best.is_file() or best == Path(path):
+                    raise CheckpointError(
+                        f"cannot resume from {path}: its best model (epoch {self.best_epoch}) "
+                        f"should be in {best}, which is missing"
+                    )
+                saved = read_checkpoint(best)
+                if saved.get("metrics", {}).get("epoch") != self.best_epoch:
+                    raise CheckpointError(
+                        f"cannot resume from {path}: {best} holds epoch "
+                        f"{saved.get('metrics', {}).get('epoch')}, not the best epoch {self.best_epoch}"
+                    )
+                self.best_weights = _cpu_copy(saved["model"])

@@ -236,7 +236,10 @@ class EvaluationPanel(Panel):
     def add_result(self, name: str, results: dict[str, Any]) -> None:
         """Show (or replace) the figures of the model called `name`, and select its row."""
         self.evaluate_button.setEnabled(self._evaluating is None)
-        self.rows = [r for r in self.rows if r.name != name] + [Row(name, dict(results))]
+        key = results.get("checkpoint") or name  # one row per model: a new queue's runs add rows
+        self.rows = [r for r in self.rows if (r.results.get("checkpoint") or r.name) != key] + [
+            Row(name, dict(results))
+        ]
         self._render()
         self.table.selectRow(len(self.rows) - 1)
         notes = results.get("notes") or []
@@ -355,7 +358,8 @@ class EvaluationPanel(Panel):
 
     def cancel(self) -> None:
         self._cancel.set()
-        self.progress.setFormat("cancelling…")
+        if self._evaluating is not None:
+            self.progress.setFormat("cancelling…")
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         if self._evaluating is None:
@@ -397,7 +401,7 @@ class EvaluationPanel(Panel):
                 return None
             path = chosen
         path = Path(path)
-        from vae_explorer.core.atomic import atomic_write_text
+        from vae_explorer.core.atomic import WriteError, atomic_write_text
 
         lines: list[list[str]] = [list(COLUMNS)]
         for i in range(self.table.rowCount()):
@@ -410,6 +414,9 @@ class EvaluationPanel(Panel):
         csv.writer(buf, lineterminator="\n").writerows(lines)
         try:
             atomic_write_text(path, buf.getvalue())
+        except WriteError as exc:
+            QMessageBox.critical(self, "Export failed", str(exc))
+            return None
         except OSError as exc:
             QMessageBox.critical(self, "Export failed", f"Cannot write {path}: {exc.strerror or exc}")
             return None
