@@ -95,6 +95,15 @@ class EpochEnd:
     best_val: float
     best_epoch: int
 
+    def record(self) -> dict[str, float]:
+        """The epoch as a row of metrics.csv and of a run's history."""
+        return {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "val_nll": self.val_nll,
+            "seconds": self.seconds,
+        }
+
 
 @dataclass(frozen=True, eq=False)
 class NewBest:

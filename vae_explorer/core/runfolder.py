@@ -72,14 +72,7 @@ class RunFolderWriter:
             if self.history:
                 self._text("metrics.csv", metrics_csv(self.history))
         elif isinstance(event, ev.EpochEnd):
-            self.history.append(
-                {
-                    "epoch": event.epoch,
-                    "train_loss": event.train_loss,
-                    "val_nll": event.val_nll,
-                    "seconds": event.seconds,
-                }
-            )
+            self.history.append(event.record())
             self._text("metrics.csv", metrics_csv(self.history))
         elif isinstance(event, ev.NewBest):
             self.best_weights = event.weights

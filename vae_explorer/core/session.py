@@ -26,7 +26,7 @@ from .data import Splits, load_splits
 from .events import RunStatus
 from .runfolder import FigureWriter
 from .runlock import RunFolderBusy, RunFolderLock, remove_stale_temporaries
-from .trainer import EventSink, RunControl, Trainer
+from .trainer import Controlled, EventSink, RunControl, Trainer
 
 
 @dataclass(frozen=True)
@@ -99,14 +99,7 @@ class RunRecord:
         elif isinstance(event, ev.StatusChanged):
             self.status = event.status
         elif isinstance(event, ev.EpochEnd):
-            self.history.append(
-                {
-                    "epoch": event.epoch,
-                    "train_loss": event.train_loss,
-                    "val_nll": event.val_nll,
-                    "seconds": event.seconds,
-                }
-            )
+            self.history.append(event.record())
             self.epochs = event.epoch
             self.best_val, self.best_epoch = event.best_val, event.best_epoch
         elif isinstance(event, ev.NewBest):
@@ -152,7 +145,7 @@ def route(records: Sequence[RunRecord], event: object) -> None:
                 r.reason = ev.STOP_ERROR
 
 
-class Session:
+class Session(Controlled):
     """A queue of runs, trained one after another on the calling thread by `run()`."""
 
     def __init__(
@@ -188,24 +181,6 @@ class Session:
             RunRecord(i, c, d) for i, (c, d) in enumerate(zip(self.configs, run_dirs(self.out_dir, configs)))
         ]
         self.error: BaseException | None = None  # what ended the queue, when something did
-
-    # -- controls, callable from any thread ---------------------------------------------------
-    def stop(self) -> None:
-        self.control.stop()
-
-    def pause(self) -> None:
-        self.control.pause()
-
-    def resume(self) -> None:
-        self.control.resume()
-
-    @property
-    def paused(self) -> bool:
-        return self.control.paused
-
-    @property
-    def stopped(self) -> bool:
-        return self.control.stopped
 
     # -- the queue ----------------------------------------------------------------------------
     def _emit(self, event: object) -> None:

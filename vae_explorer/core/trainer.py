@@ -111,11 +111,34 @@ class RunControl:
         return time.perf_counter() - since
 
 
+class Controlled:
+    """stop(), pause() and resume(), callable from any thread, for whatever holds a `control`."""
+
+    control: RunControl
+
+    def stop(self) -> None:
+        self.control.stop()
+
+    def pause(self) -> None:
+        self.control.pause()
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self.control.paused
+
+    @property
+    def stopped(self) -> bool:
+        return self.control.stopped
+
+
 def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
-class Trainer:
+class Trainer(Controlled):
     """Trains one VAE for one configuration; all its random draws come from its own generators."""
 
     def __init__(
@@ -178,20 +201,6 @@ class Trainer:
             if self.writer is not None:
                 self.writer.best_weights = self.best_weights
 
-    # -- controls, callable from any thread -------------------------------------------------
-    def stop(self) -> None:
-        self.control.stop()
-
-    def pause(self) -> None:
-        self.control.pause()
-
-    def resume(self) -> None:
-        self.control.resume()
-
-    @property
-    def paused(self) -> bool:
-        return self.control.paused
-
     @property
     def checkpoint_path(self) -> str | None:
         return str(self.run_dir / "model.pt") if self.run_dir is not None else None
@@ -247,18 +256,15 @@ class Trainer:
                 reason = ev.STOP_DIVERGED
                 break
             seconds = time.perf_counter() - started - paused_seconds  # training time only
-            self.history.append(
-                {"epoch": epoch, "train_loss": train_loss, "val_nll": val_nll, "seconds": seconds}
-            )
             improved = val_nll < self.best_val
             if improved:
                 self.best_val, self.best_epoch, self.stale_epochs = val_nll, epoch, 0
                 self.best_weights = _cpu_copy(self.model.state_dict())
             else:
                 self.stale_epochs += 1
-            self.on_event(
-                ev.EpochEnd(self.index, epoch, train_loss, val_nll, seconds, self.best_val, self.best_epoch)
-            )
+            end = ev.EpochEnd(self.index, epoch, train_loss, val_nll, seconds, self.best_val, self.best_epoch)
+            self.history.append(end.record())
+            self.on_event(end)
             if improved:
                 self.on_event(
                     ev.NewBest(
