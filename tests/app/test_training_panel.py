@@ -199,3 +199,14 @@ def test_a_stop_before_the_first_run_says_so(panel):
     panel.on_event(ev.QueueFinished(stopped=True, best=None))
     assert [status(panel, r) for r in range(2)] == ["not run", "not run"]
     assert panel.result_label.text() == "Stopped before the first run."
+
+
+def test_the_bar_shows_the_epoch_again_after_the_evaluation(panel):
+    from vae_explorer.core import events as ev
+
+    started(panel, 0)
+    panel.on_event(ev.BatchProgress(0, 1, 10, 10))
+    panel.on_event(ev.EvaluationProgress(0, "importance sampling", 300, 1000))
+    assert panel.progress.text().startswith("evaluating the best model: importance sampling")
+    panel.on_event(ev.Evaluated(0, {"neg_elbo": 100.0}))
+    assert panel.progress.text() == "batch 10 / 10"

@@ -120,6 +120,7 @@ class TrainingPanel(QWidget):
         self.records: list[RunRecord] = []
         self._epoch_started = time.monotonic()
         self._paused_since: float | None = None  # monotonic time of the pause, while paused
+        self._batches = 1  # batches per epoch of the run under way
         self._build()
 
     def _build(self) -> None:
@@ -254,6 +255,7 @@ class TrainingPanel(QWidget):
             )
             for label in (self.epoch_label, self.best_label, self.speed_label, self.eta_label):
                 label.setText("–")  # nothing of the previous run stays beside this one's name
+            self._batches = max(event.batches_per_epoch, 1)
             self.progress.setRange(0, event.batches_per_epoch)
             self.progress.setValue(0)
             self._epoch_started = self._clock()
@@ -281,8 +283,10 @@ class TrainingPanel(QWidget):
             self.progress.setFormat(f"evaluating the best model: {event.stage} %p%")
             self.progress.setRange(0, max(event.total, 1))
             self.progress.setValue(event.done)
-        elif isinstance(event, ev.Evaluated):
+        elif isinstance(event, ev.Evaluated):  # back to the run's last epoch, complete
             self.progress.setFormat("batch %v / %m")
+            self.progress.setRange(0, self._batches)
+            self.progress.setValue(self._batches)
         elif isinstance(event, ev.QueueFinished):
             self._queue_finished(event)
             for row in range(len(self.records)):
