@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .atomic import atomic_write_bytes
-from .checkpoint import serialised
+from .checkpoint import first_line, serialised
 from .likelihood import Cancelled
 
 SIDE = 28
@@ -233,8 +233,7 @@ def load_classifier(
     except IsADirectoryError:
         raise ClassifierError(f"classifier weights must be a file, not the folder {path}") from None
     except Exception as exc:  # torch reports a damaged file as RuntimeError, UnpicklingError, EOFError ...
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ClassifierError(f"cannot read classifier weights {path}: {reason}") from None
+        raise ClassifierError(f"cannot read classifier weights {path}: {first_line(exc)}") from None
     if (
         not isinstance(payload, dict)
         or payload.get("format") != FORMAT
@@ -248,8 +247,7 @@ def load_classifier(
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()[0]
-        raise ClassifierError(f"{path} holds the weights of another network: {reason}") from None
+        raise ClassifierError(f"{path} holds the weights of another network: {first_line(exc)}") from None
     if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
         raise ClassifierError(f"{path} holds non-finite classifier weights")
     acc = payload.get("test_accuracy")

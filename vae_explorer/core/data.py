@@ -180,8 +180,9 @@ def _download(root: Path, dataset: str) -> None:
                 folder.rmdir()
             except OSError:
                 break  # not empty (something was fetched) or not ours to remove
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DataError(f"download of {dataset} into {root} failed: {first}") from None
+        from .checkpoint import first_line
+
+        raise DataError(f"download of {dataset} into {root} failed: {first_line(exc)}") from None
 
 
 def split_indices() -> tuple[torch.Tensor, torch.Tensor]:

@@ -304,14 +304,12 @@ class Session(Controlled):
 
 
 def _one_line(exc: BaseException) -> str:
-    from .checkpoint import CheckpointError
+    from .checkpoint import CheckpointError, first_line
     from .config import ConfigError
     from .data import DataError
 
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
     if isinstance(exc, (ConfigError, DataError, CheckpointError, RunFolderBusy, WriteError)):
-        return first or type(exc).__name__
+        return first_line(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return f"{type(exc).__name__}: {first_line(exc)}" if str(exc).strip() else type(exc).__name__
