@@ -80,10 +80,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model} was trained on {config.data.dataset}, not {data.dataset}")
     splits = load_splits(data)
     request = EvaluationRequest(args.iw_samples, args.fid, args.inception, args.seed)
-    progress = StageProgress(sys.stderr)
+    from .train import TerminalProgress
+
+    progress = TerminalProgress(sys.stderr)
     try:
         with torch.no_grad():
-            result = evaluate(model, replace(config, data=data), splits, request, progress=progress)
+            result = evaluate(model, replace(config, data=data), splits, request, progress=progress.show)
     except (ClassifierError, ValueError) as exc:
         raise UserError(str(exc)) from None
     except (Cancelled, KeyboardInterrupt):
@@ -141,27 +143,6 @@ def format_table(result: dict) -> str:
     seconds = ", ".join(f"{k} {v:.1f} s" for k, v in result["seconds"].items())
     lines.append(f"time: {seconds}")
     return "\n".join(lines)
-
-
-class StageProgress:
-    """A one-line progress report on a terminal: the stage and its share done."""
-
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.enabled = hasattr(stream, "isatty") and stream.isatty()
-        self.shown = False
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.enabled:
-            self.stream.write(f"\r{stage}: {100 * done / max(total, 1):3.0f}%   ")
-            self.stream.flush()
-            self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r" + " " * 60 + "\r")
-            self.stream.flush()
-            self.shown = False
 
 
 def cmd_classifier_train(args: argparse.Namespace) -> int:
