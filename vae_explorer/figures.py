@@ -10,8 +10,11 @@ import numpy as np
 from vae_explorer.core.atomic import atomic_write
 from vae_explorer.core.grids import tile, to_images
 
-RUN_FIGURES = ("real_images", "generated_images", "nll_val_curve")  # each as .png and .pdf
+RUN_FIGURES = ("real_images", "generated_images", "nll_val_curve")
 COMPARISON_FIGURE = "nll_val_curves"
+FORMATS = (".png", ".pdf")  # each figure of a run folder is written in both
+RUN_FIGURE_FILES = tuple(f"{name}{suffix}" for name in RUN_FIGURES for suffix in FORMATS)
+COMPARISON_FILES = tuple(f"{COMPARISON_FIGURE}{suffix}" for suffix in FORMATS)
 SAMPLE_SEED = 0  # the generated images of a run folder are drawn from this seed
 
 
@@ -148,7 +151,7 @@ def write_run_figures(
     model = model_for(config.model, weights)
     real = real_images[:16].float().numpy() / 255.0
     generated = model.sample(16, torch.Generator().manual_seed(seed)).numpy()
-    paths = {name: [run_dir / f"{name}.png", run_dir / f"{name}.pdf"] for name in RUN_FIGURES}
+    paths = {name: [run_dir / f"{name}{suffix}" for suffix in FORMATS] for name in RUN_FIGURES}
     save_image_grid(real, paths["real_images"], side)
     save_image_grid(generated, paths["generated_images"], side)
     save_curves({"validation": [(h["epoch"], h["val_nll"]) for h in history]}, paths["nll_val_curve"])
@@ -157,6 +160,6 @@ def write_run_figures(
 
 def write_comparison(out_dir: Path, curves: dict[str, list[tuple[int, float]]]) -> list[Path]:
     """The validation curves of a queue's runs, overlaid, beside their folders."""
-    paths = [Path(out_dir) / f"{COMPARISON_FIGURE}.png", Path(out_dir) / f"{COMPARISON_FIGURE}.pdf"]
+    paths = [Path(out_dir) / name for name in COMPARISON_FILES]
     save_curves(curves, paths)
     return paths

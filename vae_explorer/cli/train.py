@@ -23,6 +23,7 @@ from vae_explorer.core.config import (
 )
 from vae_explorer.core.events import RunStatus
 from vae_explorer.core.runlock import LOCK_NAME
+from vae_explorer.figures import COMPARISON_FIGURE, COMPARISON_FILES, RUN_FIGURE_FILES
 
 from .args import (
     EXIT_FAILED,
@@ -181,19 +182,7 @@ def _base_config(args: argparse.Namespace) -> RunConfig:
     return run_config_of(read_checkpoint(args.resume), args.resume)
 
 
-RUN_OUTPUTS = (
-    *RUN_FILES,
-    "config.json",
-    "test_loss.txt",
-    "evaluation.json",
-    "real_images.png",
-    "real_images.pdf",
-    "generated_images.png",
-    "generated_images.pdf",
-    "nll_val_curve.png",
-    "nll_val_curve.pdf",
-)
-COMPARISON_OUTPUTS = ("nll_val_curves.png", "nll_val_curves.pdf")
+RUN_OUTPUTS = (*RUN_FILES, "config.json", "test_loss.txt", "evaluation.json", *RUN_FIGURE_FILES)
 
 
 def clear_previous_outputs(out: Path) -> list[Path]:
@@ -201,7 +190,7 @@ def clear_previous_outputs(out: Path) -> list[Path]:
     its lr_* folders), and only that; returns the other files, which stay."""
     kept: list[Path] = []
     try:
-        for name in (*RUN_OUTPUTS, *COMPARISON_OUTPUTS):
+        for name in (*RUN_OUTPUTS, *COMPARISON_FILES):
             (out / name).unlink(missing_ok=True)
         for folder in sorted(p for p in out.glob("lr_*") if p.is_dir()):
             for name in RUN_OUTPUTS:
@@ -240,7 +229,7 @@ def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> No
     if args.overwrite or args.resume or not out.is_dir():
         return
     comparison = sorted(p.name for p in out.glob("lr_*") if p.is_dir()) + sorted(
-        p.name for p in out.glob("nll_val_curves.*")
+        p.name for p in out.glob(f"{COMPARISON_FIGURE}.*")
     )
     single = [name for name in RUN_FILES if (out / name).exists()]
     if comparison:
