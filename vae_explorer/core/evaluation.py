@@ -23,7 +23,7 @@ from .classifier import ClassifierError, DigitClassifier, extract_features, load
 from .config import RunConfig
 from .data import TEST_BINARISE_SEED, Splits, model_input
 from .evaluate import EVAL_NOISE_SEED, elbo_terms
-from .likelihood import iw_nll, latent_statistics
+from .likelihood import Cancelled, iw_nll, latent_statistics
 from .model import VAE
 from .sample_quality import class_histogram, frechet_distance, inception_score
 
@@ -182,8 +182,6 @@ def evaluate(
         if classifier is None:
             classifier = load_classifier_for(config.data.dataset)
         if cancel is not None and cancel():
-            from .likelihood import Cancelled
-
             raise Cancelled("evaluation cancelled")
         started = time.perf_counter()
         n = len(splits.test_images)
