@@ -287,7 +287,11 @@ class EvaluationPanel(Panel):
             self.histogram_title.setText(
                 "<b>Class histogram of generated digits</b> — not computed (FID/IS off)"
             )
-        self.histogram.getPlotItem().enableAutoRange()
+        plot = self.histogram.getPlotItem()
+        if any(counts):
+            plot.enableAutoRange()
+        else:  # nothing to show: a plain 0..1 axis, not autoscaled noise around zero
+            plot.setYRange(0, 1, padding=0)
 
     def _draw_gap(self) -> None:
         shown = [r for r in self.rows if r.results.get("iw_nll") is not None]
