@@ -15,10 +15,13 @@ from vae_explorer.core.config import (
     LIKELIHOODS,
     MIXTURE_WEIGHTS,
     OPTIMIZERS,
+    PRESETS,
+    PRIOR_INITS,
     PRIORS,
     ConfigError,
     DataConfig,
     RunConfig,
+    apply_preset,
     format_lr,
 )
 from vae_explorer.core.events import RunStatus
@@ -46,7 +49,16 @@ MODEL_OPTIONS = {
     "likelihood": "--likelihood",
     "mixture_weights": "--mixture-weights",
 }
-TRAIN_OPTIONS = ("optimizer", "batch_size", "epochs", "patience", "seed", "device", "kl_warmup")
+TRAIN_OPTIONS = (
+    "optimizer",
+    "batch_size",
+    "epochs",
+    "patience",
+    "seed",
+    "device",
+    "kl_warmup",
+    "prior_init",
+)
 RUN_FILES = ("model.pt", "last.pt", "metrics.csv")
 
 
@@ -56,6 +68,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     add_data_args(t)
     t.add_argument("--limit-train", type=int_at_least(1), metavar="N", help="use the first N training images")
     t.add_argument("--limit-val", type=int_at_least(1), metavar="N", help="use the first N validation images")
+    t.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="start from a named set of settings (course: the course protocol); options given "
+        "beside it override it",
+    )
     t.add_argument(
         "--lr",
         type=positive_float,
@@ -98,6 +116,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         metavar="EPOCHS",
         help="raise the weight of the KL-like term in the training loss linearly from 0 to 1 over EPOCHS "
         "(default 0: none); validation and test figures are always the full negative ELBO",
+    )
+    t.add_argument(
+        "--prior-init",
+        choices=PRIOR_INITS,
+        help="random: mixture means drawn from N(0, I) (default, the course); kmeans: after the "
+        "first epoch, refit the components to k-means clusters of the encoder means of training images",
     )
     t.add_argument("--seed", type=SEED, help=f"default {d.train.seed}")
     t.add_argument("--device", choices=DEVICES, help=f"default {d.train.device}")
@@ -176,7 +200,9 @@ def _run_config(args: argparse.Namespace, lr: float | None, base: RunConfig) -> 
 
 def _base_config(args: argparse.Namespace) -> RunConfig:
     if not args.resume:
-        return RunConfig()
+        return apply_preset(args.preset, RunConfig()) if args.preset else RunConfig()
+    if args.preset:
+        raise UserError("--preset starts a new run; a resumed run keeps its checkpoint's settings")
     from vae_explorer.core.checkpoint import read_checkpoint, run_config_of
 
     return run_config_of(read_checkpoint(args.resume), args.resume)

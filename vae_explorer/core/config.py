@@ -11,9 +11,10 @@ OPTIMIZERS = ("adamax", "adam", "adamw", "sgd", "rmsprop")
 DATASETS = ("mnist", "fashion-mnist")
 PRIORS = ("mog", "standard")
 ARCHS = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "categorical")
+LIKELIHOODS = ("bernoulli", "categorical", "gaussian")
 DEVICES = ("auto", "cpu", "cuda")
 MIXTURE_WEIGHTS = ("learnable", "uniform")
+PRIOR_INITS = ("random", "kmeans")
 
 
 class ConfigError(ValueError):
@@ -91,10 +92,15 @@ class TrainConfig:
     # from 0 to 1 (KL warm-up); 0: the full negative ELBO from the start. Validation and test
     # figures are always the full negative ELBO.
     kl_warmup: int = 0
+    # random: the mixture's means drawn from N(0, I) (the course); kmeans: after the first epoch the
+    # means, variances (and learnable weights) are refitted to k-means clusters of encoder means of
+    # training images, so that every component starts where data lies
+    prior_init: str = "random"
 
     def validate(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("device", self.device, DEVICES)
+        _choice("prior_init", self.prior_init, PRIOR_INITS)
         check_lr(self.lr)
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, not {self.batch_size}")
@@ -120,6 +126,8 @@ class RunConfig:
         self.data.validate()
         self.model.validate()
         self.train.validate()
+        if self.train.prior_init == "kmeans" and self.model.prior != "mog":
+            raise ConfigError("prior_init 'kmeans' places mixture components: it needs the mog prior")
         return self
 
     def with_lr(self, lr: float) -> RunConfig:
@@ -151,6 +159,53 @@ class RunConfig:
         if not isinstance(raw, dict):
             raise ConfigError("configuration JSON must be an object")
         return cls.from_dict(raw)
+
+
+# Named sets of model and training settings. "course" is the course protocol, spelled out here so
+# that its numbers stay reproducible whatever the app's defaults become.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "course": {
+        "model": {
+            "arch": "mlp",
+            "hidden": 500,
+            "latent_dim": 40,
+            "prior": "mog",
+            "components": 16,
+            "likelihood": "bernoulli",
+            "image_size": 28,
+            "mixture_weights": "learnable",
+        },
+        "train": {
+            "optimizer": "adamax",
+            "lr": 1e-3,
+            "batch_size": 32,
+            "epochs": 1000,
+            "patience": 20,
+            "kl_warmup": 0,
+            "prior_init": "random",
+        },
+    },
+}
+
+
+def apply_preset(name: str, config: RunConfig) -> RunConfig:
+    """`config` with the model and training settings of the preset `name` (data, seed and device kept)."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}")
+    preset = PRESETS[name]
+    return replace(
+        config,
+        model=replace(config.model, **preset["model"]),
+        train=replace(config.train, **preset["train"]),
+    )
+
+
+def preset_of(config: RunConfig) -> str | None:
+    """The name of the preset whose settings `config` has, or None."""
+    for name in PRESETS:
+        if apply_preset(name, config) == config:
+            return name
+    return None
 
 
 def check_lr(lr: float) -> float:

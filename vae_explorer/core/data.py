@@ -256,12 +256,21 @@ def fixed_binarised(images_u8: torch.Tensor, seed: int) -> torch.Tensor:
     return binarise(images_u8.cpu(), torch.Generator().manual_seed(seed)).to(images_u8.device)
 
 
-def model_input(images_u8: torch.Tensor, likelihood: str, seed: int) -> torch.Tensor:
-    """Turn uint8 images into what the likelihood scores, with a fixed binarisation (`seed`) for
-    evaluation: binary draws, or grey levels 0..255 for the categorical likelihood."""
+def grey_input(images_u8: torch.Tensor, likelihood: str) -> torch.Tensor | None:
+    """What a grey-level likelihood scores: levels 0..255 (categorical), intensities in [0, 1]
+    (gaussian); None for the Bernoulli likelihood, which scores binary draws."""
     if likelihood == "categorical":
         return images_u8.float()
-    return fixed_binarised(images_u8, seed)
+    if likelihood == "gaussian":
+        return images_u8.float().div_(255.0)
+    return None
+
+
+def model_input(images_u8: torch.Tensor, likelihood: str, seed: int) -> torch.Tensor:
+    """Turn uint8 images into what the likelihood scores, with a fixed binarisation (`seed`) for
+    evaluation: binary draws, or grey levels for the categorical and Gaussian likelihoods."""
+    grey = grey_input(images_u8, likelihood)
+    return grey if grey is not None else fixed_binarised(images_u8, seed)
 
 
 class TrainBatches:
@@ -285,5 +294,10 @@ class TrainBatches:
         g = self.generator
         perm = torch.randperm(len(self.images), device=self.images.device, generator=g)
         for start in range(0, len(self.images), self.batch_size):
-            batch = self.images[perm[start : start + self.batch_size]]
-            yield batch.float() if self.likelihood == "categorical" else binarise(batch, g)
+            yield self.inputs(perm[start : start + self.batch_size])
+
+    def inputs(self, indices: torch.Tensor) -> torch.Tensor:
+        """The images at `indices` as the model takes them, binarised afresh from the generator."""
+        batch = self.images[indices]
+        grey = grey_input(batch, self.likelihood)
+        return grey if grey is not None else binarise(batch, self.generator)

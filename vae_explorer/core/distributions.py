@@ -29,3 +29,8 @@ def log_categorical_logits(x: torch.Tensor, logits: torch.Tensor) -> torch.Tenso
     """log Categorical(x | softmax(logits)) for integer-valued x (as floats), logits (..., D, C)."""
     log_p = F.log_softmax(logits, dim=-1)
     return log_p.gather(-1, x.long().unsqueeze(-1)).squeeze(-1).sum(-1)
+
+
+def log_normal_fixed(x: torch.Tensor, mu: torch.Tensor, std: float) -> torch.Tensor:
+    """log N(x | mu, std^2 I) with one fixed standard deviation, summed over the last dimension."""
+    return -0.5 * (LOG_2PI + 2.0 * math.log(std) + ((x - mu) / std) ** 2).sum(-1)

@@ -1,4 +1,4 @@
-"""The VAE: Gaussian encoder, Bernoulli (or 256-way categorical) decoder, and a prior."""
+"""The VAE: Gaussian encoder; Bernoulli, 256-way categorical or Gaussian decoder; and a prior."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .distributions import log_bernoulli_logits, log_categorical_logits, log_normal_diag
+from .distributions import log_bernoulli_logits, log_categorical_logits, log_normal_diag, log_normal_fixed
 from .networks import decoder_net, encoder_net
 from .priors import MixtureOfGaussiansPrior, make_prior
 
@@ -38,8 +38,16 @@ class Encoder(nn.Module):
         return log_normal_diag(z, mu, log_var)
 
 
+# The Gaussian likelihood's standard deviation, fixed rather than learned: MNIST's border pixels are
+# exactly 0 in every image, so a learned variance shrinks towards 0 there and the density grows
+# without bound; a fixed one keeps the objective bounded and the weight of the reconstruction
+# against the KL term explicit (1 / (2 std^2) per squared pixel error).
+GAUSSIAN_STD = 0.1
+
+
 class Decoder(nn.Module):
-    """p(x|z): independent Bernoulli pixels, or a categorical over 256 grey levels per pixel."""
+    """p(x|z): independent Bernoulli pixels, a categorical over 256 grey levels per pixel, or
+    independent Gaussians N(x | sigmoid(net(z)), GAUSSIAN_STD^2) on intensities in [0, 1]."""
 
     def __init__(self, net: nn.Module, likelihood: str, pixels: int) -> None:
         super().__init__()
@@ -57,6 +65,8 @@ class Decoder(nn.Module):
         logits = self.logits(z)
         if self.likelihood == "categorical":
             return log_categorical_logits(x, logits)
+        if self.likelihood == "gaussian":
+            return log_normal_fixed(x, torch.sigmoid(logits), GAUSSIAN_STD)
         return log_bernoulli_logits(x, logits)
 
     def mean(self, z: torch.Tensor) -> torch.Tensor:
@@ -68,8 +78,13 @@ class Decoder(nn.Module):
         return torch.sigmoid(logits)
 
     def sample(self, z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """A draw of the pixels from `generator`, scaled to [0, 1]."""
+        """A draw of the pixels from `generator`, scaled to [0, 1] (Gaussian draws clipped to it;
+        the figures show a Gaussian model's decoder means, as the pixel noise carries no shape)."""
         logits = self.logits(z)
+        if self.likelihood == "gaussian":
+            mean = torch.sigmoid(logits)
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            return (mean + GAUSSIAN_STD * eps).clamp_(0.0, 1.0)
         if self.likelihood == "categorical":
             levels = logits.shape[-1]
             probs = torch.softmax(logits, -1).reshape(-1, levels)

@@ -100,3 +100,68 @@ def make_prior(kind: str, latent_dim: int, components: int, mixture_weights: str
     if kind == "standard":
         return StandardNormalPrior(latent_dim)
     raise ValueError(f"unknown prior {kind!r}")
+
+
+def kmeans(
+    points: torch.Tensor, k: int, generator: torch.Generator, iterations: int = 100
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lloyd's k-means with k-means++ seeding, every draw from `generator` (on the points' device).
+
+    Returns (centroids (k, L), assignments (N,)). Needs at least k distinct points; a cluster that
+    empties keeps its centroid. Stops when no assignment changes.
+    """
+    n = len(points)
+    if n < k:
+        raise ValueError(f"k-means with {k} clusters needs at least {k} points, not {n}")
+    x = points.double()
+    first = torch.randint(n, (1,), generator=generator, device=x.device)
+    centroids = [x[first[0]]]
+    nearest = ((x - centroids[0]) ** 2).sum(1)
+    for _ in range(1, k):
+        if float(nearest.sum()) <= 0:  # fewer distinct points than clusters: repeat one
+            pick = torch.randint(n, (1,), generator=generator, device=x.device)
+        else:
+            pick = torch.multinomial(nearest, 1, generator=generator)
+        centroids.append(x[pick[0]])
+        nearest = torch.minimum(nearest, ((x - centroids[-1]) ** 2).sum(1))
+    c = torch.stack(centroids)
+    assign = torch.cdist(x, c).argmin(1)
+    for _ in range(iterations):
+        counts = torch.bincount(assign, minlength=k)
+        sums = torch.zeros_like(c).index_add_(0, assign, x)
+        filled = counts > 0
+        c[filled] = sums[filled] / counts[filled, None]
+        new = torch.cdist(x, c).argmin(1)
+        if torch.equal(new, assign):
+            break
+        assign = new
+    return c.to(points.dtype), assign
+
+
+@torch.no_grad()
+def fit_mixture_to(
+    prior: MixtureOfGaussiansPrior, mu: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """Place the components on k-means clusters of encoder outputs (mu, log_var) (N, L): mean_k =
+    the cluster's centroid, var_k = the variance of the aggregate posterior over the cluster (the
+    spread of its means plus their mean encoder variance), learnable weights = cluster shares.
+    Returns the assignments."""
+    k = prior.num_components
+    centroids, assign = kmeans(mu, k, generator)
+    x, enc_var = mu.double(), log_var.double().exp()
+    counts = torch.bincount(assign, minlength=k)
+    fallback = x.var(0, unbiased=False) + enc_var.mean(0)
+    variances = []
+    for j in range(k):
+        members = assign == j
+        if int(counts[j]) < 2:
+            variances.append(fallback)
+        else:
+            variances.append(x[members].var(0, unbiased=False) + enc_var[members].mean(0))
+    var = torch.stack(variances).clamp_min(1e-6)
+    prior.means.copy_(centroids.to(prior.means.dtype))
+    prior.log_vars.copy_(var.log().to(prior.log_vars.dtype))
+    if isinstance(prior.logits, nn.Parameter):
+        share = counts.clamp_min(1).double() / counts.clamp_min(1).sum()
+        prior.logits.copy_(share.log().to(prior.logits.dtype))
+    return assign

@@ -23,6 +23,7 @@ from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, m
 from .evaluate import negative_elbo
 from .model import VAE, new_model
 from .optim import StepInBackward, make_optimizer, supports
+from .priors import fit_mixture_to
 from .runfolder import FigureWriter, RunFolderWriter
 
 EventSink = Callable[[object], None]
@@ -251,6 +252,8 @@ class Trainer(Controlled):
             if diverged or not math.isfinite(train_loss):
                 reason = ev.STOP_DIVERGED
                 break
+            if epoch == 1 and self.config.train.prior_init == "kmeans":
+                self.fit_prior_to_data()
             val_nll = negative_elbo(self.model, self.val)
             if not math.isfinite(val_nll):
                 reason = ev.STOP_DIVERGED
@@ -296,6 +299,27 @@ class Trainer(Controlled):
         if warmup == 0:
             return 1.0
         return min(1.0, self._steps / (warmup * len(self.batches)))
+
+    @torch.no_grad()
+    def fit_prior_to_data(self, max_images: int = 10_000) -> None:
+        """Refit the mixture to k-means clusters of the encoder's outputs on (up to `max_images`)
+        training images, drawn from the run's generator, and forget the optimiser's moments of
+        the prior's parameters, which belong to the old placement."""
+        prior = self.model.prior
+        n = len(self.batches.images)
+        pick = torch.randperm(n, generator=self.generator, device=self.device)[:max_images]
+        x = self.batches.inputs(pick)
+        was_training = self.model.training
+        self.model.eval()
+        outputs = [self.model.encoder(x[i : i + 1000]) for i in range(0, len(x), 1000)]
+        self.model.train(was_training)
+        mu = torch.cat([m for m, _ in outputs])
+        log_var = torch.cat([v for _, v in outputs])
+        fit_mixture_to(prior, mu, log_var, self.generator)
+        for p in prior.parameters():
+            for name, value in self.optimizer.state.get(p, {}).items():
+                if name != "step" and isinstance(value, torch.Tensor):
+                    value.zero_()
 
     def train_step(self, x: torch.Tensor) -> torch.Tensor:
         """One optimiser step on the batch `x`; returns the batch's mean training loss (detached):
