@@ -475,3 +475,35 @@ def test_small_things_say_what_they_mean(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "big")]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert "1 batches of 300 per epoch" in first  # a batch is never larger than the training set
+
+
+def test_preset_course_sets_the_course_protocol_and_options_beside_it_win(tmp_path, capsys):
+    from vae_explorer.core.config import PRESETS, RunConfig, apply_preset, preset_of
+
+    small = ["--limit-train", "200", "--limit-val", "50", "--limit-test", "50", "--epochs", "1"]
+    out = tmp_path / "a"
+    assert main(["train", "--preset", "course", *small, "--eval-budget", "0", "--out", str(out)]) == 0
+    saved = RunConfig.from_json((out / "config.json").read_text())
+    assert {k: getattr(saved.model, k) for k in PRESETS["course"]["model"]} == PRESETS["course"]["model"]
+    assert saved.train.kl_warmup == 0 and saved.train.prior_init == "random" and saved.train.lr == 1e-3
+    assert saved.train.epochs == 1  # the option given beside the preset
+    assert preset_of(apply_preset("course", saved)) == "course"
+    out = tmp_path / "b"
+    args = ["train", "--preset", "course", "--mixture-weights", "uniform", "--kl-warmup", "1"]
+    assert main([*args, "--prior-init", "kmeans", *small, "--eval-budget", "0", "--out", str(out)]) == 0
+    saved = RunConfig.from_json((out / "config.json").read_text())
+    assert (saved.model.mixture_weights, saved.train.kl_warmup, saved.train.prior_init) == (
+        "uniform",
+        1,
+        "kmeans",
+    )
+    assert preset_of(saved) is None
+    # a resumed run keeps its checkpoint's settings: a preset beside --resume is a usage error
+    assert main(["train", "--resume", str(out / "last.pt"), "--preset", "course", "--out", str(out)]) == 2
+    assert "--preset starts a new run" in capsys.readouterr().err
+    # the k-means placement needs the mixture prior
+    assert (
+        main(["train", "--prior", "standard", "--prior-init", "kmeans", *small, "--out", str(tmp_path / "c")])
+        == 2
+    )
+    assert "needs the mog prior" in capsys.readouterr().err

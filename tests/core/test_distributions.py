@@ -9,6 +9,7 @@ from vae_explorer.core.distributions import (
     log_bernoulli_logits,
     log_categorical_logits,
     log_normal_diag,
+    log_normal_fixed,
     log_standard_normal,
 )
 
@@ -52,3 +53,31 @@ def test_log_categorical_matches_torch():
     x = torch.randint(0, 256, (4, 9), generator=g).float()
     expected = D.Independent(D.Categorical(logits=logits), 1).log_prob(x.long())
     torch.testing.assert_close(log_categorical_logits(x, logits), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_log_normal_fixed_matches_torch_normal():
+    g = torch.Generator().manual_seed(4)
+    mu = torch.rand(5, 784, generator=g, dtype=torch.float64)
+    x = torch.rand(5, 784, generator=g, dtype=torch.float64)
+    for std in (0.1, 1.0, 2.5):
+        expected = D.Independent(D.Normal(mu, std), 1).log_prob(x)
+        torch.testing.assert_close(log_normal_fixed(x, mu, std), expected)
+
+
+def test_gaussian_decoder_scores_with_torch_normal_around_its_sigmoid_mean():
+    from vae_explorer.core.config import ModelConfig
+    from vae_explorer.core.model import GAUSSIAN_STD, new_model
+
+    model = new_model(
+        ModelConfig(hidden=16, latent_dim=3, components=2, likelihood="gaussian"), torch.Generator()
+    )
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(4, 3, generator=g)
+    x = torch.rand(4, 784, generator=g)
+    with torch.no_grad():
+        mean = torch.sigmoid(model.decoder.net(z))
+        expected = D.Independent(D.Normal(mean, GAUSSIAN_STD), 1).log_prob(x)
+        torch.testing.assert_close(model.decoder.log_prob(x, z), expected, rtol=1e-5, atol=1e-3)
+        torch.testing.assert_close(model.decode(z), mean)
+        draws = model.decode(z, binary=True, generator=torch.Generator().manual_seed(0))
+    assert draws.min() >= 0 and draws.max() <= 1 and not torch.equal(draws, mean)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import distributions as D
 
-from vae_explorer.core.priors import MixtureOfGaussiansPrior, StandardNormalPrior
+from vae_explorer.core.priors import MixtureOfGaussiansPrior, StandardNormalPrior, fit_mixture_to, kmeans
 
 
 def _random_mog(k=4, latent=3, seed=0):
@@ -115,3 +115,62 @@ def test_standard_prior_component_temperature():
     assert torch.allclose(z.std(0), torch.full((3,), 0.5), rtol=0.03)
     with pytest.raises(IndexError):
         prior.sample_component(1, 1, torch.Generator())
+
+
+def _blobs(centres, n_each=50, spread=0.1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    c = torch.tensor(centres, dtype=torch.float64)
+    points = torch.cat(
+        [ci + spread * torch.randn(n_each, c.shape[1], generator=g, dtype=torch.float64) for ci in c]
+    )
+    return points, torch.arange(len(c)).repeat_interleave(n_each)
+
+
+def test_kmeans_finds_separated_blobs_and_is_a_fixed_point():
+    points, truth = _blobs([[0, 0], [10, 0], [0, 10], [10, 10]])
+    centroids, assign = kmeans(points, 4, torch.Generator().manual_seed(3))
+    # each found cluster is one blob (up to relabelling)
+    for j in range(4):
+        assert len(set(truth[assign == j].tolist())) == 1
+    # Lloyd's fixed point, checked by brute force: every point is nearest its own centroid, and
+    # every centroid is the mean of its points
+    for i, p in enumerate(points):
+        distances = [float(((p - c) ** 2).sum()) for c in centroids]
+        assert int(assign[i]) == int(np.argmin(distances))
+    for j in range(4):
+        torch.testing.assert_close(centroids[j], points[assign == j].mean(0))
+
+
+def test_kmeans_is_reproducible_from_its_generator_and_needs_k_points():
+    points, _ = _blobs([[0, 0, 0], [5, 5, 5], [9, 0, 9]], seed=1)
+    a = kmeans(points, 5, torch.Generator().manual_seed(7))
+    b = kmeans(points, 5, torch.Generator().manual_seed(7))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError, match="at least 5 points"):
+        kmeans(points[:4], 5, torch.Generator())
+
+
+def test_fit_mixture_places_each_component_on_a_cluster():
+    centres = [[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]]
+    mu, _ = _blobs(centres, n_each=200, spread=0.5, seed=2)
+    mu = mu.float()
+    mu = torch.cat([mu, mu[:200]])  # the first cluster twice as large
+    log_var = torch.full_like(mu, math.log(0.04))  # encoder variance 0.04 everywhere
+    prior = MixtureOfGaussiansPrior(2, 3)
+    assign = fit_mixture_to(prior, mu, log_var, torch.Generator().manual_seed(0))
+    weights, means, log_vars = prior.component_params()
+    for j in range(3):
+        members = mu[assign == j]
+        torch.testing.assert_close(means[j], members.mean(0))
+        # aggregate posterior variance: spread of the means (0.25) + encoder variance (0.04)
+        expected = members.double().var(0, unbiased=False) + 0.04
+        torch.testing.assert_close(log_vars[j].double().exp(), expected, rtol=1e-4, atol=1e-6)
+        assert float(weights[j]) == pytest.approx(len(members) / len(mu), rel=1e-5)
+    assert sorted(round(float(w), 3) for w in weights) == [0.25, 0.25, 0.5]
+
+
+def test_fit_mixture_keeps_fixed_weights_uniform():
+    mu, _ = _blobs([[0, 0], [8, 0]], n_each=30)
+    prior = MixtureOfGaussiansPrior(2, 2, learn_weights=False)
+    fit_mixture_to(prior, mu.float()[:40], torch.zeros(40, 2), torch.Generator())
+    assert torch.equal(prior.component_params()[0], torch.full((2,), 0.5))

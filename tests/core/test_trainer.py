@@ -283,3 +283,49 @@ def test_resume_refuses_a_last_state_whose_best_model_is_missing(tiny_splits, tm
     (tmp_path / "model.pt").unlink()
     with pytest.raises(CheckpointError, match=r"best model \(epoch 1\).*model\.pt, which is missing"):
         Trainer(config(epochs=4), tiny_splits, tmp_path, resume_from=tmp_path / "last.pt")
+
+
+def test_kmeans_prior_init_refits_the_mixture_after_the_first_epoch(tiny_splits, monkeypatch):
+    t = Trainer(config(epochs=2, prior_init="kmeans"), tiny_splits)
+    fits = []
+    real_fit = Trainer.fit_prior_to_data
+
+    def fit(self, *args, **kwargs):
+        before = self.model.prior.means.detach().clone()
+        real_fit(self, *args, **kwargs)
+        fits.append(len(self.history))
+        assert not torch.equal(before, self.model.prior.means)
+        for p in self.model.prior.parameters():  # the optimiser's moments start afresh
+            state = self.optimizer.state[p]
+            assert float(state["step"]) > 0
+            assert not state["exp_avg"].any() and not state["exp_inf"].any()
+        # every component mean is a centroid of training images' encoder means: inside their range
+        with torch.no_grad():
+            mu = self.model.encoder(self.batches.inputs(torch.arange(len(self.batches.images))))[0]
+        means = self.model.prior.means.detach()
+        assert (means >= mu.min(0).values - 1e-6).all() and (means <= mu.max(0).values + 1e-6).all()
+
+    monkeypatch.setattr(Trainer, "fit_prior_to_data", fit)
+    t.run()
+    assert fits == [0]  # once, after epoch 1's training and before its validation
+
+
+def test_kmeans_prior_init_is_reproducible_and_needs_the_mixture(tiny_splits):
+    a = Trainer(config(epochs=1, prior_init="kmeans"), tiny_splits)
+    a.run()
+    b = Trainer(config(epochs=1, prior_init="kmeans"), tiny_splits)
+    b.run()
+    assert torch.equal(a.model.prior.means, b.model.prior.means)
+    with pytest.raises(ConfigError, match="needs the mog prior"):
+        RunConfig(DataConfig(), ModelConfig(prior="standard"), TrainConfig(prior_init="kmeans")).validate()
+
+
+def test_gaussian_likelihood_trains_on_intensities_in_the_unit_interval(tiny_splits):
+    from dataclasses import replace
+
+    t = Trainer(replace(config(epochs=2), model=replace(SMALL, likelihood="gaussian")), tiny_splits)
+    x = next(iter(t.batches))
+    assert x.min() >= 0 and x.max() <= 1 and ((x > 0) & (x < 1)).any()  # grey levels, not binary
+    done = t.run()
+    assert done.test_nll is not None and math.isfinite(done.test_nll)
+    assert t.history[1]["val_nll"] < t.history[0]["val_nll"]
