@@ -173,3 +173,19 @@ def test_components_and_interpolate_commands(model_path, tmp_path, capsys):
         main(["interpolate", str(corrupt), "--from", "0", "--to", "1", "--out", str(tmp_path / "m.png")]) == 2
     )
     assert not (tmp_path / "m.png").exists()
+
+
+def test_binary_component_samples_are_draws_of_the_images_shown_as_probabilities():
+    from vae_explorer.core.model import new_model
+
+    model = new_model(ModelConfig(latent_dim=3, components=4, hidden=16), torch.Generator().manual_seed(2))
+    with torch.no_grad():  # sharp pixels: a draw of an image agrees with its rounded probabilities
+        for p in model.decoder.net.parameters():
+            p.mul_(40.0)
+    probs = all_components(model, 6, seed=3)
+    binary = all_components(model, 6, seed=3, binary=True)
+    assert set(np.unique(binary)) <= {0.0, 1.0}
+    agree = (binary == (probs > 0.5)).mean()
+    assert agree > 0.95, agree
+    other = all_components(model, 6, seed=4, binary=True)  # other latents: far less agreement
+    assert (other == (probs > 0.5)).mean() < agree - 0.1

@@ -258,7 +258,9 @@ def test_latent_statistics_match_a_brute_force_count():
     means = [[-4.0, 0.0], [0.0, 0.0], [4.0, 0.0], [0.0, 50.0]]  # the last explains nothing
     log_vars = [[0.0, -1.0], [0.5, -1.0], [-0.5, -1.0], [0.0, 0.0]]
     x = torch.cat([mu, torch.zeros(300, 3)], dim=1).double()
-    stats = latent_statistics(_HandMade(_KnownMixture(weights, means, log_vars)), x, torch.as_tensor(labels))
+    stats = latent_statistics(
+        _HandMade(_KnownMixture(weights, means, log_vars)), x, torch.as_tensor(labels), nearest=5
+    )
 
     m = mu.double().numpy()
     variances = [sum((v - sum(col) / 300) ** 2 for v in col) / 299 for col in m.T]
@@ -280,6 +282,18 @@ def test_latent_statistics_match_a_brute_force_count():
             assert comp.purity == pytest.approx(hits / len(mine))
         else:
             assert comp.dominant_label is None and math.isnan(comp.purity)
+        assert comp.class_counts == tuple(mine.count(d) for d in range(max(labels) + 1))
+
+        # the 5 images of this component whose mean is most likely under it, by brute force
+        def density(row, k=k):
+            return sum(
+                -0.5 * (math.log(2 * math.pi) + lv + (mi - mk) ** 2 / math.exp(lv))
+                for mi, mk, lv in zip(row, means[k], log_vars[k])
+            )
+
+        members = [i for i, e in enumerate(expected) if e == k]
+        assert list(comp.nearest) == sorted(members, key=lambda i: -density(m[i]))[:5]
+        assert comp.in_use == (len(mine) >= 3)
     assert stats.components_in_use == sum(
         sum(e == k for e in expected) >= 0.01 * 300 for k in range(4)
     )  # share >= 1% of the images

@@ -162,6 +162,7 @@ def evaluate(
                 "share": c.share,
                 "dominant_digit": c.dominant_label,
                 "purity": None if np.isnan(c.purity) else c.purity,
+                "class_counts": list(c.class_counts),
             }
             for c in stats.components
         ],

@@ -60,10 +60,16 @@ def all_components(
     seed: int = 0,
     components: list[int] | None = None,
 ) -> np.ndarray:
-    """Samples of every component (or of `components` only), (K, n, pixels), reproducible from `seed`."""
+    """Samples of every component (or of `components` only), (K, n, pixels), reproducible from `seed`.
+
+    The latents come from one generator and the binary pixel draws from another, so the binary
+    figure shows draws from the very images the probability figure shows.
+    """
     g = torch.Generator().manual_seed(seed)
     ks = range(model.prior.num_components) if components is None else components
-    return np.stack([component_samples(model, k, n, g, temperature, binary) for k in ks])
+    zs = [model.prior.sample_component(k, n, g, temperature) for k in ks]
+    pixels = torch.Generator().manual_seed(seed + 1)
+    return np.stack([model.decode(z, binary=binary, generator=pixels).cpu().numpy() for z in zs])
 
 
 # -- interpolation -----------------------------------------------------------------------------------

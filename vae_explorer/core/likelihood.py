@@ -56,6 +56,12 @@ class ComponentStats:
     share: float  # count / number of images
     dominant_label: int | None  # None when it explains no image or no labels were given
     purity: float  # share of its images carrying dominant_label; NaN when undefined
+    class_counts: tuple[int, ...] = ()  # its images per label 0..max label; () without labels
+    nearest: tuple[int, ...] = ()  # indices of the images it explains best, most typical first
+
+    @property
+    def in_use(self) -> bool:
+        return self.share >= IN_USE_SHARE
 
 
 @dataclass(frozen=True)
@@ -175,11 +181,13 @@ def latent_statistics(
     threshold: float = ACTIVE_THRESHOLD,
     in_use_share: float = IN_USE_SHARE,
     batch_images: int = 1000,
+    nearest: int = 0,
 ) -> LatentStats:
     """Active units and per-component usage, from the encoder means of `x` (model input).
 
     An image belongs to argmax_k [log w_k + log N(mu(x) | mu_k, diag exp(log_var_k))]; with the
-    standard prior (one component) every image belongs to component 0.
+    standard prior (one component) every image belongs to component 0. With `nearest` > 0 each
+    component also lists up to that many of its images, those of highest log N(mu(x) | mu_k, ...).
     """
     if x.dim() != 2 or len(x) == 0:
         raise ValueError(f"x must be a non-empty (N, D) tensor, not of shape {tuple(x.shape)}")
@@ -199,22 +207,34 @@ def latent_statistics(
     n = len(mu)
     variances = mu.var(axis=0, ddof=1) if n > 1 else np.zeros(mu.shape[1])
     active = variances > threshold
-    assignments = best_components(mu, weights.numpy(), comp_means.numpy(), comp_log_vars.numpy())
+    scores = component_scores(mu, weights.numpy(), comp_means.numpy(), comp_log_vars.numpy())
+    assignments = scores.argmax(axis=1)
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
     label_array = None if labels is None else np.asarray(labels).astype(np.int64).reshape(-1)
     if label_array is not None and len(label_array) != n:
         raise ValueError(f"{len(label_array)} labels for {n} images")
+    labels_seen = 0 if label_array is None or not len(label_array) else int(label_array.max()) + 1
     components = []
     for k, w in enumerate(weights.numpy()):
         mine = assignments == k
         count = int(mine.sum())
-        dominant, purity = None, math.nan
-        if count and label_array is not None:
-            tally = np.bincount(label_array[mine])
-            dominant = int(tally.argmax())  # ties go to the smaller digit
-            purity = float(tally[dominant] / count)
-        components.append(ComponentStats(k, float(w), count, count / n, dominant, purity))
+        dominant, purity, counts = None, math.nan, ()
+        if label_array is not None:
+            tally = np.bincount(label_array[mine], minlength=labels_seen)
+            counts = tuple(int(c) for c in tally)
+            if count:
+                dominant = int(tally.argmax())  # ties go to the smaller digit
+                purity = float(tally[dominant] / count)
+        members = np.flatnonzero(mine)
+        # typical images: nearest the component's centre in its own metric (its weight is common
+        # to all of them)
+        order = members[np.argsort(-scores[members, k], kind="stable")][:nearest]
+        components.append(
+            ComponentStats(
+                k, float(w), count, count / n, dominant, purity, counts, tuple(int(i) for i in order)
+            )
+        )
     return LatentStats(
         variances=variances,
         threshold=threshold,
@@ -227,14 +247,26 @@ def latent_statistics(
     )
 
 
+def component_scores(
+    mu: np.ndarray, weights: np.ndarray, means: np.ndarray, log_vars: np.ndarray, chunk: int = 2048
+) -> np.ndarray:
+    """log w_k + log N(mu_n | means_k, diag exp(log_vars_k)) for each row of mu (N, L); (N, K)."""
+    out = np.empty((len(mu), len(weights)))
+    inv_var = np.exp(-log_vars)
+    const = -0.5 * (mu.shape[1] * np.log(2 * np.pi) + log_vars.sum(-1))  # (K,)
+    with np.errstate(divide="ignore"):  # a weight of exactly 0 gives -inf: never chosen
+        log_w = np.log(weights)
+    for lo in range(0, len(mu), chunk):
+        diff = mu[lo : lo + chunk, None, :] - means[None, :, :]  # (n, K, L)
+        out[lo : lo + chunk] = log_w + const - 0.5 * (diff**2 * inv_var[None]).sum(-1)
+    return out
+
+
 def best_components(
     mu: np.ndarray, weights: np.ndarray, means: np.ndarray, log_vars: np.ndarray
 ) -> np.ndarray:
-    """argmax_k log w_k + log N(mu_n | means_k, diag exp(log_vars_k)) for each row of mu (N, L)."""
-    diff = mu[:, None, :] - means[None, :, :]  # (N, K, L)
-    log_n = -0.5 * (np.log(2 * np.pi) + log_vars[None] + diff**2 * np.exp(-log_vars[None])).sum(-1)
-    with np.errstate(divide="ignore"):  # a weight of exactly 0 gives -inf: never chosen
-        return (np.log(weights)[None, :] + log_n).argmax(axis=1)
+    """The component that explains each row of mu (N, L) best: the argmax of `component_scores`."""
+    return component_scores(mu, weights, means, log_vars).argmax(axis=1)
 
 
 def _device_dtype(model: nn.Module, x: torch.Tensor) -> tuple[torch.device, torch.dtype]:
