@@ -51,9 +51,20 @@ def folder_name(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
 
+def evaluate_again(out: Path, args: argparse.Namespace) -> None:
+    """Write evaluation.json anew from the run's model.pt (when the end-of-run evaluation failed)."""
+    cmd = [sys.executable, "-m", "vae_explorer", "evaluate", str(out / "model.pt"), "--fid", "--is"]
+    cmd += ["--iw-samples", str(args.iw_samples), "--json"]
+    print(f"# evaluating {out} again", flush=True)
+    result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
 def run(name: str, args: argparse.Namespace) -> Path:
     out = args.out / folder_name(name)
     if (out / "evaluation.json").is_file():
+        if "error" in json.loads((out / "evaluation.json").read_text()):
+            evaluate_again(out, args)
         return out
     cmd = [
         sys.executable,
@@ -79,6 +90,8 @@ def run(name: str, args: argparse.Namespace) -> Path:
     started = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     (out / "study_seconds.txt").write_text(f"{time.perf_counter() - started:.1f}\n")
+    if "error" in json.loads((out / "evaluation.json").read_text()):
+        evaluate_again(out, args)
     return out
 
 

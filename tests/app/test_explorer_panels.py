@@ -50,15 +50,26 @@ def test_components_panel(qtbot, service, checkpoint, tmp_path):
         timeout=30_000,
     )
     assert panel.weights.shape == (4,) and abs(panel.weights.sum() - 1) < 1e-5
-    assert "w = " in panel.rows[0][0].text()
-    before = panel.row_images()[2].copy()
-    view = panel.rows[2][1]
+    assert "weight " in panel.rows[0].label.text()
+    # each row says what its component explains, and the shares add up to all test images
+    comps = panel.result.components
+    assert panel.result.images > 0 and sum(c.count for c in comps) == panel.result.images
+    assert "explains " in panel.rows[0].label.text()
+    assert "components in use" in panel.summary.text()
+    shown = [k for k in range(4) if k not in panel.unused]
+    k = shown[0]
+    c = comps[k]
+    assert panel.rows[k].bar.counts == c.class_counts and sum(c.class_counts) == c.count
+    assert panel.rows[k].typical.image() is not None and panel.rows[k].typical.image().shape[0] == 30
+    before = panel.rows[k].view.image().copy()
+    view = panel.rows[k].view
     qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.rect().center())
-    qtbot.waitUntil(lambda: not np.array_equal(panel.row_images()[2], before), timeout=30_000)
-    panel.sort.setChecked(True)
-    qtbot.waitUntil(
-        lambda: list(panel.order) == list(np.argsort(-panel.weights, kind="stable")), timeout=30_000
-    )
+    qtbot.waitUntil(lambda: not np.array_equal(panel.rows[k].view.image(), before), timeout=30_000)
+    panel.order_by.setCurrentIndex(panel.order_by.findData("weight"))
+    assert list(panel.order) == list(np.argsort(-panel.weights, kind="stable"))
+    panel.order_by.setCurrentIndex(panel.order_by.findData("usage"))
+    shares = [c.share for c in panel.result.components]
+    assert list(panel.order) == list(np.argsort(-np.array(shares), kind="stable"))
     panel.mean_only.setChecked(True)
     qtbot.waitUntil(lambda: panel.row_images()[0].shape[1] < 60, timeout=30_000)  # one image per row
     panel.mean_only.setChecked(False)
@@ -227,3 +238,68 @@ def test_window_fits_900_px_wide_without_clipping(window, qtbot, checkpoint):
         assert checked >= 3
         if page is latent_map:  # the legend stays inside the plot (a wide title once pushed it out)
             assert latent_map.legend.sceneBoundingRect().right() <= latent_map.plot.viewport().width()
+
+
+def test_unused_components_fold_into_one_line_that_opens_on_click(qtbot, service):
+    from vae_explorer.app.panels.components import ComponentInfo, ComponentRows
+
+    panel = ComponentsPanel(service)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    strip = np.zeros((30, 59), np.float32)
+    weights = np.array([0.6, 1e-9, 0.4 - 2e-9, 1e-9])
+    comps = tuple(
+        ComponentInfo(w, share, count, d, p, counts, strip if count else None)
+        for w, share, count, d, p, counts in (
+            (0.6, 0.55, 55, 7, 0.8, (0, 0, 0, 0, 0, 0, 0, 44, 0, 11)),
+            (1e-9, 0.0, 0, None, float("nan"), (0,) * 10),
+            (0.4, 0.45, 45, 1, 1.0, (0, 45, 0, 0, 0, 0, 0, 0, 0, 0)),
+            (1e-9, 0.0, 0, None, float("nan"), (0,) * 10),
+        )
+    )
+    panel._show(ComponentRows(np.stack([strip] * 4), weights, comps, 100))
+    assert panel.unused == {1, 3}
+    assert panel.fold.isVisible() and "2 components unused" in panel.fold.text()
+    assert "weight below 0.001" in panel.fold.text()
+    assert not panel.rows[1].view.isVisible() and panel.rows[0].view.isVisible()
+    assert (
+        "2 of 4 components in use" in panel.summary.text() and "purity 89%" in panel.summary.text()
+    )  # .55 x .8 + .45 x 1
+    assert "digit 7, 80% pure" in panel.rows[0].label.text()
+    qtbot.mouseClick(panel.fold, Qt.MouseButton.LeftButton)
+    assert panel.rows[1].view.isVisible() and panel.rows[3].view.isVisible()
+    assert "click to hide" in panel.fold.text()
+    # by weight: the unused rows stay below the line, the used ones above in weight order
+    panel.order_by.setCurrentIndex(panel.order_by.findData("weight"))
+    grid = panel.rows_layout
+    assert grid.getItemPosition(grid.indexOf(panel.rows[0].label))[0] == 1
+    assert grid.getItemPosition(grid.indexOf(panel.rows[2].label))[0] == 2
+    assert grid.getItemPosition(grid.indexOf(panel.fold))[0] == 3
+    qtbot.mouseClick(panel.fold, Qt.MouseButton.LeftButton)
+    assert not panel.rows[3].view.isVisible()
+
+
+def test_latent_map_colours_points_by_the_component_that_explains_them(qtbot, service, checkpoint):
+    from vae_explorer.core.checkpoint import load_checkpoint
+    from vae_explorer.core.data import TEST_BINARISE_SEED, load_splits, model_input
+    from vae_explorer.core.likelihood import latent_statistics
+
+    panel = loaded(qtbot, service, LatentMapPanel, checkpoint)
+    qtbot.waitUntil(lambda: panel.data is not None, timeout=30_000)
+    assert panel.colour_kind == "digit" and set(panel.scatters) <= set(range(10))
+    panel.colour_by.setCurrentIndex(panel.colour_by.findData("component"))
+    data = panel.data
+    # the same assignment as the evaluation's component statistics, computed independently here
+    model, config, _ = load_checkpoint(checkpoint)
+    splits = load_splits(config.data.test_only(len(data.labels)))
+    x = model_input(splits.test_images, config.model.likelihood, TEST_BINARISE_SEED)
+    expected = latent_statistics(model, x, None).assignments
+    np.testing.assert_array_equal(data.components, expected)
+    assert set(panel.scatters) == set(np.unique(expected).tolist())
+    assert sum(len(item.data) for item in panel.scatters.values()) == len(data.labels)
+    assert "component that explains" in panel.plot.getPlotItem().titleLabel.text
+    panel.select(3)
+    assert f"component {int(expected[3])}" in panel.image_title.text()
+    panel.colour_by.setCurrentIndex(panel.colour_by.findData("digit"))
+    assert set(panel.scatters) == set(np.unique(data.labels).tolist())

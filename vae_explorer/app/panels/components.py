@@ -1,4 +1,6 @@
-"""Every mixture component's samples in a row, its weight beside it, and a bar chart of the weights."""
+"""Every mixture component's character in one row: its weight, the share of test images it explains,
+their digits (a class bar with the dominant digit and its purity), samples from it and the test
+images it explains best. Components that explain almost nothing fold into one line."""
 
 from __future__ import annotations
 
@@ -9,14 +11,17 @@ from html import escape
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -25,40 +30,80 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.app.clickable_view import ClickableImageView
+from vae_explorer.app.image_view import ImageView
 from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.core.explore import (
     MAX_COMPONENT_SAMPLES,
     NEGLIGIBLE_WEIGHT,
     all_components,
     component_means,
-    component_order,
     format_weight,
 )
 from vae_explorer.core.grids import tile, to_images
+from vae_explorer.core.likelihood import IN_USE_SHARE, latent_statistics
 
 from .base import Panel
 
 ROW_HEIGHT = 58
+MAX_TYPICAL = 16  # test images shown per component
+ORDERS = (("component index", "index"), ("weight", "weight"), ("share of test images", "usage"))
+BAR_COLOUR, DOMINANT_COLOUR = QColor("#9ecae1"), QColor("#1f5f99")
+
+
+@dataclass(frozen=True)
+class ComponentInfo:
+    """One component's character on the test set (plain values for the GUI thread)."""
+
+    weight: float
+    share: float  # of the test images it explains best
+    count: int
+    dominant: int | None
+    purity: float  # NaN when it explains no image
+    class_counts: tuple[int, ...]
+    typical: np.ndarray | None  # (H, W') strip of the test images it explains best, or None
 
 
 @dataclass(frozen=True)
 class ComponentRows:
-    strips: np.ndarray  # (K, H, W): one tiled strip per component, in component order
+    strips: np.ndarray  # (K, H, W): one tiled strip of samples per component, in component order
     weights: np.ndarray  # (K,)
+    components: tuple[ComponentInfo, ...] | None  # None when the test images cannot be read
+    images: int = 0  # test images the statistics are over
 
 
 def _strips(samples: np.ndarray, side: int) -> np.ndarray:
     return np.stack([tile(to_images(s, side), 1, len(s), pad=1, fill=0.35) for s in samples])
 
 
-def components_job(n: int, temperature: float, binary: bool, mean_only: bool, seed: int):
+def characters(ctx: ModelContext, typical: int) -> tuple[tuple[ComponentInfo, ...], int]:
+    """Each component's share, digits and typical test images, from the test images' encoder means."""
+    x = ctx.test_inputs()
+    stats = latent_statistics(ctx.model, x, ctx.test_labels(), nearest=typical)
+    images = ctx.test_images()
+    out = []
+    for c in stats.components:
+        strip = None
+        if typical and c.nearest:
+            chosen = images[list(c.nearest)].float().numpy() / 255.0
+            strip = tile(to_images(chosen, ctx.side), 1, typical, pad=1, fill=0.35)
+        out.append(
+            ComponentInfo(c.weight, c.share, c.count, c.dominant_label, c.purity, c.class_counts, strip)
+        )
+    return tuple(out), len(x)
+
+
+def components_job(n: int, temperature: float, binary: bool, mean_only: bool, seed: int, typical: int = 4):
     def job(ctx: ModelContext) -> ComponentRows:
         weights = ctx.model.prior.component_params()[0].numpy()
         if mean_only:
             samples = component_means(ctx.model, binary, torch.Generator().manual_seed(seed))[:, None, :]
         else:
             samples = all_components(ctx.model, n, temperature, binary, seed)
-        return ComponentRows(_strips(samples, ctx.side), weights)
+        try:
+            comps, count = characters(ctx, typical)
+        except Exception:  # no test images (moved data folder ...): the samples still show
+            comps, count = None, 0
+        return ComponentRows(_strips(samples, ctx.side), weights, comps, count)
 
     return job
 
@@ -71,15 +116,97 @@ def row_job(k: int, n: int, temperature: float, binary: bool, seed: int):
     return job
 
 
+def row_order(weights: np.ndarray, shares: np.ndarray | None, by: str) -> np.ndarray:
+    """Component indices in display order: by index, by weight or by share (heaviest first)."""
+    if by == "weight":
+        return np.argsort(-np.asarray(weights), kind="stable")
+    if by == "usage" and shares is not None:
+        return np.argsort(-np.asarray(shares), kind="stable")
+    return np.arange(len(weights))
+
+
+class ClassBar(QWidget):
+    """The digits of the test images a component explains: one bar per digit, the dominant dark."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.counts: tuple[int, ...] = ()
+        self.dominant: int | None = None
+        self.setFixedSize(QSize(124, ROW_HEIGHT))
+
+    def set_counts(self, counts: tuple[int, ...], dominant: int | None) -> None:
+        self.counts, self.dominant = tuple(counts), dominant
+        total = sum(self.counts)
+        if total:
+            parts = [f"{d}: {c / total:.0%}" for d, c in enumerate(self.counts) if c]
+            self.setToolTip(f"digits of the {total} test images it explains best\n" + ", ".join(parts))
+        else:
+            self.setToolTip("it explains no test image")
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base))
+        n = max(len(self.counts), 10)
+        top = max(self.counts) if self.counts else 0
+        label_h = 12
+        slot = (self.width() - 4) / n
+        font = QFont(painter.font())
+        font.setPixelSize(9)
+        painter.setFont(font)
+        for d in range(n):
+            x = 2 + d * slot
+            count = self.counts[d] if d < len(self.counts) else 0
+            if top and count:
+                h = (self.height() - label_h - 4) * count / top
+                colour = DOMINANT_COLOUR if d == self.dominant else BAR_COLOUR
+                painter.fillRect(QRectF(x + 1, self.height() - label_h - h, slot - 2, h), colour)
+            painter.setPen(QColor("#222") if d == self.dominant else QColor("#888"))
+            painter.drawText(
+                QRectF(x, self.height() - label_h, slot, label_h), Qt.AlignmentFlag.AlignCenter, str(d)
+            )
+        painter.end()
+
+
+class FoldLine(QLabel):
+    """The one line that stands for the unused components; a click shows or hides their rows."""
+
+    clicked = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setStyleSheet("QLabel { color: #555; padding: 4px 2px; }")
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mousePressEvent(event)
+
+
+@dataclass
+class Row:
+    label: QLabel
+    bar: ClassBar
+    view: ClickableImageView
+    typical: ImageView
+
+    def widgets(self) -> tuple[QWidget, ...]:
+        return (self.label, self.bar, self.view, self.typical)
+
+
 class ComponentsPanel(Panel):
     title = "Components"
 
     def __init__(self, service, parent: QWidget | None = None) -> None:
         super().__init__(service, parent)
         self.seed = 0
-        self.rows: list[tuple[QLabel, ClickableImageView]] = []
+        self.rows: list[Row] = []
         self.weights = np.zeros(0)
         self.order = np.zeros(0, dtype=int)
+        self.result: ComponentRows | None = None
+        self.unused: set[int] = set()
+        self.expanded = False
         # controls
         self.samples = QSpinBox()
         self.samples.setRange(1, MAX_COMPONENT_SAMPLES)
@@ -90,12 +217,17 @@ class ComponentsPanel(Panel):
         self.temperature.setMinimumWidth(90)
         self.temperature.setMaximumWidth(200)
         self.temperature_label = QLabel("1.00")
+        self.typical_count = QSpinBox()
+        self.typical_count.setRange(0, MAX_TYPICAL)
+        self.typical_count.setValue(4)
+        self.typical_count.setToolTip("test images shown per component: those it explains best")
         self.binary = QCheckBox("Binary samples")
         self.mean_only = QCheckBox("Decoded mean μₖ only")
-        self.sort = QCheckBox("Sort by weight")
+        self.order_by = QComboBox()
+        for text, key in ORDERS:
+            self.order_by.addItem(text, key)
         self.resample = QPushButton("Resample all")
         self.resample.setEnabled(False)
-        # two rows, so the panel (and the window) can be narrow: sampling settings, then display options
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Samples per row"))
         bar.addWidget(self.samples)
@@ -106,56 +238,94 @@ class ComponentsPanel(Panel):
         bar.addStretch(1)
         bar.addWidget(self.resample)
         options = QHBoxLayout()
-        for w in (self.binary, self.mean_only, self.sort):
-            options.addWidget(w)
+        options.addWidget(self.binary)
+        options.addWidget(self.mean_only)
+        options.addSpacing(12)
+        options.addWidget(QLabel("Sort by"))
+        options.addWidget(self.order_by)
+        options.addSpacing(12)
+        options.addWidget(QLabel("Test images per row"))
+        options.addWidget(self.typical_count)
         options.addStretch(1)
         # rows
         self.rows_widget = QWidget()
         self.rows_widget.setWindowTitle("Mixture components")
-        self.rows_layout = QGridLayout(self.rows_widget)
+        grid = QWidget()
+        self.rows_layout = QGridLayout(grid)
+        self.rows_layout.setContentsMargins(0, 0, 0, 0)
         self.rows_layout.setVerticalSpacing(2)
-        self.rows_layout.setColumnStretch(2, 1)  # strips keep their aspect, flush left
+        self.rows_layout.setHorizontalSpacing(8)
+        self.rows_layout.setColumnStretch(4, 1)  # strips keep their aspect, flush left
+        self.headers = [
+            QLabel(f"<b>{text}</b>")
+            for text in ("component", "digits it explains", "samples from it", "test images it explains best")
+        ]
+        for col, header in enumerate(self.headers):
+            header.setStyleSheet("color: #333;")
+            self.rows_layout.addWidget(header, 0, col)
         self.placeholder = QLabel("Samples of each mixture component appear here once a model is loaded.")
         self.placeholder.setStyleSheet("color: #777;")
-        self.rows_layout.addWidget(self.placeholder, 0, 0, 1, 3)
+        outer = QVBoxLayout(self.rows_widget)
+        outer.addWidget(grid)
+        outer.addWidget(self.placeholder)
+        outer.addStretch(1)
+        self.fold = FoldLine()
+        self.fold.clicked.connect(self.toggle_unused)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("color: #333;")
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.rows_widget)
-        # weights chart
+        # weights and usage chart
         self.chart = pg.PlotWidget(background="w")
         self.chart.setWindowTitle("Mixture weights")
         self.chart.setLabel("bottom", "component k")
-        self.chart.setLabel("left", "weight wₖ")
+        self.chart.setLabel("left", "weight wₖ / share of test images")
         self.chart.setTitle("Mixture weights", color="#222", size="10pt")
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.hideButtons()
         self.chart.getAxis("left").enableAutoSIPrefix(False)
-        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="#1f77b4")
+        self.chart.addLegend(offset=(-10, 10), labelTextColor="#222")
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush="#1f77b4", name="weight wₖ")
+        self.share_bars = pg.BarGraphItem(
+            x=[], height=[], width=0.4, brush="#ff7f0e", name="share of test images"
+        )
         self.chart.addItem(self.bars)
+        self.chart.addItem(self.share_bars)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(scroll)
         split.addWidget(self.chart)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        split.setSizes([1000, 300])
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
         layout.addLayout(bar)
         layout.addLayout(options)
         layout.addWidget(self.notice)
+        layout.addWidget(self.summary)
         layout.addWidget(split, 1)
-        hint = QLabel("Click a row to draw new samples from that component.")
+        hint = QLabel("Click a row's samples to draw new ones from that component.")
         hint.setStyleSheet("color: #777;")
         layout.addWidget(hint)
+        self._show_rows(0)
         self.samples.valueChanged.connect(self.refresh)
+        self.typical_count.valueChanged.connect(self.refresh)
         self.temperature.valueChanged.connect(self._temperature_changed)
         self.temperature.sliderReleased.connect(self.refresh)
-        for w in (self.binary, self.mean_only, self.sort):
+        for w in (self.binary, self.mean_only):
             w.toggled.connect(self.refresh)
+        self.order_by.currentIndexChanged.connect(self._lay_out)
         self.resample.clicked.connect(self.resample_all)
 
     @property
     def temperature_value(self) -> float:
         return self.temperature.value() / 100.0
+
+    @property
+    def sort(self) -> str:
+        return self.order_by.currentData()
 
     def _temperature_changed(self, _value: int) -> None:
         self.temperature_label.setText(f"{self.temperature_value:.2f}")
@@ -173,14 +343,16 @@ class ComponentsPanel(Panel):
     def refresh(self) -> None:
         if self.info is None:
             return
-        self.samples.setEnabled(not self.mean_only.isChecked())
-        self.temperature.setEnabled(not self.mean_only.isChecked())
+        mean_only = self.mean_only.isChecked()
+        self.samples.setEnabled(not mean_only)
+        self.temperature.setEnabled(not mean_only)
         job = components_job(
             self.samples.value(),
             self.temperature_value,
             self.binary.isChecked(),
-            self.mean_only.isChecked(),
+            mean_only,
             self.seed,
+            self.typical_count.value(),
         )
         self.service.submit("components", job, self._show, self._failed)
 
@@ -193,78 +365,201 @@ class ComponentsPanel(Panel):
         )
         self.service.submit(f"component-row-{k}", job, self._show_row, self._failed)
 
-    def _ensure_rows(self, count: int) -> None:
-        self.placeholder.setVisible(count == 0)
-        while len(self.rows) < count:
-            label = QLabel()
-            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            label.setMinimumWidth(90)
-            view = ClickableImageView()
-            view.setMinimumSize(64, ROW_HEIGHT)
-            view.setFixedHeight(ROW_HEIGHT)
-            row = len(self.rows)
-            view.clicked.connect(lambda _x, _m, r=row: self._row_clicked(r))
-            self.rows_layout.addWidget(label, row + 1, 0)
-            self.rows_layout.addWidget(view, row + 1, 1)
-            self.rows.append((label, view))
-        for i, (label, view) in enumerate(self.rows):
-            label.setVisible(i < count)
-            view.setVisible(i < count)
+    def toggle_unused(self) -> None:
+        self.expanded = not self.expanded
+        self._lay_out()
 
-    def _row_clicked(self, row: int) -> None:
-        if row < len(self.order):
-            self.resample_row(int(self.order[row]))
+    # -- rows -------------------------------------------------------------------------------------
+    def _new_row(self) -> Row:
+        label = QLabel()
+        label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        label.setMinimumWidth(120)
+        view = ClickableImageView()
+        view.setMinimumSize(64, ROW_HEIGHT)
+        view.setFixedHeight(ROW_HEIGHT)
+        view.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        typical = ImageView()
+        typical.setMinimumSize(8, ROW_HEIGHT)
+        typical.setFixedHeight(ROW_HEIGHT)
+        typical.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        row = Row(label, ClassBar(), view, typical)
+        index = len(self.rows)
+        view.clicked.connect(lambda _x, _m, r=index: self._row_clicked(r))
+        return row
+
+    def _show_rows(self, count: int) -> None:
+        while len(self.rows) < count:
+            self.rows.append(self._new_row())
+        self.placeholder.setVisible(count == 0)
+        for header in self.headers:
+            header.setVisible(count > 0)
+
+    def _lay_out(self) -> None:
+        """Place the rows in the chosen order: the used components first, then the fold line and,
+        when it is open, the unused ones."""
+        r = self.result
+        if r is None:
+            return
+        shares = None if r.components is None else np.array([c.share for c in r.components])
+        self.order = row_order(r.weights, shares, self.sort)
+        layout = self.rows_layout
+        for w in (self.fold, *(w for row in self.rows for w in row.widgets())):
+            layout.removeWidget(w)
+        used = [int(k) for k in self.order if int(k) not in self.unused]
+        unused = [int(k) for k in self.order if int(k) in self.unused]
+        line = 1
+        for k in used:
+            for col, w in enumerate(self.rows[k].widgets()):
+                layout.addWidget(w, line, col)
+                w.setVisible(True)
+            line += 1
+        if unused:
+            layout.addWidget(self.fold, line, 0, 1, 5)
+            self.fold.setText(self._fold_text(unused))
+            self.fold.setVisible(True)
+            line += 1
+            for k in unused:
+                for col, w in enumerate(self.rows[k].widgets()):
+                    layout.addWidget(w, line, col)
+                    w.setVisible(self.expanded)
+                line += 1
+        else:
+            self.fold.setVisible(False)
+        for k in range(len(r.weights), len(self.rows)):
+            for w in self.rows[k].widgets():
+                w.setVisible(False)
+
+    def _fold_text(self, unused: list[int]) -> str:
+        r = self.result
+        n = len(unused)
+        noun = "component" if n == 1 else "components"
+        if r.components is not None:
+            why = f"each explains under {IN_USE_SHARE:.0%} of the test images"
+            if all(r.weights[k] < NEGLIGIBLE_WEIGHT for k in unused):
+                why += f", weight below {NEGLIGIBLE_WEIGHT:g}"
+        else:
+            why = f"weight below {NEGLIGIBLE_WEIGHT:g}"
+        arrow = "▾" if self.expanded else "▸"
+        action = "click to hide" if self.expanded else "click to show"
+        return f"{arrow} <b>{n} {noun} unused</b> ({why}) — {action}"
+
+    def _row_clicked(self, k: int) -> None:
+        self.resample_row(k)
 
     def _failed(self, message: str) -> None:
         """A failed job: say why in the panel instead of leaving the previous model's rows."""
-        self._ensure_rows(0)
+        self.result = None
+        for row in self.rows:
+            for w in row.widgets():
+                w.setVisible(False)
+        self.fold.setVisible(False)
+        self._show_rows(0)
         self.order = np.zeros(0, dtype=int)
-        self.bars.setOpts(x=[], height=[], width=0.7)
+        self.summary.setText("")
+        self.bars.setOpts(x=[], height=[])
+        self.share_bars.setOpts(x=[], height=[])
         self.set_notice(f"<b>Cannot draw the components:</b> {escape(message)}")
 
     def _show(self, result: ComponentRows) -> None:
         self.set_notice(None)
+        self.result = result
         self.weights = result.weights
-        self.order = component_order(result.weights, self.sort.isChecked())
-        self._ensure_rows(len(self.order))
-        for row, k in enumerate(self.order):
-            label, view = self.rows[row]
+        k_total = len(result.weights)
+        self._show_rows(k_total)
+        comps = result.components
+        if comps is not None:
+            self.unused = {k for k, c in enumerate(comps) if c.share < IN_USE_SHARE}
+        else:
+            self.unused = {k for k, w in enumerate(result.weights) if w < NEGLIGIBLE_WEIGHT}
+        for k in range(k_total):
+            row = self.rows[k]
             w = float(result.weights[k])
-            unused = w < NEGLIGIBLE_WEIGHT
-            label.setText(
-                f"<b>k = {k}</b><br>w = {format_weight(w)}" + ("<br><i>unused</i>" if unused else "")
-            )
-            label.setStyleSheet("color: #999;" if unused else "")
-            view.set_image(result.strips[k])
-            view.setFixedWidth(round(ROW_HEIGHT * result.strips[k].shape[1] / result.strips[k].shape[0]))
-            view.setToolTip(
-                f"component {k}, weight {format_weight(w)}: click to resample"
+            unused = k in self.unused
+            lines = [f"<b>k = {k}</b>", f"weight {format_weight(w)}"]
+            tip = f"component {k}, weight {format_weight(w)}"
+            if comps is not None:
+                c = comps[k]
+                lines.append(f"explains {c.share:.1%}")
+                if c.dominant is not None:
+                    lines.append(f"digit {c.dominant}, {c.purity:.0%} pure")
+                tip += f"; it explains {c.count} of the {result.images} test images best"
+                row.bar.set_counts(c.class_counts, c.dominant)
+                row.typical.set_image(c.typical)
+                if c.typical is not None:
+                    row.typical.setFixedWidth(round(ROW_HEIGHT * c.typical.shape[1] / c.typical.shape[0]))
+                row.typical.setToolTip(
+                    "the test images whose encoder means this component explains best"
+                    if c.typical is not None
+                    else "it explains no test image"
+                )
+            else:
+                row.bar.set_counts((), None)
+                row.typical.set_image(None)
+                row.typical.setFixedWidth(8)
+            row.label.setText("<br>".join(lines))
+            row.label.setStyleSheet("color: #999;" if unused else "")
+            strip = result.strips[k]
+            row.view.set_image(strip)
+            row.view.setFixedWidth(round(ROW_HEIGHT * strip.shape[1] / strip.shape[0]))
+            row.view.setToolTip(
+                f"{tip}: click to resample"
                 + (
-                    "\nThe prior gives this component almost no weight: the model never samples"
+                    "\nThis component explains almost no test image: the model rarely or never samples"
                     " from it, so its samples need not look like digits."
                     if unused
                     else ""
                 )
             )
-        used = int((result.weights >= NEGLIGIBLE_WEIGHT).sum())
-        self.chart.setTitle(
-            f"Mixture weights ({used} of {len(result.weights)} components in use)", color="#222", size="10pt"
+        self._lay_out()
+        self._show_summary()
+        self._show_chart()
+
+    def _show_summary(self) -> None:
+        r = self.result
+        k_total = len(r.weights)
+        used = k_total - len(self.unused)
+        if r.components is None:
+            self.summary.setText(
+                f"{used} of {k_total} components have weight ≥ {NEGLIGIBLE_WEIGHT:g}. Usage, digits and "
+                "test images need the test images, which cannot be read (see the Real vs generated tab)."
+            )
+            return
+        live = [c for k, c in enumerate(r.components) if k not in self.unused]
+        purity = sum(c.share * c.purity for c in r.components if not math.isnan(c.purity))
+        digits = sorted({c.dominant for c in live if c.dominant is not None})
+        self.summary.setText(
+            f"<b>{used} of {k_total} components in use</b> (each explaining at least {IN_USE_SHARE:.0%} of "
+            f"the {r.images} test images); purity {purity:.0%} (test images whose component's "
+            f"dominant digit is their own); dominant digits: {', '.join(map(str, digits)) or 'none'}."
         )
-        self.bars.setOpts(x=np.arange(len(result.weights)), height=result.weights, width=0.7)
-        self.chart.setXRange(-0.6, len(result.weights) - 0.4, padding=0)
-        step = max(1, math.ceil(len(result.weights) / 16))  # whole component indices only, at most ~16
-        self.chart.getAxis("bottom").setTicks([[(k, str(k)) for k in range(0, len(result.weights), step)]])
-        self.chart.setYRange(0, max(float(result.weights.max()) * 1.1, 1e-3), padding=0)
+
+    def _show_chart(self) -> None:
+        r = self.result
+        k_total = len(r.weights)
+        x = np.arange(k_total)
+        self.bars.setOpts(x=x - 0.2, height=r.weights, width=0.4)
+        top = float(r.weights.max())
+        if r.components is not None:
+            shares = np.array([c.share for c in r.components])
+            self.share_bars.setOpts(x=x + 0.2, height=shares, width=0.4)
+            top = max(top, float(shares.max()))
+        else:
+            self.share_bars.setOpts(x=[], height=[])
+        used = k_total - len(self.unused)
+        self.chart.setTitle(f"Weights and usage ({used} of {k_total} in use)", color="#222", size="10pt")
+        self.chart.setXRange(-0.8, k_total - 0.2, padding=0)
+        step = max(1, math.ceil(k_total / 16))  # whole component indices only, at most ~16
+        self.chart.getAxis("bottom").setTicks([[(k, str(k)) for k in range(0, k_total, step)]])
+        self.chart.setYRange(0, max(top * 1.15, 1e-3), padding=0)
 
     def _show_row(self, result: tuple[int, np.ndarray]) -> None:
         k, strip = result
-        rows = list(self.order)
-        if k in rows:
-            self.rows[rows.index(k)][1].set_image(strip)
+        if k < len(self.rows):
+            self.rows[k].view.set_image(strip)
 
     def row_images(self) -> list[np.ndarray | None]:
-        """The strips as shown, top to bottom (for tests)."""
-        return [view.image() for _, view in self.rows[: len(self.order)]]
+        """The sample strips in display order, folded rows included (for tests)."""
+        return [self.rows[int(k)].view.image() for k in self.order]
 
     def export_targets(self):
         return {

@@ -1,4 +1,5 @@
-"""The test set's encoder means in 2-D (PCA), coloured by digit, with the component means marked."""
+"""The test set's encoder means in 2-D (PCA), coloured by digit or by the mixture component that
+explains each best, with the component means marked."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from html import escape
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QVBoxLayout, QWidget
 
 from vae_explorer.app.image_view import ImageView
 from vae_explorer.app.inference import ModelContext, ModelInfo
@@ -21,12 +22,23 @@ from vae_explorer.core.explore import (
     fit_projection,
 )
 from vae_explorer.core.grids import to_images
+from vae_explorer.core.likelihood import best_components
 
 from .base import Panel, missing_data_text
 
 DIGIT_COLOURS = (*PALETTE, "#7f7f7f", "#bcbd22")
+# components: 20 colours in pairs of a strong and a light shade, so neighbours in the legend differ
+COMPONENT_COLOURS = (
+    *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"),
+    *("#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94"),
+    *("#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"),
+)
 PICK_PX = 8.0
-MAP_TITLE = "Test-set encoder means by digit label; crosses: component means (grey: unused)"
+MAP_TITLES = {
+    "digit": "Test-set encoder means by digit label; crosses: component means (grey: unused)",
+    "component": "Test-set encoder means by the component that explains each best; crosses: component means",
+}
+MAP_TITLE = MAP_TITLES["digit"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class MapData:
     component_weights: np.ndarray  # (K,)
     projection: Projection
     is_pca: bool
+    components: np.ndarray | None = None  # (N,) the component that explains each point best
 
 
 def map_job(limit: int):
@@ -49,10 +62,13 @@ def map_job(limit: int):
         proj = fit_projection(z)
         recon = to_images(decode_latents(ctx.model, z), ctx.side)
         images = to_images(ctx.test_images()[:n].float().numpy() / 255.0, ctx.side)
-        comps, weights = np.zeros((0, 2)), np.zeros(0)
+        comps, weights, best = np.zeros((0, 2)), np.zeros(0), None
         if ctx.config.model.prior == "mog":
-            w, means, _ = ctx.model.prior.component_params()
+            w, means, log_vars = ctx.model.prior.component_params()
             comps, weights = proj.project(means.numpy()), w.numpy()
+            best = best_components(
+                z.astype(np.float64), w.double().numpy(), means.double().numpy(), log_vars.double().numpy()
+            )
         return MapData(
             proj.project(z),
             ctx.test_labels()[:n].numpy(),
@@ -62,6 +78,7 @@ def map_job(limit: int):
             weights,
             proj,
             z.shape[1] > 2,
+            best,
         )
 
     return job
@@ -96,6 +113,12 @@ class LatentMapPanel(Panel):
         self.limit.setSingleStep(500)
         self.limit.setValue(3000)
         self.limit.setKeyboardTracking(False)
+        self.colour_by = QComboBox()
+        self.colour_by.addItem("digit", "digit")
+        self.colour_by.addItem("component", "component")
+        self.colour_by.setToolTip(
+            "colour each point by its digit label or by the mixture component that explains it best"
+        )
         self.plot = pg.PlotWidget(background="w")
         self.plot.setWindowTitle("Latent map")
         self.set_title(MAP_TITLE)
@@ -110,7 +133,8 @@ class LatentMapPanel(Panel):
         # the view's minimum, which pushed the legend out of the plot in a narrow window
         plot_item.layout.removeItem(plot_item.titleLabel)
         plot_item.layout.addItem(plot_item.titleLabel, 0, 0, 1, 4)
-        self.scatters: dict[int, pg.ScatterPlotItem] = {}  # by digit, in legend order
+        self.scatters: dict[int, pg.ScatterPlotItem] = {}  # by digit or component, in legend order
+        self._legend_kind = "digit"
         self._legend_has_means = False
         self.means = pg.ScatterPlotItem(symbol="+", size=16, pen=pg.mkPen("k", width=2.5), brush=None)
         self.means.setZValue(10)
@@ -136,6 +160,9 @@ class LatentMapPanel(Panel):
         side.addStretch(1)
         bar = QHBoxLayout()
         bar.addWidget(self.status, 1)
+        bar.addWidget(QLabel("Colour by"))
+        bar.addWidget(self.colour_by)
+        bar.addSpacing(8)
         bar.addWidget(QLabel("Test images shown"))
         bar.addWidget(self.limit)
         body = QHBoxLayout()
@@ -146,8 +173,22 @@ class LatentMapPanel(Panel):
         layout.addWidget(self.notice)
         layout.addLayout(body, 1)
         self.limit.valueChanged.connect(self.refresh)
+        self.colour_by.currentIndexChanged.connect(self._recolour)
         self.plot.scene().sigMouseMoved.connect(self._hovered)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
+
+    @property
+    def colour_kind(self) -> str:
+        """'component' when chosen and the model has a mixture, else 'digit'."""
+        if self.colour_by.currentData() == "component" and (
+            self.data is None or self.data.components is not None
+        ):
+            return "component"
+        return "digit"
+
+    def _recolour(self) -> None:
+        if self.data is not None:
+            self._show(self.data)
 
     def set_title(self, text: str) -> None:
         self.plot.setTitle(text, color="#222", size="10pt")
@@ -173,7 +214,7 @@ class LatentMapPanel(Panel):
         self.service.cancel("latent-map-point")
         self.data = None
         self.selected = None
-        self._rebuild_legend([], False)
+        self._rebuild_legend([], False, self._legend_kind)
         self.means.setData([], [])
         self.marker.setData([], [])
         for label in self.mean_labels:
@@ -192,14 +233,17 @@ class LatentMapPanel(Panel):
         """Draw a new map. The digit scatters, legend and component labels are made once and then
         only given new data: building pyqtgraph items is what made each new model stall the GUI."""
         self.set_notice(None)
-        self.set_title(MAP_TITLE)
         self.data = data
-        digits = [int(d) for d in np.unique(data.labels)]
+        self.colour_by.setEnabled(data.components is not None)
+        kind = self.colour_kind
+        self.set_title(MAP_TITLES[kind])
+        groups_of = data.components if kind == "component" else data.labels
+        groups = [int(d) for d in np.unique(groups_of)]
         has_means = len(data.component_coords) > 0
-        if digits != list(self.scatters) or has_means != self._legend_has_means:
-            self._rebuild_legend(digits, has_means)
-        for digit, item in self.scatters.items():
-            pts = data.coords[data.labels == digit]
+        if groups != list(self.scatters) or has_means != self._legend_has_means or kind != self._legend_kind:
+            self._rebuild_legend(groups, has_means, kind)
+        for group, item in self.scatters.items():
+            pts = data.coords[groups_of == group]
             item.setData(pts[:, 0], pts[:, 1])
         used = data.component_weights >= NEGLIGIBLE_WEIGHT
         pens = [pg.mkPen("k" if u else "#999", width=2.5 if u else 1.5) for u in used]
@@ -229,18 +273,20 @@ class LatentMapPanel(Panel):
         if self.selected is not None and self.selected < len(data.coords):
             self.select(self.selected)
 
-    def _rebuild_legend(self, digits: list[int], has_means: bool) -> None:
+    def _rebuild_legend(self, groups: list[int], has_means: bool, kind: str = "digit") -> None:
         for item in self.scatters.values():
             self.plot.removeItem(item)
         self.legend.clear()
         self.scatters = {}
-        for digit in digits:
-            colour = DIGIT_COLOURS[digit % len(DIGIT_COLOURS)]
+        palette = COMPONENT_COLOURS if kind == "component" else DIGIT_COLOURS
+        for group in groups:
+            colour = palette[group % len(palette)]
             item = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(colour))
             item.setOpacity(0.75)
             self.plot.addItem(item)
-            self.scatters[digit] = item
-            self.legend.addItem(item, str(digit))
+            self.scatters[group] = item
+            self.legend.addItem(item, f"k = {group}" if kind == "component" else str(group))
+        self._legend_kind = kind
         if has_means:
             self.legend.addItem(self.means, "component means")
         self._legend_has_means = has_means
@@ -265,7 +311,8 @@ class LatentMapPanel(Panel):
     def select(self, index: int) -> None:
         self.selected = index
         d = self.data
-        self.image_title.setText(f"<b>Test image #{index}</b> (digit {int(d.labels[index])})")
+        which = f", component {int(d.components[index])}" if d.components is not None else ""
+        self.image_title.setText(f"<b>Test image #{index}</b> (digit {int(d.labels[index])}{which})")
         self.image_view.set_image(d.images[index])
         self.recon_title.setText("<b>Reconstruction</b>")
         self.recon_view.set_image(d.reconstructions[index])
