@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vae_explorer.core.atomic import atomic_write
+from vae_explorer.core.config import nll_label
 from vae_explorer.core.grids import tile, to_images
 
 RUN_FIGURES = ("real_images", "generated_images", "nll_val_curve")
@@ -154,12 +155,18 @@ def write_run_figures(
     paths = {name: [run_dir / f"{name}{suffix}" for suffix in FORMATS] for name in RUN_FIGURES}
     save_image_grid(real, paths["real_images"], side)
     save_image_grid(generated, paths["generated_images"], side)
-    save_curves({"validation": [(h["epoch"], h["val_nll"]) for h in history]}, paths["nll_val_curve"])
+    save_curves(
+        {"validation": [(h["epoch"], h["val_nll"]) for h in history]},
+        paths["nll_val_curve"],
+        nll_label(config.model.likelihood),
+    )
     return [p for group in paths.values() for p in group]
 
 
-def write_comparison(out_dir: Path, curves: dict[str, list[tuple[int, float]]]) -> list[Path]:
+def write_comparison(
+    out_dir: Path, curves: dict[str, list[tuple[int, float]]], ylabel: str = "nll (nats)"
+) -> list[Path]:
     """The validation curves of a queue's runs, overlaid, beside their folders."""
     paths = [Path(out_dir) / name for name in COMPARISON_FILES]
-    save_curves(curves, paths)
+    save_curves(curves, paths, ylabel)
     return paths

@@ -28,3 +28,48 @@ def test_a_file_as_data_folder_is_named_as_such(qtbot, tmp_path):
     dialog.folder.setText(str(tmp_path / "absent"))
     assert dialog._folder_problem() == f"{tmp_path / 'absent' / 'MNIST' / 'raw'} does not exist"
     assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+
+
+def test_the_course_preset_and_the_mixture_options_in_the_dialog(qtbot):
+    from dataclasses import replace
+
+    from vae_explorer.app.settings import TrainingSettings
+    from vae_explorer.app.settings_dialog import SettingsDialog
+    from vae_explorer.core.config import PRESETS, DataConfig, RunConfig
+
+    dialog = SettingsDialog(TrainingSettings())
+    qtbot.addWidget(dialog)
+    assert dialog.preset.currentData() == "course"  # the defaults are the course protocol
+    # choosing the mixture options makes the settings custom, and they reach the configuration
+    dialog.mixture_weights.setCurrentIndex(dialog.mixture_weights.findData("uniform"))
+    dialog.prior_init.setCurrentIndex(dialog.prior_init.findData("kmeans"))
+    dialog.kl_warmup.setValue(10)
+    dialog.likelihood.setCurrentIndex(dialog.likelihood.findData("gaussian"))
+    dialog.limit_train.setValue(3000)
+    dialog.seed.setValue(7)
+    assert dialog.preset.currentData() is None
+    c = dialog.settings().config
+    assert (c.model.mixture_weights, c.train.prior_init, c.train.kl_warmup, c.model.likelihood) == (
+        "uniform",
+        "kmeans",
+        10,
+        "gaussian",
+    )
+    # the course preset puts the course back and keeps the data and the seed
+    dialog.lrs.setText("1e-4, 1e-2")
+    dialog.preset.setCurrentIndex(dialog.preset.findData("course"))
+    dialog.preset.activated.emit(dialog.preset.currentIndex())
+    s = dialog.settings()
+    assert s.lrs == (1e-3,) and dialog.preset.currentData() == "course"
+    assert {k: getattr(s.config.model, k) for k in PRESETS["course"]["model"]} == PRESETS["course"]["model"]
+    assert s.config.train.prior_init == "random" and s.config.train.kl_warmup == 0
+    assert s.config.data.limit_train == 3000 and s.config.train.seed == 7
+    # k-means placement without a mixture is refused with the reason
+    dialog.prior.setCurrentIndex(dialog.prior.findData("standard"))
+    dialog.prior_init.setCurrentIndex(dialog.prior_init.findData("kmeans"))
+    assert "needs the mog prior" in dialog.error.text()
+    # a configuration with the new options shows them again
+    shown = RunConfig(DataConfig(limit_train=100))
+    shown = replace(shown, train=replace(shown.train, prior_init="kmeans", kl_warmup=3))
+    dialog.show_settings(TrainingSettings(shown, (1e-3,)))
+    assert dialog.prior_init.currentData() == "kmeans" and dialog.kl_warmup.value() == 3

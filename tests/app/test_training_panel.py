@@ -210,3 +210,18 @@ def test_the_bar_shows_the_epoch_again_after_the_evaluation(panel):
     assert panel.progress.text().startswith("evaluating the best model: importance sampling")
     panel.on_event(ev.Evaluated(0, {"neg_elbo": 100.0}))
     assert panel.progress.text() == "batch 10 / 10"
+
+
+def test_a_gaussian_models_curve_says_its_nll_is_continuous(panel):
+    from dataclasses import replace
+
+    left = panel.plot.plot.getAxis("left")
+    assert left.labelText == "nll (nats)"
+    gaussian = [replace(c, model=replace(c.model, likelihood="gaussian")) for c in panel.configs]
+    panel.start_queue(gaussian)
+    assert "continuous" in left.labelText and "not comparable with binarised" in left.labelText
+    panel.plot.set_log_y(True)
+    assert left.labelText.endswith("log scale") and "continuous" in left.labelText
+    panel.plot.set_log_y(False)
+    panel.start_queue(panel.configs)
+    assert left.labelText == "nll (nats)"

@@ -77,3 +77,23 @@ def test_save_curves_writes_png_and_pdf(tmp_path):
     figures.save_curves({"validation": history(1)}, paths)
     assert Image.open(paths[0]).size[0] > 100
     assert paths[1].read_bytes().startswith(b"%PDF")
+
+
+def test_run_figures_label_a_gaussian_models_nll_as_continuous(tmp_path, monkeypatch):
+    import torch
+
+    from vae_explorer.core.config import ModelConfig, RunConfig
+    from vae_explorer.core.model import new_model
+
+    labels = []
+    monkeypatch.setattr(
+        figures, "save_curves", lambda curves, paths, ylabel="nll", log_y=False: labels.append(ylabel)
+    )
+    for likelihood in ("bernoulli", "gaussian"):
+        config = RunConfig(model=ModelConfig(hidden=8, latent_dim=2, components=2, likelihood=likelihood))
+        weights = new_model(config.model, torch.Generator()).state_dict()
+        images = torch.zeros(16, 784, dtype=torch.uint8)
+        figures.write_run_figures(tmp_path, config, weights, images, [{"epoch": 1, "val_nll": 100.0}])
+        figures.write_comparison(tmp_path, {"a": [(1, 1.0)]}, figures.nll_label(likelihood))
+    assert labels[:2] == ["nll (nats)"] * 2
+    assert all("continuous" in label and "not comparable" in label for label in labels[2:])

@@ -220,7 +220,8 @@ class CurvePlot(QWidget):
         )
         self.plot = self.widget.getPlotItem()
         self.plot.setLabel("bottom", "epoch")
-        self.plot.setLabel("left", "nll (nats)")
+        self.nll_label = "nll (nats)"
+        self.plot.setLabel("left", self.nll_label)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setTitle("Validation negative ELBO per epoch", color="#222", size="11pt")
         self.legend = SideLegend(labelTextColor="#222", pen=pg.mkPen("#bbb"), brush=pg.mkBrush("w"))
@@ -306,13 +307,18 @@ class CurvePlot(QWidget):
         for run in self.runs:
             run.train_curve.setVisible(visible)
 
+    def set_nll_label(self, text: str) -> None:
+        """Name the y-axis for the likelihood of the runs shown (see core.config.nll_label)."""
+        self.nll_label = text
+        self.plot.setLabel("left", f"{text}, log scale" if self.log_y else text)
+
     def set_log_y(self, on: bool) -> None:
         self.log_y = on
         lo, hi = self.plot.getViewBox().viewRange()[1]
         if on and hi > 0:  # the axis would take the linear range for exponents (10^450: overflow)
             self.plot.getViewBox().setYRange(math.log10(lo) if lo > 0 else 0.0, math.log10(hi), padding=0)
         self.plot.setLogMode(x=False, y=on)
-        self.plot.setLabel("left", "nll (nats, log scale)" if on else "nll (nats)")
+        self.plot.setLabel("left", f"{self.nll_label}, log scale" if on else self.nll_label)
         self.plot.enableAutoRange()
 
     def points(self, index: int) -> tuple[np.ndarray, np.ndarray]:

@@ -25,11 +25,14 @@ from PySide6.QtWidgets import (
 
 from vae_explorer.core.config import (
     OPTIMIZERS,
+    PRESETS,
     ConfigError,
     DataConfig,
     ModelConfig,
     RunConfig,
     TrainConfig,
+    apply_preset,
+    preset_of,
 )
 from vae_explorer.core.data import FOLDERS
 
@@ -42,6 +45,16 @@ SOURCES = {
 }
 PRIOR_LABELS = {"mog": "Mixture of Gaussians (learnable)", "standard": "Standard Gaussian"}
 ARCH_LABELS = {"mlp": "MLP (784-H-H-L)", "conv": "Convolutional"}
+LIKELIHOOD_LABELS = {
+    "bernoulli": "Bernoulli (binarised pixels)",
+    "categorical": "Categorical (256 grey levels)",
+    "gaussian": "Gaussian (grey levels in [0, 1], σ = 0.1)",
+}
+PRIOR_INIT_LABELS = {
+    "random": "Random N(0, I) (the course)",
+    "kmeans": "k-means of encoder means after epoch 1",
+}
+PRESET_LABELS = {"course": "Course protocol"}
 OPTIMIZER_LABELS = {
     "adamax": "Adamax",
     "adam": "Adam",
@@ -78,6 +91,11 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: TrainingSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Training settings")
+        self.preset = QComboBox()
+        self.preset.addItem("Custom", None)
+        for name in PRESETS:
+            self.preset.addItem(PRESET_LABELS.get(name, name), name)
+        self.preset.setToolTip("A named set of model and training settings; data, seed and device are kept")
         # data
         self.source = _combo(SOURCES)
         self.folder = QLineEdit()
@@ -98,6 +116,11 @@ class SettingsDialog(QDialog):
         )
         self.latent_dim = _spin(1, 512)
         self.hidden = _spin(8, 4096)
+        self.likelihood = _combo(LIKELIHOOD_LABELS)
+        self.likelihood.setToolTip(
+            "The Gaussian likelihood's nll is a density of continuous intensities: "
+            "it is not comparable with the binarised models' nats"
+        )
         # training
         self.optimizer = _combo({o: OPTIMIZER_LABELS[o] for o in OPTIMIZERS})
         self.lrs = QLineEdit()
@@ -112,6 +135,11 @@ class SettingsDialog(QDialog):
         self.kl_warmup.setToolTip(
             "Epochs over which the KL-like term's weight in the training loss rises from 0 to 1; "
             "validation and test figures are always the full negative ELBO"
+        )
+        self.prior_init = _combo(PRIOR_INIT_LABELS)
+        self.prior_init.setToolTip(
+            "k-means: after the first epoch the mixture's components are placed on k-means clusters "
+            "of the training images' encoder means, so that every component starts where data lies"
         )
         self.seed = _spin(0, 2**31 - 1)
         self.device = QComboBox()
@@ -137,7 +165,17 @@ class SettingsDialog(QDialog):
         )
         self._layout()
         self.browse.clicked.connect(self._browse)
-        for w in (self.source, self.arch, self.prior, self.mixture_weights, self.optimizer, self.device):
+        self.preset.activated.connect(self._apply_preset)
+        for w in (
+            self.source,
+            self.arch,
+            self.prior,
+            self.mixture_weights,
+            self.likelihood,
+            self.optimizer,
+            self.prior_init,
+            self.device,
+        ):
             w.currentIndexChanged.connect(self.validate)
         for w in (self.folder, self.lrs):
             w.textChanged.connect(self.validate)
@@ -158,6 +196,8 @@ class SettingsDialog(QDialog):
         self.validate()
 
     def _layout(self) -> None:
+        top = QFormLayout()
+        top.addRow("Preset", self.preset)
         data = QFormLayout()
         data.addRow("Data source", self.source)
         row = QHBoxLayout()
@@ -174,6 +214,7 @@ class SettingsDialog(QDialog):
         model.addRow("Mixture weights", self.mixture_weights)
         model.addRow("Latent dimension L", self.latent_dim)
         model.addRow("Hidden units", self.hidden)
+        model.addRow("Likelihood", self.likelihood)
         train = QFormLayout()
         train.addRow("Optimiser", self.optimizer)
         train.addRow("Learning rates", self.lrs)
@@ -181,6 +222,7 @@ class SettingsDialog(QDialog):
         train.addRow("Max epochs", self.epochs)
         train.addRow("Early-stop patience", self.patience)
         train.addRow("KL warm-up (epochs)", self.kl_warmup)
+        train.addRow("Mixture placement", self.prior_init)
         train.addRow("Seed", self.seed)
         train.addRow("Device", self.device)
         grid = QGridLayout()
@@ -192,6 +234,7 @@ class SettingsDialog(QDialog):
         box.setLayout(train)
         grid.addWidget(box, 1, 0, 1, 2)
         outer = QVBoxLayout(self)
+        outer.addLayout(top)
         outer.addLayout(grid)
         outer.addWidget(self.error)
         outer.addWidget(self.buttons)
@@ -217,17 +260,44 @@ class SettingsDialog(QDialog):
         _select(self.mixture_weights, c.model.mixture_weights)
         self.latent_dim.setValue(c.model.latent_dim)
         self.hidden.setValue(c.model.hidden)
+        _select(self.likelihood, c.model.likelihood)
         _select(self.optimizer, c.train.optimizer)
         self.lrs.setText(format_lrs(settings.lrs))
         self.batch_size.setValue(c.train.batch_size)
         self.epochs.setValue(c.train.epochs)
         self.patience.setValue(c.train.patience)
         self.kl_warmup.setValue(c.train.kl_warmup)
+        _select(self.prior_init, c.train.prior_init)
         self.seed.setValue(c.train.seed)
         _select(self.device, c.train.device)
 
     def restore_defaults(self) -> None:
         self.show_settings(TrainingSettings())
+
+    def _apply_preset(self) -> None:
+        """Put the chosen preset's model and training settings (one learning rate) into the fields."""
+        name = self.preset.currentData()
+        if name is None:
+            return
+        try:
+            current = self.settings().config
+        except ConfigError:  # an unreadable field: start from the defaults' data and seed
+            current = RunConfig()
+        config = apply_preset(name, current)
+        self.show_settings(TrainingSettings(config, [config.train.lr]))
+
+    def _show_preset(self) -> None:
+        """Name the preset the fields match, or Custom."""
+        name = None
+        try:
+            settings = self.settings()
+            if len(settings.lrs) == 1:
+                name = preset_of(settings.config)
+        except ConfigError:
+            pass
+        self.preset.blockSignals(True)
+        self.preset.setCurrentIndex(max(0, self.preset.findData(name)))
+        self.preset.blockSignals(False)
 
     # -- validation ------------------------------------------------------------------------
     def _folder_problem(self) -> str | None:
@@ -266,6 +336,7 @@ class SettingsDialog(QDialog):
                 self.settings().config.validate()
             except ConfigError as exc:
                 problems.append(str(exc))
+        self._show_preset()
         self.error.setText("\n".join(problems))
         self.error.setVisible(bool(problems))
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems)
@@ -293,6 +364,7 @@ class SettingsDialog(QDialog):
             prior=self.prior.currentData(),
             components=self.components.value(),
             mixture_weights=self.mixture_weights.currentData(),
+            likelihood=self.likelihood.currentData(),
         )
         train = TrainConfig(
             optimizer=self.optimizer.currentData(),
@@ -301,6 +373,7 @@ class SettingsDialog(QDialog):
             epochs=self.epochs.value(),
             patience=self.patience.value(),
             kl_warmup=self.kl_warmup.value(),
+            prior_init=self.prior_init.currentData(),
             seed=self.seed.value(),
             device=self.device.currentData(),
         )

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
-from vae_explorer.core.config import RunConfig, format_lr
+from vae_explorer.core.config import RunConfig, format_lr, nll_label
 from vae_explorer.core.events import RunStatus
 from vae_explorer.core.session import RunRecord, route
 
@@ -167,6 +167,8 @@ class TrainingPanel(QWidget):
         self.records = [RunRecord(i, c) for i, c in enumerate(configs)]
         self._paused_since = None
         self.plot.clear()
+        if configs:
+            self.plot.set_nll_label(nll_label(configs[0].model.likelihood))
         self.table.setRowCount(len(configs))
         for record in self.records:
             self.plot.add_run(record.label)

@@ -208,6 +208,16 @@ def preset_of(config: RunConfig) -> str | None:
     return None
 
 
+def nll_label(likelihood: str) -> str:
+    """The axis label of a model's nll. A Gaussian model's nll is a density of continuous
+    intensities: its numbers cannot be compared with a binarised model's nats."""
+    if likelihood == "gaussian":
+        return "nll (continuous density, nats; not comparable with binarised)"
+    if likelihood == "categorical":
+        return "nll (nats, 256 grey levels)"
+    return "nll (nats)"
+
+
 def check_lr(lr: float) -> float:
     """Raise ConfigError unless `lr` is a positive finite number."""
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:

@@ -21,7 +21,7 @@ import torch
 
 from . import events as ev
 from .atomic import WriteError
-from .config import RunConfig, format_lr
+from .config import RunConfig, format_lr, nll_label
 from .data import Splits, load_splits
 from .events import RunStatus
 from .runfolder import FigureWriter
@@ -40,8 +40,8 @@ class EndOfRunEvaluation:
     sample_quality: bool = True
 
 
-# compare(out_dir, {label: [(epoch, val_nll), ...]}) -> files: the overlaid curves of a comparison
-CompareWriter = Callable[[Path, dict[str, list[tuple[int, float]]]], list[Path]]
+# compare(out_dir, {label: [(epoch, val_nll), ...]}, ylabel) -> files: the overlaid curves of a comparison
+CompareWriter = Callable[[Path, dict[str, list[tuple[int, float]]], str], list[Path]]
 
 
 def lr_dirname(lr: float) -> str:
@@ -243,7 +243,9 @@ class Session(Controlled):
                     for r in self.records
                     if r.status is not RunStatus.NOT_RUN
                 }
-                written = self.compare(self.out_dir, curves)
+                written = self.compare(
+                    self.out_dir, curves, nll_label(self.records[0].config.model.likelihood)
+                )
         except Exception as exc:  # the overlay could not be written: still end the queue in order
             self.error = exc
             failure = _one_line(exc)
