@@ -208,7 +208,14 @@ def _base_config(args: argparse.Namespace) -> RunConfig:
     return run_config_of(read_checkpoint(args.resume), args.resume)
 
 
-RUN_OUTPUTS = (*RUN_FILES, "config.json", "test_loss.txt", "evaluation.json", *RUN_FIGURE_FILES)
+RUN_OUTPUTS = (
+    *RUN_FILES,
+    "config.json",
+    "test_loss.txt",
+    "outcome.json",
+    "evaluation.json",
+    *RUN_FIGURE_FILES,
+)
 
 
 def clear_previous_outputs(out: Path) -> list[Path]:

@@ -2,7 +2,7 @@
 
 Files: config.json (at the start), metrics.csv (each epoch), model.pt (each new best: weights,
 settings and metrics), last.pt (each epoch: also the optimiser and generator states, to resume
-from), test_loss.txt and the figures (at the end), evaluation.json (when the run was evaluated). Figures are drawn by a `FigureWriter` that the
+from), test_loss.txt, outcome.json and the figures (at the end), evaluation.json (when the run was evaluated). Figures are drawn by a `FigureWriter` that the
 front end passes in, because drawing needs a plotting library and `core` does not import one.
 """
 
@@ -21,6 +21,7 @@ from . import events as ev
 from .atomic import atomic_write_text
 from .checkpoint import HISTORY_FIELDS, save_checkpoint
 from .config import RunConfig
+from .runs import OUTCOME_FILE, outcome_record
 
 # figures(run_dir, config, best weights, real test images (uint8, N x pixels), history) -> files
 FigureWriter = Callable[
@@ -89,6 +90,7 @@ class RunFolderWriter:
         elif isinstance(event, ev.RunFinished):
             if event.test_nll is not None:
                 self._text("test_loss.txt", f"{event.test_nll:.4f}\n")
+            self._text(OUTCOME_FILE, json.dumps(outcome_record(event), indent=2) + "\n")
             drawable = self.best_weights is not None and self.real_images is not None
             if event.checkpoint and self.figures is not None and self.config is not None and drawable:
                 self.written += self.figures(

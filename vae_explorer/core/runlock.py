@@ -110,3 +110,23 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
                 path.unlink(missing_ok=True)
                 removed.append(path)
     return removed
+
+
+def probably_busy(folder: str | os.PathLike) -> bool:
+    """Whether a live process seems to be writing into `folder`: its lock file names a process
+    that exists. Only a hint for display (no lock is taken, so a writer starting now is never
+    turned away by it); a killed writer's file names a process that is gone."""
+    try:
+        text = (Path(folder) / LOCK_NAME).read_text(encoding="ascii", errors="replace").strip()
+        pid = int(text)
+    except (OSError, ValueError):
+        return False
+    if os.name != "posix" or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
