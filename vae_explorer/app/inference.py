@@ -40,6 +40,7 @@ class ModelInfo:
     # need them show this instead of their figures, everything else works without them
     data_error: str | None = None
     data_folder: str | None = None  # where the test images are read from, when that is known
+    name: str = ""  # the run it comes from, as the front end names it ("" when unknown)
 
 
 class ModelContext:
@@ -93,8 +94,8 @@ class InferenceWorker(QObject):
         self._ctx: ModelContext | None = None
         self._generation = 0
 
-    @Slot(str)
-    def load(self, path: str) -> None:
+    @Slot(str, str)
+    def load(self, path: str, name: str = "") -> None:
         try:
             model, config, payload = load_checkpoint(path, "cpu")
         except CheckpointError as exc:
@@ -106,11 +107,16 @@ class InferenceWorker(QObject):
             return
         metrics = payload.get("metrics", {})
         self._use(
-            model, config, path, int(metrics.get("epoch", 0)), float(metrics.get("best_val", float("nan")))
+            model,
+            config,
+            path,
+            int(metrics.get("epoch", 0)),
+            float(metrics.get("best_val", float("nan"))),
+            name,
         )
 
-    @Slot(object)
-    def load_best(self, best: ev.NewBest) -> None:
+    @Slot(object, str)
+    def load_best(self, best: ev.NewBest, name: str = "") -> None:
         """Take a new best model from the weights its event carries (no file is read)."""
         try:
             model = model_for(best.config.model, best.weights)
@@ -118,9 +124,11 @@ class InferenceWorker(QObject):
             traceback.print_exc()
             self.load_failed.emit(best.checkpoint or "", f"cannot take the new best model: {exc}")
             return
-        self._use(model, best.config, best.checkpoint or "", best.epoch, best.val_nll)
+        self._use(model, best.config, best.checkpoint or "", best.epoch, best.val_nll, name)
 
-    def _use(self, model: VAE, config: RunConfig, path: str, epoch: int, best_val: float) -> None:
+    def _use(
+        self, model: VAE, config: RunConfig, path: str, epoch: int, best_val: float, name: str = ""
+    ) -> None:
         old = self._ctx
         self._ctx = ModelContext(model, config, self._test_limit)
         self._ctx.checkpoint = path
@@ -140,6 +148,7 @@ class InferenceWorker(QObject):
                 self._generation,
                 data_error,
                 _data_folder(config),
+                name,
             )
         )
 
@@ -200,13 +209,16 @@ class InferenceService(QObject):
     model_loaded = Signal(object)  # ModelInfo
     load_failed = Signal(str, str)
     job_failed = Signal(str, str)  # key, message: a failed job submitted without on_error
-    _load = Signal(str)
-    _load_best = Signal(object)
+    pinned_changed = Signal(bool)
+    _load = Signal(str, str)
+    _load_best = Signal(object, str)
     _job = Signal(int, str, object)
 
     def __init__(self, parent: QObject | None = None, test_limit: int | None = None) -> None:
         super().__init__(parent)
         self.info: ModelInfo | None = None
+        # pinned: the explore tabs keep their model while training goes on (new bests are not shown)
+        self.pinned = False
         self._ids = itertools.count(1)
         self._latest: dict[str, int] = {}
         self._callbacks: dict[int, tuple[str, Callable[[Any], None], Callable[[str], None] | None]] = {}
@@ -226,12 +238,17 @@ class InferenceService(QObject):
     def _stale(self, key: str, job_id: int) -> bool:
         return self._latest.get(key, job_id) != job_id
 
-    def load_checkpoint(self, path: str) -> None:
-        self._load.emit(str(path))
+    def load_checkpoint(self, path: str, name: str = "") -> None:
+        self._load.emit(str(path), name)
 
-    def load_best(self, best: ev.NewBest) -> None:
+    def load_best(self, best: ev.NewBest, name: str = "") -> None:
         """Show a run's new best model, from the CPU copy of the weights its event carries."""
-        self._load_best.emit(best)
+        self._load_best.emit(best, name)
+
+    def set_pinned(self, on: bool) -> None:
+        if on != self.pinned:
+            self.pinned = on
+            self.pinned_changed.emit(on)
 
     def pending(self, ignore: tuple[str, ...] = ("evaluation",)) -> bool:
         """Whether a submitted figure job has not reported back yet (a long evaluation, which

@@ -21,6 +21,9 @@ from PySide6.QtWidgets import (
 
 from vae_explorer.core import events as ev
 from vae_explorer.core.atomic import WriteError, atomic_copy
+from vae_explorer.core.config import format_lr
+from vae_explorer.core.runs import RunSummary, read_run
+from vae_explorer.core.session import best_run, run_dirs
 
 from .about import AboutDialog
 from .export import FILTER, ExportError, export_widget
@@ -30,7 +33,7 @@ from .panels.evaluation import EvaluationPanel
 from .panels.interpolation import InterpolationPanel
 from .panels.latent_map import LatentMapPanel
 from .panels.real_vs_generated import RealVsGeneratedPanel
-from .settings import TrainingSettings, load_settings, save_settings
+from .settings import TrainingSettings, load_extra_runs, load_settings, save_extra_runs, save_settings
 from .settings_dialog import SettingsDialog
 from .training_panel import TrainingPanel
 from .training_worker import TrainingController
@@ -73,7 +76,11 @@ class MainWindow(QMainWindow):
         self.controller.event.connect(self._on_event)
         self.controller.finished.connect(self._update_actions)
 
-        self.training = TrainingPanel()
+        self.training = TrainingPanel(self.runs_root)
+        self.browser = self.training.browser
+        self.browser.extra = load_extra_runs()
+        self.browser.explore_requested.connect(self.explore_run)
+        self.browser.refresh()
         self.panels = [cls(self.service) for cls in PANEL_CLASSES]
         self.evaluation = next(p for p in self.panels if isinstance(p, EvaluationPanel))
         self.tabs = QTabWidget()
@@ -263,7 +270,35 @@ class MainWindow(QMainWindow):
                 return
         self.statusBar().showMessage(f"Loading {path}…")
         self._opened_by_user = str(path)
-        self.service.load_checkpoint(path)
+        run = read_run(Path(path).parent, self.runs_root)
+        if run is not None:  # a run folder: list it with its curve, and name the model after it
+            self._list_run(run)
+        self.service.load_checkpoint(path, run.name if run is not None else "")
+
+    def _list_run(self, run: RunSummary) -> None:
+        """Show `run` in the browser (remembered across sessions when outside the runs folder),
+        selected and with its curve."""
+        inside = run.folder.resolve().is_relative_to(self.runs_root.resolve())
+        if not inside:
+            self.browser.add_folder(run.folder)
+            save_extra_runs(self.browser.extra)
+        else:
+            self.browser.refresh()
+        self.browser.set_checked(run.key, True)
+        self.browser.select(run.key)
+        self.training.run_tabs.setCurrentWidget(self.browser)
+
+    def explore_run(self, run: RunSummary) -> None:
+        """Load `run`'s best model into the explore tabs; while a queue trains, pin it there."""
+        if run.checkpoint is None:
+            return
+        if self.controller.running:
+            self.service.set_pinned(True)
+        self.statusBar().showMessage(
+            f"Exploring {run.name}" + (" (pinned while training goes on)" if self.controller.running else ""),
+            8000,
+        )
+        self.service.load_checkpoint(str(run.checkpoint), run.name)
 
     def save_checkpoint_as(self, path: str | None = None) -> Path | None:
         info = self.service.info
@@ -340,7 +375,7 @@ class MainWindow(QMainWindow):
                 self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}"
             )
             return
-        self.training.start_queue(configs)
+        self.training.start_queue(configs, run_dirs(self.queue_dir, configs))
         self.tabs.setCurrentWidget(self.training)
         self.controller.start(configs, self.queue_dir)
         self._update_actions()
@@ -369,7 +404,8 @@ class MainWindow(QMainWindow):
     def _on_event(self, event: object) -> None:
         self.training.on_event(event)
         if isinstance(event, ev.NewBest):
-            self.service.load_best(event)
+            if not self.service.pinned:
+                self.service.load_best(event, self._queue_run_name(event.run))
         elif isinstance(event, ev.RunFinished) and event.reason == ev.STOP_DIVERGED:
             kept = (
                 "its best checkpoint is kept"
@@ -383,7 +419,26 @@ class MainWindow(QMainWindow):
         elif isinstance(event, ev.QueueFinished):
             self._on_queue_finished(event)
 
+    def _queue_run_name(self, index: int) -> str:
+        records = self.training.records
+        lr = format_lr(records[index].config.train.lr)
+        folder = self.queue_dir.name if self.queue_dir is not None else "this queue"
+        return f"run {index + 1} of {len(records)} of {folder} (lr={lr})" if len(records) > 1 else folder
+
+    def _show_best_of_queue(self) -> None:
+        """After a queue, the explore tabs show its best run (unless pinned)."""
+        index = best_run(self.training.records)
+        if index is None or self.service.pinned:
+            return
+        record = self.training.records[index]
+        if record.checkpoint and Path(record.checkpoint).is_file():
+            name = self._queue_run_name(index)
+            if len(self.training.records) > 1:
+                name += ", the best of the queue"
+            self.service.load_checkpoint(record.checkpoint, name)
+
     def _on_queue_finished(self, event: ev.QueueFinished) -> None:
+        self._show_best_of_queue()
         if event.failure is not None:
             message = f"Training failed: {event.failure}"
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pyqtgraph as pg
@@ -15,6 +16,26 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 NO_DATA_COLOUR = "#7f7f7f"  # the legend mark of a run with nothing to plot; no run's curve is grey
 LEGEND_ROW = 20  # pixels per legend entry (pyqtgraph's samples are 20 x 20)
 COMPACT_AFTER = 12  # more runs than this: a smaller, denser legend
+
+
+# colours of runs that have a folder: one per folder, the same in every queue and the run browser
+STABLE_PALETTE = (
+    *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"),
+    *("#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d"),
+    *("#31a354", "#756bb1"),
+)
+
+
+def stable_colour(key: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """The colour of the run whose folder is `key`: picked by a hash of the key, so it does not
+    depend on the run's place in a queue or list; the next free one when another run shown beside
+    it has it already."""
+    start = zlib.crc32(key.encode("utf-8")) % len(STABLE_PALETTE)
+    for i in range(len(STABLE_PALETTE)):
+        colour = STABLE_PALETTE[(start + i) % len(STABLE_PALETTE)]
+        if colour not in taken:
+            return colour
+    return STABLE_PALETTE[start]
 
 
 def run_colours(count: int) -> list[str]:
@@ -178,6 +199,7 @@ class _Run:
     def __init__(self, plot: pg.PlotItem, label: str, colour: str) -> None:
         self.label = label
         self.colour = colour
+        self.key: str | None = None  # the run folder, when the run has one
         self.epochs: list[int] = []
         self.val: list[float] = []
         self.train: list[float] = []
@@ -258,15 +280,42 @@ class CurvePlot(QWidget):
         self.hover.hide()
         self._fit_legend()
 
-    def add_run(self, label: str) -> int:
-        run = _Run(self.plot, label, PALETTE[len(self.runs) % len(PALETTE)])
+    def add_run(self, label: str, key: str | None = None) -> int:
+        """A new curve; a run with a folder (`key`) gets its stable colour, others the next of the
+        palette in order."""
+        if key is not None:
+            colour = stable_colour(key, {r.colour for r in self.runs})
+        else:
+            colour = PALETTE[len(self.runs) % len(PALETTE)]
+        run = _Run(self.plot, label, colour)
+        run.key = key
         run.train_curve.setVisible(self.show_train)
         self.runs.append(run)
-        if len(self.runs) > len(PALETTE):  # past the palette: spread all runs over a colour ramp
-            for r, colour in zip(self.runs, run_colours(len(self.runs))):
-                r.set_colour(colour)
+        unkeyed = [r for r in self.runs if r.key is None]
+        if len(unkeyed) > len(PALETTE):  # past the palette: spread those runs over a colour ramp
+            for r, c in zip(unkeyed, run_colours(len(unkeyed))):
+                r.set_colour(c)
         self._fit_legend()
         return len(self.runs) - 1
+
+    def remove_runs_from(self, index: int) -> None:
+        """Take the runs from `index` on off the plot (the overlaid runs of the browser)."""
+        for run in self.runs[index:]:
+            for item in (run.val_curve, run.train_curve, run.best_marker, run.end_marker):
+                self.plot.removeItem(item)
+            self.legend.removeItem(run.val_curve)
+        del self.runs[index:]
+        self._fit_legend()
+
+    def add_history(self, label: str, key: str, history: list[dict[str, float]]) -> int:
+        """A finished run's curve from its metrics rows, in its stable colour."""
+        index = self.add_run(label, key)
+        best_epoch, best_val = 0, math.inf
+        for h in history:
+            if h["val_nll"] < best_val:
+                best_epoch, best_val = int(h["epoch"]), h["val_nll"]
+            self.add_epoch(index, int(h["epoch"]), h["train_loss"], h["val_nll"], best_epoch, best_val)
+        return index
 
     def add_epoch(
         self, index: int, epoch: int, train_loss: float, val_nll: float, best_epoch: int, best_val: float

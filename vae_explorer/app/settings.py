@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
@@ -75,3 +76,20 @@ def save_settings(settings: TrainingSettings, store: QSettings | None = None) ->
     store = store or QSettings()
     store.setValue(KEY, settings.to_json())
     store.sync()
+
+
+EXTRA_RUNS_KEY = "runs/extra"
+
+
+def load_extra_runs(store: QSettings | None = None) -> list[Path]:
+    """Run folders outside the runs folder that the user opened, which the browser keeps listing."""
+    store = store or QSettings()
+    value = store.value(EXTRA_RUNS_KEY, [])
+    if isinstance(value, str):
+        value = [value]
+    return [Path(v) for v in (value or []) if isinstance(v, str) and v]
+
+
+def save_extra_runs(folders: list[Path], store: QSettings | None = None) -> None:
+    store = store or QSettings()
+    store.setValue(EXTRA_RUNS_KEY, [str(f) for f in folders])

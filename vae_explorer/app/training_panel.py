@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QResizeEvent
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +31,7 @@ from vae_explorer.core.events import RunStatus
 from vae_explorer.core.session import RunRecord, route
 
 from .plot import CurvePlot
+from .run_browser import RunBrowser
 
 COLUMNS = ("learning rate", "status", "epochs", "best val nll", "test nll", "ended by")
 REASONS = {
@@ -88,8 +91,10 @@ class TrainingPanel(QWidget):
 
     title = "Training"
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.browser = RunBrowser(runs_root)
+        self.browser.curves_changed.connect(self.show_browser_curves)
         self.plot = CurvePlot()
         self.plot.widget.setMinimumHeight(260)
         self.show_train = QCheckBox("Show train loss (dashed)")
@@ -118,6 +123,7 @@ class TrainingPanel(QWidget):
 
         # a mirror of the engine's run records, kept by applying the same events
         self.records: list[RunRecord] = []
+        self.queue_keys: list[str | None] = []  # the run folders of the queue shown
         self._epoch_started = time.monotonic()
         self._paused_since: float | None = None  # monotonic time of the pause, while paused
         self._batches = 1  # batches per epoch of the run under way
@@ -145,9 +151,13 @@ class TrainingPanel(QWidget):
         pv.addWidget(self.progress)
         pv.addLayout(form)
         pv.addWidget(self.result_label)
+        self.run_tabs = QTabWidget()
+        self.run_tabs.addTab(self.table, "This queue")
+        self.run_tabs.addTab(self.browser, "All runs")
+        self.run_tabs.setCurrentWidget(self.browser)  # until a queue starts: the runs on disk
         runs_box = QGroupBox("Runs")
         rv = QVBoxLayout(runs_box)
-        rv.addWidget(self.table)
+        rv.addWidget(self.run_tabs)
         bottom = QWidget()
         bh = QHBoxLayout(bottom)
         bh.setContentsMargins(0, 0, 0, 0)
@@ -163,20 +173,36 @@ class TrainingPanel(QWidget):
         layout.addWidget(split)
 
     # -- queue -------------------------------------------------------------------------------------
-    def start_queue(self, configs: list[RunConfig]) -> None:
+    def start_queue(self, configs: list[RunConfig], folders: list[Path | None] | None = None) -> None:
+        """Show a new queue: its runs' rows and curves (in each run folder's stable colour)."""
         self.records = [RunRecord(i, c) for i, c in enumerate(configs)]
+        self.queue_keys = [
+            str(Path(f).resolve()) if f is not None else None for f in (folders or [None] * len(configs))
+        ]
         self._paused_since = None
         self.plot.clear()
         if configs:
             self.plot.set_nll_label(nll_label(configs[0].model.likelihood))
         self.table.setRowCount(len(configs))
-        for record in self.records:
-            self.plot.add_run(record.label)
+        for record, key in zip(self.records, self.queue_keys):
+            self.plot.add_run(record.label, key)
             self._render_row(record.index)
+        self.browser.busy = {k for k in self.queue_keys if k is not None}
+        self.show_browser_curves()
+        self.run_tabs.setCurrentWidget(self.table)
         self.run_label.setText("–")
         self.best_label.setText("–")
         self.result_label.setText("Loading data…")
         self._reset_progress()
+
+    def show_browser_curves(self) -> None:
+        """The curves of the runs ticked in the browser, after the queue's own (a run of the queue
+        is drawn once, live)."""
+        self.plot.remove_runs_from(len(self.records))
+        live = {k for k in self.queue_keys if k is not None}
+        for run in self.browser.checked_runs():
+            if run.key not in live and run.history:
+                self.plot.add_history(run.name, run.key, run.history)
 
     def _reset_progress(self, text: str = "batch %v / %m") -> None:
         self.progress.setFormat(text)
@@ -251,6 +277,7 @@ class TrainingPanel(QWidget):
         route(self.records, event)
         run = getattr(event, "run", None)
         if isinstance(event, ev.RunStarted):
+            self.browser.refresh()  # its folder is on disk now
             c = event.config.train
             self.run_label.setText(
                 f"{run + 1} of {len(self.records)}: lr={format_lr(c.lr)}, {c.optimizer}, batch {c.batch_size}"
@@ -291,6 +318,8 @@ class TrainingPanel(QWidget):
             self.progress.setValue(self._batches)
         elif isinstance(event, ev.QueueFinished):
             self._queue_finished(event)
+            self.browser.busy = set()
+            self.browser.refresh()
             for row in range(len(self.records)):
                 self._render_row(row)
             return

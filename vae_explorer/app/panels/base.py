@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from vae_explorer.app.inference import InferenceService, ModelInfo
+from vae_explorer.core.config import format_lr
 
 NOTICE_STYLE = (
     "QLabel { background: #fff4d6; color: #4a3800; border: 1px solid #d9b24c;"
@@ -27,6 +29,17 @@ def missing_data_text(info: ModelInfo, what: str, extra: str = "") -> str:
     )
 
 
+def describe_model(info: ModelInfo) -> str:
+    """One line: which run, learning rate, epoch and checkpoint a tab shows."""
+    m = info.config.model
+    name = info.name or (Path(info.checkpoint).parent.name if info.checkpoint else "training run")
+    where = Path(info.checkpoint).name if info.checkpoint else "not saved"
+    return (
+        f"Showing {name}: lr={format_lr(info.config.train.lr)}, epoch {info.epoch}, "
+        f"validation nll {info.best_val:.2f} ({m.prior}, K={m.components}, L={m.latent_dim}; {where})"
+    )
+
+
 class Panel(QWidget):
     """A tab of the main window. Subclasses refresh in `on_model_loaded` via `self.service`."""
 
@@ -40,6 +53,20 @@ class Panel(QWidget):
         self.status.setStyleSheet("color: #555;")
         self.status.setWordWrap(True)  # a long header wraps instead of widening the window
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pin = QCheckBox("Pin")
+        self.pin.setToolTip(
+            "Keep this model in the explore tabs while training goes on (new best models are not shown)"
+        )
+        self.pin.setChecked(service.pinned)
+        self.pin.toggled.connect(service.set_pinned)
+        service.pinned_changed.connect(self._pinned_changed)
+        # the one line that says which model the tab shows, with the Pin toggle beside it
+        self.header = QWidget()
+        row = QHBoxLayout(self.header)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.status, 1)
+        row.addWidget(self.pin)
         # a lasting message in place of what cannot be drawn (e.g. the test images are missing)
         self.notice = QLabel()
         self.notice.setObjectName("panel-notice")
@@ -52,13 +79,15 @@ class Panel(QWidget):
         self._stale = False  # a model arrived while the panel was hidden; it refreshes when shown
         service.model_loaded.connect(self._model_loaded)
 
+    def _pinned_changed(self, on: bool) -> None:
+        self.pin.blockSignals(True)
+        self.pin.setChecked(on)
+        self.pin.blockSignals(False)
+
     def _model_loaded(self, info: ModelInfo) -> None:
         self.info = info
-        self.status.setText(
-            f"Model: epoch {info.epoch}, validation nll {info.best_val:.2f} "
-            f"({info.config.model.prior}, K={info.config.model.components}, "
-            f"L={info.config.model.latent_dim})"
-        )
+        self.status.setText(describe_model(info))
+        self.status.setToolTip(info.checkpoint or "a model of the training under way, not saved yet")
         # a tab of a shown window that is not the current one waits: during training a new best
         # arrives every epoch, and figures nobody sees would take CPU from the training
         self._stale = self.window().isVisible() and not self.isVisible()

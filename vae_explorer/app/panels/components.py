@@ -300,7 +300,7 @@ class ComponentsPanel(Panel):
         split.setStretchFactor(1, 1)
         split.setSizes([1000, 300])
         layout = QVBoxLayout(self)
-        layout.addWidget(self.status)
+        layout.addWidget(self.header)
         layout.addLayout(bar)
         layout.addLayout(options)
         layout.addWidget(self.notice)

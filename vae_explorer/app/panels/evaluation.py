@@ -226,7 +226,7 @@ class EvaluationPanel(Panel):
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.status)
+        layout.addWidget(self.header)
         layout.addWidget(self.notice)
         layout.addLayout(bar)
         layout.addWidget(self.message)

@@ -208,7 +208,7 @@ class InterpolationPanel(Panel):
         cur.addLayout(scrub)
         ends.addLayout(cur, 1)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.status)
+        layout.addWidget(self.header)
         layout.addWidget(self.notice)
         layout.addLayout(controls)
         layout.addWidget(gallery_box)

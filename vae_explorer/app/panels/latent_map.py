@@ -159,7 +159,7 @@ class LatentMapPanel(Panel):
         side.addWidget(self.info_label)
         side.addStretch(1)
         bar = QHBoxLayout()
-        bar.addWidget(self.status, 1)
+        bar.addWidget(self.header, 1)
         bar.addWidget(QLabel("Colour by"))
         bar.addWidget(self.colour_by)
         bar.addSpacing(8)

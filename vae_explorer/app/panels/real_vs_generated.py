@@ -65,7 +65,7 @@ class RealVsGeneratedPanel(Panel):
         self.binary.setToolTip("Show Bernoulli draws instead of the decoder's pixel probabilities")
         self.binary.toggled.connect(lambda _: self.refresh())
         bar = QHBoxLayout()
-        bar.addWidget(self.status, 1)
+        bar.addWidget(self.header, 1)
         bar.addWidget(self.binary)
         bar.addWidget(self.resample)
         layout = QVBoxLayout(self)

@@ -1,0 +1,166 @@
+"""The run browser: runs of earlier sessions and of the CLI, their curves, exploring any run,
+renaming and deleting; the queue's best run in the explore tabs; the Pin toggle."""
+
+from __future__ import annotations
+
+import pytest
+from apphelpers import record_events, tiny_settings
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from vae_explorer.cli import main
+from vae_explorer.core import events as ev
+
+TINY = ["--limit-train", "200", "--limit-val", "64", "--limit-test", "64", "--hidden", "32"]
+TINY += ["--latent-dim", "4", "--components", "3", "--epochs", "2", "--eval-budget", "0"]
+
+
+@pytest.fixture
+def runs_root(tmp_path):
+    root = tmp_path / "runs"
+    assert main(["train", *TINY, "--out", str(root / "20260101-120000")]) == 0
+    assert main(["train", *TINY, "--lr", "1e-3", "--lr", "3e-3", "--out", str(root / "20260102-090000")]) == 0
+    return root
+
+
+def make_window(qtbot, root):
+    from vae_explorer.app.main_window import MainWindow
+
+    win = MainWindow(runs_root=root)
+    qtbot.addWidget(win)
+    win.resize(1100, 750)
+    win.show()
+    return win
+
+
+def close(win):
+    win.controller.stop_and_wait()
+    win.service.shutdown()
+
+
+def names(browser):
+    return [browser.table.item(r, 1).text() for r in range(browser.table.rowCount())]
+
+
+def test_runs_of_an_earlier_session_come_back_with_their_curves(qtbot, runs_root):
+    win = make_window(qtbot, runs_root)
+    browser = win.training.browser
+    assert sorted(names(browser)) == [
+        "20260101-120000",
+        "20260102-090000/lr_0.001",
+        "20260102-090000/lr_0.003",
+    ]
+    # ticking a run draws its curve from its metrics.csv, in its stable colour
+    run = next(r for r in browser.runs if r.name == "20260102-090000/lr_0.003")
+    browser.set_checked(run.key, True)
+    plot = win.training.plot
+    assert [r.label for r in plot.runs] == [run.name]
+    assert plot.runs[0].val == [h["val_nll"] for h in run.history]
+    colour = plot.runs[0].colour
+    # the best run is highlighted: the lowest validation nll of the three
+    best = min(browser.runs, key=lambda r: r.best_val)
+    row = browser.row_of(best.key)
+    assert browser.table.item(row, 1).font().bold()
+    # a filter hides what does not match
+    browser.filter.setText("lr_0.003")
+    visible = [r for r in range(browser.table.rowCount()) if not browser.table.isRowHidden(r)]
+    assert [browser.runs[r].name for r in visible] == [run.name]
+    browser.filter.setText("")
+    close(win)
+    # a restart: the same runs, the same colour for the same run
+    win = make_window(qtbot, runs_root)
+    browser = win.training.browser
+    assert len(browser.runs) == 3
+    browser.set_checked(run.key, True)
+    assert win.training.plot.runs[0].colour == colour
+    close(win)
+
+
+def test_explore_any_run_loads_its_best_model_and_names_it(qtbot, runs_root):
+    win = make_window(qtbot, runs_root)
+    browser = win.training.browser
+    row = names(browser).index("20260102-090000/lr_0.003")
+    rect = browser.table.visualItemRect(browser.table.item(row, 1))
+    # a double-click as a mouse makes it: press and release, then the double-click event
+    qtbot.mouseClick(browser.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(browser.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    target = str(browser.runs[row].checkpoint)
+    qtbot.waitUntil(
+        lambda: win.service.info is not None and win.service.info.checkpoint == target, timeout=30_000
+    )
+    for panel in win.panels:
+        text = panel.status.text()
+        assert "20260102-090000/lr_0.003" in text and "lr=0.003" in text and "epoch" in text, text
+    close(win)
+
+
+def test_rename_and_delete_ask_and_act(qtbot, runs_root, monkeypatch):
+    win = make_window(qtbot, runs_root)
+    browser = win.training.browser
+    row = names(browser).index("20260101-120000")
+    browser.table.selectRow(row)
+    browser.rename_selected("course run")
+    assert "course run" in names(browser)
+    assert (runs_root / "20260101-120000" / "name.txt").read_text().strip() == "course run"
+    asked = []
+
+    def answer(reply):
+        def question(*args, **kwargs):
+            asked.append(args[2] if len(args) > 2 else "")
+            return reply
+
+        return question
+
+    browser.table.selectRow(names(browser).index("course run"))
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    assert not browser.delete_selected()
+    assert len(asked) == 1 and "trash" in asked[0] and (runs_root / "20260101-120000").is_dir()
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    assert browser.delete_selected()
+    assert not (runs_root / "20260101-120000").exists()
+    assert "course run" not in names(browser) and len(browser.runs) == 2
+    close(win)
+
+
+def test_after_a_queue_the_explore_tabs_show_its_best_run_and_pin_holds_a_model(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path / "runs")
+    win.settings = tiny_settings(epochs=2, lrs=(1e-3, 1e-5))
+    seen = record_events(win)
+    win.start_training()
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
+    records = win.training.records
+    best = min(records, key=lambda r: r.best_val)
+    qtbot.waitUntil(
+        lambda: win.service.info is not None and win.service.info.checkpoint == best.checkpoint,
+        timeout=30_000,
+    )
+    assert "the best of the queue" in win.panels[0].status.text()
+    # the queue's runs are in the browser too, and nothing is busy any more
+    assert len(win.training.browser.runs) == 2 and not win.training.browser.busy
+    # pinned: a new queue's bests do not replace the model shown
+    win.panels[1].pin.setChecked(True)
+    assert win.service.pinned and all(p.pin.isChecked() for p in win.panels)
+    shown = win.service.info.checkpoint
+    seen.clear()
+    win.settings = tiny_settings(epochs=1)
+    win.start_training()
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
+    qtbot.wait(300)
+    assert win.service.info.checkpoint == shown
+    win.panels[2].pin.setChecked(False)
+    assert not win.service.pinned
+    close(win)
+
+
+def test_opening_a_checkpoint_lists_its_run_with_its_curve(qtbot, tmp_path, checkpoint):
+    win = make_window(qtbot, tmp_path / "runs")
+    win.open_checkpoint(str(checkpoint))
+    qtbot.waitUntil(lambda: win.service.info is not None, timeout=30_000)
+    browser = win.training.browser
+    assert [r.folder for r in browser.runs] == [checkpoint.parent]
+    assert win.training.plot.runs and win.training.plot.runs[0].label == checkpoint.parent.name
+    assert win.training.run_tabs.currentWidget() is browser
+    close(win)
+    win = make_window(qtbot, tmp_path / "runs")  # remembered after a restart
+    assert [r.folder for r in win.training.browser.runs] == [checkpoint.parent]
+    close(win)

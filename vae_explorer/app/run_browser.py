@@ -1,0 +1,289 @@
+"""The run browser: every run in the app's runs folder (the app's and the CLI's, this session's and
+earlier ones) and every run folder opened by the user, with its curve on request."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QFile, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vae_explorer.core.runs import RunSummary, differing_settings, find_runs, rename_run
+
+from .plot import stable_colour
+
+COLUMNS = ("", "name", "date", "settings", "status", "best val nll", "test nll")
+BEST_BACKGROUND = QColor("#e3f1dc")
+KEY_ROLE = Qt.ItemDataRole.UserRole
+
+
+def best_key(runs: list[RunSummary]) -> str | None:
+    """The run with the lowest best validation nll among the Bernoulli ones (other likelihoods'
+    numbers are not comparable with theirs), or among all when there is none."""
+    finite = [r for r in runs if math.isfinite(r.best_val) and r.checkpoint is not None]
+    bernoulli = [r for r in finite if r.config is not None and r.config.model.likelihood == "bernoulli"]
+    pool = bernoulli or finite
+    return min(pool, key=lambda r: r.best_val).key if pool else None
+
+
+class RunBrowser(QWidget):
+    """Lists runs; emits explore_requested(run) and curves_changed() (the checked runs changed)."""
+
+    explore_requested = Signal(object)  # RunSummary
+    curves_changed = Signal()
+    deleted = Signal(str)  # the key of a run that was moved to the trash or deleted
+
+    def __init__(
+        self, root: Path | None, extra: list[Path] | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.root = Path(root) if root is not None else None
+        self.extra: list[Path] = list(extra or [])
+        self.runs: list[RunSummary] = []
+        self.checked: set[str] = set()
+        self.busy: set[str] = set()  # runs this app is training now (not to be deleted)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter by name, settings or status")
+        self.filter.setClearButtonEnabled(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.setToolTip("Double-click a run to explore its best model; tick it to show its curve")
+        self.explore_button = QPushButton("Explore this run")
+        self.rename_button = QPushButton("Rename…")
+        self.delete_button = QPushButton("Delete…")
+        self.refresh_button = QPushButton("Refresh")
+        self.count_label = QLabel()
+        self.count_label.setStyleSheet("color: #555;")
+        bar = QHBoxLayout()
+        bar.addWidget(self.filter, 1)
+        bar.addWidget(self.refresh_button)
+        buttons = QHBoxLayout()
+        for b in (self.explore_button, self.rename_button, self.delete_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.count_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        self.filter.textChanged.connect(self._apply_filter)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.explore_button.clicked.connect(self._explore_selected)
+        self.rename_button.clicked.connect(self.rename_selected)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.table.cellDoubleClicked.connect(lambda row, _col: self._explore_row(row))
+        self.table.itemChanged.connect(self._item_changed)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self._update_buttons()
+
+    # -- contents ---------------------------------------------------------------------------------
+    def add_folder(self, folder: Path) -> None:
+        """List `folder` (a run folder opened by the user) even when it is outside the runs root."""
+        folder = Path(folder)
+        if all(folder.resolve() != f.resolve() for f in self.extra):
+            self.extra.append(folder)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the runs from disk again; ticks and the selection stay with their runs."""
+        selected = self.selected()
+        self.runs = find_runs(self.root, self.extra) if self.root is not None else []
+        keys = {r.key for r in self.runs}
+        self.checked &= keys
+        settings = differing_settings(self.runs)
+        best = best_key(self.runs)
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(self.runs))
+        for row, run in enumerate(self.runs):
+            date = datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M")
+            status = run.status + (f" ({run.reason})" if run.reason and run.reason not in run.status else "")
+            best_val = f"{run.best_val:.2f} (ep. {run.best_epoch})" if math.isfinite(run.best_val) else "–"
+            test = f"{run.test_nll:.2f}" if run.test_nll is not None else "–"
+            values = ("", run.name, date, settings.get(run.key, ""), status, best_val, test)
+            for col, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                item.setData(KEY_ROLE, run.key)
+                if col == 0:
+                    item.setFlags(
+                        Qt.ItemFlag.ItemIsUserCheckable
+                        | Qt.ItemFlag.ItemIsEnabled
+                        | Qt.ItemFlag.ItemIsSelectable
+                    )
+                    item.setCheckState(
+                        Qt.CheckState.Checked if run.key in self.checked else Qt.CheckState.Unchecked
+                    )
+                    item.setBackground(QBrush(QColor(stable_colour(run.key))))
+                    item.setToolTip("show this run's curves on the plot")
+                elif col == 1:
+                    item.setToolTip(str(run.folder))
+                if run.key == best:
+                    if col:
+                        item.setBackground(BEST_BACKGROUND)
+                    font = QFont(item.font())
+                    font.setBold(True)
+                    item.setFont(font)
+                    if col == 1:
+                        item.setToolTip(f"{run.folder}\nthe lowest validation nll of the runs listed")
+                self.table.setItem(row, col, item)
+        self.table.blockSignals(False)
+        self._apply_filter()
+        if selected is not None and selected.key in keys:
+            self.select(selected.key)
+        self._update_buttons()
+
+    def run_of(self, key: str) -> RunSummary | None:
+        return next((r for r in self.runs if r.key == key), None)
+
+    def row_of(self, key: str) -> int | None:
+        return next((i for i, r in enumerate(self.runs) if r.key == key), None)
+
+    def select(self, key: str) -> None:
+        row = self.row_of(key)
+        if row is not None:
+            self.table.selectRow(row)
+
+    def selected(self) -> RunSummary | None:
+        rows = {i.row() for i in self.table.selectedIndexes()}
+        if len(rows) != 1:
+            return None
+        row = rows.pop()
+        return self.runs[row] if row < len(self.runs) else None
+
+    def checked_runs(self) -> list[RunSummary]:
+        return [r for r in self.runs if r.key in self.checked]
+
+    def set_checked(self, key: str, on: bool) -> None:
+        row = self.row_of(key)
+        if row is not None:
+            self.table.item(row, 0).setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    def _item_changed(self, item: QTableWidgetItem) -> None:
+        if item.column() != 0:
+            return
+        key = item.data(KEY_ROLE)
+        was = key in self.checked
+        if item.checkState() == Qt.CheckState.Checked:
+            self.checked.add(key)
+        else:
+            self.checked.discard(key)
+        if was != (key in self.checked):
+            self.curves_changed.emit()
+
+    def _apply_filter(self) -> None:
+        words = self.filter.text().lower().split()
+        shown = 0
+        for row in range(self.table.rowCount()):
+            text = " ".join(self.table.item(row, col).text().lower() for col in range(1, len(COLUMNS)))
+            hide = any(w not in text for w in words)
+            self.table.setRowHidden(row, hide)
+            shown += not hide
+        total = len(self.runs)
+        self.count_label.setText(f"{shown} of {total} runs" if words else f"{total} runs")
+        self.count_label.setToolTip(f"the runs in {self.root} and the run folders you opened")
+
+    def _update_buttons(self) -> None:
+        run = self.selected()
+        self.explore_button.setEnabled(run is not None and run.checkpoint is not None)
+        self.rename_button.setEnabled(run is not None)
+        self.delete_button.setEnabled(
+            run is not None and run.key not in self.busy and run.status != "running"
+        )
+
+    # -- actions ------------------------------------------------------------------------------------
+    def _explore_row(self, row: int) -> None:
+        if 0 <= row < len(self.runs):
+            self._explore(self.runs[row])
+
+    def _explore_selected(self) -> None:
+        run = self.selected()
+        if run is not None:
+            self._explore(run)
+
+    def _explore(self, run: RunSummary) -> None:
+        if run.checkpoint is None:
+            QMessageBox.information(self, "Explore run", f"{run.name} has no model yet (no epoch finished).")
+            return
+        self.explore_requested.emit(run)
+
+    def rename_selected(self, name: str | None = None) -> None:
+        run = self.selected()
+        if run is None:
+            return
+        if name is None or not isinstance(name, str):
+            name, ok = QInputDialog.getText(
+                self, "Rename run", f"Name of {run.folder}\n(empty: the folder's name)", text=run.name
+            )
+            if not ok:
+                return
+        try:
+            rename_run(run, name)
+        except OSError as exc:
+            QMessageBox.critical(self, "Rename run", str(exc))
+            return
+        self.refresh()
+        self.curves_changed.emit()  # the legend names the run
+
+    def delete_selected(self, confirmed: bool = False) -> bool:
+        """Move the selected run's folder to the system trash (or, where there is none, delete it
+        after a second question); asks first."""
+        run = self.selected()
+        if run is None or run.key in self.busy or run.status == "running":
+            return False
+        if not confirmed:
+            answer = QMessageBox.question(
+                self,
+                "Delete run",
+                f"Move the run “{run.name}” to the trash?\n\n{run.folder}\n\n"
+                "Its model, metrics and figures go with it.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        if not QFile.moveToTrash(str(run.folder)):
+            answer = QMessageBox.question(
+                self,
+                "Delete run",
+                f"{run.folder} cannot be moved to a trash here. Delete it for good?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+            try:
+                shutil.rmtree(run.folder)
+            except OSError as exc:
+                QMessageBox.critical(self, "Delete run", f"Cannot delete {run.folder}: {exc.strerror or exc}")
+                return False
+        self.checked.discard(run.key)
+        self.extra = [f for f in self.extra if f.exists()]
+        self.deleted.emit(run.key)
+        self.refresh()
+        self.curves_changed.emit()
+        return True
