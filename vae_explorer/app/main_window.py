@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QStandardPaths, Qt, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -37,6 +37,14 @@ from .settings import TrainingSettings, load_extra_runs, load_settings, save_ext
 from .settings_dialog import SettingsDialog
 from .training_panel import TrainingPanel
 from .training_worker import TrainingController
+
+RECENT_MAX = 8
+
+
+def _as_bool(value) -> bool:
+    """QSettings gives booleans back as 'true'/'false' strings in some formats."""
+    return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
+
 
 PANEL_CLASSES: list[type] = [
     RealVsGeneratedPanel,
@@ -93,8 +101,141 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel(device_description())
         self.statusBar().addPermanentWidget(self.device_label)
         self._make_actions()
+        self._tab_shortcuts()
         self._update_actions()
+        self.setAcceptDrops(True)
+        self.restore_state()
         self.statusBar().showMessage("Ready: press Start (F5) to train on the bundled MNIST.")
+
+    # -- session state -------------------------------------------------------------------------
+    def _tab_shortcuts(self) -> None:
+        """Ctrl+1..9 choose a tab; Ctrl+PgDown / Ctrl+PgUp the next / previous one, wherever the
+        focus is (a focused table or plot would otherwise keep the keys)."""
+        for i in range(min(self.tabs.count(), 9)):
+            QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self, lambda i=i: self.tabs.setCurrentIndex(i))
+        QShortcut(QKeySequence("Ctrl+PgDown"), self, lambda: self.step_tab(1))
+        QShortcut(QKeySequence("Ctrl+PgUp"), self, lambda: self.step_tab(-1))
+        # tables and spin boxes take Ctrl+PgDown for themselves (the shortcut never fires there):
+        # the window sees the key first
+        QApplication.instance().installEventFilter(self)
+
+    def step_tab(self, step: int) -> None:
+        self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
+
+    def eventFilter(self, watched, event) -> bool:
+        from PySide6.QtCore import QEvent
+
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and event.modifiers() == Qt.KeyboardModifier.ControlModifier
+            and event.key() in (Qt.Key.Key_PageDown, Qt.Key.Key_PageUp)
+            and isinstance(watched, QWidget)
+            and watched.window() is self
+        ):
+            self.step_tab(1 if event.key() == Qt.Key.Key_PageDown else -1)
+            return True
+        return super().eventFilter(watched, event)
+
+    def save_state(self) -> None:
+        """Window geometry, splitters, view toggles and the current tab, for the next start."""
+        store = QSettings()
+        store.setValue("window/geometry", self.saveGeometry())
+        store.setValue("window/tab", self.tabs.currentIndex())
+        for name, splitter in self._splitters().items():
+            store.setValue(f"splitters/{name}", splitter.saveState())
+        store.setValue("view/show_train", self.training.show_train.isChecked())
+        store.setValue("view/log_y", self.training.log_y.isChecked())
+        store.setValue("runs/checked", sorted(self.browser.checked))
+
+    def restore_state(self) -> None:
+        store = QSettings()
+        geometry = store.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self._splitters_restored = False
+        self.training.show_train.setChecked(_as_bool(store.value("view/show_train", True)))
+        self.training.log_y.setChecked(_as_bool(store.value("view/log_y", False)))
+        checked = store.value("runs/checked", [])
+        for key in [checked] if isinstance(checked, str) else checked or []:
+            self.browser.set_checked(str(key), True)
+        try:
+            tab = int(store.value("window/tab", 0))
+        except (TypeError, ValueError):
+            tab = 0
+        if 0 <= tab < self.tabs.count():
+            self.tabs.setCurrentIndex(tab)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not getattr(self, "_splitters_restored", True):
+            # once the window has its size: a splitter restored before would share out its
+            # saved sizes again when the window is laid out
+            self._splitters_restored = True
+            store = QSettings()
+            for name, splitter in self._splitters().items():
+                state = store.value(f"splitters/{name}")
+                if state is not None:
+                    splitter.restoreState(state)
+
+    def _splitters(self) -> dict[str, QWidget]:
+        from PySide6.QtWidgets import QSplitter
+
+        out = {"training": self.training.splitter}
+        for panel in self.panels:
+            split = panel.findChild(QSplitter)
+            if split is not None:
+                out[type(panel).__name__] = split
+        return out
+
+    # -- recent files and drops ----------------------------------------------------------------
+    def recent(self) -> list[str]:
+        value = QSettings().value("recent", [])
+        items = [value] if isinstance(value, str) else list(value or [])
+        return [str(v) for v in items if v]
+
+    def _remember(self, path: str) -> None:
+        items = [p for p in self.recent() if p != path]
+        QSettings().setValue("recent", [path, *items][:RECENT_MAX])
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        items = self.recent()
+        for path in items:
+            self.recent_menu.addAction(self._action(path, lambda _=False, p=path: self.open_checkpoint(p)))
+        if items:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction(self._action("Clear the list", self._clear_recent))
+        self.recent_menu.setEnabled(bool(items))
+
+    def _clear_recent(self) -> None:
+        QSettings().setValue("recent", [])
+        self._fill_recent_menu()
+
+    @staticmethod
+    def _dropped_checkpoint(event) -> str | None:
+        """The checkpoint a drag carries: a .pt file, or a run folder's model.pt."""
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if len(urls) != 1 or not urls[0].isLocalFile():
+            return None
+        path = Path(urls[0].toLocalFile())
+        if path.is_dir() and (path / "model.pt").is_file():
+            return str(path / "model.pt")
+        if path.suffix == ".pt" and path.is_file():
+            return str(path)
+        return None
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped_checkpoint(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:
+        path = self._dropped_checkpoint(event)
+        if path:
+            event.acceptProposedAction()
+            self.open_checkpoint(path)
 
     # -- actions -----------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -130,6 +271,8 @@ class MainWindow(QMainWindow):
 
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._fill_recent_menu()
         file_menu.addAction(self.save_action)
         file_menu.addSeparator()
         self.export_menu = file_menu.addMenu("&Export figure")
@@ -270,6 +413,7 @@ class MainWindow(QMainWindow):
                 return
         self.statusBar().showMessage(f"Loading {path}…")
         self._opened_by_user = str(path)
+        self._remember(str(Path(path).absolute()))
         run = read_run(Path(path).parent, self.runs_root)
         if run is not None:  # a run folder: list it with its curve, and name the model after it
             self._list_run(run)
@@ -473,5 +617,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopping training…")
             self.controller.stop_and_wait()
         self.evaluation.cancel()  # an evaluation under way ends at its next chunk
+        self.save_state()
+        QApplication.instance().removeEventFilter(self)
         self.service.shutdown()
         event.accept()

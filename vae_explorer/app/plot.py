@@ -21,8 +21,7 @@ COMPACT_AFTER = 12  # more runs than this: a smaller, denser legend
 # colours of runs that have a folder: one per folder, the same in every queue and the run browser
 STABLE_PALETTE = (
     *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"),
-    *("#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d"),
-    *("#31a354", "#756bb1"),
+    *("#bcbd22", "#393b79", "#000000"),
 )
 
 

@@ -168,7 +168,9 @@ class TrainingPanel(QWidget):
         split.addWidget(top)
         split.addWidget(bottom)
         split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(1, 2)
+        split.setSizes([600, 400])  # the run list shows a handful of rows from the start
+        self.splitter = split
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 

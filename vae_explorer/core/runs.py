@@ -8,6 +8,7 @@ name.txt beside the run's files so that it travels with the folder.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -37,7 +38,7 @@ class RunSummary:
     created: float  # seconds since the epoch: when config.json was written
     config: RunConfig | None
     history: list[dict[str, float]] = field(default_factory=list)
-    status: str = "incomplete"  # an outcome.json's status, "running", or "incomplete"
+    status: str = "incomplete"  # an outcome.json's status, "running", "finished" or "incomplete"
     reason: str | None = None
     best_val: float = math.inf
     best_epoch: int = 0
@@ -131,6 +132,11 @@ def read_run(folder: Path, root: Path | None = None) -> RunSummary | None:
         run.test_nll = float(test) if isinstance(test, (int, float)) else None
     elif probably_busy(folder):
         run.status = "running"
+    elif (folder / "test_loss.txt").is_file():  # ended, written before outcome.json existed
+        run.status = "finished"
+    if run.test_nll is None:
+        with contextlib.suppress(OSError, ValueError):
+            run.test_nll = float((folder / "test_loss.txt").read_text())
     run.evaluation = _read_json(folder / "evaluation.json")
     return run
 

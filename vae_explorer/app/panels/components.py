@@ -44,10 +44,13 @@ from vae_explorer.core.likelihood import IN_USE_SHARE, latent_statistics
 
 from .base import Panel
 
-ROW_HEIGHT = 58
+ROW_HEIGHT = 58  # before the pane's width is known
+MIN_ROW_HEIGHT, MAX_ROW_HEIGHT = 22, 120  # the rows scale between these to fill the pane's width
+LABEL_WIDTH, BAR_WIDTH = 126, 124
 MAX_TYPICAL = 16  # test images shown per component
 ORDERS = (("component index", "index"), ("weight", "weight"), ("share of test images", "usage"))
 BAR_COLOUR, DOMINANT_COLOUR = QColor("#9ecae1"), QColor("#1f5f99")
+WEIGHT_COLOUR, SHARE_COLOUR = "#1f77b4", "#ff7f0e"
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ class ClassBar(QWidget):
         super().__init__(parent)
         self.counts: tuple[int, ...] = ()
         self.dominant: int | None = None
-        self.setFixedSize(QSize(124, ROW_HEIGHT))
+        self.setFixedSize(QSize(BAR_WIDTH, ROW_HEIGHT))
 
     def set_counts(self, counts: tuple[int, ...], dominant: int | None) -> None:
         self.counts, self.dominant = tuple(counts), dominant
@@ -166,6 +169,17 @@ class ClassBar(QWidget):
                 QRectF(x, self.height() - label_h, slot, label_h), Qt.AlignmentFlag.AlignCenter, str(d)
             )
         painter.end()
+
+
+class RowsArea(QScrollArea):
+    """The scroll area of the rows; it tells when its width changes, so the rows can be scaled."""
+
+    resized = Signal()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.resized.emit()
 
 
 class FoldLine(QLabel):
@@ -274,31 +288,30 @@ class ComponentsPanel(Panel):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setStyleSheet("color: #333;")
-        scroll = QScrollArea()
+        scroll = self.scroll = RowsArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.rows_widget)
+        scroll.resized.connect(self._fit_rows)
         # weights and usage chart
         self.chart = pg.PlotWidget(background="w")
         self.chart.setWindowTitle("Mixture weights")
         self.chart.setLabel("bottom", "component k")
-        self.chart.setLabel("left", "weight wₖ / share of test images")
+        self.chart.setLabel("left", "weight wₖ, share of test images")
         self.chart.setTitle("Mixture weights", color="#222", size="10pt")
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.hideButtons()
         self.chart.getAxis("left").enableAutoSIPrefix(False)
-        self.chart.addLegend(offset=(-10, 10), labelTextColor="#222")
-        self.bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush="#1f77b4", name="weight wₖ")
-        self.share_bars = pg.BarGraphItem(
-            x=[], height=[], width=0.4, brush="#ff7f0e", name="share of test images"
-        )
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=WEIGHT_COLOUR)
+        self.share_bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=SHARE_COLOUR)
         self.chart.addItem(self.bars)
         self.chart.addItem(self.share_bars)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(scroll)
         split.addWidget(self.chart)
-        split.setStretchFactor(0, 4)
+        split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 1)
-        split.setSizes([1000, 300])
+        split.setSizes([1000, 200])
+        self.chart.setMinimumWidth(180)
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addLayout(bar)
@@ -354,6 +367,8 @@ class ComponentsPanel(Panel):
             self.seed,
             self.typical_count.value(),
         )
+        if self.result is None:
+            self.placeholder.setText("Drawing the components…")
         self.service.submit("components", job, self._show, self._failed)
 
     def resample_row(self, k: int) -> None:
@@ -373,7 +388,7 @@ class ComponentsPanel(Panel):
     def _new_row(self) -> Row:
         label = QLabel()
         label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        label.setMinimumWidth(120)
+        label.setFixedWidth(LABEL_WIDTH)
         view = ClickableImageView()
         view.setMinimumSize(64, ROW_HEIGHT)
         view.setFixedHeight(ROW_HEIGHT)
@@ -429,6 +444,37 @@ class ComponentsPanel(Panel):
             for w in self.rows[k].widgets():
                 w.setVisible(False)
 
+    def row_height(self) -> int:
+        """The height of the rows that makes them fill the pane's width without a horizontal
+        scrollbar: the strips keep the images square, so their width follows the height."""
+        r = self.result
+        if r is None or not len(r.strips):
+            return ROW_HEIGHT
+        strip_h, strip_w = r.strips.shape[1:]
+        typical_w = 0
+        if r.components is not None:
+            typical_w = max((c.typical.shape[1] for c in r.components if c.typical is not None), default=0)
+        spacing = self.rows_layout.horizontalSpacing() * 4
+        margins = self.rows_widget.layout().contentsMargins()
+        scrollbar = self.scroll.verticalScrollBar().sizeHint().width()
+        free = self.scroll.viewport().width() - LABEL_WIDTH - BAR_WIDTH - spacing - scrollbar
+        free -= margins.left() + margins.right()
+        height = int(free * strip_h / max(strip_w + typical_w, 1))
+        return max(MIN_ROW_HEIGHT, min(MAX_ROW_HEIGHT, height))
+
+    def _fit_rows(self) -> None:
+        r = self.result
+        if r is None:
+            return
+        h = self.row_height()
+        strip_h = r.strips.shape[1]
+        for k in range(len(r.weights)):
+            row = self.rows[k]
+            row.view.setFixedSize(round(h * r.strips[k].shape[1] / strip_h), h)
+            typical = row.typical.image()
+            row.typical.setFixedSize(round(h * typical.shape[1] / strip_h) if typical is not None else 8, h)
+            row.bar.setFixedHeight(h)
+
     def _fold_text(self, unused: list[int]) -> str:
         r = self.result
         n = len(unused)
@@ -453,6 +499,7 @@ class ComponentsPanel(Panel):
             for w in row.widgets():
                 w.setVisible(False)
         self.fold.setVisible(False)
+        self.placeholder.setText("No components to show (see the message above).")
         self._show_rows(0)
         self.order = np.zeros(0, dtype=int)
         self.summary.setText("")
@@ -485,8 +532,6 @@ class ComponentsPanel(Panel):
                 tip += f"; it explains {c.count} of the {result.images} test images best"
                 row.bar.set_counts(c.class_counts, c.dominant)
                 row.typical.set_image(c.typical)
-                if c.typical is not None:
-                    row.typical.setFixedWidth(round(ROW_HEIGHT * c.typical.shape[1] / c.typical.shape[0]))
                 row.typical.setToolTip(
                     "the test images whose encoder means this component explains best"
                     if c.typical is not None
@@ -495,12 +540,10 @@ class ComponentsPanel(Panel):
             else:
                 row.bar.set_counts((), None)
                 row.typical.set_image(None)
-                row.typical.setFixedWidth(8)
             row.label.setText("<br>".join(lines))
             row.label.setStyleSheet("color: #999;" if unused else "")
             strip = result.strips[k]
             row.view.set_image(strip)
-            row.view.setFixedWidth(round(ROW_HEIGHT * strip.shape[1] / strip.shape[0]))
             row.view.setToolTip(
                 f"{tip}: click to resample"
                 + (
@@ -511,6 +554,7 @@ class ComponentsPanel(Panel):
                 )
             )
         self._lay_out()
+        self._fit_rows()
         self._show_summary()
         self._show_chart()
 

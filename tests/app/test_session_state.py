@@ -1,0 +1,93 @@
+"""What the window remembers between starts, File → Open recent, dropped checkpoints, tab keys."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+
+def make_window(qtbot, root):
+    from vae_explorer.app.main_window import MainWindow
+
+    win = MainWindow(runs_root=root)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def test_geometry_splitters_toggles_and_tab_come_back(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path / "runs")
+    screen = win.screen().availableGeometry()
+    win.resize(min(1000, screen.width() - 60), min(720, screen.height() - 60))
+    size = (win.width(), win.height())  # no smaller than the window's minimum
+    win.training.show_train.setChecked(False)
+    win.training.log_y.setChecked(True)
+    win.training.splitter.setSizes([300, 380])
+    sizes = win.training.splitter.sizes()
+    win.tabs.setCurrentIndex(3)
+    win.close()
+    win.service.shutdown()
+    again = make_window(qtbot, tmp_path / "runs")
+    assert (again.width(), again.height()) == size
+    assert not again.training.show_train.isChecked() and again.training.log_y.isChecked()
+    assert not again.training.plot.show_train and again.training.plot.log_y
+    assert again.tabs.currentIndex() == 3
+    again.tabs.setCurrentIndex(0)
+    qtbot.wait(50)
+    assert all(abs(a - b) <= 2 for a, b in zip(again.training.splitter.sizes(), sizes)), (
+        again.training.splitter.sizes(),
+        sizes,
+    )
+    again.service.shutdown()
+
+
+def test_tab_keys_switch_tabs_wherever_the_focus_is(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path / "runs")
+    win.training.browser.table.setFocus()
+    qtbot.keyClick(win.training.browser.table, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
+    assert win.tabs.currentIndex() == 1
+    qtbot.keyClick(win.tabs.currentWidget(), Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
+    assert win.tabs.currentIndex() == 0
+    # through the window system, as a real key press comes (the path that runs shortcuts)
+    from PySide6.QtTest import QTest
+
+    win.activateWindow()
+    QTest.keyClick(win.windowHandle(), Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    assert win.tabs.currentIndex() == 3
+    QTest.keyClick(win.windowHandle(), Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
+    assert win.tabs.currentIndex() == 2
+    win.service.shutdown()
+
+
+def test_a_dropped_run_folder_opens_and_goes_to_the_recent_list(qtbot, tmp_path, checkpoint):
+    win = make_window(qtbot, tmp_path / "runs")
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(checkpoint.parent))])
+    drop = QDropEvent(
+        QPoint(50, 50).toPointF(),
+        Qt.DropAction.CopyAction,
+        data,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    win.dragEnterEvent(drop)  # QDropEvent is the drag-enter event's base: the same test applies
+    assert drop.isAccepted()
+    win.dropEvent(drop)
+    qtbot.waitUntil(lambda: win.service.info is not None, timeout=30_000)
+    assert win.service.info.checkpoint == str(checkpoint)
+    assert win.recent() == [str(checkpoint)]
+    actions = [a.text() for a in win.recent_menu.actions()]
+    assert actions[0] == str(checkpoint) and "Clear the list" in actions
+    # a file that is not a checkpoint is refused
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(other))])
+
+    class Event:
+        def mimeData(self):
+            return data
+
+    assert win._dropped_checkpoint(Event()) is None
+    win.service.shutdown()
