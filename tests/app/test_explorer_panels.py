@@ -303,3 +303,28 @@ def test_latent_map_colours_points_by_the_component_that_explains_them(qtbot, se
     assert f"component {int(expected[3])}" in panel.image_title.text()
     panel.colour_by.setCurrentIndex(panel.colour_by.findData("digit"))
     assert set(panel.scatters) == set(np.unique(data.labels).tolist())
+
+
+def test_the_latent_maps_selection_mark_stays_out_of_the_export(qtbot, service, checkpoint, tmp_path):
+    panel = loaded(qtbot, service, LatentMapPanel, checkpoint)
+    qtbot.waitUntil(lambda: panel.data is not None, timeout=30_000)
+    panel.select(0)
+    assert panel.marker.isVisible() and len(panel.marker.data) == 1
+    seen = []
+    from vae_explorer.app import export
+
+    original = export._export_png
+
+    def spy(widget, path, size, scale=2):
+        seen.append(panel.marker.isVisible())
+        original(widget, path, size, scale)
+
+    import pytest
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(export, "_export_png", spy)
+    try:
+        export_widget(panel.plot, tmp_path / "map.png")
+    finally:
+        mp.undo()
+    assert seen == [False] and panel.marker.isVisible()

@@ -209,3 +209,41 @@ def test_legend_samples_wear_their_runs_colours_before_any_point(qtbot):
             c = QColor(name)
             for got, full in ((c.red(), want.red()), (c.green(), want.green()), (c.blue(), want.blue())):
                 assert full - 2 <= got, (name, run.colour)
+
+
+def test_empty_plot_has_no_tick_values_and_the_train_toggle_refits_the_range(qtbot):
+    plot = CurvePlot()
+    qtbot.addWidget(plot)
+    plot.resize(600, 400)
+    plot.show()
+    left = plot.plot.getAxis("left")
+    assert not left.style["showValues"]  # no 0.1 .. 0.9 before any point
+    a = plot.add_run("lr=0.001")
+    for epoch, (train, val) in enumerate([(400.0, 150.0), (380.0, 140.0)], 1):
+        plot.add_epoch(a, epoch, train, val, epoch, val)
+    qtbot.wait(50)
+    assert left.style["showValues"]
+    assert plot.plot.getViewBox().viewRange()[1][1] >= 380.0  # the train loss is in range
+    plot.set_train_visible(False)
+    qtbot.wait(50)
+    assert plot.plot.getViewBox().viewRange()[1][1] < 200.0  # the range shrinks to the curves shown
+    plot.clear()
+    assert not left.style["showValues"]
+
+
+def test_runs_that_never_ran_leave_the_legend_and_keyed_runs_keep_their_colour(qtbot):
+    from vae_explorer.app.plot import stable_colour
+
+    plot = CurvePlot()
+    qtbot.addWidget(plot)
+    a = plot.add_run("lr=0.001", key="/runs/q1/lr_0.001")
+    b = plot.add_run("lr=0.01", key="/runs/q1/lr_0.01")
+    plot.add_epoch(a, 1, 200.0, 190.0, 1, 190.0)
+    plot.drop_from_legend(b)
+    assert [label.text for _, label in plot.legend.items] == ["lr=0.001"]
+    assert plot.runs[a].colour == stable_colour("/runs/q1/lr_0.001")
+    plot.clear()  # a new queue, the same run folder first or second: the same colour
+    plot.add_run("other", key="/runs/q2/x")
+    again = plot.add_run("lr=0.001", key="/runs/q1/lr_0.001")
+    if plot.runs[0].colour != stable_colour("/runs/q1/lr_0.001"):  # no clash with the first
+        assert plot.runs[again].colour == stable_colour("/runs/q1/lr_0.001")

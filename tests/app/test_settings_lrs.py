@@ -73,3 +73,25 @@ def test_the_course_preset_and_the_mixture_options_in_the_dialog(qtbot):
     shown = replace(shown, train=replace(shown.train, prior_init="kmeans", kl_warmup=3))
     dialog.show_settings(TrainingSettings(shown, (1e-3,)))
     assert dialog.prior_init.currentData() == "kmeans" and dialog.kl_warmup.value() == 3
+
+
+def test_the_dialog_keeps_its_height_and_field_places_while_messages_come_and_go(qtbot):
+    from vae_explorer.app.settings import TrainingSettings
+    from vae_explorer.app.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(TrainingSettings())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    height, place = dialog.height(), dialog.epochs.mapTo(dialog, dialog.epochs.rect().topLeft())
+    dialog.lrs.setText("1e-3, nonsense")
+    qtbot.wait(20)
+    assert dialog.error.text() and dialog.height() == height
+    assert dialog.epochs.mapTo(dialog, dialog.epochs.rect().topLeft()) == place
+    dialog.lrs.setText("1e-3")
+    qtbot.wait(20)
+    assert not dialog.error.text() and dialog.height() == height
+    assert dialog.epochs.mapTo(dialog, dialog.epochs.rect().topLeft()) == place
+    # the data folder field shows its whole placeholder
+    f = dialog.folder
+    assert f.width() >= f.fontMetrics().horizontalAdvance(f.placeholderText())

@@ -176,7 +176,22 @@ def test_a_first_epoch_divergence_says_there_is_no_checkpoint(panel):
     assert "no checkpoint" in panel.result_label.text() and "best model" not in panel.result_label.text()
     assert len(panel.plot.runs[0].end_marker.getData()[0] or []) == 0  # no cross at nll = 0
     panel.on_event(ev.QueueFinished(stopped=False, best=None))
-    assert "Diverged (non-finite loss): lr=0.001 (no checkpoint)." in panel.result_label.text()
+    assert panel.result_label.text().lower().count("diverged") == 1  # said once, not twice
+
+
+def test_a_divergence_before_the_last_run_is_still_named_at_the_end(panel):
+    from vae_explorer.core import events as ev
+
+    started(panel, 0)
+    panel.on_event(ev.EpochEnd(0, 1, 300.0, 250.0, 1.5, 250.0, 1))
+    panel.on_event(ev.RunFinished(0, ev.STOP_DIVERGED, 1, 1, 250.0, 240.0, "/x/model.pt"))
+    started(panel, 1)
+    panel.on_event(ev.EpochEnd(1, 1, 300.0, 200.0, 1.5, 200.0, 1))
+    panel.on_event(ev.RunFinished(1, ev.STOP_MAX_EPOCHS, 1, 1, 200.0, 190.0, "/y/model.pt"))
+    panel.on_event(ev.QueueFinished(stopped=False, best=1))
+    text = panel.result_label.text()
+    assert text.startswith("lr=0.003: max epochs") and text.count("diverged") == 1
+    assert "Also diverged (non-finite loss): lr=0.001 (best checkpoint kept)." in text
 
 
 def test_a_new_run_clears_the_previous_runs_progress(panel):

@@ -79,15 +79,22 @@ def _vector_items(widget: QWidget) -> Iterator[None]:
 
     views = [widget] if isinstance(widget, pg.GraphicsView) else []
     views += widget.findChildren(pg.GraphicsView)
-    items = [item for view in views for item in view.scene().items() if hasattr(item, "setExportMode")]
+    scene_items = [item for view in views for item in view.scene().items()]
+    items = [item for item in scene_items if hasattr(item, "setExportMode")]
+    # marks that belong to the screen (a selection, a hover box) stay out of figures
+    hidden = [item for item in scene_items if getattr(item, "screen_only", False) and item.isVisible()]
     opts = {"antialias": True, "background": None, "resolutionScale": 1.0}
     for item in items:
         item.setExportMode(True, opts)
+    for item in hidden:
+        item.setVisible(False)
     try:
         yield
     finally:
         for item in items:
             item.setExportMode(False)
+        for item in hidden:
+            item.setVisible(True)
 
 
 def _check_writable(path: Path) -> None:

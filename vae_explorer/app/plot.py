@@ -259,18 +259,21 @@ class CurvePlot(QWidget):
             color="#111", fill=pg.mkBrush(255, 255, 224, 235), anchor=(0, 1), border=pg.mkPen("#888")
         )
         self.hover.setZValue(100)
+        self.hover.screen_only = True
         self.hover.hide()
         self.plot.addItem(self.hover, ignoreBounds=True)
         self.runs: list[_Run] = []
         self.show_train = True
         self.log_y = False
         self.widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._show_values(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.widget)
 
     # -- runs ------------------------------------------------------------------------------------
     def clear(self) -> None:
+        self._show_values(False)
         for run in self.runs:
             for item in (run.val_curve, run.train_curve, run.best_marker, run.end_marker):
                 self.plot.removeItem(item)
@@ -304,6 +307,8 @@ class CurvePlot(QWidget):
                 self.plot.removeItem(item)
             self.legend.removeItem(run.val_curve)
         del self.runs[index:]
+        if not any(r.epochs for r in self.runs):
+            self._show_values(False)
         self._fit_legend()
 
     def add_history(self, label: str, key: str, history: list[dict[str, float]]) -> int:
@@ -320,6 +325,8 @@ class CurvePlot(QWidget):
         self, index: int, epoch: int, train_loss: float, val_nll: float, best_epoch: int, best_val: float
     ) -> None:
         run = self.runs[index]
+        if not any(r.epochs for r in self.runs):
+            self._show_values(True)
         run.epochs.append(epoch)
         run.val.append(val_nll)
         run.train.append(train_loss)
@@ -354,6 +361,19 @@ class CurvePlot(QWidget):
         self.show_train = visible
         for run in self.runs:
             run.train_curve.setVisible(visible)
+        self.plot.enableAutoRange()  # the y-range follows the curves shown
+
+    def drop_from_legend(self, index: int) -> None:
+        """Leave a run that never ran out of the legend (and so out of exported figures)."""
+        run = self.runs[index]
+        if self.legend.getLabel(run.val_curve) is not None:
+            self.legend.removeItem(run.val_curve)
+            self._fit_legend()
+
+    def _show_values(self, on: bool) -> None:
+        """Tick labels only once there is a point: an empty plot showed pyqtgraph's 0.1 .. 0.9."""
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setStyle(showValues=on)
 
     def set_nll_label(self, text: str) -> None:
         """Name the y-axis for the likelihood of the runs shown (see core.config.nll_label)."""

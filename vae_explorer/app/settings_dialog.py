@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -100,6 +101,9 @@ class SettingsDialog(QDialog):
         self.source = _combo(SOURCES)
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("folder holding MNIST/raw or FashionMNIST/raw")
+        self.folder.setMinimumWidth(
+            self.folder.fontMetrics().horizontalAdvance(self.folder.placeholderText()) + 24
+        )
         self.browse = QPushButton("Browse…")
         self.limit_train = _spin(0, 50_000, "all 50,000")
         self.limit_val = _spin(0, 10_000, "all 10,000")
@@ -153,6 +157,11 @@ class SettingsDialog(QDialog):
         self.error = QLabel()
         self.error.setStyleSheet("color: #b00020;")
         self.error.setWordWrap(True)
+        # room for three lines of messages, kept while there are none: the dialog's height and the
+        # fields' places do not change while the user types (a click aimed at one field landed on
+        # another when a message pushed them by a line)
+        self.error.setFixedHeight(self.error.fontMetrics().lineSpacing() * 3 + 4)
+        self.error.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -338,7 +347,7 @@ class SettingsDialog(QDialog):
                 problems.append(str(exc))
         self._show_preset()
         self.error.setText("\n".join(problems))
-        self.error.setVisible(bool(problems))
+        self.error.setToolTip("\n".join(problems))
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems)
         return not problems
 

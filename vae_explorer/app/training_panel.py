@@ -178,6 +178,7 @@ class TrainingPanel(QWidget):
     def start_queue(self, configs: list[RunConfig], folders: list[Path | None] | None = None) -> None:
         """Show a new queue: its runs' rows and curves (in each run folder's stable colour)."""
         self.records = [RunRecord(i, c) for i, c in enumerate(configs)]
+        self._result_run: int | None = None
         self.queue_keys = [
             str(Path(f).resolve()) if f is not None else None for f in (folders or [None] * len(configs))
         ]
@@ -320,6 +321,9 @@ class TrainingPanel(QWidget):
             self.progress.setValue(self._batches)
         elif isinstance(event, ev.QueueFinished):
             self._queue_finished(event)
+            for r in self.records:
+                if r.status is RunStatus.NOT_RUN:
+                    self.plot.drop_from_legend(r.index)
             self.browser.busy = set()
             self.browser.refresh()
             for row in range(len(self.records)):
@@ -329,6 +333,7 @@ class TrainingPanel(QWidget):
             self._render_row(run)
 
     def _show_result(self, r: RunRecord) -> None:
+        self._result_run = r.index
         reason = REASONS.get(r.reason, r.reason)
         lr = format_lr(r.config.train.lr)
         if r.status is RunStatus.DIVERGED:
@@ -357,9 +362,17 @@ class TrainingPanel(QWidget):
             self.progress.setValue(self.progress.maximum())
         elif all(r.status is RunStatus.NOT_RUN for r in self.records):
             self.result_label.setText("Stopped before the first run.")
-        if self.diverged:  # lasting here: the status bar's summary gives way to later messages
+        # the other diverged runs, lasting here (the status bar's summary gives way to later
+        # messages); the run the result line is about says so itself
+        others = [
+            r
+            for r in self.records
+            if r.status is RunStatus.DIVERGED and r.index != getattr(self, "_result_run", None)
+        ]
+        if others:
             runs = ", ".join(
-                f"{label} ({'best checkpoint kept' if kept else 'no checkpoint'})"
-                for label, kept in self.diverged
+                f"lr={format_lr(r.config.train.lr)} "
+                f"({'best checkpoint kept' if r.checkpoint is not None else 'no checkpoint'})"
+                for r in others
             )
-            self.result_label.setText(f"{self.result_label.text()}\nDiverged (non-finite loss): {runs}.")
+            self.result_label.setText(f"{self.result_label.text()}\nAlso diverged (non-finite loss): {runs}.")

@@ -141,6 +141,7 @@ class LatentMapPanel(Panel):
         self.mean_labels: list[pg.TextItem] = []
         self.marker = pg.ScatterPlotItem(symbol="o", size=14, pen=pg.mkPen("#d62728", width=2), brush=None)
         self.marker.setZValue(20)
+        self.marker.screen_only = True  # the selection is not part of an exported map
         self.plot.addItem(self.means)
         self.plot.addItem(self.marker)
         self.image_view = ImageView("Hover or click a point")
