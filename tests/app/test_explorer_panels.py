@@ -114,7 +114,9 @@ def test_latent_map_click_shows_the_image(qtbot, service, checkpoint, tmp_path):
     panel = loaded(qtbot, service, LatentMapPanel, checkpoint)
     qtbot.waitUntil(lambda: panel.data is not None, timeout=30_000)
     data = panel.data
-    assert data.coords.shape == (3000, 2) and len(data.component_coords) == 4
+    # bounded by the model's test set (128 images in its settings), which the spin box follows
+    assert data.coords.shape == (128, 2) and len(data.component_coords) == 4
+    assert panel.limit.maximum() == 128 and panel.limit.value() == 128
     assert panel.legend.items  # digits and component means
     qtbot.wait(100)
     index = 5

@@ -91,3 +91,39 @@ def test_a_dropped_run_folder_opens_and_goes_to_the_recent_list(qtbot, tmp_path,
 
     assert win._dropped_checkpoint(Event()) is None
     win.service.shutdown()
+
+
+def test_export_all_asks_before_replacing_files(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    win = make_window(qtbot, tmp_path / "runs")
+    out = tmp_path / "figures"
+    out.mkdir()
+    assert win.export_all(str(out))  # an empty folder: no question
+    before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
+    asked = []
+
+    def no(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", no)
+    assert win.export_all(str(out)) == []
+    assert len(asked) == 1 and "Replace them?" in asked[0]
+    assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert len(win.export_all(str(out))) == len(before)
+    win.service.shutdown()
+
+
+def test_the_toolbar_does_not_shift_when_pause_becomes_resume(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path / "runs")
+    from PySide6.QtWidgets import QToolBar
+
+    toolbar = win.findChild(QToolBar, "training-toolbar")
+    stop = toolbar.widgetForAction(win.stop_action)
+    x = stop.mapTo(win, stop.rect().topLeft()).x()
+    win.pause_action.setText("&Resume")
+    qtbot.wait(20)
+    assert stop.mapTo(win, stop.rect().topLeft()).x() == x
+    win.service.shutdown()

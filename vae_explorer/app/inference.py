@@ -59,8 +59,10 @@ class ModelContext:
         return self.config.model.image_size
 
     def splits(self) -> Splits:
+        """The model's test set: as many images as its run was tested on (or the service's limit)."""
         if self._splits is None:
-            self._splits = load_splits(self.config.data.test_only(self._test_limit))
+            limit = self._test_limit if self._test_limit is not None else self.config.data.limit_test
+            self._splits = load_splits(self.config.data.test_only(limit))
         return self._splits
 
     def test_images(self) -> torch.Tensor:

@@ -99,6 +99,11 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
         self.device_label = QLabel(device_description())
+        # where the queue writes, for as long as it trains: a status message would give way to the
+        # status tips of the menus under the mouse
+        self.queue_label = QLabel()
+        self.queue_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.statusBar().addPermanentWidget(self.queue_label)
         self.statusBar().addPermanentWidget(self.device_label)
         self._make_actions()
         self._tab_shortcuts()
@@ -298,6 +303,14 @@ class MainWindow(QMainWindow):
         toolbar.setMovable(False)
         for a in (self.start_action, self.pause_action, self.stop_action):
             toolbar.addAction(a)
+        # one width for Pause and Resume, so the buttons after it stay put when the text changes
+        pause_button = toolbar.widgetForAction(self.pause_action)
+        if pause_button is not None:
+            metrics = pause_button.fontMetrics()
+            widest = max(metrics.horizontalAdvance(t) for t in ("Pause", "Resume"))
+            pause_button.setMinimumWidth(
+                widest + pause_button.sizeHint().width() - metrics.horizontalAdvance("Pause")
+            )
         toolbar.addSeparator()
         toolbar.addAction(self.settings_action)
         toolbar.addAction(self.open_action)
@@ -382,6 +395,14 @@ class MainWindow(QMainWindow):
         except ExportError as exc:
             QMessageBox.critical(self, "Export failed", str(exc))
             return []
+        existing = [
+            Path(folder) / f"{stem}{suffix}"
+            for stem, _, _ in self.figures()
+            for suffix in (".png", ".svg", ".pdf")
+            if (Path(folder) / f"{stem}{suffix}").exists()
+        ]
+        if existing and not self._confirm_replace(folder, existing):
+            return []
         self.bring_figures_up_to_date()
         written = []
         for stem, _, widget in self.figures():
@@ -393,6 +414,17 @@ class MainWindow(QMainWindow):
                     return written
         self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 5000)
         return written
+
+    def _confirm_replace(self, folder: str, existing: list[Path]) -> bool:
+        names = ", ".join(p.name for p in existing[:4]) + (" …" if len(existing) > 4 else "")
+        answer = QMessageBox.question(
+            self,
+            "Replace figures?",
+            f"{len(existing)} of the figure files are in {folder} already ({names}).\n\nReplace them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     # -- settings and checkpoints ------------------------------------------------------------
     def edit_settings(self) -> bool:
@@ -523,7 +555,9 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.training)
         self.controller.start(configs, self.queue_dir)
         self._update_actions()
-        self.statusBar().showMessage(f"Training {len(configs)} run(s); checkpoints go to {self.queue_dir}")
+        self.statusBar().showMessage(f"Training {len(configs)} run(s)", 5000)
+        self.queue_label.setText(f"checkpoints: {self.queue_dir}")
+        self.queue_label.setToolTip(f"this queue's runs are written to {self.queue_dir}")
 
     def toggle_pause(self) -> None:
         if not self.controller.running:
@@ -582,6 +616,7 @@ class MainWindow(QMainWindow):
             self.service.load_checkpoint(record.checkpoint, name)
 
     def _on_queue_finished(self, event: ev.QueueFinished) -> None:
+        self.queue_label.setText("")
         self._show_best_of_queue()
         if event.failure is not None:
             message = f"Training failed: {event.failure}"

@@ -34,6 +34,7 @@ COMPONENT_COLOURS = (
     *("#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"),
 )
 PICK_PX = 8.0
+TEST_IMAGES = 10_000  # MNIST's and Fashion-MNIST's test sets
 MAP_TITLES = {
     "digit": "Test-set encoder means by digit label; crosses: component means (grey: unused)",
     "component": "Test-set encoder means by the component that explains each best; crosses: component means",
@@ -143,7 +144,7 @@ class LatentMapPanel(Panel):
         self.marker.setZValue(20)
         self.marker.screen_only = True  # the selection is not part of an exported map
         self.plot.addItem(self.means)
-        self.plot.addItem(self.marker)
+        self.plot.addItem(self.marker, ignoreBounds=True)  # a click does not rescale the axes
         self.image_view = ImageView("Hover or click a point")
         self.recon_view = ImageView("Its reconstruction")
         self.image_title = QLabel("<b>Test image</b>")
@@ -195,6 +196,12 @@ class LatentMapPanel(Panel):
         self.plot.setTitle(text, color="#222", size="10pt")
 
     def on_model_loaded(self, info: ModelInfo) -> None:
+        # no more points than the model's test set holds
+        cap = min(TEST_IMAGES, info.config.data.limit_test or TEST_IMAGES)
+        self.limit.blockSignals(True)
+        self.limit.setRange(min(100, cap), cap)
+        self.limit.setValue(min(self.limit.value(), cap))
+        self.limit.blockSignals(False)
         self.limit.setEnabled(info.data_error is None)
         if info.data_error is not None:  # the map is of test images: drop the previous model's map
             self.clear_map()
