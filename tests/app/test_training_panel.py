@@ -35,7 +35,7 @@ def test_progress_labels_are_not_cut(window, qtbot, size):
     qtbot.wait(50)
     box = progress_box(panel)
     labels = [lab for lab in box.findChildren(QLabel) if lab.isVisible()]
-    assert len(labels) == 11  # five rows of two, and the result line
+    assert len(labels) == 14  # six rows of two, the plan and the result line
     for lab in labels:
         need = lab.heightForWidth(lab.width()) if lab.wordWrap() else lab.sizeHint().height()
         assert lab.height() >= need, (lab.text(), lab.height(), need, size)
@@ -240,3 +240,16 @@ def test_a_gaussian_models_curve_says_its_nll_is_continuous(panel):
     panel.plot.set_log_y(False)
     panel.start_queue(panel.configs)
     assert left.labelText == "nll (nats)"
+
+
+def test_the_queue_eta_bounds_the_time_left_and_the_plan_says_what_start_does(panel):
+    from vae_explorer.app.settings import TrainingSettings
+    from vae_explorer.core import events as ev
+
+    started(panel, 0)  # two runs of at most 5 epochs
+    panel.on_event(ev.EpochEnd(0, 1, 300.0, 250.0, 2.0, 250.0, 1))
+    assert panel.queue_eta_label.text() == "at most 0:18"  # 4 + 5 epochs of 2 s
+    plan = TrainingSettings(lrs=(1e-3, 1e-2)).plan("the CPU")
+    assert plan.startswith("Start trains 2 runs (lr 0.001, 0.01)")
+    assert "50,000/10,000/10,000" in plan and "up to 1,000 epochs" in plan and "the CPU" in plan
+    assert "the course preset" in TrainingSettings().plan("the GPU")

@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         self._tab_shortcuts()
         self._update_actions()
         self.setAcceptDrops(True)
+        self.show_plan()
         self.restore_state()
         self.statusBar().showMessage("Ready: press Start (F5) to train on the bundled MNIST.")
 
@@ -140,6 +141,14 @@ class MainWindow(QMainWindow):
             self.step_tab(1 if event.key() == Qt.Key.Key_PageDown else -1)
             return True
         return super().eventFilter(watched, event)
+
+    def show_plan(self) -> None:
+        device = self.settings.config.train.device
+        if device == "auto":
+            device = "the GPU" if torch.cuda.is_available() else "the CPU"
+        else:
+            device = "the GPU" if device == "cuda" else "the CPU"
+        self.training.set_plan(self.settings.plan(device))
 
     def save_state(self) -> None:
         """Window geometry, splitters, view toggles and the current tab, for the next start."""
@@ -433,6 +442,7 @@ class MainWindow(QMainWindow):
             return False
         self.settings = dialog.settings()
         save_settings(self.settings)
+        self.show_plan()
         self.statusBar().showMessage("Settings saved", 3000)
         return True
 

@@ -24,6 +24,29 @@ class TrainingSettings:
     def configs(self) -> list[RunConfig]:
         return [self.config.with_lr(lr) for lr in self.lrs]
 
+    def plan(self, device: str) -> str:
+        """One line: what Start will do with these settings."""
+        from vae_explorer.core.config import preset_of
+
+        c, d = self.config, self.config.data
+        runs = len(self.lrs)
+        rates = ", ".join(format_lr(lr) for lr in self.lrs)
+        sizes = "/".join(
+            f"{n:,}" if n is not None else full
+            for n, full in ((d.limit_train, "50,000"), (d.limit_val, "10,000"), (d.limit_test, "10,000"))
+        )
+        preset = preset_of(c.with_lr(self.lrs[0])) if runs == 1 else None
+        what = (
+            f"the {preset} preset"
+            if preset
+            else f"{c.model.arch}, {c.model.prior} prior, {c.model.likelihood}"
+        )
+        return (
+            f"Start trains {runs} run{'s' if runs > 1 else ''} (lr {rates}) of {what} on {d.dataset} "
+            f"{sizes} train/validation/test images, up to {c.train.epochs:,} epochs each "
+            f"(early stop after {c.train.patience} without improvement), on {device}."
+        )
+
     def to_json(self) -> str:
         return json.dumps({"config": self.config.to_dict(), "lrs": list(self.lrs)})
 

@@ -112,6 +112,13 @@ class TrainingPanel(QWidget):
         self.best_label = QLabel("–")
         self.speed_label = QLabel("–")
         self.eta_label = QLabel("–")
+        self.queue_eta_label = QLabel("–")
+        self.queue_eta_label.setToolTip(
+            "The time left if every remaining run goes on to its maximum epochs at the last epoch's "
+            "speed; early stopping usually ends runs sooner"
+        )
+        self.plan_label = WrappedLabel("")
+        self.plan_label.setStyleSheet("color: #333;")
         self.result_label = WrappedLabel("No run yet. Press Start (F5) to train with the current settings.")
 
         self.table = QTableWidget(0, len(COLUMNS))
@@ -150,8 +157,10 @@ class TrainingPanel(QWidget):
         form.addRow("Best validation nll", self.best_label)
         form.addRow("Seconds per epoch", self.speed_label)
         form.addRow("Epoch ETA", self.eta_label)
+        form.addRow("Queue ETA", self.queue_eta_label)
         progress_box = QGroupBox("Progress")
         pv = QVBoxLayout(progress_box)
+        pv.addWidget(self.plan_label)
         pv.addWidget(self.progress)
         pv.addLayout(form)
         pv.addWidget(self.result_label)
@@ -202,6 +211,17 @@ class TrainingPanel(QWidget):
         self.result_label.setText("Loading data…")
         self._reset_progress()
 
+    def set_plan(self, text: str) -> None:
+        """The line that says what Start will do (or, while training, what it is doing)."""
+        self.plan_label.setText(text)
+
+    def queue_eta(self, run: int, epoch: int, seconds: float) -> str:
+        """At most this long: the remaining epochs of this run and of the runs after it, at
+        `seconds` an epoch (batches per epoch taken as equal between runs of one queue)."""
+        left = self.records[run].config.train.epochs - epoch
+        left += sum(r.config.train.epochs for r in self.records[run + 1 :] if r.status is RunStatus.QUEUED)
+        return f"at most {format_duration(left * seconds)}" if left else "0:00"
+
     def show_browser_curves(self) -> None:
         """The curves of the runs ticked in the browser, after the queue's own (a run of the queue
         is drawn once, live)."""
@@ -215,7 +235,7 @@ class TrainingPanel(QWidget):
         self.progress.setFormat(text)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        for label in (self.epoch_label, self.speed_label, self.eta_label):
+        for label in (self.epoch_label, self.speed_label, self.eta_label, self.queue_eta_label):
             label.setText("–")
 
     def _render_row(self, row: int) -> None:
@@ -313,6 +333,7 @@ class TrainingPanel(QWidget):
             self._epoch_started = self._clock()
             self.best_label.setText(f"{event.best_val:.2f} (epoch {event.best_epoch})")
             self.speed_label.setText(f"{event.seconds:.1f}")
+            self.queue_eta_label.setText(self.queue_eta(run, event.epoch, event.seconds))
         elif isinstance(event, ev.RunFinished):
             self._show_result(self.records[run])
         elif isinstance(event, ev.EvaluationProgress):
@@ -357,6 +378,7 @@ class TrainingPanel(QWidget):
     def _queue_finished(self, event: ev.QueueFinished) -> None:
         self._paused_since = None
         self.eta_label.setText("–")
+        self.queue_eta_label.setText("–")
         if event.failure is not None:
             self._reset_progress("failed")
             self.result_label.setText(f"Training failed: {event.failure}")
