@@ -247,3 +247,56 @@ def test_runs_that_never_ran_leave_the_legend_and_keyed_runs_keep_their_colour(q
     again = plot.add_run("lr=0.001", key="/runs/q1/lr_0.001")
     if plot.runs[0].colour != stable_colour("/runs/q1/lr_0.001"):  # no clash with the first
         assert plot.runs[again].colour == stable_colour("/runs/q1/lr_0.001")
+
+
+def test_smoothing_time_axis_hover_of_every_run_and_csv(qtbot):
+    import csv
+    import io
+
+    plot = CurvePlot()
+    qtbot.addWidget(plot)
+    plot.resize(700, 450)
+    plot.show()
+    a = plot.add_run("lr=0.001")
+    b = plot.add_run("lr=0.01")
+    vals_a, vals_b = [200.0, 150.0, 160.0, 120.0], [210.0, 190.0, 185.0]
+    for e, v in enumerate(vals_a, 1):
+        plot.add_epoch(a, e, v + 10, v, 1, 0.0, 30.0)  # 30 s an epoch
+    for e, v in enumerate(vals_b, 1):
+        plot.add_epoch(b, e, v + 10, v, 1, 0.0, 60.0)
+    # an exponential moving average, bias-corrected, computed here by hand
+    plot.set_smoothing(0.5)
+    expected, avg = [], 0.0
+    for t, v in enumerate(vals_a, 1):
+        avg = 0.5 * avg + 0.5 * v
+        expected.append(avg / (1 - 0.5**t))
+    assert list(plot.points(a)[1]) == pytest.approx(expected)
+    assert plot.runs[a].raw_curve.isVisible() and list(plot.runs[a].raw_curve.getData()[1]) == vals_a
+    plot.set_smoothing(0.0)
+    assert list(plot.points(a)[1]) == vals_a and not plot.runs[a].raw_curve.isVisible()
+    # wall time: minutes of training at each epoch's end
+    plot.set_x_time(True)
+    assert list(plot.points(b)[0]) == [1.0, 2.0, 3.0] and list(plot.points(a)[0]) == [0.5, 1.0, 1.5, 2.0]
+    assert plot.plot.getAxis("bottom").labelText == "training time (minutes)"
+    plot.set_x_time(False)
+    # the hover names every run's value at the epoch under the mouse
+    assert plot.values_at(2) == ["lr=0.001: 150.00 (train 160.00)", "lr=0.01: 190.00 (train 200.00)"]
+    assert plot.values_at(4) == ["lr=0.001: 120.00 (train 130.00)"]
+    qtbot.wait(50)
+    vb = plot.plot.getViewBox()
+    plot._on_mouse_moved(vb.mapViewToScene(QPointF(2, 150.0)))
+    text = plot.hover.textItem.toPlainText()
+    assert "lr=0.001: 150.00" in text and "lr=0.01: 190.00" in text
+    rows = list(csv.DictReader(io.StringIO(plot.to_csv())))
+    assert len(rows) == 7 and rows[0] == {
+        "run": "lr=0.001",
+        "epoch": "1",
+        "minutes": "0.5000",
+        "train_loss": "210.0",
+        "val_nll": "200.0",
+    }
+    plot.plot.getViewBox().setRange(xRange=(1, 2), yRange=(100, 110))
+    plot.reset_zoom()
+    qtbot.wait(50)
+    lo, hi = plot.plot.getViewBox().viewRange()[0]
+    assert lo <= 1 and hi >= 4

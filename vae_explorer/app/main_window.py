@@ -159,6 +159,8 @@ class MainWindow(QMainWindow):
             store.setValue(f"splitters/{name}", splitter.saveState())
         store.setValue("view/show_train", self.training.show_train.isChecked())
         store.setValue("view/log_y", self.training.log_y.isChecked())
+        store.setValue("view/smoothing", self.training.smoothing.value())
+        store.setValue("view/x_time", self.training.x_axis.currentIndex())
         store.setValue("runs/checked", sorted(self.browser.checked))
 
     def restore_state(self) -> None:
@@ -169,6 +171,11 @@ class MainWindow(QMainWindow):
         self._splitters_restored = False
         self.training.show_train.setChecked(_as_bool(store.value("view/show_train", True)))
         self.training.log_y.setChecked(_as_bool(store.value("view/log_y", False)))
+        try:
+            self.training.smoothing.setValue(int(store.value("view/smoothing", 0)))
+            self.training.x_axis.setCurrentIndex(int(store.value("view/x_time", 0)))
+        except (TypeError, ValueError):
+            pass
         checked = store.value("runs/checked", [])
         for key in [checked] if isinstance(checked, str) else checked or []:
             self.browser.set_checked(str(key), True)

@@ -202,8 +202,12 @@ class _Run:
         self.epochs: list[int] = []
         self.val: list[float] = []
         self.train: list[float] = []
+        self.minutes: list[float] = []  # training time at the end of each epoch
         self.best: tuple[int, float] | None = None
         self.diverged = False
+        self.raw_curve = plot.plot([], [])  # the unsmoothed values, faint, behind a smoothed curve
+        self.raw_curve.setZValue(-1)
+        self.raw_curve.hide()
         self.val_curve = plot.plot([], [], name=label)
         self.train_curve = plot.plot([], [])
         # PlotDataItems, not ScatterPlotItems: pyqtgraph's log mode transforms only those, and a
@@ -224,6 +228,9 @@ class _Run:
         self.val_curve.setSymbolBrush(colour)
         self.val_curve.setSymbolPen(None)
         self.train_curve.setPen(pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine))
+        faint = pg.mkColor(colour)
+        faint.setAlpha(70)
+        self.raw_curve.setPen(pg.mkPen(faint, width=1.5))
         self.best_marker.setSymbolBrush(pg.mkBrush(colour))
         self.best_marker.setSymbolPen(pg.mkPen("k", width=0.8))
         # the divergence cross in the run's own colour, outlined, so it says which run died
@@ -265,6 +272,8 @@ class CurvePlot(QWidget):
         self.runs: list[_Run] = []
         self.show_train = True
         self.log_y = False
+        self.smoothing = 0.0
+        self.x_time = False
         self.widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._show_values(False)
         layout = QVBoxLayout(self)
@@ -275,7 +284,7 @@ class CurvePlot(QWidget):
     def clear(self) -> None:
         self._show_values(False)
         for run in self.runs:
-            for item in (run.val_curve, run.train_curve, run.best_marker, run.end_marker):
+            for item in (run.val_curve, run.train_curve, run.raw_curve, run.best_marker, run.end_marker):
                 self.plot.removeItem(item)
         self.legend.clear()
         self.runs = []
@@ -303,7 +312,7 @@ class CurvePlot(QWidget):
     def remove_runs_from(self, index: int) -> None:
         """Take the runs from `index` on off the plot (the overlaid runs of the browser)."""
         for run in self.runs[index:]:
-            for item in (run.val_curve, run.train_curve, run.best_marker, run.end_marker):
+            for item in (run.val_curve, run.train_curve, run.raw_curve, run.best_marker, run.end_marker):
                 self.plot.removeItem(item)
             self.legend.removeItem(run.val_curve)
         del self.runs[index:]
@@ -318,11 +327,20 @@ class CurvePlot(QWidget):
         for h in history:
             if h["val_nll"] < best_val:
                 best_epoch, best_val = int(h["epoch"]), h["val_nll"]
-            self.add_epoch(index, int(h["epoch"]), h["train_loss"], h["val_nll"], best_epoch, best_val)
+            self.add_epoch(
+                index, int(h["epoch"]), h["train_loss"], h["val_nll"], best_epoch, best_val, h.get("seconds")
+            )
         return index
 
     def add_epoch(
-        self, index: int, epoch: int, train_loss: float, val_nll: float, best_epoch: int, best_val: float
+        self,
+        index: int,
+        epoch: int,
+        train_loss: float,
+        val_nll: float,
+        best_epoch: int,
+        best_val: float,
+        seconds: float | None = None,
     ) -> None:
         run = self.runs[index]
         if not any(r.epochs for r in self.runs):
@@ -330,10 +348,68 @@ class CurvePlot(QWidget):
         run.epochs.append(epoch)
         run.val.append(val_nll)
         run.train.append(train_loss)
+        previous = run.minutes[-1] if run.minutes else 0.0
+        run.minutes.append(previous + (seconds or 0.0) / 60.0)
         run.best = (best_epoch, best_val)
-        run.val_curve.setData(run.epochs, run.val)
-        run.train_curve.setData(run.epochs, run.train)
-        run.best_marker.setData([best_epoch], [best_val])
+        self._draw(run)
+
+    # -- smoothing and the x-axis ------------------------------------------------------------------
+    def xs(self, run: _Run) -> list[float]:
+        """Where the run's points go: their epochs, or minutes of training with x_time."""
+        return run.minutes if self.x_time else run.epochs
+
+    def shown(self, values: list[float]) -> list[float]:
+        """The values as drawn: an exponential moving average with `smoothing` (bias-corrected,
+        so the first points are not pulled towards 0), else as they are."""
+        a = self.smoothing
+        if a <= 0 or not values:
+            return values
+        out, avg = [], 0.0
+        for t, v in enumerate(values, 1):
+            avg = a * avg + (1 - a) * v
+            out.append(avg / (1 - a**t))
+        return out
+
+    def _draw(self, run: _Run) -> None:
+        x = self.xs(run)
+        run.val_curve.setData(x, self.shown(run.val))
+        run.train_curve.setData(x, self.shown(run.train))
+        run.raw_curve.setData(x, run.val)
+        run.raw_curve.setVisible(self.smoothing > 0)
+        if run.best is not None and run.best[0] in run.epochs:
+            i = run.epochs.index(run.best[0])
+            run.best_marker.setData([x[i]], [run.best[1]])
+        if run.diverged and run.epochs:
+            step = x[-1] - x[-2] if len(x) > 1 else 1.0
+            run.end_marker.setData([x[-1] + step], [run.val[-1]])
+
+    def set_smoothing(self, a: float) -> None:
+        self.smoothing = min(max(float(a), 0.0), 0.99)
+        for run in self.runs:
+            self._draw(run)
+
+    def set_x_time(self, on: bool) -> None:
+        self.x_time = on
+        self.plot.setLabel("bottom", "training time (minutes)" if on else "epoch")
+        for run in self.runs:
+            self._draw(run)
+        self.plot.enableAutoRange()
+
+    def reset_zoom(self) -> None:
+        self.plot.enableAutoRange()
+
+    def to_csv(self) -> str:
+        """Every run's points as CSV: run, epoch, minutes, train loss, validation nll."""
+        import csv
+        import io
+
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\n")
+        out.writerow(["run", "epoch", "minutes", "train_loss", "val_nll"])
+        for run in self.runs:
+            for e, m, t, v in zip(run.epochs, run.minutes, run.train, run.val):
+                out.writerow([run.label, e, f"{m:.4f}", repr(t), repr(v)])
+        return buf.getvalue()
 
     def mark_diverged(self, index: int) -> None:
         """'(diverged)' in the run's legend entry, which keeps its place and colour, and, when
@@ -344,7 +420,7 @@ class CurvePlot(QWidget):
         run = self.runs[index]
         run.diverged = True
         if run.epochs:
-            run.end_marker.setData([run.epochs[-1] + 1], [run.val[-1]])
+            self._draw(run)
         else:
             run.end_marker.setData([], [])
             run.val_curve.setPen(None)
@@ -406,17 +482,27 @@ class CurvePlot(QWidget):
         vb = self.plot.getViewBox()
         best, best_d = None, max_px
         for run in self.runs:
-            series = [(run.label, run.val)]
+            series = [(run.label, self.shown(run.val), run.val)]
             if self.show_train:
-                series.append((f"{run.label} train", run.train))
-            for label, values in series:
-                for epoch, value in zip(run.epochs, values):
-                    y = np.log10(value) if self.log_y and value > 0 else value
-                    p = vb.mapViewToScene(QPointF(epoch, y))
+                series.append((f"{run.label} train", self.shown(run.train), run.train))
+            for label, drawn, values in series:
+                for x, epoch, y_drawn, value in zip(self.xs(run), run.epochs, drawn, values):
+                    y = np.log10(y_drawn) if self.log_y and y_drawn > 0 else y_drawn
+                    p = vb.mapViewToScene(QPointF(x, y))
                     d = float(np.hypot(p.x() - scene_pos.x(), p.y() - scene_pos.y()))
                     if d < best_d:
                         best, best_d = (label, epoch, value), d
         return best
+
+    def values_at(self, epoch: int) -> list[str]:
+        """One line per run shown that reached `epoch`: its validation (and train) value there."""
+        lines = []
+        for run in self.runs:
+            if epoch in run.epochs and self.legend.getLabel(run.val_curve) is not None:
+                i = run.epochs.index(epoch)
+                train = f" (train {run.train[i]:.2f})" if self.show_train else ""
+                lines.append(f"{run.label}: {run.val[i]:.2f}{train}")
+        return lines
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         hit = self.nearest_point(scene_pos)
@@ -424,7 +510,8 @@ class CurvePlot(QWidget):
             self.hover.hide()
             return
         label, epoch, value = hit
-        self.hover.setText(f"{label}\nepoch {epoch}: {value:.2f} nats")
+        others = [line for line in self.values_at(epoch) if not line.startswith(f"{label}:")]
+        self.hover.setText("\n".join([f"epoch {epoch}, nats", f"{label}: {value:.2f}", *others]))
         vb = self.plot.getViewBox()
         self.hover.setPos(vb.mapSceneToView(scene_pos))
         self.hover.show()

@@ -11,12 +11,15 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QComboBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QProgressBar,
+    QPushButton,
+    QSlider,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -102,6 +105,24 @@ class TrainingPanel(QWidget):
         self.show_train.toggled.connect(self.plot.set_train_visible)
         self.log_y = QCheckBox("Log y-axis")
         self.log_y.toggled.connect(self.plot.set_log_y)
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setRange(0, 95)
+        self.smoothing.setFixedWidth(110)
+        self.smoothing.setToolTip(
+            "Exponential moving average of the curves (0 = none); the raw values stay, faint, behind"
+        )
+        self.smoothing.valueChanged.connect(lambda v: self.plot.set_smoothing(v / 100.0))
+        self.x_axis = QComboBox()
+        self.x_axis.addItem("epoch", False)
+        self.x_axis.addItem("training time", True)
+        self.x_axis.currentIndexChanged.connect(lambda _i: self.plot.set_x_time(self.x_axis.currentData()))
+        self.reset_zoom = QPushButton("Reset zoom")
+        self.reset_zoom.clicked.connect(self.plot.reset_zoom)
+        self.export_csv = QPushButton("Curves as CSV…")
+        self.export_csv.setToolTip(
+            "Save every curve's points (run, epoch, minutes, train loss, validation nll)"
+        )
+        self.export_csv.clicked.connect(lambda: self.save_curves_csv())
 
         self.progress = QProgressBar()
         self.progress.setFormat("batch %v / %m")
@@ -144,7 +165,15 @@ class TrainingPanel(QWidget):
         toggles = QHBoxLayout()
         toggles.addWidget(self.show_train)
         toggles.addWidget(self.log_y)
+        toggles.addSpacing(12)
+        toggles.addWidget(QLabel("Smoothing"))
+        toggles.addWidget(self.smoothing)
+        toggles.addSpacing(12)
+        toggles.addWidget(QLabel("x-axis"))
+        toggles.addWidget(self.x_axis)
         toggles.addStretch(1)
+        toggles.addWidget(self.reset_zoom)
+        toggles.addWidget(self.export_csv)
         top = QWidget()
         tv = QVBoxLayout(top)
         tv.setContentsMargins(0, 0, 0, 0)
@@ -210,6 +239,27 @@ class TrainingPanel(QWidget):
         self.best_label.setText("–")
         self.result_label.setText("Loading data…")
         self._reset_progress()
+
+    def save_curves_csv(self, path: str | None = None) -> Path | None:
+        """Write the plotted curves to a CSV file (asked for when not given); None when cancelled
+        or when the file cannot be written (the user is told why)."""
+        from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+        from vae_explorer.core.atomic import WriteError, atomic_write_text
+
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save the curves as CSV", str(Path.home() / "nll_curves.csv"), "CSV files (*.csv)"
+            )
+            if not path:
+                return None
+        target = Path(path)
+        try:
+            atomic_write_text(target, self.plot.to_csv())
+        except (WriteError, OSError) as exc:
+            QMessageBox.critical(self, "Save curves", f"Cannot write {target}: {exc}")
+            return None
+        return target
 
     def set_plan(self, text: str) -> None:
         """The line that says what Start will do (or, while training, what it is doing)."""
@@ -328,7 +378,13 @@ class TrainingPanel(QWidget):
                 self.eta_label.setText(format_duration(left))
         elif isinstance(event, ev.EpochEnd):
             self.plot.add_epoch(
-                run, event.epoch, event.train_loss, event.val_nll, event.best_epoch, event.best_val
+                run,
+                event.epoch,
+                event.train_loss,
+                event.val_nll,
+                event.best_epoch,
+                event.best_val,
+                event.seconds,
             )
             self._epoch_started = self._clock()
             self.best_label.setText(f"{event.best_val:.2f} (epoch {event.best_epoch})")
