@@ -101,7 +101,10 @@ def test_interpolation_panel(qtbot, service, checkpoint, tmp_path):
     pos = QPointF(rect.x() + rect.width() * (3.5 / panel.gallery_count), rect.center().y()).toPoint()
     qtbot.mouseClick(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, pos)
     assert panel.image_b.value() == 3
+    # the chosen start and end are framed in the gallery
+    assert panel.gallery.marks == {panel.image_a.value(): ("#2ca02c", "A"), 3: ("#ff7f0e", "B")}
     panel.mode.setCurrentIndex(panel.mode.findData("means"))
+    assert panel.gallery.marks == {}  # a path between component means marks no test image
     panel.method.setCurrentIndex(panel.method.findData("spherical"))
     qtbot.waitUntil(lambda: panel.selection()[0] == "means" and panel.result is not None, timeout=30_000)
     panel.mode.setCurrentIndex(panel.mode.findData("prior"))

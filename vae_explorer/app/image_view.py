@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from vae_explorer.core.grids import to_uint8
@@ -24,6 +24,9 @@ class ImageView(QWidget):
         super().__init__(parent)
         self._image: QImage | None = None
         self._array: np.ndarray | None = None
+        # frames around cells of a one-row strip of `_cells` images: {cell: (colour, letter)}
+        self._cells = 0
+        self.marks: dict[int, tuple[str, str]] = {}
         self.placeholder = placeholder
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(64, 64)
@@ -35,6 +38,12 @@ class ImageView(QWidget):
 
     def image(self) -> np.ndarray | None:
         return self._array
+
+    def set_marks(self, cells: int, marks: dict[int, tuple[str, str]]) -> None:
+        """Frame cells of the image, taken as a row of `cells` equal images, each in its colour
+        with a letter in its corner (the chosen start and end of a path)."""
+        self._cells, self.marks = cells, dict(marks)
+        self.update()
 
     def set_placeholder(self, text: str) -> None:
         self.placeholder = text
@@ -62,5 +71,19 @@ class ImageView(QWidget):
             )
         else:
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            painter.drawImage(self.image_rect(), self._image)
+            rect = self.image_rect()
+            painter.drawImage(rect, self._image)
+            if self._cells and self.marks:
+                width = rect.width() / self._cells
+                for cell, (colour, letter) in self.marks.items():
+                    if 0 <= cell < self._cells:
+                        box = QRectF(rect.x() + cell * width + 1, rect.y() + 1, width - 2, rect.height() - 2)
+                        painter.setPen(QPen(QColor(colour), 3))
+                        painter.setBrush(Qt.BrushStyle.NoBrush)
+                        painter.drawRect(box)
+                        painter.fillRect(QRectF(box.x(), box.y(), 13, 14), QColor(colour))
+                        painter.setPen(QColor("white"))
+                        painter.drawText(
+                            QRectF(box.x(), box.y(), 13, 14), Qt.AlignmentFlag.AlignCenter, letter
+                        )
         painter.end()

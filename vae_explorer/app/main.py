@@ -64,4 +64,10 @@ def run_app(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     window.show()
-    return app.exec()
+    code = app.exec()
+    # Everything is on disk by now (run files are written atomically, the settings synced on
+    # close): end the process at once rather than after seconds of interpreter teardown (torch,
+    # Qt and the worker threads' objects), so that a relaunch never meets a half-ended copy.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         store.setValue("view/smoothing", self.training.smoothing.value())
         store.setValue("view/x_time", self.training.x_axis.currentIndex())
         store.setValue("runs/checked", sorted(self.browser.checked))
+        store.sync()
 
     def restore_state(self) -> None:
         store = QSettings()

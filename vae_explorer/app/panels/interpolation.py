@@ -266,6 +266,17 @@ class InterpolationPanel(Panel):
         self.gallery_count = min(GALLERY, total)
         for box in (self.image_a, self.image_b):
             box.setMaximum(total - 1)
+        self._mark_gallery()
+
+    def _mark_gallery(self) -> None:
+        """Frame the start (A, green) and end (B, orange) images in the gallery when the path
+        runs between test images shown there."""
+        marks = {}
+        if self.mode.currentData() == "images":
+            marks[self.image_a.value()] = ("#2ca02c", "A")
+            b = self.image_b.value()
+            marks[b] = ("#ff7f0e", "B") if b != self.image_a.value() else ("#7f7f7f", "=")
+        self.gallery.set_marks(self.gallery_count, marks)
 
     def selection(self) -> tuple[str, int, int]:
         mode = self.mode.currentData()
@@ -276,6 +287,7 @@ class InterpolationPanel(Panel):
         return mode, 0, 1
 
     def refresh(self) -> None:
+        self._mark_gallery()
         if self.info is None:
             return
         mode, a, b = self.selection()

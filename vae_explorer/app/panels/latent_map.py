@@ -268,9 +268,10 @@ class LatentMapPanel(Panel):
         for k, label in enumerate(self.mean_labels):
             if k < len(data.component_coords):
                 x, y = data.component_coords[k]
-                label.setText(str(k), color="#000" if used[k] else "#999")
+                label.setText(str(k), color="#000")
                 label.setPos(x, y)
-            label.setVisible(k < len(data.component_coords))
+            # unused components (grey crosses, often on top of each other) go unlabelled
+            label.setVisible(k < len(data.component_coords) and bool(used[k]))
         if data.is_pca:
             ex = data.projection.explained * 100
             self.plot.setLabel("bottom", f"principal direction 1 ({ex[0]:.0f}% of variance)")
