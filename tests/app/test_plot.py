@@ -300,3 +300,24 @@ def test_smoothing_time_axis_hover_of_every_run_and_csv(qtbot):
     qtbot.wait(50)
     lo, hi = plot.plot.getViewBox().viewRange()[0]
     assert lo <= 1 and hi >= 4
+
+
+def test_the_exported_legend_keeps_its_right_border(qtbot, tmp_path):
+    from PIL import Image
+
+    from vae_explorer.app.export import export_widget
+
+    plot = CurvePlot()
+    qtbot.addWidget(plot)
+    plot.resize(900, 500)
+    plot.show()
+    for k, label in enumerate(("lr=0.001", "lr=0.01")):
+        i = plot.add_run(label)
+        for e in range(1, 5):
+            plot.add_epoch(i, e, 200.0 - e, 190.0 - e + k, e, 190.0 - e + k)
+    qtbot.wait(50)
+    image = Image.open(export_widget(plot, tmp_path / "curves.png")).convert("L")
+    w, _ = image.size
+    legend_rows = range(30, 150)  # the legend sits at the top right
+    dark = [x for x in range(w - 60, w) if any(image.getpixel((x, y)) < 225 for y in legend_rows)]
+    assert dark and dark[-1] < w - 4, (dark[-3:], w)  # its frame ends inside the figure

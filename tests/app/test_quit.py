@@ -65,6 +65,7 @@ def quit_delay(tmp_path, mode: str) -> tuple[float, float]:
         timeout=300,
     )
     ended = time.time()
+
     def at(word: str) -> float:
         found = [float(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith(word + " ")]
         assert proc.returncode == 0 and found, proc.stderr[-2000:]

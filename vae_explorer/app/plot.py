@@ -257,6 +257,8 @@ class CurvePlot(QWidget):
         self.plot.layout.addItem(self.legend, 2, 3, alignment=Qt.AlignmentFlag.AlignTop)
         self.plot.layout.setColumnStretchFactor(3, 0)
         self.plot.layout.setColumnSpacing(2, 6)  # a gap between the view box and the legend
+        left, top, _, bottom = self.plot.layout.getContentsMargins()
+        self.plot.layout.setContentsMargins(left, top, 6, bottom)  # the legend's frame stays whole
         self.plot.getViewBox().sigResized.connect(self._fit_legend)
         for axis in ("left", "bottom"):
             ax = self.plot.getAxis(axis)
