@@ -39,7 +39,7 @@ def test_the_course_preset_and_the_mixture_options_in_the_dialog(qtbot):
 
     dialog = SettingsDialog(TrainingSettings())
     qtbot.addWidget(dialog)
-    assert dialog.preset.currentData() == "course"  # the defaults are the course protocol
+    assert dialog.preset.currentData() == "recommended"  # the defaults
     # choosing the mixture options makes the settings custom, and they reach the configuration
     dialog.mixture_weights.setCurrentIndex(dialog.mixture_weights.findData("uniform"))
     dialog.prior_init.setCurrentIndex(dialog.prior_init.findData("kmeans"))
@@ -64,10 +64,9 @@ def test_the_course_preset_and_the_mixture_options_in_the_dialog(qtbot):
     assert {k: getattr(s.config.model, k) for k in PRESETS["course"]["model"]} == PRESETS["course"]["model"]
     assert s.config.train.prior_init == "random" and s.config.train.kl_warmup == 0
     assert s.config.data.limit_train == 3000 and s.config.train.seed == 7
-    # k-means placement without a mixture is refused with the reason
-    dialog.prior.setCurrentIndex(dialog.prior.findData("standard"))
-    dialog.prior_init.setCurrentIndex(dialog.prior_init.findData("kmeans"))
-    assert "needs the mog prior" in dialog.error.text()
+    dialog.preset.setCurrentIndex(dialog.preset.findData("recommended"))
+    dialog.preset.activated.emit(dialog.preset.currentIndex())
+    assert dialog.prior_init.currentData() == "kmeans" and dialog.preset.currentData() == "recommended"
     # a configuration with the new options shows them again
     shown = RunConfig(DataConfig(limit_train=100))
     shown = replace(shown, train=replace(shown.train, prior_init="kmeans", kl_warmup=3))

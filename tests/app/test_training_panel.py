@@ -252,7 +252,7 @@ def test_the_queue_eta_bounds_the_time_left_and_the_plan_says_what_start_does(pa
     plan = TrainingSettings(lrs=(1e-3, 1e-2)).plan("the CPU")
     assert plan.startswith("Start trains 2 runs (lr 0.001, 0.01)")
     assert "50,000/10,000/10,000" in plan and "up to 1,000 epochs" in plan and "the CPU" in plan
-    assert "the course preset" in TrainingSettings().plan("the GPU")
+    assert "the recommended preset" in TrainingSettings().plan("the GPU")
 
 
 def test_the_curves_save_as_csv_and_an_unwritable_path_says_why(panel, tmp_path, monkeypatch):

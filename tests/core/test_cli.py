@@ -478,6 +478,8 @@ def test_small_things_say_what_they_mean(tmp_path, capsys):
 
 
 def test_preset_course_sets_the_course_protocol_and_options_beside_it_win(tmp_path, capsys):
+    from dataclasses import replace
+
     from vae_explorer.core.config import PRESETS, RunConfig, apply_preset, preset_of
 
     small = ["--limit-train", "200", "--limit-val", "50", "--limit-test", "50", "--epochs", "1"]
@@ -501,8 +503,8 @@ def test_preset_course_sets_the_course_protocol_and_options_beside_it_win(tmp_pa
     # a resumed run keeps its checkpoint's settings: a preset beside --resume is a usage error
     assert main(["train", "--resume", str(out / "last.pt"), "--preset", "course", "--out", str(out)]) == 2
     assert "--preset starts a new run" in capsys.readouterr().err
-    # the k-means placement needs the mixture prior
-    with pytest.raises(SystemExit) as exit_:
-        main(["train", "--prior", "standard", "--prior-init", "kmeans", *small, "--out", str(tmp_path / "c")])
-    assert exit_.value.code == 2
-    assert "needs the mog prior" in capsys.readouterr().err
+    # without a preset the default is the recommended one: the course with the k-means placement
+    out = tmp_path / "c"
+    assert main(["train", *small, "--eval-budget", "0", "--out", str(out)]) == 0
+    saved = RunConfig.from_json((out / "config.json").read_text())
+    assert preset_of(replace(saved, train=replace(saved.train, epochs=1000))) == "recommended"

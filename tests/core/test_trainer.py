@@ -310,14 +310,17 @@ def test_kmeans_prior_init_refits_the_mixture_after_the_first_epoch(tiny_splits,
     assert fits == [0]  # once, after epoch 1's training and before its validation
 
 
-def test_kmeans_prior_init_is_reproducible_and_needs_the_mixture(tiny_splits):
+def test_kmeans_prior_init_is_reproducible_and_leaves_a_standard_prior_alone(tiny_splits):
+    from dataclasses import replace
+
     a = Trainer(config(epochs=1, prior_init="kmeans"), tiny_splits)
     a.run()
     b = Trainer(config(epochs=1, prior_init="kmeans"), tiny_splits)
     b.run()
     assert torch.equal(a.model.prior.means, b.model.prior.means)
-    with pytest.raises(ConfigError, match="needs the mog prior"):
-        RunConfig(DataConfig(), ModelConfig(prior="standard"), TrainConfig(prior_init="kmeans")).validate()
+    standard = replace(config(epochs=1, prior_init="kmeans"), model=replace(SMALL, prior="standard"))
+    assert math.isfinite(Trainer(standard, tiny_splits).run().best_val)
+    assert TrainConfig().prior_init == "kmeans"  # the default, after the mixture study
 
 
 def test_gaussian_likelihood_trains_on_intensities_in_the_unit_interval(tiny_splits):

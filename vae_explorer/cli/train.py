@@ -71,8 +71,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--preset",
         choices=list(PRESETS),
-        help="start from a named set of settings (course: the course protocol); options given "
-        "beside it override it",
+        help="start from a named set of settings (course: the course protocol; recommended: the "
+        "default, the course with the mixture placed by k-means); options given beside it override it",
     )
     t.add_argument(
         "--lr",
@@ -120,8 +120,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--prior-init",
         choices=PRIOR_INITS,
-        help="random: mixture means drawn from N(0, I) (default, the course); kmeans: after the "
-        "first epoch, refit the components to k-means clusters of the encoder means of training images",
+        help="kmeans (default): after the first epoch, place the mixture's components on k-means "
+        "clusters of the encoder means of training images; random: means drawn from N(0, I), as "
+        "the course (--preset course)",
     )
     t.add_argument("--seed", type=SEED, help=f"default {d.train.seed}")
     t.add_argument("--device", choices=DEVICES, help=f"default {d.train.device}")

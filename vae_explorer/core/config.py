@@ -92,10 +92,12 @@ class TrainConfig:
     # from 0 to 1 (KL warm-up); 0: the full negative ELBO from the start. Validation and test
     # figures are always the full negative ELBO.
     kl_warmup: int = 0
-    # random: the mixture's means drawn from N(0, I) (the course); kmeans: after the first epoch the
-    # means, variances (and learnable weights) are refitted to k-means clusters of encoder means of
-    # training images, so that every component starts where data lies
-    prior_init: str = "random"
+    # random: the mixture's means drawn from N(0, I) (the course); kmeans (the default): after the
+    # first epoch the means, variances (and learnable weights) are refitted to k-means clusters of
+    # encoder means of training images, so that every component starts where data lies. The
+    # mixture study in the README measured it keeping all 16 components in use where the course's
+    # placement kept 3, at a better test bound. Nothing to place for the standard prior.
+    prior_init: str = "kmeans"
 
     def validate(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -126,8 +128,6 @@ class RunConfig:
         self.data.validate()
         self.model.validate()
         self.train.validate()
-        if self.train.prior_init == "kmeans" and self.model.prior != "mog":
-            raise ConfigError("prior_init 'kmeans' places mixture components: it needs the mog prior")
         return self
 
     def with_lr(self, lr: float) -> RunConfig:
@@ -162,7 +162,8 @@ class RunConfig:
 
 
 # Named sets of model and training settings. "course" is the course protocol, spelled out here so
-# that its numbers stay reproducible whatever the app's defaults become.
+# that its numbers stay reproducible whatever the app's defaults become; "recommended" is the
+# app's default: the course with the mixture placed by k-means after the first epoch.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "course": {
         "model": {
@@ -185,6 +186,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "prior_init": "random",
         },
     },
+}
+PRESETS["recommended"] = {
+    "model": dict(PRESETS["course"]["model"]),
+    "train": {**PRESETS["course"]["train"], "prior_init": "kmeans"},
 }
 
 

@@ -23,7 +23,7 @@ from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, m
 from .evaluate import negative_elbo
 from .model import VAE, new_model
 from .optim import StepInBackward, make_optimizer, supports
-from .priors import fit_mixture_to
+from .priors import MixtureOfGaussiansPrior, fit_mixture_to
 from .runfolder import FigureWriter, RunFolderWriter
 
 EventSink = Callable[[object], None]
@@ -253,7 +253,7 @@ class Trainer(Controlled):
                 reason = ev.STOP_DIVERGED
                 break
             if epoch == 1 and self.config.train.prior_init == "kmeans":
-                self.fit_prior_to_data()
+                self.fit_prior_to_data()  # the standard prior has nothing to place
             val_nll = negative_elbo(self.model, self.val)
             if not math.isfinite(val_nll):
                 reason = ev.STOP_DIVERGED
@@ -307,6 +307,8 @@ class Trainer(Controlled):
         the prior's parameters, which belong to the old placement."""
         prior = self.model.prior
         n = len(self.batches.images)
+        if not isinstance(prior, MixtureOfGaussiansPrior) or n < prior.num_components:
+            return  # no mixture, or fewer images than components to place
         pick = torch.randperm(n, generator=self.generator, device=self.device)[:max_images]
         x = self.batches.inputs(pick)
         was_training = self.model.training
