@@ -590,7 +590,13 @@ class ComponentsPanel(Panel):
         else:
             self.share_bars.setOpts(x=[], height=[])
         used = k_total - len(self.unused)
-        self.chart.setTitle(f"Weights and usage ({used} of {k_total} in use)", color="#222", size="10pt")
+        # the title is the legend: a legend item beside the bars cost more room than it gave
+        self.chart.setTitle(
+            f"<span style='color:{WEIGHT_COLOUR}'>■</span> weight "
+            f"<span style='color:{SHARE_COLOUR}'>■</span> share<br>{used} of {k_total} in use",
+            color="#222",
+            size="9pt",
+        )
         self.chart.setXRange(-0.8, k_total - 0.2, padding=0)
         step = max(1, math.ceil(k_total / 16))  # whole component indices only, at most ~16
         self.chart.getAxis("bottom").setTicks([[(k, str(k)) for k in range(0, k_total, step)]])
