@@ -86,6 +86,7 @@ def test_unreadable_and_partial_folders(root, tmp_path):
     killed = tmp_path / "killed"
     shutil.copytree(root / "single", killed)
     (killed / "outcome.json").unlink()
+    (killed / "test_loss.txt").unlink()
     (killed / LOCK_NAME).write_text("999999999\n")  # a process that does not exist
     assert read_run(killed).status == "incomplete"
     # a live writer holds it -> running
@@ -95,4 +96,9 @@ def test_unreadable_and_partial_folders(root, tmp_path):
     assert find_runs(tmp_path / "absent") == []
     runs = find_runs(tmp_path)
     assert {r.folder.name for r in runs} == {"killed"}
+    # a run that ended before outcome.json existed: its test_loss.txt says it finished
+    old = tmp_path / "old"
+    shutil.copytree(root / "single", old)
+    (old / "outcome.json").unlink()
+    assert read_run(old).status == "finished" and read_run(old).test_nll is not None
     assert not math.isinf(runs[0].best_val)
