@@ -164,3 +164,28 @@ def test_opening_a_checkpoint_lists_its_run_with_its_curve(qtbot, tmp_path, chec
     win = make_window(qtbot, tmp_path / "runs")  # remembered after a restart
     assert [r.folder for r in win.training.browser.runs] == [checkpoint.parent]
     close(win)
+
+
+def test_export_report_of_the_ticked_runs_pdf_and_html(qtbot, runs_root, monkeypatch):
+    win = make_window(qtbot, runs_root)
+    browser = win.training.browser
+    for run in browser.runs:
+        if run.name.startswith("20260102"):
+            browser.set_checked(run.key, True)
+    assert sorted(p.name for p in win.report_runs()) == ["lr_0.001", "lr_0.003"]
+    out = runs_root.parent / "report.pdf"
+    assert win.export_report(str(out))
+    qtbot.waitUntil(lambda: win.report_action.isEnabled(), timeout=120_000)
+    assert out.read_bytes().startswith(b"%PDF")
+    html = runs_root.parent / "report.html"
+    assert win.export_report(str(html))
+    qtbot.waitUntil(lambda: win.report_action.isEnabled(), timeout=120_000)
+    text = html.read_text()
+    assert "lr_0.003" in text and "data:image/png;base64," in text
+    # an unwritable place: the user is told, the action comes back
+    errors = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a: errors.append(a[2]))
+    assert win.export_report(str(runs_root.parent / "absent" / "r.pdf"))
+    qtbot.waitUntil(lambda: win.report_action.isEnabled(), timeout=60_000)
+    assert errors and errors[0].startswith("No report:")
+    close(win)

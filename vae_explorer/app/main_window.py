@@ -289,6 +289,12 @@ class MainWindow(QMainWindow):
         self.export_all_action = self._action(
             "Export &all figures…", self.export_all, "Ctrl+E", "Export every figure to a folder"
         )
+        self.report_action = self._action(
+            "Export &report…",
+            self.export_report,
+            "Ctrl+R",
+            "A PDF or HTML report of the runs ticked in the run list (or the selected run, or the last queue)",
+        )
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         file_menu = self.menuBar().addMenu("&File")
@@ -303,6 +309,7 @@ class MainWindow(QMainWindow):
                 self._action(f"{label}…", lambda _=False, w=widget: self.export_figure(w))
             )
         file_menu.addAction(self.export_all_action)
+        file_menu.addAction(self.report_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -431,6 +438,63 @@ class MainWindow(QMainWindow):
                     return written
         self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 5000)
         return written
+
+    def report_runs(self) -> list[Path]:
+        """The run folders a report covers: the runs ticked in the run list, else the one selected
+        there, else the last queue's."""
+        ticked = [r.folder for r in self.browser.checked_runs()]
+        if ticked:
+            return ticked
+        selected = self.browser.selected()
+        if selected is not None:
+            return [selected.folder]
+        if self.queue_dir is not None and self.queue_dir.is_dir():
+            return [self.queue_dir]
+        return []
+
+    def export_report(self, path: str | None = None) -> bool:
+        """Write the report of `report_runs()` to a .pdf or .html file, on a worker thread."""
+        from .report_export import ReportExport
+
+        folders = self.report_runs()
+        if not folders:
+            QMessageBox.information(
+                self,
+                "Export report",
+                "No runs to report: tick runs in the Training tab's run list (All runs), or train a queue.",
+            )
+            return False
+        if not path:
+            path, chosen = QFileDialog.getSaveFileName(
+                self,
+                "Export report",
+                str(Path.home() / "report.pdf"),
+                "PDF report (*.pdf);;HTML report, images embedded (*.html)",
+            )
+            if not path:
+                return False
+            if not Path(path).suffix:
+                path += ".html" if "html" in chosen else ".pdf"
+        if not hasattr(self, "reporter"):
+            self.reporter = ReportExport(self)
+            self.reporter.finished.connect(self._report_written)
+            self.reporter.failed.connect(self._report_failed)
+        if self.reporter.running:
+            self.statusBar().showMessage("A report is being written already", 5000)
+            return False
+        self.reporter.start(folders, path)
+        self.report_action.setEnabled(False)
+        self.statusBar().showMessage(f"Writing the report of {len(folders)} folder(s) to {path}…")
+        return True
+
+    def _report_failed(self, message: str) -> None:
+        self.report_action.setEnabled(True)
+        self.statusBar().showMessage("No report", 5000)
+        QMessageBox.critical(self, "Export report", f"No report: {message}")
+
+    def _report_written(self, path: str) -> None:
+        self.report_action.setEnabled(True)
+        self.statusBar().showMessage(f"Report written: {path}", 8000)
 
     def _confirm_replace(self, folder: str, existing: list[Path]) -> bool:
         names = ", ".join(p.name for p in existing[:4]) + (" …" if len(existing) > 4 else "")
@@ -670,6 +734,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopping training…")
             self.controller.stop_and_wait()
         self.evaluation.cancel()  # an evaluation under way ends at its next chunk
+        if hasattr(self, "reporter"):
+            self.reporter.wait()
         self.save_state()
         QApplication.instance().removeEventFilter(self)
         self.service.shutdown()

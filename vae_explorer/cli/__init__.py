@@ -12,7 +12,7 @@ from .args import EXIT_FAILED, EXIT_USAGE, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import evaluation, explore, train
+    from . import evaluation, explore, report, train
 
     parser = argparse.ArgumentParser(
         prog="vae-explorer",
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_command(sub)
     explore.add_commands(sub)
     evaluation.add_commands(sub)
+    report.add_commands(sub)
     return parser
 
 

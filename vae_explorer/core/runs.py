@@ -82,8 +82,10 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def is_run_folder(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and (
-        (folder / "metrics.csv").is_file() or (folder / "model.pt").is_file()
+    """A folder a run wrote: its settings and a trace of training (metrics, a model, or the
+    outcome of a run that diverged before its first epoch ended)."""
+    return (folder / "config.json").is_file() and any(
+        (folder / name).is_file() for name in ("metrics.csv", "model.pt", OUTCOME_FILE)
     )
 
 

@@ -1,0 +1,248 @@
+"""`vae-explorer report`: a PDF or HTML report of tiny trained runs, one of them diverged."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from vae_explorer.cli import main
+from vae_explorer.cli.args import UserError
+from vae_explorer.cli.report import add_commands
+from vae_explorer.report import collect_runs
+
+TINY = [
+    "train",
+    "--limit-train",
+    "200",
+    "--limit-val",
+    "64",
+    "--limit-test",
+    "64",
+    "--hidden",
+    "32",
+    "--latent-dim",
+    "4",
+    "--components",
+    "3",
+    "--epochs",
+    "2",
+    "--eval-iw-samples",
+    "10",
+]
+GS = shutil.which("gs")
+
+
+def report(*argv) -> int:
+    """The sub-command as the main parser will run it, with its own parser."""
+    parser = argparse.ArgumentParser(prog="vae-explorer")
+    add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", *map(str, argv)])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    assert main([*TINY, "--out", str(root / "good")]) == 0
+    assert main([*TINY, "--lr", "1e6", "--out", str(root / "bad")]) == 1  # diverges in its first epoch
+    outcome = json.loads((root / "bad" / "outcome.json").read_text())
+    assert outcome["status"] == "diverged" and not (root / "bad" / "model.pt").exists()
+    assert main([*TINY, "--lr", "1e-3", "--lr", "3e-3", "--out", str(root / "queue")]) == 0
+    return root
+
+
+def pdf_pages(data: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page\b", data))
+
+
+def pdf_text(path: Path) -> str:
+    proc = subprocess.run(
+        [GS, "-q", "-dNOPAUSE", "-dBATCH", "-sDEVICE=txtwrite", "-sOutputFile=-", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return " ".join(proc.stdout.split())
+
+
+class Page(HTMLParser):
+    """Checks that every element is closed in order, and keeps the text and the images."""
+
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.images: list[str] = []
+        self.text: list[str] = []
+        self.marked = 0
+        self.tables = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if tag == "table":
+            self.tables += 1
+        if attrs.get("class") == "marked":
+            self.marked += 1
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack[-1] == tag, (tag, self.stack[-3:])
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse_html(path: Path) -> Page:
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    assert page.stack == [], page.stack
+    return page
+
+
+def expected_figures(folder: Path) -> list[str]:
+    """The figures of a run's files as the report writes them."""
+    with open(folder / "metrics.csv") as f:
+        history = list(csv.DictReader(f))
+    best = min(history, key=lambda h: float(h["val_nll"]))
+    e = json.loads((folder / "evaluation.json").read_text())
+    return [
+        f"{float(best['val_nll']):.2f} (epoch {best['epoch']})",
+        f"{float((folder / 'test_loss.txt').read_text()):.2f}",
+        f"{e['iw_nll']:.2f} ± {e['iw_nll_stderr']:.2f} (S={e['iw_samples']})",
+        f"{e['components_in_use']} of 3",
+        f"{e['active_units']} of 4",
+        *([f"{e['fid']:.1f} (floor {e['fid_floor']:.1f})"] if e["fid"] is not None else []),
+        *([f"{e['inception_score']:.3f}"] if e["inception_score"] is not None else []),
+    ]
+
+
+def test_pdf_of_a_run_and_a_diverged_run(runs, tmp_path, capsys):
+    out = tmp_path / "report.pdf"
+    assert report(runs / "good", runs / "bad", "--out", out) == 0
+    assert "wrote" in capsys.readouterr().out
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF")
+    # title, settings and summary; curves and results; samples and latent map; components
+    assert pdf_pages(data) == 4
+    assert b"/FontFile2" in data and b"/Type3" not in data  # TrueType fonts, embedded
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temporary left
+    if GS is None:
+        pytest.skip("no Ghostscript to read the PDF's text back (the HTML test checks the content)")
+    text = pdf_text(out)
+    for expected in (
+        "Training report",
+        "vae-explorer 0.1.0",
+        "good (lr=0.001)",
+        "bad (lr=1e+06)",
+        "200 / 64 / 64 images",
+        "diverged",
+        "not evaluated (no evaluation.json)",
+        "No model.pt",
+        *expected_figures(runs / "good"),
+    ):
+        assert expected in text, expected
+    assert "good (lr=0.001) reached its lowest validation nll" not in text  # two runs: "Of the 2 runs"
+    assert "Of the 2 runs, good (lr=0.001) reached the lowest validation nll" in text
+
+
+def test_all_runs_adds_the_figures_of_every_model(runs, tmp_path):
+    best_only, every = tmp_path / "best.pdf", tmp_path / "all.pdf"
+    assert report(runs / "good", runs / "queue", "--out", best_only) == 0
+    assert report(runs / "good", runs / "queue", "--out", every, "--all-runs") == 0
+    # two pages (samples, components) for each further model
+    assert pdf_pages(every.read_bytes()) - pdf_pages(best_only.read_bytes()) == 4
+
+
+def test_html_is_self_contained_and_says_the_same(runs, tmp_path):
+    out = tmp_path / "report.html"
+    assert report(runs / "good", runs / "bad", runs / "queue", "--out", out, "--all-runs") == 0
+    page = parse_html(out)
+    text = " ".join(" ".join(page.text).split())
+    assert page.images, "no figures"
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+    # the curves, then real/generated, interpolation, latent map and components of three models
+    assert len(page.images) == 1 + 3 * 4
+    assert page.tables >= 3 and page.marked >= 4  # the learning rates differ: marked in every column
+    assert "src=" not in out.read_text().replace('src="data:', "")  # nothing loaded from elsewhere
+    for expected in (
+        "good (lr=0.001)",
+        "bad (lr=1e+06)",
+        "queue/lr_0.001 (lr=0.001)",
+        "queue/lr_0.003 (lr=0.003)",
+        "diverged",
+        *expected_figures(runs / "good"),
+        *expected_figures(runs / "queue" / "lr_0.003"),
+    ):
+        assert expected in text, expected
+    best = min(collect_runs([runs / "good", runs / "queue"]), key=lambda r: r.best_val)
+    assert f"Of the 4 runs, {best.name} (lr={best.lr:g}) reached the lowest validation nll" in text
+    assert "Diverged: bad (lr=1e+06), after 0 recorded epochs, leaving no model." in text
+
+
+def test_a_run_without_evaluation_or_with_a_late_divergence(runs, tmp_path):
+    noeval, late = tmp_path / "noeval", tmp_path / "late"
+    shutil.copytree(runs / "good", noeval)
+    (noeval / "evaluation.json").unlink()
+    shutil.copytree(runs / "good", late)
+    (late / "evaluation.json").unlink()
+    with open(late / "metrics.csv", "a") as f:  # a third epoch that went non-finite
+        f.write("3,nan,nan,0.02\n")
+    outcome = json.loads((late / "outcome.json").read_text())
+    (late / "outcome.json").write_text(json.dumps({**outcome, "status": "diverged", "reason": "diverged"}))
+    out = tmp_path / "report.html"
+    assert report(noeval, late, "--out", out) == 0
+    page = parse_html(out)
+    text = " ".join(" ".join(page.text).split())
+    assert "not evaluated (no evaluation.json)" in text
+    assert "Not evaluated (no evaluation.json" in text and "noeval (lr=0.001), late (lr=0.001)" in text
+    assert "Diverged: late (lr=0.001), after 3 recorded epochs." in text
+    assert "Dominant digits and purities are missing" in text
+    assert len(page.images) == 1 + 4  # the curves, and the figures of the best run all the same
+    pdf = tmp_path / "report.pdf"
+    assert report(noeval, late, "--out", pdf) == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_queue_folder_is_expanded_into_its_runs(runs):
+    found = collect_runs([runs / "queue", runs / "queue" / "lr_0.001"])  # listed twice: once
+    assert [r.name for r in found] == ["queue/lr_0.001", "queue/lr_0.003"]
+    assert [r.lr for r in found] == [1e-3, 3e-3]
+    (bad,) = collect_runs([runs / "bad"])  # ended before its first epoch: still a run
+    assert bad.status == "diverged" and bad.epochs == 0 and bad.checkpoint is None
+
+
+def test_bad_input_is_a_one_line_user_error(runs, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="is not a run folder"):
+        report(empty, "--out", tmp_path / "r.pdf")
+    with pytest.raises(UserError, match="does not exist"):
+        report(tmp_path / "missing", "--out", tmp_path / "r.pdf")
+    with pytest.raises(UserError, match=r"--out must end in \.pdf or \.html"):
+        report(runs / "good", "--out", tmp_path / "r.txt")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(UserError, match="cannot write"):
+        report(runs / "good", "--out", blocker / "r.pdf")
+    assert not (tmp_path / "r.pdf").exists()
+    with pytest.raises(SystemExit) as exit_info:  # --out is required
+        report(runs / "good")
+    assert exit_info.value.code == 2

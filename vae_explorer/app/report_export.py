@@ -1,0 +1,93 @@
+"""File → Export report: the report of the chosen runs, written on a worker thread.
+
+The runs are the ones ticked in the run browser, else the one selected there, else the last
+queue's; the PDF or HTML is the CLI's `vae-explorer report`, made by the same code.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+
+class ReportWorker(QObject):
+    """Runs in its own thread: reads the run folders and writes the report."""
+
+    done = Signal(str)  # the file written
+    failed = Signal(str)  # one line for the user
+
+    def __init__(self, folders: list[str], out: str) -> None:
+        super().__init__()
+        self.folders, self.out = folders, out
+
+    @Slot()
+    def run(self) -> None:
+        from vae_explorer.report import ReportError, collect_runs, write_report
+
+        try:
+            path = write_report(collect_runs(self.folders), self.out)
+        except ReportError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # an unforeseen error: say so instead of killing the thread
+            traceback.print_exc()
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+            return
+        self.done.emit(str(path))
+
+
+class ReportExport(QObject):
+    """GUI-thread front: start(folders, out) → finished(path) or failed(message)."""
+
+    finished = Signal(str)
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: ReportWorker | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, folders: list[str | Path], out: str | Path) -> None:
+        if self.running:
+            raise RuntimeError("a report is being written already")
+        thread = QThread()
+        thread.setObjectName("report")
+        worker = ReportWorker([str(f) for f in folders], str(out))
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.done.connect(self._done)
+        worker.failed.connect(self._failed)
+        self._thread, self._worker = thread, worker
+        thread.start()
+
+    def _end(self) -> None:
+        thread, worker = self._thread, self._worker
+        self._thread = self._worker = None
+        if thread is not None:
+            thread.quit()
+            thread.wait()
+            thread.deleteLater()
+        if worker is not None:
+            worker.deleteLater()
+
+    @Slot(str)
+    def _done(self, path: str) -> None:
+        self._end()
+        self.finished.emit(path)
+
+    @Slot(str)
+    def _failed(self, message: str) -> None:
+        self._end()
+        self.failed.emit(message)
+
+    def wait(self) -> None:
+        """Block until a report under way is written (on close)."""
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait()

@@ -1,0 +1,46 @@
+"""`vae-explorer report`: one PDF or HTML file that reports on training runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from .args import UserError, output_file
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser(
+        "report",
+        help="a PDF or HTML report of runs: settings, curves, results, samples, components, latent map",
+    )
+    r.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a run folder (config.json with metrics.csv or model.pt), or a queue folder whose lr_* "
+        "folders are runs",
+    )
+    r.add_argument("--out", required=True, metavar="FILE", help="report.pdf or report.html")
+    r.add_argument(
+        "--all-runs",
+        action="store_true",
+        help="draw the samples, components, interpolation and latent map of every run with a model.pt "
+        "(default: of the best run only)",
+    )
+    r.set_defaults(func=cmd_report, command_parser=r)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from vae_explorer.core.atomic import WriteError
+    from vae_explorer.report import SUFFIXES, ReportError, collect_runs, write_report
+
+    try:
+        runs = collect_runs(args.runs)
+    except ReportError as exc:
+        raise UserError(str(exc)) from None
+    out = output_file(args.out, SUFFIXES)
+    try:
+        write_report(runs, out, all_runs=args.all_runs)
+    except (ReportError, WriteError) as exc:
+        raise UserError(str(exc)) from None
+    print(f"wrote {out} ({len(runs)} run{'s' if len(runs) != 1 else ''})")
+    return 0
