@@ -332,3 +332,12 @@ def test_gaussian_likelihood_trains_on_intensities_in_the_unit_interval(tiny_spl
     done = t.run()
     assert done.test_nll is not None and math.isfinite(done.test_nll)
     assert t.history[1]["val_nll"] < t.history[0]["val_nll"]
+
+
+def test_settings_saved_before_the_kmeans_default_read_back_as_they_ran():
+    import json
+
+    saved = json.loads(RunConfig().to_json())
+    del saved["train"]["prior_init"]  # as written before the setting existed
+    assert RunConfig.from_dict(saved).train.prior_init == "random"
+    assert RunConfig.from_json(RunConfig().to_json()).train.prior_init == "kmeans"

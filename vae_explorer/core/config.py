@@ -17,6 +17,11 @@ MIXTURE_WEIGHTS = ("learnable", "uniform")
 PRIOR_INITS = ("random", "kmeans")
 
 
+# What runs saved before a setting existed did, where today's default differs: the mixture's means
+# were drawn from N(0, I) before the k-means placement became the default.
+LEGACY: dict[str, dict[str, Any]] = {"train": {"prior_init": "random"}}
+
+
 class ConfigError(ValueError):
     """A setting that cannot work; the message names the setting and what is allowed."""
 
@@ -141,11 +146,17 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """Settings saved by this or an earlier version: a setting that did not exist yet takes
+        the value the earlier version used, not today's default (see LEGACY)."""
         try:
+            parts = {
+                name: {**LEGACY.get(name, {}), **raw.get(name, {})}
+                for name in ("data", "model", "train")
+            }
             return cls(
-                data=_build(DataConfig, raw.get("data", {})),
-                model=_build(ModelConfig, raw.get("model", {})),
-                train=_build(TrainConfig, raw.get("train", {})),
+                data=_build(DataConfig, parts["data"]),
+                model=_build(ModelConfig, parts["model"]),
+                train=_build(TrainConfig, parts["train"]),
             )
         except (TypeError, AttributeError) as exc:
             raise ConfigError(f"not a vae-explorer configuration: {exc}") from exc
