@@ -34,20 +34,79 @@ def _pyplot():
     return plt
 
 
+# -- drawing on a given axes: the run folders', the CLI's and the report's figures share these ---------
+def draw_images(ax, image: np.ndarray, title: str | None = None, fontsize: float = 9) -> None:
+    """A grey-level image (a tiled grid or strip) in [0, 1], crisp, without axes."""
+    ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def image_grid(flat: np.ndarray, side: int = 28, cols: int = 4) -> np.ndarray:
+    """Digits tiled row by row on white (a 4x4 grid for 16 images, as in the course)."""
+    images = to_images(flat, side)
+    return tile(images, -(-len(images) // cols), cols, pad=2, fill=1.0)
+
+
+def image_strip(flat: np.ndarray, side: int = 28) -> np.ndarray:
+    """Digits in one row on grey, e.g. an interpolation path or a component's samples."""
+    return tile(to_images(flat, side), 1, len(flat), pad=1, fill=0.5)
+
+
+def draw_component_row(ax, samples: np.ndarray, label: str, side: int = 28) -> None:
+    """One mixture component's samples in a row, its label (index, weight ...) on the left."""
+    ax.imshow(image_strip(samples, side), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_anchor("W")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+
+
+def draw_latent_map(ax, coords: np.ndarray, labels: np.ndarray, explained: np.ndarray) -> None:
+    """Test images' encoder means in two principal directions, coloured by digit."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10"]
+    for digit in range(10):
+        chosen = labels == digit
+        if chosen.any():
+            ax.scatter(
+                coords[chosen, 0],
+                coords[chosen, 1],
+                s=6,
+                color=cmap(digit),
+                label=str(digit),
+                linewidths=0,
+                alpha=0.8,
+            )
+    ax.set_xlabel(f"PC1 ({100 * explained[0]:.0f}% of variance)", fontsize=9)
+    ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}% of variance)", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.set_title(
+        f"latent map: PCA of the encoder means of {len(labels):,} test images, coloured by digit", fontsize=9
+    )
+    ax.legend(
+        title="digit",
+        fontsize=8,
+        title_fontsize=8,
+        markerscale=2.5,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+    )
+    ax.grid(alpha=0.3)
+
+
 def save_image_grid(
     flat: np.ndarray, paths: Sequence[Path], side: int = 28, cols: int = 4, title: str | None = None
 ) -> None:
-    """A grid of digits (4x4 for 16 images), one subplot each with no axes, as in the course."""
+    """A grid of digits (4x4 for 16 images) with white gaps, as in the course."""
     plt = _pyplot()
-    images = to_images(flat, side)
-    rows = -(-len(images) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.2 + (0.3 if title else 0)))
-    for ax, i in zip(np.ravel(axes), range(rows * cols)):
-        ax.axis("off")
-        if i < len(images):
-            ax.imshow(images[i], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    if title:
-        fig.suptitle(title)
+    rows = -(-len(flat) // cols)
+    fig, ax = plt.subplots(figsize=(cols * 1.2, rows * 1.2 + (0.3 if title else 0)))
+    draw_images(ax, image_grid(flat, side, cols), title, fontsize=11)
     fig.tight_layout()
     for path in paths:
         savefig(fig, path, dpi=150)
@@ -102,18 +161,7 @@ def save_component_rows(samples: np.ndarray, labels: Sequence[str], path: Path, 
     k, n = samples.shape[:2]
     fig, axes = plt.subplots(k, 1, figsize=(0.55 * n + 1.3, 0.6 * k + 0.3), squeeze=False)
     for row, (ax, label) in enumerate(zip(axes[:, 0], labels)):
-        ax.imshow(
-            tile(to_images(samples[row], side), 1, n, pad=1, fill=0.5),
-            cmap="gray",
-            vmin=0,
-            vmax=1,
-            interpolation="nearest",
-        )
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        draw_component_row(ax, samples[row], label, side)
     fig.tight_layout(pad=0.3)
     savefig(fig, path, dpi=150, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
@@ -124,16 +172,7 @@ def save_strip(images: np.ndarray, path: Path, side: int = 28, title: str | None
     plt = _pyplot()
     n = len(images)
     fig, ax = plt.subplots(figsize=(0.8 * n + 0.4, 1.4 if title else 1.1))
-    ax.imshow(
-        tile(to_images(images, side), 1, n, pad=1, fill=0.5),
-        cmap="gray",
-        vmin=0,
-        vmax=1,
-        interpolation="nearest",
-    )
-    ax.axis("off")
-    if title:
-        ax.set_title(title, fontsize=9)
+    draw_images(ax, image_strip(images, side), title)
     fig.tight_layout(pad=0.2)
     savefig(fig, path, dpi=150, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)

@@ -31,7 +31,6 @@ import numpy as np
 from vae_explorer import __version__, figures
 from vae_explorer.core.atomic import atomic_write, atomic_write_text
 from vae_explorer.core.config import RunConfig, format_lr, nll_label
-from vae_explorer.core.grids import tile, to_images
 from vae_explorer.core.runs import (
     RunSummary,
     differing_settings,
@@ -504,16 +503,8 @@ def _inset(box, fig, left=0.0, bottom=0.0, right=0.0, top=0.0):
 
 def _image_axes(fig, rect, image, title: str | None = None, fontsize: float = 9):
     ax = fig.add_axes(rect)
-    ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title, fontsize=fontsize)
+    figures.draw_images(ax, image, title, fontsize)
     return ax
-
-
-def _grid(flat: np.ndarray, side: int, cols: int = 4) -> np.ndarray:
-    images = to_images(flat, side)
-    return tile(images, -(-len(images) // cols), cols, pad=1, fill=1.0)
 
 
 @dataclass
@@ -618,13 +609,13 @@ def _draw_real_generated(m: ModelFigures):
         gap = 0.08
         half = (w - gap) / 2
         if m.real is not None:
-            _image_axes(fig, (x, y, half, h), _grid(m.real, m.side), "16 test images")
+            _image_axes(fig, (x, y, half, h), figures.image_grid(m.real, m.side), "16 test images")
         else:
             fig.text(x + half / 2, y + h / 2, "test images not available", ha="center", fontsize=9)
         _image_axes(
             fig,
             (x + half + gap, y, half, h),
-            _grid(m.generated, m.side),
+            figures.image_grid(m.generated, m.side),
             f"16 generated images (prior samples, seed {SAMPLE_SEED})",
         )
 
@@ -633,7 +624,7 @@ def _draw_real_generated(m: ModelFigures):
 
 def _draw_strip(m: ModelFigures):
     def draw(fig, box):
-        strip = tile(to_images(m.strip, m.side), 1, len(m.strip), pad=1, fill=0.5)
+        strip = figures.image_strip(m.strip, m.side)
         _image_axes(fig, _inset(box, fig, top=0.3), strip, "\n".join(textwrap.wrap(m.strip_title, 110)), 8)
 
     return draw
@@ -642,44 +633,9 @@ def _draw_strip(m: ModelFigures):
 def _draw_map(m: ModelFigures):
     def draw(fig, box):
         ax = fig.add_axes(_inset(box, fig, left=0.7, bottom=0.5, right=1.0, top=0.3))
-        cmap = _colormap("tab10")
-        for digit in range(10):
-            chosen = m.labels == digit
-            if chosen.any():
-                ax.scatter(
-                    m.latents[chosen, 0],
-                    m.latents[chosen, 1],
-                    s=6,
-                    color=cmap(digit),
-                    label=str(digit),
-                    linewidths=0,
-                    alpha=0.8,
-                    rasterized=False,
-                )
-        ax.set_xlabel(f"PC1 ({100 * m.explained[0]:.0f}% of variance)", fontsize=9)
-        ax.set_ylabel(f"PC2 ({100 * m.explained[1]:.0f}% of variance)", fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.set_title(
-            f"latent map: PCA of the encoder means of {len(m.labels):,} test images, coloured by digit",
-            fontsize=9,
-        )
-        ax.legend(
-            title="digit",
-            fontsize=8,
-            title_fontsize=8,
-            markerscale=2.5,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-        )
-        ax.grid(alpha=0.3)
+        figures.draw_latent_map(ax, m.latents, m.labels, m.explained)
 
     return draw
-
-
-def _colormap(name: str):
-    import matplotlib
-
-    return matplotlib.colormaps[name]
 
 
 COMPONENT_ROW_H = 0.56  # inches per component row (16 rows fill a page)
@@ -692,15 +648,8 @@ def _draw_components(m: ModelFigures, start: int, stop: int):
         _, fig_h = fig.get_size_inches()
         row_h = COMPONENT_ROW_H / fig_h
         for i in range(rows):
-            image = tile(to_images(m.components[start + i], m.side), 1, COMPONENT_SAMPLES, pad=1, fill=0.5)
             ax = fig.add_axes((x, y + h - (i + 1) * row_h, w, row_h * 0.92))
-            ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect="equal")
-            ax.set_anchor("W")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            ax.set_ylabel(m.component_labels[start + i], rotation=0, ha="right", va="center", fontsize=8)
+            figures.draw_component_row(ax, m.components[start + i], m.component_labels[start + i], m.side)
 
     return draw
 

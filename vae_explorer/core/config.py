@@ -150,8 +150,7 @@ class RunConfig:
         the value the earlier version used, not today's default (see LEGACY)."""
         try:
             parts = {
-                name: {**LEGACY.get(name, {}), **raw.get(name, {})}
-                for name in ("data", "model", "train")
+                name: {**LEGACY.get(name, {}), **raw.get(name, {})} for name in ("data", "model", "train")
             }
             return cls(
                 data=_build(DataConfig, parts["data"]),
