@@ -126,15 +126,18 @@ def test_after_a_queue_the_explore_tabs_show_its_best_run_and_pin_holds_a_model(
     win = make_window(qtbot, tmp_path / "runs")
     win.settings = tiny_settings(epochs=2, lrs=(1e-3, 1e-5))
     seen = record_events(win)
+    shown = []
+    win.service.model_loaded.connect(lambda info: shown.append((info.name, info.best_val)))
     win.start_training()
     qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
     records = win.training.records
     best = min(records, key=lambda r: r.best_val)
-    qtbot.waitUntil(
-        lambda: win.service.info is not None and win.service.info.checkpoint == best.checkpoint,
-        timeout=30_000,
-    )
-    assert "the best of the queue" in win.panels[0].status.text()
+    qtbot.waitUntil(lambda: "the best of the queue" in win.panels[0].status.text(), timeout=30_000)
+    assert win.service.info.checkpoint == best.checkpoint
+    # during the queue the tabs only ever moved to a better model: never from run 1's good one to
+    # run 2's (lr 1e-5) worse early ones
+    during = [v for name, v in shown[:-1]]
+    assert during == sorted(during, reverse=True), shown
     # the queue's runs are in the browser too, and nothing is busy any more
     assert len(win.training.browser.runs) == 2 and not win.training.browser.busy
     # pinned: a new queue's bests do not replace the model shown

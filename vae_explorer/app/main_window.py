@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.runs_root = Path(runs_root) if runs_root else default_runs_root()
         self.settings: TrainingSettings = load_settings()
         self.queue_dir: Path | None = None
+        self._queue_best: tuple[int, float] | None = None  # (run, validation nll) shown in the tabs
 
         self.service = InferenceService(self)
         self.service.load_failed.connect(self._on_load_failed)
@@ -633,6 +634,7 @@ class MainWindow(QMainWindow):
                 self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}"
             )
             return
+        self._queue_best = None
         self.training.start_queue(configs, run_dirs(self.queue_dir, configs))
         self.tabs.setCurrentWidget(self.training)
         self.controller.start(configs, self.queue_dir)
@@ -664,7 +666,13 @@ class MainWindow(QMainWindow):
     def _on_event(self, event: object) -> None:
         self.training.on_event(event)
         if isinstance(event, ev.NewBest):
-            if not self.service.pinned:
+            # the explore tabs show the queue's best model so far: a later run's early, worse
+            # models do not replace a good one (the header says which run is shown)
+            shown = self._queue_best
+            better = shown is None or event.run == shown[0] or event.val_nll < shown[1]
+            if better:
+                self._queue_best = (event.run, event.val_nll)
+            if better and not self.service.pinned:
                 self.service.load_best(event, self._queue_run_name(event.run))
         elif isinstance(event, ev.RunFinished) and event.reason == ev.STOP_DIVERGED:
             kept = (
