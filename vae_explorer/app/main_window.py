@@ -26,6 +26,7 @@ from vae_explorer.core.runs import RunSummary, read_run
 from vae_explorer.core.session import best_run, run_dirs
 
 from .about import AboutDialog
+from .ask import confirm
 from .export import FILTER, ExportError, export_widget
 from .inference import InferenceService, ModelInfo
 from .panels.components import ComponentsPanel
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.settings: TrainingSettings = load_settings()
         self.queue_dir: Path | None = None
         self._queue_best: tuple[int, float] | None = None  # (run, validation nll) shown in the tabs
+        self.reporter = None  # File → Export report's worker, made at its first use
 
         self.service = InferenceService(self)
         self.service.load_failed.connect(self._on_load_failed)
@@ -190,7 +192,7 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if not getattr(self, "_splitters_restored", True):
+        if not self._splitters_restored:
             # once the window has its size: a splitter restored before would share out its
             # saved sizes again when the window is laid out
             self._splitters_restored = True
@@ -476,7 +478,7 @@ class MainWindow(QMainWindow):
                 return False
             if not Path(path).suffix:
                 path += ".html" if "html" in chosen else ".pdf"
-        if not hasattr(self, "reporter"):
+        if self.reporter is None:
             self.reporter = ReportExport(self)
             self.reporter.finished.connect(self._report_written)
             self.reporter.failed.connect(self._report_failed)
@@ -499,14 +501,11 @@ class MainWindow(QMainWindow):
 
     def _confirm_replace(self, folder: str, existing: list[Path]) -> bool:
         names = ", ".join(p.name for p in existing[:4]) + (" …" if len(existing) > 4 else "")
-        answer = QMessageBox.question(
+        return confirm(
             self,
             "Replace figures?",
             f"{len(existing)} of the figure files are in {folder} already ({names}).\n\nReplace them?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
         )
-        return answer == QMessageBox.StandardButton.Yes
 
     # -- settings and checkpoints ------------------------------------------------------------
     def edit_settings(self) -> bool:
@@ -728,21 +727,18 @@ class MainWindow(QMainWindow):
     # -- closing -------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.controller.running:
-            answer = QMessageBox.question(
+            if not confirm(
                 self,
                 "Training is running",
                 "Training is still running. Stop it and quit?\n\n"
                 f"The best checkpoint so far is kept in {self.queue_dir}.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
+            ):
                 event.ignore()
                 return
             self.statusBar().showMessage("Stopping training…")
             self.controller.stop_and_wait()
         self.evaluation.cancel()  # an evaluation under way ends at its next chunk
-        if hasattr(self, "reporter"):
+        if self.reporter is not None:
             self.reporter.wait()
         self.save_state()
         QApplication.instance().removeEventFilter(self)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from vae_explorer.core.runs import RunSummary, differing_settings, find_runs, rename_run
 
+from .ask import confirm
 from .plot import stable_colour
 
 COLUMNS = ("", "name", "date", "settings", "status", "best val nll", "test nll")
@@ -256,25 +257,16 @@ class RunBrowser(QWidget):
         if run is None or run.key in self.busy or run.status == "running":
             return False
         if not confirmed:
-            answer = QMessageBox.question(
-                self,
-                "Delete run",
+            question = (
                 f"Move the run “{run.name}” to the trash?\n\n{run.folder}\n\n"
-                "Its model, metrics and figures go with it.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
+                "Its model, metrics and figures go with it."
             )
-            if answer != QMessageBox.StandardButton.Yes:
+            if not confirm(self, "Delete run", question):
                 return False
         if not QFile.moveToTrash(str(run.folder)):
-            answer = QMessageBox.question(
-                self,
-                "Delete run",
-                f"{run.folder} cannot be moved to a trash here. Delete it for good?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
+            if not confirm(
+                self, "Delete run", f"{run.folder} cannot be moved to a trash here. Delete it for good?"
+            ):
                 return False
             try:
                 shutil.rmtree(run.folder)

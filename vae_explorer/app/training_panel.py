@@ -156,6 +156,7 @@ class TrainingPanel(QWidget):
         # a mirror of the engine's run records, kept by applying the same events
         self.records: list[RunRecord] = []
         self.queue_keys: list[str | None] = []  # the run folders of the queue shown
+        self._result_run: int | None = None  # the run the result line is about
         self._epoch_started = time.monotonic()
         self._paused_since: float | None = None  # monotonic time of the pause, while paused
         self._batches = 1  # batches per epoch of the run under way
@@ -446,11 +447,7 @@ class TrainingPanel(QWidget):
             self.result_label.setText("Stopped before the first run.")
         # the other diverged runs, lasting here (the status bar's summary gives way to later
         # messages); the run the result line is about says so itself
-        others = [
-            r
-            for r in self.records
-            if r.status is RunStatus.DIVERGED and r.index != getattr(self, "_result_run", None)
-        ]
+        others = [r for r in self.records if r.status is RunStatus.DIVERGED and r.index != self._result_run]
         if others:
             runs = ", ".join(
                 f"lr={format_lr(r.config.train.lr)} "
