@@ -101,7 +101,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 z = model.prior.sample(n, generator)
             else:
                 z = model.prior.sample_component(args.component, n, generator)
-            parts.append(model.decode(z, binary=args.binary, generator=generator).numpy())
+            parts.append(model.decode(z, binary=args.binary, generator=generator).cpu().numpy())
     images = np.concatenate(parts)
     figures.save_image_grid(images, [out], config.model.image_size, cols=math.ceil(math.sqrt(args.n)))
     print(f"wrote {out}")
@@ -119,7 +119,7 @@ def cmd_components(args: argparse.Namespace) -> int:
             f"the model has {model.prior.num_components} components; a components figure shows "
             f"at most {MAX_COMPONENT_ROWS}"
         )
-    weights = model.prior.component_params()[0].numpy()
+    weights = model.prior.component_params()[0].cpu().numpy()
     samples = all_components(model, args.n, args.temperature, args.binary, args.seed)
     order = component_order(weights, args.sort_by_weight)
     figures.save_component_rows(

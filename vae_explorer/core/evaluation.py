@@ -181,13 +181,14 @@ def evaluate(
         raise ValueError("FID and IS need at least 2 test images")
     if request.fid or request.inception:
         if classifier is None:
-            classifier = load_classifier_for(config.data.dataset)
+            classifier = load_classifier_for(config.data.dataset, device)
         if cancel is not None and cancel():
             raise Cancelled("evaluation cancelled")
         started = time.perf_counter()
         n = len(splits.test_images)
         report("sample quality", 0, 3)
-        generated = generate(model, n, torch.Generator(device).manual_seed(request.seed))
+        # a CPU generator: the same latent draws on either device, so FID and IS compare
+        generated = generate(model, n, torch.Generator().manual_seed(request.seed))
         out["generated"] = n
         probs = predict_proba(classifier, generated)
         out["class_histogram"] = class_histogram(probs).tolist()
@@ -211,7 +212,7 @@ def evaluate(
     if samples is None and request.iw_budget is not None:
         samples = iw_samples_for(request.iw_budget - sum(seconds.values()), model, test)
     if samples is not None:
-        result = iw_nll(
+        result = iw_nll(  # noise from the model's device: IW-5000 draws hundreds of millions
             model,
             test,
             samples,
@@ -246,8 +247,8 @@ def evaluate_with_notes(
         notes.append("no FID or IS: they need at least 2 test images")
         request = replace(request, fid=False, inception=False)
     if request.fid or request.inception:
-        try:
-            classifier = load_classifier_for(config.data.dataset)
+        try:  # on the model's device, where its samples are drawn
+            classifier = load_classifier_for(config.data.dataset, next(model.parameters()).device)
         except ClassifierError as exc:
             notes.append(str(exc))
             request = replace(request, fid=False, inception=False)

@@ -118,14 +118,16 @@ def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, method: str = "
 def decode_latents(
     model: VAE, z: np.ndarray, binary: bool = False, generator: torch.Generator | None = None
 ) -> np.ndarray:
-    z = torch.as_tensor(np.asarray(z, np.float32))
+    z = torch.as_tensor(np.asarray(z, np.float32), device=next(model.parameters()).device)
     return model.decode(z, binary=binary, generator=generator).cpu().numpy()
 
 
 @torch.no_grad()
 def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
-    """Encoder means of model inputs x, (N, L)."""
-    return torch.cat([model.encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
+    """Encoder means of model inputs x (on any device), (N, L) on the CPU."""
+    device = next(model.parameters()).device
+    parts = [model.encode(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(parts).numpy()
 
 
 # -- the latent map ----------------------------------------------------------------------------------

@@ -8,7 +8,15 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .distributions import log_bernoulli_logits, log_categorical_logits, log_normal_diag, log_normal_fixed
+from .distributions import (
+    bernoulli_draw,
+    categorical_draw,
+    log_bernoulli_logits,
+    log_categorical_logits,
+    log_normal_diag,
+    log_normal_fixed,
+    normal_noise,
+)
 from .networks import decoder_net, encoder_net
 from .priors import MixtureOfGaussiansPrior, make_prior
 
@@ -28,9 +36,18 @@ class Encoder(nn.Module):
         return mu, log_var
 
     @staticmethod
-    def sample(mu: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """z = mu + sigma * eps with eps drawn from `generator` (on mu's device)."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    def sample(
+        mu: torch.Tensor,
+        log_var: torch.Tensor,
+        generator: torch.Generator | None,
+        eps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """z = mu + sigma * eps, with eps drawn from `generator` unless the caller gives it (a
+        captured training step takes its noise as an input, drawn outside the graph)."""
+        if eps is None:
+            if generator is None:
+                raise ValueError("sampling z needs a generator or the noise eps")
+            eps = normal_noise(mu.shape, generator, mu)
         return mu + torch.exp(0.5 * log_var) * eps
 
     @staticmethod
@@ -83,14 +100,13 @@ class Decoder(nn.Module):
         logits = self.logits(z)
         if self.likelihood == "gaussian":
             mean = torch.sigmoid(logits)
-            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-            return (mean + GAUSSIAN_STD * eps).clamp_(0.0, 1.0)
+            return (mean + GAUSSIAN_STD * normal_noise(mean.shape, generator, mean)).clamp_(0.0, 1.0)
         if self.likelihood == "categorical":
             levels = logits.shape[-1]
             probs = torch.softmax(logits, -1).reshape(-1, levels)
-            draws = torch.multinomial(probs, 1, generator=generator).view(logits.shape[:-1])
+            draws = categorical_draw(probs, 1, generator).view(logits.shape[:-1])
             return draws.float() / (levels - 1)
-        return torch.bernoulli(torch.sigmoid(logits), generator=generator)
+        return bernoulli_draw(torch.sigmoid(logits), generator)
 
 
 def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
@@ -159,10 +175,13 @@ class VAE(nn.Module):
         )
         self.prior = make_prior(config.prior, config.latent_dim, config.components, config.mixture_weights)
 
-    def elbo_terms(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """Per-image terms: log p(x|z), log p(z), log q(z|x) and z, sampled from `generator`."""
+    def elbo_terms(
+        self, x: torch.Tensor, generator: torch.Generator | None, eps: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per-image terms: log p(x|z), log p(z), log q(z|x) and z, sampled from `generator` (or
+        with the given standard-normal noise `eps`, shaped (B, latent_dim))."""
         mu, log_var = self.encoder(x)
-        z = self.encoder.sample(mu, log_var, generator)
+        z = self.encoder.sample(mu, log_var, generator, eps)
         return {
             "z": z,
             "log_px_z": self.decoder.log_prob(x, z),
@@ -171,12 +190,19 @@ class VAE(nn.Module):
         }
 
     def forward(
-        self, x: torch.Tensor, generator: torch.Generator, reduction: str = "mean", kl_weight: float = 1.0
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None,
+        reduction: str = "mean",
+        kl_weight: float | torch.Tensor = 1.0,
+        eps: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The negative ELBO of `x`, its latent noise drawn from `generator` (the caller's: the run's
-        while training, evaluation's own fixed-seed one when scoring)."""
-        t = self.elbo_terms(x, generator)
-        if kl_weight == 1.0:
+        while training, evaluation's own fixed-seed one when scoring) or given as `eps`. A tensor
+        `kl_weight` (a captured step's warm-up weight, set before each replay) always takes the
+        weighted form."""
+        t = self.elbo_terms(x, generator, eps)
+        if isinstance(kl_weight, float) and kl_weight == 1.0:
             neg_elbo = -(t["log_px_z"] + t["log_pz"] - t["log_qz_x"])
         else:  # KL warm-up: -log p(x|z) + w * (log q(z|x) - log p(z))
             neg_elbo = -(t["log_px_z"] + kl_weight * (t["log_pz"] - t["log_qz_x"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .distributions import log_normal_diag, log_standard_normal
+from .distributions import categorical_draw, log_normal_diag, log_standard_normal, normal_noise
 
 
 class StandardNormalPrior(nn.Module):
@@ -24,7 +24,7 @@ class StandardNormalPrior(nn.Module):
         return log_standard_normal(z)
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=generator, device=self._anchor.device)
+        return normal_noise((n, self.latent_dim), generator, self._anchor)
 
     def sample_component(
         self, k: int, n: int, generator: torch.Generator, temperature: float = 1.0
@@ -72,8 +72,8 @@ class MixtureOfGaussiansPrior(nn.Module):
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """n samples: components drawn by weight, then one Gaussian draw each, all vectorised."""
         weights = torch.softmax(self.logits, dim=0)
-        ks = torch.multinomial(weights, n, replacement=True, generator=generator)
-        eps = torch.randn(n, self.latent_dim, generator=generator, device=weights.device)
+        ks = categorical_draw(weights, n, generator, replacement=True)
+        eps = normal_noise((n, self.latent_dim), generator, weights)
         return self.means[ks] + torch.exp(0.5 * self.log_vars[ks]) * eps
 
     def sample_component(
@@ -82,7 +82,7 @@ class MixtureOfGaussiansPrior(nn.Module):
         """n samples of z ~ N(mu_k, (temperature * sigma_k)^2) with sigma_k = exp(0.5 log_var_k)."""
         if not 0 <= k < self.num_components:
             raise IndexError(f"component {k} out of range 0..{self.num_components - 1}")
-        eps = torch.randn(n, self.latent_dim, generator=generator, device=self.means.device)
+        eps = normal_noise((n, self.latent_dim), generator, self.means)
         return self.means[k] + temperature * torch.exp(0.5 * self.log_vars[k]) * eps
 
     def component_params(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -97,7 +97,7 @@ def characters(ctx: ModelContext, typical: int) -> tuple[tuple[ComponentInfo, ..
 
 def components_job(n: int, temperature: float, binary: bool, mean_only: bool, seed: int, typical: int = 4):
     def job(ctx: ModelContext) -> ComponentRows:
-        weights = ctx.model.prior.component_params()[0].numpy()
+        weights = ctx.model.prior.component_params()[0].cpu().numpy()
         if mean_only:
             samples = component_means(ctx.model, binary, torch.Generator().manual_seed(seed))[:, None, :]
         else:

@@ -63,10 +63,10 @@ def endpoints(
         pics = images.float().numpy() / 255.0
     elif mode == "means":
         _, means, _ = model.prior.component_params()
-        z = means[[a, b]].numpy()
+        z = means[[a, b]].cpu().numpy()
         pics = decode_latents(model, z)
     else:
-        z = model.prior.sample(2, generator=torch.Generator().manual_seed(seed)).numpy()
+        z = model.prior.sample(2, generator=torch.Generator().manual_seed(seed)).cpu().numpy()
         pics = decode_latents(model, z)
     pics = to_images(pics, side)
     return z[0], z[1], pics[0], pics[1]

@@ -65,7 +65,7 @@ def map_job(limit: int):
         images = to_images(ctx.test_images()[:n].float().numpy() / 255.0, ctx.side)
         comps, weights, best = np.zeros((0, 2)), np.zeros(0), None
         if ctx.config.model.prior == "mog":
-            w, means, log_vars = ctx.model.prior.component_params()
+            w, means, log_vars = (t.cpu() for t in ctx.model.prior.component_params())
             comps, weights = proj.project(means.numpy()), w.numpy()
             best = best_components(
                 z.astype(np.float64), w.double().numpy(), means.double().numpy(), log_vars.double().numpy()

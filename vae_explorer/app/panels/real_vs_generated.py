@@ -35,7 +35,7 @@ def generated_job(seed: int, binary: bool):
     """A job: 16 samples from the prior as a 4x4 grid (needs no data)."""
 
     def job(ctx: ModelContext) -> np.ndarray:
-        generated = ctx.model.sample(16, torch.Generator().manual_seed(seed), binary=binary).numpy()
+        generated = ctx.model.sample(16, torch.Generator().manual_seed(seed), binary=binary).cpu().numpy()
         return tile(to_images(generated, ctx.side), 4, 4)
 
     return job
