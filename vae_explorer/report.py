@@ -219,17 +219,17 @@ def data_text(config: RunConfig) -> str:
     return f"{name} ({source})" if source else name
 
 
-def device_text(config: RunConfig) -> str:
-    device = config.train.device
-    return (
-        "auto: CUDA when available, else CPU (the device used is not recorded)"
-        if device == "auto"
-        else device
-    )
+def device_text(run: RunSummary) -> str:
+    """The device the run trained on and how its steps ran, as its outcome.json records them;
+    for runs older than that record, the setting."""
+    if run.device is not None:
+        return f"{run.device}, {run.training_step}" if run.training_step else run.device
+    device = run.config.train.device if run.config is not None else "unknown"
+    return "auto: CUDA when available, else CPU (not recorded)" if device == "auto" else device
 
 
-def _one_or_each(runs: Sequence[RunSummary], value: Callable[[RunConfig], str]) -> str:
-    values = {run.name: value(run.config) for run in runs if run.config is not None}
+def _one_or_each(runs: Sequence[RunSummary], value: Callable[[RunSummary], str]) -> str:
+    values = {run.name: value(run) for run in runs if run.config is not None}
     if len(set(values.values())) <= 1:
         return next(iter(values.values()), "unknown")
     return "; ".join(f"{name}: {v}" for name, v in values.items())
@@ -705,8 +705,8 @@ def build_document(
         ["date", time.strftime("%Y-%m-%d %H:%M", time.localtime(now))],
         ["app version", f"vae-explorer {__version__}"],
         ["runs", f"{len(runs)}: " + ", ".join(run_label(r) for r in runs)],
-        ["data set", _one_or_each(runs, data_text)],
-        ["split", _one_or_each(runs, split_text)],
+        ["data set", _one_or_each(runs, lambda run: data_text(run.config))],
+        ["split", _one_or_each(runs, lambda run: split_text(run.config))],
         ["device", _one_or_each(runs, device_text)],
         ["total training time", f"{format_duration(total)} over {epochs} epoch{'s' if epochs != 1 else ''}"],
     ]

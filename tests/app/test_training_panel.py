@@ -268,3 +268,27 @@ def test_the_curves_save_as_csv_and_an_unwritable_path_says_why(panel, tmp_path,
     monkeypatch.setattr(QMessageBox, "critical", lambda *a: errors.append(a[2]))
     assert panel.save_curves_csv(str(tmp_path / "absent" / "curves.csv")) is None
     assert errors and "Cannot write" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("step", "shown"),
+    [
+        (
+            ("CUDA graph", "captured in 0.41 s; the last, smaller batch runs eagerly", True),
+            "CUDA-graph steps",
+        ),
+        (("eager", "the CUDA graph capture failed: RuntimeError: x", True), "eager steps"),
+        (("eager", "on the CPU each parameter is updated inside backward", False), None),
+    ],
+)
+def test_the_progress_box_says_how_a_gpu_run_steps(panel, step, shown):
+    from vae_explorer.core import events as ev
+
+    started(panel, 0)
+    before = panel.run_label.text()
+    panel.on_event(ev.StepChosen(0, *step))
+    if shown is None:  # a CPU run: always eager, nothing added
+        assert panel.run_label.text() == before
+    else:
+        assert panel.run_label.text() == f"{before}; {shown}"
+    assert panel.run_label.toolTip() == f"Training step: {step[0]} ({step[1]})"

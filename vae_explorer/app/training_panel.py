@@ -367,6 +367,11 @@ class TrainingPanel(QWidget):
             self.progress.setValue(0)
             self._epoch_started = self._clock()
             self.result_label.setText(PAUSED_TEXT if self.paused else "Training…")
+        elif isinstance(event, ev.StepChosen):  # after RunStarted: the run label is this run's
+            self.run_label.setToolTip(f"Training step: {event.text()}")
+            if event.on_gpu:  # on the CPU steps are always eager: nothing to say there
+                mode = "CUDA-graph steps" if event.mode == ev.STEP_CUDA_GRAPH else "eager steps"
+                self.run_label.setText(f"{self.run_label.text()}; {mode}")
         elif isinstance(event, ev.BatchProgress):
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.batch)

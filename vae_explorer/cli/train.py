@@ -127,6 +127,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=SEED, help=f"default {d.train.seed}")
     t.add_argument("--device", choices=DEVICES, help=f"default {d.train.device}")
     t.add_argument(
+        "--no-cuda-graph",
+        dest="cuda_graph",
+        action="store_false",
+        help="on a GPU, run each training step eagerly instead of replaying one captured CUDA graph "
+        "(slower; for comparison, or where capture misbehaves)",
+    )
+    t.add_argument(
         "--threads",
         type=int_at_least(1),
         metavar="N",
@@ -332,6 +339,7 @@ def _train(args: argparse.Namespace, configs: list[RunConfig], out: Path, splits
         compare=figures.write_comparison,
         evaluation=EndOfRunEvaluation(args.eval_budget, args.eval_iw_samples),
         lock_folder=False,
+        cuda_graph=args.cuda_graph,
     )
     previous = signal.getsignal(signal.SIGINT)
 
@@ -398,6 +406,8 @@ class EventPrinter:
                 f"training on {event.device}: {event.batches_per_epoch} batches of {batch} per epoch, "
                 f"lr={format_lr(event.lr)}"
             )
+        elif isinstance(event, ev.StepChosen):
+            say(f"training step: {event.text()}")
         elif isinstance(event, ev.BatchProgress):
             self.progress.update(event.epoch, event.batch, event.total)
         elif isinstance(event, ev.EpochEnd):

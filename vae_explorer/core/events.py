@@ -69,6 +69,24 @@ class RunStarted:
     history: tuple[dict[str, float], ...] = ()  # epochs already done, when resumed
 
 
+STEP_EAGER = "eager"
+STEP_CUDA_GRAPH = "CUDA graph"
+
+
+@dataclass(frozen=True)
+class StepChosen:
+    """How the run's training steps execute, decided at its first step: `mode` is STEP_EAGER or
+    STEP_CUDA_GRAPH; `detail` says why (or how long the capture took)."""
+
+    run: int
+    mode: str
+    detail: str
+    on_gpu: bool = False
+
+    def text(self) -> str:
+        return f"{self.mode} ({self.detail})"
+
+
 @dataclass(frozen=True)
 class StatusChanged:
     """The engine's loop paused or went on (seen between batches)."""

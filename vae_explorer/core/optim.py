@@ -27,19 +27,50 @@ State = dict[str, Any]
 Group = dict[str, Any]
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    """The torch optimiser a run configuration names, with the options the update rules below cover."""
+def make_optimizer(name: str, params, lr: float, capturable: bool = False) -> torch.optim.Optimizer:
+    """The torch optimiser a run configuration names, with the options the update rules below cover.
+
+    `capturable=True` (CUDA only) keeps the step counts on the GPU and the update free of host
+    syncs, so that the step can be captured in a CUDA graph; SGD has nothing to keep there."""
     if name == "adamax":
-        return torch.optim.Adamax(params, lr=lr, foreach=True)
+        return torch.optim.Adamax(params, lr=lr, foreach=True, capturable=capturable)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, foreach=True)
+        return torch.optim.Adam(params, lr=lr, foreach=True, capturable=capturable)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, foreach=True)
+        return torch.optim.AdamW(params, lr=lr, foreach=True, capturable=capturable)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, foreach=True)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+        return torch.optim.RMSprop(params, lr=lr, foreach=True, capturable=capturable)
     raise ConfigError(f"unknown optimizer {name!r}")
+
+
+# How an optimiser runs on its device, as opposed to what it computes: a state saved on one device
+# carries the options of that device, which do not hold on another (a capturable state on the CPU
+# fails its first step).
+DEVICE_OPTIONS = ("capturable", "foreach", "fused", "differentiable")
+
+
+def adopt_device_options(optimizer: torch.optim.Optimizer, options: dict[str, Any]) -> None:
+    """Give `optimizer`'s groups these device `options` and keep each step count where they need
+    it: on the parameter's device when capturable, on the CPU otherwise. After
+    `load_state_dict(saved)` this puts back the optimiser's own options (its values before
+    loading), which a state saved on another device would have replaced."""
+    for group in optimizer.param_groups:
+        for key, value in options.items():
+            if key in group:
+                group[key] = value
+    on_device = bool(options.get("capturable"))
+    for p, state in optimizer.state.items():
+        step = state.get("step")
+        if isinstance(step, torch.Tensor):
+            state["step"] = step.to(device=p.device if on_device else "cpu", dtype=torch.float32)
+
+
+def device_options(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The device options of `optimizer`'s (first) group, for `adopt_device_options`."""
+    group = optimizer.param_groups[0]
+    return {key: group[key] for key in DEVICE_OPTIONS if key in group}
 
 
 def _step(state: State) -> float:

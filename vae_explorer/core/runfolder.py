@@ -51,10 +51,13 @@ class RunFolderWriter:
         self.history: list[dict[str, float]] = []
         self.best_weights: dict[str, torch.Tensor] | None = None  # set by the trainer when resumed
         self.written: list[Path] = []
+        self.device: str | None = None  # where the run trains, as RunStarted says
+        self.step: str | None = None  # how its steps run, as StepChosen says
 
     def on_event(self, event: object) -> None:
         if isinstance(event, ev.RunStarted):
             self.config = event.config
+            self.device = event.device
             self.history = [dict(h) for h in event.history]
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._text("config.json", event.config.to_json() + "\n")
@@ -72,6 +75,8 @@ class RunFolderWriter:
                 self._checkpoint("model.pt", self.best_weights, metrics)
             if self.history:
                 self._text("metrics.csv", metrics_csv(self.history))
+        elif isinstance(event, ev.StepChosen):
+            self.step = event.text()
         elif isinstance(event, ev.EpochEnd):
             self.history.append(event.record())
             self._text("metrics.csv", metrics_csv(self.history))
@@ -90,7 +95,8 @@ class RunFolderWriter:
         elif isinstance(event, ev.RunFinished):
             if event.test_nll is not None:
                 self._text("test_loss.txt", f"{event.test_nll:.4f}\n")
-            self._text(OUTCOME_FILE, json.dumps(outcome_record(event), indent=2) + "\n")
+            record = outcome_record(event, device=self.device, training_step=self.step)
+            self._text(OUTCOME_FILE, json.dumps(record, indent=2) + "\n")
             drawable = self.best_weights is not None and self.real_images is not None
             if event.checkpoint and self.figures is not None and self.config is not None and drawable:
                 self.written += self.figures(

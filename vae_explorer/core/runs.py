@@ -44,6 +44,8 @@ class RunSummary:
     best_epoch: int = 0
     test_nll: float | None = None
     evaluation: dict[str, Any] | None = None
+    device: str | None = None  # where it trained ("cpu", "cuda:0 (NVIDIA H200)"), where recorded
+    training_step: str | None = None  # how its steps ran, where recorded
 
     @property
     def key(self) -> str:
@@ -130,6 +132,8 @@ def read_run(folder: Path, root: Path | None = None) -> RunSummary | None:
     if outcome is not None:
         run.status = str(outcome.get("status", "incomplete"))
         run.reason = outcome.get("reason")
+        run.device = _text_or_none(outcome.get("device"))
+        run.training_step = _text_or_none(outcome.get("training_step"))
         test = outcome.get("test_nll")
         run.test_nll = float(test) if isinstance(test, (int, float)) else None
     elif probably_busy(folder):
@@ -220,10 +224,16 @@ def differing_settings(runs: list[RunSummary]) -> dict[str, str]:
     }
 
 
-def outcome_record(event: Any) -> dict[str, Any]:
-    """outcome.json's content for a RunFinished event."""
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def outcome_record(event: Any, **facts: str | None) -> dict[str, Any]:
+    """outcome.json's content for a RunFinished event, with the run's other `facts` (the device,
+    how its steps ran) where known."""
     test = event.test_nll
     return {
+        **{name: value for name, value in facts.items() if value is not None},
         "status": event.status.value,
         "reason": event.reason,
         "epochs": event.epochs,

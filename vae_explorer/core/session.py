@@ -78,6 +78,7 @@ class RunRecord:
     checkpoint: str | None = None
     reason: str | None = None
     message: str | None = None  # why it failed
+    step: str | None = None  # how its training steps ran (StepChosen.text())
     evaluation: dict[str, Any] | None = None  # the end-of-run evaluation, when it has one
     best_weights: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
@@ -98,6 +99,8 @@ class RunRecord:
                 self.best_val, self.best_epoch = best["val_nll"], int(best["epoch"])
         elif isinstance(event, ev.StatusChanged):
             self.status = event.status
+        elif isinstance(event, ev.StepChosen):
+            self.step = event.text()
         elif isinstance(event, ev.EpochEnd):
             self.history.append(event.record())
             self.epochs = event.epoch
@@ -160,9 +163,11 @@ class Session(Controlled):
         compare: CompareWriter | None = None,
         evaluation: EndOfRunEvaluation | None = None,
         lock_folder: bool = True,
+        cuda_graph: bool = True,
     ) -> None:
         """`lock_folder`: hold `out_dir`'s run-folder lock while running (a caller that holds it
-        already, to prepare the folder, passes False)."""
+        already, to prepare the folder, passes False). `cuda_graph`: capture the training step on
+        a CUDA device (False: run it eagerly)."""
         if not configs:
             raise ValueError("a session needs at least one run")
         if resume_from is not None and len(configs) != 1:
@@ -176,6 +181,7 @@ class Session(Controlled):
         self.compare = compare
         self.evaluation = evaluation
         self.lock_folder = lock_folder
+        self.cuda_graph = cuda_graph
         self.control = RunControl()
         self.records = [
             RunRecord(i, c, d) for i, (c, d) in enumerate(zip(self.configs, run_dirs(self.out_dir, configs)))
@@ -221,6 +227,7 @@ class Session(Controlled):
                         index=record.index,
                         control=self.control,
                         figures=self.figures,
+                        cuda_graph=self.cuda_graph,
                     )
                     trainer.run()
                     self._evaluate(trainer, record, splits)

@@ -20,9 +20,11 @@ from . import events as ev
 from .checkpoint import CheckpointError, load_model_state, read_checkpoint, run_config_of
 from .config import ConfigError, RunConfig
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
+from .distributions import normal_noise
 from .evaluate import negative_elbo
+from .graphstep import CapturedStep, CaptureError
 from .model import VAE, new_model
-from .optim import StepInBackward, make_optimizer, supports
+from .optim import StepInBackward, adopt_device_options, device_options, make_optimizer, supports
 from .priors import MixtureOfGaussiansPrior, fit_mixture_to
 from .runfolder import FigureWriter, RunFolderWriter
 
@@ -42,6 +44,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was requested but no CUDA device is available")
     return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    """The device as a log line names it: "cpu", or "cuda:0 (NVIDIA H200)"."""
+    if device.type != "cuda":
+        return str(device)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
 
 
 def device_memory(device: torch.device) -> int | None:
@@ -139,6 +149,19 @@ def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
+def _eager_reason(on_gpu: bool, cuda_graph: bool, in_backward: bool, config: RunConfig) -> str:
+    """Why a run's steps run eagerly from the start (its log line says it)."""
+    if not on_gpu:
+        return (
+            "on the CPU each parameter is updated inside backward"
+            if in_backward
+            else "on the CPU, an optimiser step after backward"
+        )
+    if not cuda_graph:
+        return "CUDA graphs turned off"
+    return f"fewer training images than one batch of {config.train.batch_size}, so nothing to capture"
+
+
 class Trainer(Controlled):
     """Trains one VAE for one configuration; all its random draws come from its own generators."""
 
@@ -153,7 +176,10 @@ class Trainer(Controlled):
         index: int = 0,
         control: RunControl | None = None,
         figures: FigureWriter | None = None,
+        cuda_graph: bool = True,
     ) -> None:
+        """`cuda_graph`: on a CUDA device, capture the training step in a CUDA graph (falling back
+        to eager steps where capture fails); False runs it eagerly. The CPU always runs eagerly."""
         self.config = config.validate()
         self.index = index
         self.device = resolve_device(config.train.device)
@@ -177,12 +203,25 @@ class Trainer(Controlled):
         self.model = new_model(config.model, torch.Generator().manual_seed(seed)).to(self.device)
         # the run's draws: shuffles, binarisations and the reparameterisation noise
         self.generator = torch.Generator(self.device).manual_seed(seed)
-        self.optimizer = make_optimizer(config.train.optimizer, self.model.parameters(), config.train.lr)
-        # On the CPU each parameter is updated inside backward while it is still in cache (see
-        # core.optim); on a GPU the foreach optimiser step after backward is the faster one.
-        self._in_backward = (
-            StepInBackward(self.optimizer) if self.device.type == "cpu" and supports(self.optimizer) else None
+        on_gpu = self.device.type == "cuda"
+        capture = on_gpu and cuda_graph and len(splits.train_images) >= config.train.batch_size
+        self.optimizer = make_optimizer(
+            config.train.optimizer, self.model.parameters(), config.train.lr, capturable=capture
         )
+        # On the CPU each parameter is updated inside backward while it is still in cache (see
+        # core.optim); on a GPU the whole step is one captured graph, or else a foreach step.
+        self._in_backward = (
+            StepInBackward(self.optimizer) if not on_gpu and supports(self.optimizer) else None
+        )
+        self._graph: CapturedStep | None = (
+            CapturedStep(
+                self.model, self.optimizer, config.train.batch_size, weighted=config.train.kl_warmup > 0
+            )
+            if capture
+            else None
+        )
+        self._step_reason = _eager_reason(on_gpu, cuda_graph, self._in_backward is not None, config)
+        self.step_choice: ev.StepChosen | None = None  # how steps run, from the start of run()
         lik = config.model.likelihood
         self.batches = TrainBatches(
             splits.train_images.to(self.device), config.train.batch_size, lik, self.generator
@@ -213,7 +252,7 @@ class Trainer(Controlled):
             ev.RunStarted(
                 self.index,
                 self.config.train.lr,
-                str(self.device),
+                describe_device(self.device),
                 total,
                 self.start_epoch,
                 self.config,
@@ -221,6 +260,7 @@ class Trainer(Controlled):
                 tuple(dict(h) for h in self.history),
             )
         )
+        self.choose_step()
         report_every = max(1, total // 100)
         reason, epoch = ev.STOP_MAX_EPOCHS, self.start_epoch - 1
         for epoch in range(self.start_epoch, self.config.train.epochs + 1):
@@ -323,11 +363,50 @@ class Trainer(Controlled):
                 if name != "step" and isinstance(value, torch.Tensor):
                     value.zero_()
 
+    def choose_step(self) -> None:
+        """Capture the training step where it is planned, and say (once) how steps will run."""
+        if self.step_choice is not None:
+            return
+        on_gpu = self.device.type == "cuda"
+        if self._graph is None:
+            self.step_choice = ev.StepChosen(self.index, ev.STEP_EAGER, self._step_reason, on_gpu)
+        else:
+            try:
+                self._graph.capture()
+                detail = (
+                    f"captured in {self._graph.capture_seconds:.2f} s; the last, smaller batch runs eagerly"
+                )
+                self.step_choice = ev.StepChosen(self.index, ev.STEP_CUDA_GRAPH, detail, on_gpu)
+            except CaptureError as exc:
+                self._graph = None
+                # eager from now on: the step counts go back to the CPU, where eager steps want them
+                adopt_device_options(self.optimizer, {**device_options(self.optimizer), "capturable": False})
+                self.step_choice = ev.StepChosen(
+                    self.index, ev.STEP_EAGER, f"the CUDA graph capture failed: {exc}", on_gpu
+                )
+        self.on_event(self.step_choice)
+
+    @property
+    def step_mode(self) -> str | None:
+        """STEP_EAGER or STEP_CUDA_GRAPH once chosen (at the start of `run()`)."""
+        return self.step_choice.mode if self.step_choice is not None else None
+
     def train_step(self, x: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on the batch `x`; returns the batch's mean training loss (detached):
-        the negative ELBO, with the KL-like term weighted during a warm-up."""
-        loss = self.model(x, self.generator, reduction="mean", kl_weight=self.kl_weight())
+        """One optimiser step on the batch `x`; returns the batch's mean training loss (detached,
+        valid until the next step): the negative ELBO, with the KL-like term weighted during a
+        warm-up. A captured step replays its graph; the last, smaller batch of an epoch (and every
+        batch, where capture is off or failed) runs eagerly. Both draw from the run's generator in
+        the same order: the batch's binarisation, then the latent noise."""
+        self.choose_step()
+        weight = self.kl_weight()
         self._steps += 1
+        if self._graph is not None and len(x) == self._graph.batch_size:
+            eps = normal_noise((len(x), self.config.model.latent_dim), self.generator, x)
+            return self._graph(x, eps, weight)
+        return self._eager_step(x, weight)
+
+    def _eager_step(self, x: torch.Tensor, weight: float) -> torch.Tensor:
+        loss = self.model(x, self.generator, reduction="mean", kl_weight=weight)
         if self._in_backward is not None:
             loss.backward()  # the parameters are updated as their gradients arrive
         else:
@@ -391,7 +470,9 @@ class Trainer(Controlled):
         load_model_state(self.model, payload["model"], path)
         try:
             if "optimizer" in payload:
+                own = device_options(self.optimizer)
                 self.optimizer.load_state_dict(payload["optimizer"])
+                adopt_device_options(self.optimizer, own)  # saved on another device, perhaps
                 for group in self.optimizer.param_groups:  # a resumed run may go on at a new rate
                     group["lr"] = self.config.train.lr
                 if self._in_backward is not None and not supports(self.optimizer):
