@@ -1,10 +1,12 @@
 """The explorer panels on a loaded checkpoint: rendering, clicks, scrubbing and exports."""
 
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage
 
@@ -333,3 +335,25 @@ def test_the_latent_maps_selection_mark_stays_out_of_the_export(qtbot, service, 
     finally:
         mp.undo()
     assert seen == [False] and panel.marker.isVisible()
+
+
+def test_a_long_evaluation_holds_no_figure_up(qtbot, service, checkpoint):
+    """The Evaluation tab's minutes-long job runs in a worker of its own, beside the figures'."""
+    with qtbot.waitSignal(service.model_loaded, timeout=30_000):
+        service.load_checkpoint(str(checkpoint))
+    release = threading.Event()
+    evaluated, drawn = [], []
+
+    def long_job(ctx):  # stands in for an IW-NLL of thousands of samples
+        assert release.wait(60)
+        return ctx.checkpoint
+
+    service.submit("evaluation", long_job, evaluated.append)
+    service.submit("figure", lambda ctx: ctx.model.sample(4, torch.Generator()).shape, drawn.append)
+    try:
+        qtbot.waitUntil(lambda: bool(drawn), timeout=30_000)  # while the evaluation still runs
+        assert not evaluated and drawn == [(4, 784)]
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: bool(evaluated), timeout=30_000)
+    assert evaluated == [str(checkpoint)]  # the second worker holds the same model

@@ -75,5 +75,5 @@ def test_scratch_removed_when_it_fails(tmp_path, scratch_dirs, monkeypatch):
         screenshots.main([str(tmp_path / "shots"), "--epochs", "1", "--limit-train", "200"])
     assert len(made) == 1 and not os.path.exists(made[0]) and leftovers(tmp) == []
     for win in main_windows():
-        assert not win.controller.running and not win.service._thread.isRunning()
+        assert not win.controller.running and not win.service.running
         win.deleteLater()

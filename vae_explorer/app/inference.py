@@ -3,10 +3,15 @@
 The GUI never touches the model: it asks for a checkpoint to be loaded (by path) and submits jobs,
 plain callables `fn(ctx) -> result` that run in the worker thread and return numpy arrays or
 dataclasses. Only those results cross back to the GUI thread.
+
+With a CUDA GPU the model lives there and every job runs on a CUDA stream of the worker's own, so
+its kernels do not queue behind (or hold up) a training run on the same GPU; a job ends by copying
+its results to the CPU, which waits on that stream alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import traceback
 from collections.abc import Callable
@@ -24,6 +29,7 @@ from vae_explorer.core.config import RunConfig
 from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, Splits, data_root, load_splits, model_input
 from vae_explorer.core.likelihood import Cancelled
 from vae_explorer.core.model import VAE, model_for
+from vae_explorer.core.trainer import resolve_device
 
 
 @dataclass(frozen=True)
@@ -89,8 +95,20 @@ class InferenceWorker(QObject):
     result = Signal(int, object)  # job id, result
     failed = Signal(int, str)  # job id, message
 
-    def __init__(self, is_stale: Callable[[str, int], bool], test_limit: int | None) -> None:
+    def __init__(
+        self,
+        is_stale: Callable[[str, int], bool],
+        test_limit: int | None,
+        device: torch.device,
+        lazy: bool = False,
+    ) -> None:
+        """`lazy`: take in a model only when a job comes (the latest one asked for), not on every
+        load; for a worker whose jobs are rare."""
         super().__init__()
+        self.device = device
+        self._lazy = lazy
+        self._deferred: Callable[[], None] | None = None
+        self._stream: torch.cuda.Stream | None = None  # made in the worker's thread, at first use
         self._is_stale = is_stale
         self._test_limit = test_limit
         self._ctx: ModelContext | None = None
@@ -98,8 +116,15 @@ class InferenceWorker(QObject):
 
     @Slot(str, str)
     def load(self, path: str, name: str = "") -> None:
+        if self._lazy:
+            self._deferred = lambda: self._load(path, name)
+        else:
+            self._load(path, name)
+
+    def _load(self, path: str, name: str) -> None:
         try:
-            model, config, payload = load_checkpoint(path, "cpu")
+            with self._on_stream():
+                model, config, payload = load_checkpoint(path, self.device)
         except CheckpointError as exc:
             self.load_failed.emit(path, str(exc))
             return
@@ -120,8 +145,15 @@ class InferenceWorker(QObject):
     @Slot(object, str)
     def load_best(self, best: ev.NewBest, name: str = "") -> None:
         """Take a new best model from the weights its event carries (no file is read)."""
+        if self._lazy:
+            self._deferred = lambda: self._load_best(best, name)
+        else:
+            self._load_best(best, name)
+
+    def _load_best(self, best: ev.NewBest, name: str) -> None:
         try:
-            model = model_for(best.config.model, best.weights)
+            with self._on_stream():
+                model = model_for(best.config.model, best.weights).to(self.device)
         except Exception as exc:  # an unforeseen error must not kill the worker thread
             traceback.print_exc()
             self.load_failed.emit(best.checkpoint or "", f"cannot take the new best model: {exc}")
@@ -146,13 +178,21 @@ class InferenceWorker(QObject):
                 config,
                 epoch,
                 best_val,
-                weights.numpy().copy(),
+                weights.cpu().numpy().copy(),
                 self._generation,
                 data_error,
                 _data_folder(config),
                 name,
             )
         )
+
+    def _on_stream(self):
+        """The worker's own CUDA stream on a GPU (nothing on the CPU)."""
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        if self._stream is None:
+            self._stream = torch.cuda.Stream(self.device)
+        return torch.cuda.stream(self._stream)
 
     @staticmethod
     def _check_data(ctx: ModelContext) -> str | None:
@@ -169,11 +209,14 @@ class InferenceWorker(QObject):
     def run_job(self, job_id: int, key: str, fn: Callable[[ModelContext], Any]) -> None:
         if self._is_stale(key, job_id):
             return
+        if self._deferred is not None:
+            load, self._deferred = self._deferred, None
+            load()
         if self._ctx is None:
             self.failed.emit(job_id, "no model is loaded")
             return
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self._on_stream():
                 out = fn(self._ctx)
         except DataError as exc:
             self.failed.emit(job_id, str(exc))
@@ -201,11 +244,17 @@ def _alive(callback: Callable) -> bool:
     return not isinstance(owner, QObject) or shiboken6.isValid(owner)
 
 
+# Keys of the jobs that take minutes (an IW-NLL with thousands of samples, FID and IS): they run in
+# the second worker, beside the figures' jobs rather than ahead of them.
+LONG_JOBS = ("evaluation",)
+
+
 class InferenceService(QObject):
     """GUI-thread front of the InferenceWorker: load checkpoints, submit jobs, get callbacks.
 
     Jobs carry a key; a newer job with the same key makes older ones stale, so a burst of
     refresh requests (a new best model every epoch) costs one computation, not a queue of them.
+    The long jobs (LONG_JOBS) run in a second worker holding its own copy of the same model.
     """
 
     model_loaded = Signal(object)  # ModelInfo
@@ -215,8 +264,12 @@ class InferenceService(QObject):
     _load = Signal(str, str)
     _load_best = Signal(object, str)
     _job = Signal(int, str, object)
+    _long_job = Signal(int, str, object)
 
-    def __init__(self, parent: QObject | None = None, test_limit: int | None = None) -> None:
+    def __init__(
+        self, parent: QObject | None = None, test_limit: int | None = None, device: str = "auto"
+    ) -> None:
+        """`device`: where the model and its jobs run; "auto" is the GPU when there is one."""
         super().__init__(parent)
         self.info: ModelInfo | None = None
         # pinned: the explore tabs keep their model while training goes on (new bests are not shown)
@@ -224,18 +277,29 @@ class InferenceService(QObject):
         self._ids = itertools.count(1)
         self._latest: dict[str, int] = {}
         self._callbacks: dict[int, tuple[str, Callable[[Any], None], Callable[[str], None] | None]] = {}
-        self._thread = QThread()
-        self._thread.setObjectName("inference")
-        self._worker = InferenceWorker(self._stale, test_limit)
-        self._worker.moveToThread(self._thread)
-        self._load.connect(self._worker.load)
-        self._load_best.connect(self._worker.load_best)
-        self._job.connect(self._worker.run_job)
-        self._worker.loaded.connect(self._on_loaded)
-        self._worker.load_failed.connect(self.load_failed)
-        self._worker.result.connect(self._on_result)
-        self._worker.failed.connect(self._on_failed)
-        self._thread.start()
+        self.device = resolve_device(device)
+        # two workers, each with its own copy of the model: the figures', and one for the long
+        # jobs (LONG_JOBS), so that minutes of evaluation hold no figure up
+        self._threads: list[QThread] = []
+        workers = []
+        for name, jobs in (("inference", self._job), ("evaluation", self._long_job)):
+            thread = QThread()
+            thread.setObjectName(name)
+            worker = InferenceWorker(self._stale, test_limit, self.device, lazy=name == "evaluation")
+            worker.moveToThread(thread)
+            self._load.connect(worker.load)
+            self._load_best.connect(worker.load_best)
+            jobs.connect(worker.run_job)
+            worker.result.connect(self._on_result)
+            worker.failed.connect(self._on_failed)
+            self._threads.append(thread)
+            workers.append(worker)
+        self._workers = workers
+        self._thread = self._threads[0]  # the figures' thread
+        workers[0].loaded.connect(self._on_loaded)  # both load the same; one tells the GUI
+        workers[0].load_failed.connect(self.load_failed)
+        for thread in self._threads:
+            thread.start()
 
     def _stale(self, key: str, job_id: int) -> bool:
         return self._latest.get(key, job_id) != job_id
@@ -252,7 +316,7 @@ class InferenceService(QObject):
             self.pinned = on
             self.pinned_changed.emit(on)
 
-    def pending(self, ignore: tuple[str, ...] = ("evaluation",)) -> bool:
+    def pending(self, ignore: tuple[str, ...] = LONG_JOBS) -> bool:
         """Whether a submitted figure job has not reported back yet (a long evaluation, which
         draws no figure, is left out)."""
         return any(key not in ignore for key, _, _ in self._callbacks.values())
@@ -272,7 +336,7 @@ class InferenceService(QObject):
         self._latest[key] = job_id
         self._callbacks = {i: kc for i, kc in self._callbacks.items() if kc[0] != key}
         self._callbacks[job_id] = (key, callback, on_error)
-        self._job.emit(job_id, key, fn)
+        (self._long_job if key in LONG_JOBS else self._job).emit(job_id, key, fn)
         return job_id
 
     def cancel(self, key: str) -> None:
@@ -302,6 +366,13 @@ class InferenceService(QObject):
         else:
             self.job_failed.emit(key, message)
 
+    @property
+    def running(self) -> bool:
+        """Whether a worker thread still runs (until `shutdown()`)."""
+        return any(thread.isRunning() for thread in self._threads)
+
     def shutdown(self) -> None:
-        self._thread.quit()
-        self._thread.wait()
+        for thread in self._threads:
+            thread.quit()
+        for thread in self._threads:
+            thread.wait()

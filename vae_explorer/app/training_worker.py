@@ -10,6 +10,7 @@ thread busy in the training loop never runs queued slots.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -32,6 +33,11 @@ def training_threads(cores: int | None = None) -> int:
     return max(1, min(torch.get_num_threads(), cores - 1))
 
 
+# Progress reaches the GUI at most this often: the engine reports a hundred times an epoch, which
+# on a GPU (an epoch in well under a second) would be hundreds of queued updates a second.
+PROGRESS_INTERVAL = 0.05
+
+
 class TrainingWorker(QObject):
     event = Signal(object)  # a core.events dataclass
     finished = Signal()  # the whole queue is over (normally, stopped or failed)
@@ -40,10 +46,17 @@ class TrainingWorker(QObject):
         super().__init__()
         self.session = session
         session.on_event = self._forward
+        self._progress_sent = 0.0
 
     def _forward(self, event: object) -> None:
-        if not isinstance(event, ev.TrainingState):
-            self.event.emit(event)
+        if isinstance(event, ev.TrainingState):
+            return  # live tensors: for the run-folder writer only
+        if isinstance(event, ev.BatchProgress) and event.batch < event.total:
+            now = time.monotonic()
+            if now - self._progress_sent < PROGRESS_INTERVAL:
+                return  # a later report (an epoch's last one always goes) says more
+            self._progress_sent = now
+        self.event.emit(event)
 
     @Slot()
     def run(self) -> None:

@@ -1,0 +1,43 @@
+"""The app on a GPU: the trainer and the explore tabs on CUDA, and closing the window mid-run.
+Marked `cuda`: skipped where torch sees no CUDA device."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from apphelpers import record_events, show_panels, tiny_settings, wait_for_epoch
+from PySide6.QtWidgets import QMessageBox
+
+from vae_explorer.core import events as ev
+from vae_explorer.core.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.cuda
+
+
+def test_the_window_trains_on_cuda_explores_there_and_closes_mid_run(window, qtbot, monkeypatch):
+    seen = record_events(window)
+    window.settings = tiny_settings(epochs=1000, device="cuda")
+    window.start_training()
+    wait_for_epoch(qtbot, seen, 2)
+    started = [e for _, e in seen if isinstance(e, ev.RunStarted)]
+    chosen = [e for _, e in seen if isinstance(e, ev.StepChosen)]
+    assert started[0].device.startswith("cuda")
+    assert chosen and chosen[0].mode == ev.STEP_CUDA_GRAPH, chosen
+    assert "CUDA-graph steps" in window.training.run_label.text()
+    # the explore tabs draw the new best models on the GPU (their worker's own stream) meanwhile
+    assert window.service.device.type == "cuda"
+    qtbot.waitUntil(lambda: window.service.info is not None, timeout=60_000)
+    failures = []
+    window.service.job_failed.connect(lambda key, message: failures.append((key, message)))
+    show_panels(window)
+    qtbot.wait(3000)
+    assert not failures
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    thread = window.controller._thread
+    clock = time.monotonic()
+    assert window.close()
+    assert time.monotonic() - clock < 20
+    assert not window.controller.running and thread.isFinished()
+    model, config, _ = load_checkpoint(window.queue_dir / "model.pt")
+    assert config.train.device == "cuda" and next(model.parameters()).device.type == "cpu"
