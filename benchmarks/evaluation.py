@@ -38,7 +38,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     model, config, _ = load_checkpoint(args.checkpoint, args.device)
     splits = load_splits(replace(config.data, limit_train=None, limit_val=None, limit_test=None))
-    classifier = load_classifier_for(config.data.dataset)
+    classifier = load_classifier_for(config.data.dataset, args.device)
     print(
         f"torch {torch.__version__}, threads={torch.get_num_threads()}, cores={os.cpu_count()}, "
         f"device={args.device}, model {config.model.arch} hidden={config.model.hidden} "

@@ -1,6 +1,7 @@
 """How late a 10 ms QTimer fires on the GUI thread while the real window trains at batch size 32.
 
-Run offscreen: `QT_QPA_PLATFORM=offscreen python benchmarks/gui_latency.py [--seconds 30]`.
+Run offscreen: `QT_QPA_PLATFORM=offscreen python benchmarks/gui_latency.py [--seconds 30] [--device cuda]`.
+With --device cuda the trainer runs on the GPU (captured steps) and the explore tabs' jobs too.
 The last line is `gui_latency_p99_ms=<value> max_ms=<value>`.
 """
 
@@ -20,6 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to measure")
     parser.add_argument("--limit-train", type=int, default=None, help="training images (default all 50,000)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the trainer runs")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     scratch = Path(tempfile.mkdtemp(prefix="vae-explorer-latency-"))
@@ -41,7 +43,7 @@ def main() -> None:
     config = replace(
         base,
         data=replace(base.data, limit_train=args.limit_train),
-        train=replace(base.train, device="cpu", batch_size=32),
+        train=replace(base.train, device=args.device, batch_size=32),
     )
     window.settings = TrainingSettings(config, (1e-3,))
     window.resize(1200, 800)
@@ -49,6 +51,8 @@ def main() -> None:
 
     epochs = []
     window.controller.event.connect(lambda e: epochs.append(e) if isinstance(e, ev.EpochEnd) else None)
+    steps = []  # how the run's steps execute (eager or a CUDA graph)
+    window.controller.event.connect(lambda e: steps.append(e) if isinstance(e, ev.StepChosen) else None)
     started = []  # every BatchProgress, to know when training is under way and how fast it goes
     window.controller.event.connect(lambda e: started.append(e) if isinstance(e, ev.BatchProgress) else None)
     window.start_training()
@@ -97,8 +101,11 @@ def main() -> None:
     lat = np.array(lateness)
     print(
         f"torch threads={torch.get_num_threads()} cores={os.cpu_count()} ticks={len(lat)} "
-        f"epochs finished={len(epochs)} seconds={args.seconds:.0f}"
+        f"epochs finished={len(epochs)} seconds={args.seconds:.0f} device={args.device} "
+        f"explore device={window.service.device}"
     )
+    if steps:
+        print(f"training step: {steps[0].text()}")
     print(
         f"training meanwhile: {batches} batches of 32 in {measured:.1f} s ({batches / measured:.0f} batches/s)"
     )
