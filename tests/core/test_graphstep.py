@@ -9,7 +9,7 @@ from vae_explorer.core import events as ev
 from vae_explorer.core.checkpoint import read_checkpoint
 from vae_explorer.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vae_explorer.core.distributions import normal_noise
-from vae_explorer.core.graphstep import CapturedStep, CaptureError, restore, snapshot
+from vae_explorer.core.graphstep import CapturedStep, CaptureError, _first_cause, restore, snapshot
 from vae_explorer.core.model import new_model
 from vae_explorer.core.optim import make_optimizer
 from vae_explorer.core.trainer import Trainer
@@ -134,3 +134,17 @@ def test_optimiser_state_saved_with_gpu_options_resumes_on_the_cpu(tiny_splits, 
     assert resumed._in_backward is not None  # the CPU's update inside backward still applies
     resumed.run()
     assert [h["val_nll"] for h in resumed.history] == [h["val_nll"] for h in whole.history]
+
+
+def test_a_capture_error_names_the_operation_that_broke_the_capture():
+    """A capture broken by an operation inside it is reported by capture_end, raised while the
+    first error unwinds; the message names the first."""
+    try:
+        try:
+            raise RuntimeError("operation not permitted when stream is capturing\nCUDA kernel errors")
+        except RuntimeError:
+            # implicitly chained, as torch's graph context raises it from its exit
+            raise RuntimeError("CUDA error: operation failed due to a previous error during capture")  # noqa: B904
+    except RuntimeError as exc:
+        assert _first_cause(exc) == "RuntimeError: operation not permitted when stream is capturing"
+    assert _first_cause(ValueError("")) == "ValueError: "

@@ -170,15 +170,16 @@ class InferenceWorker(QObject):
             self._ctx._splits = old._splits  # same data: keep it loaded
             self._ctx._test_inputs = old._test_inputs
         self._generation += 1
-        data_error = self._check_data(self._ctx)
-        weights, _, _ = model.prior.component_params()
+        with self._on_stream():
+            data_error = self._check_data(self._ctx)
+            weights = model.prior.component_params()[0].cpu().numpy().copy()
         self.loaded.emit(
             ModelInfo(
                 path,
                 config,
                 epoch,
                 best_val,
-                weights.cpu().numpy().copy(),
+                weights,
                 self._generation,
                 data_error,
                 _data_folder(config),

@@ -33,6 +33,28 @@ class CaptureError(RuntimeError):
     """The step could not be captured; the model and optimiser are as they were before trying."""
 
 
+_capture_streams: dict[int, torch.cuda.Stream] = {}
+
+
+def capture_stream(device: torch.device) -> torch.cuda.Stream:
+    """The stream that warm-up and capture run on, one per device for the whole process. torch
+    hands out new streams from a small round-robin pool, so a stream made for every run's capture
+    would in time be the very stream some other thread (an explore tab's worker) runs on, and that
+    thread's kernels would land in the graph."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _capture_streams:
+        _capture_streams[index] = torch.cuda.Stream(index)
+    return _capture_streams[index]
+
+
+def _first_cause(exc: BaseException) -> str:
+    """The type and first line of the error that started `exc`'s chain: a broken capture is
+    reported by its end (capture_end), raised while the operation that broke it unwinds."""
+    while exc.__context__ is not None and exc.__context__ is not exc:
+        exc = exc.__context__
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+
+
 def snapshot(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     """Copies of everything a training step changes: parameters, buffers, optimiser state."""
     return {
@@ -97,23 +119,27 @@ class CapturedStep:
         undone). Raises CaptureError, with the model and optimiser as they were, where it fails."""
         started = time.perf_counter()
         saved = snapshot(self.model, self.optimizer)
+        side = capture_stream(self.x.device)
         try:
-            side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
+            # The outer context puts the thread's stream back even where the graph's own exit
+            # fails half-way (it then skips restoring it).
             with torch.cuda.stream(side):
                 for _ in range(WARMUP_STEPS):
                     self.optimizer.zero_grad(set_to_none=True)
                     self._body()
+                graph = torch.cuda.CUDAGraph()
+                self.optimizer.zero_grad(set_to_none=True)
+                # thread_local: the explore tabs' workers go on using the GPU (allocating, copying)
+                # from their own threads and streams meanwhile, which "global" would forbid
+                with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
+                    loss = self._body()
             torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            self.optimizer.zero_grad(set_to_none=True)
-            with torch.cuda.graph(graph):
-                loss = self._body()
         except Exception as exc:
             torch.cuda.synchronize()
             self.optimizer.zero_grad(set_to_none=True)
             restore(self.model, self.optimizer, saved)
-            raise CaptureError(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}") from exc
+            raise CaptureError(_first_cause(exc)) from exc
         restore(self.model, self.optimizer, saved)
         torch.cuda.synchronize()
         self.graph, self.loss = graph, loss
