@@ -9,7 +9,15 @@ import torch
 from torch import nn
 
 from vae_explorer.core.config import ModelConfig
-from vae_explorer.core.likelihood import MAX_DECODER_FLOATS, Cancelled, iw_nll, latent_statistics
+from vae_explorer.core.evaluate import eval_batch_size
+from vae_explorer.core.likelihood import (
+    GPU_DECODER_FLOATS,
+    MAX_DECODER_FLOATS,
+    Cancelled,
+    iw_batching,
+    iw_nll,
+    latent_statistics,
+)
 from vae_explorer.core.model import VAE
 
 LOG_2PI = math.log(2 * math.pi)
@@ -196,6 +204,29 @@ def test_decoder_calls_stay_within_the_memory_bound_and_modes_are_restored():
     again = iw_nll(model, x, 120, _gen(0), batch_images=20)
     np.testing.assert_array_equal(result.per_image, again.per_image)  # same generator seed, same numbers
     assert result.samples == 120 and result.seconds >= 0 and np.all(np.isfinite(result.per_image))
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "categorical"])
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_batches_keep_one_decoder_call_within_the_device_budget(likelihood, device):
+    """The sizes chosen for a device (no GPU needed to choose them): a decoder call's outputs,
+    chunk * images * 784 pixels * (256 logits a pixel for the categorical likelihood, else 1),
+    stay within that device's budget, and the scoring passes within the GPU's."""
+    model = VAE(ModelConfig(latent_dim=2, hidden=8, components=2, likelihood=likelihood))
+    per_image = 784 * (256 if likelihood == "categorical" else 1)
+    budget = GPU_DECODER_FLOATS if device == "cuda" else MAX_DECODER_FLOATS
+    for samples in (1, 200, 5000):
+        images, chunk = iw_batching(model, 784, samples, torch.device(device))
+        assert images * chunk * per_image <= budget and 1 <= chunk <= samples
+        full = min(1000 if device == "cuda" else 100, budget // per_image)
+        assert images == full  # as large as the budget allows, up to the device's batch
+    assert iw_batching(model, 784, 50, torch.device(device), batch_images=7, chunk=3) == (7, 3)
+    passes = eval_batch_size(model, torch.zeros(2, 784), torch.device(device))
+    if device == "cuda":
+        assert passes * per_image <= GPU_DECODER_FLOATS
+        assert passes == (10_000 if likelihood == "bernoulli" else GPU_DECODER_FLOATS // per_image)
+    else:
+        assert passes == 1000
 
 
 def test_bad_sample_counts_and_cancellation():

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from .likelihood import GPU_DECODER_FLOATS, outputs_per_pixel
 from .model import VAE
 
 EVAL_NOISE_SEED = 0
 
 
-def eval_batch_size(data: torch.Tensor) -> int:
-    """Images per forward pass when scoring: all of a 10,000-image split at once on a GPU, where a
-    pass is a few kernel launches whatever its size; 1,000 on the CPU, where they stay in cache."""
-    return 10_000 if data.device.type == "cuda" else 1000
+def eval_batch_size(model: VAE, data: torch.Tensor, device: torch.device | None = None) -> int:
+    """Images per forward pass when scoring: 1,000 on the CPU, where they stay in cache. On a GPU a
+    pass is a few kernel launches whatever its size, so up to a whole 10,000-image split, as many
+    as keep the decoder's outputs within GPU_DECODER_FLOATS: all 10,000 for the Bernoulli
+    likelihood, a few hundred for the categorical one (whose 256 logits a pixel for 10,000 images
+    would take 8 GB, and as much again for their log-softmax). `device`: where the passes run, by
+    default `data`'s."""
+    if (device or data.device).type != "cuda":
+        return 1000
+    per_image = max(1, math.prod(data.shape[1:]) * outputs_per_pixel(model))
+    return max(1, min(10_000, GPU_DECODER_FLOATS // per_image))
 
 
 @torch.no_grad()
@@ -28,7 +38,7 @@ def negative_elbo(
     was_training = model.training
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    batch_size = batch_size or eval_batch_size(data)
+    batch_size = batch_size or eval_batch_size(model, data)
     total = 0.0
     try:
         for start in range(0, len(data), batch_size):
@@ -47,7 +57,7 @@ def elbo_terms(
     was_training = model.training
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    batch_size = batch_size or eval_batch_size(data)
+    batch_size = batch_size or eval_batch_size(model, data)
     neg = rec = kl = 0.0
     try:
         for start in range(0, len(data), batch_size):

@@ -23,7 +23,7 @@ from .classifier import ClassifierError, DigitClassifier, extract_features, load
 from .config import RunConfig
 from .data import TEST_BINARISE_SEED, Splits, model_input
 from .evaluate import EVAL_NOISE_SEED, elbo_terms
-from .likelihood import Cancelled, iw_nll, latent_statistics
+from .likelihood import Cancelled, iw_batching, iw_nll, latent_statistics
 from .model import VAE
 from .sample_quality import class_histogram, frechet_distance, inception_score
 
@@ -111,9 +111,20 @@ def generate(model: VAE, n: int, generator: torch.Generator, batch: int = 1000) 
 
 def iw_samples_for(budget_seconds: float, model: VAE, test: torch.Tensor, pilot: int = 16) -> int:
     """The most importance samples (10 to 5000) whose IW-NLL over `test` takes about `budget_seconds`,
-    from the time of a pilot run on a few images."""
-    few = test[: min(len(test), 64)]
-    took = iw_nll(model, few, pilot, torch.Generator(test.device).manual_seed(0)).seconds
+    from the time of a pilot run. On the CPU the time grows with images times samples from the
+    first, so a few images do (64, `pilot` samples). On a GPU a decoder call costs its launches
+    until it is full, so the pilot is one full call (a batch of images, a chunk of samples, as the
+    evaluation will make them), after a small warm-up call that pays for the first use of the
+    GPU's libraries in this thread."""
+    generator = torch.Generator(test.device).manual_seed(0)
+    if test.device.type == "cuda":
+        batch, chunk = iw_batching(model, test.shape[1], MAX_IW_SAMPLES, test.device)
+        few = test[: min(len(test), batch)]
+        iw_nll(model, few[:8], 2, generator)
+        pilot = chunk
+    else:
+        few = test[: min(len(test), 64)]
+    took = iw_nll(model, few, pilot, generator).seconds
     per_sample = took / (len(few) * pilot)
     return int(max(MIN_IW_SAMPLES, min(MAX_IW_SAMPLES, budget_seconds / max(per_sample * len(test), 1e-12))))
 

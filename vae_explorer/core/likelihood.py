@@ -82,6 +82,33 @@ class LatentStats:
     in_use_share: float
 
 
+def iw_batching(
+    model: nn.Module,
+    width: int,
+    samples: int,
+    device: torch.device,
+    batch_images: int | None = None,
+    chunk: int | None = None,
+) -> tuple[int, int]:
+    """(images per batch, samples per decoder call) for an IW-NLL of `samples` draws on images of
+    `width` values, where not given: the decoder's outputs for one call (chunk * images * outputs
+    per image) stay within MAX_DECODER_FLOATS on the CPU, GPU_DECODER_FLOATS on a GPU. Batches are
+    of 100 images on the CPU, GPU_BATCH_IMAGES on a GPU, fewer where even one sample of each would
+    not fit (the categorical likelihood's 256 logits a pixel)."""
+    if batch_images is not None and batch_images < 1:
+        raise ValueError(f"batch_images must be at least 1, not {batch_images}")
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk must be at least 1, not {chunk}")
+    on_gpu = device.type == "cuda"
+    budget = GPU_DECODER_FLOATS if on_gpu else MAX_DECODER_FLOATS
+    per_image = max(1, width * outputs_per_pixel(model))
+    if batch_images is None:
+        batch_images = max(1, min(GPU_BATCH_IMAGES if on_gpu else 100, budget // per_image))
+    if chunk is None:
+        chunk = max(1, min(samples, budget // (batch_images * per_image)))
+    return batch_images, chunk
+
+
 def iw_nll(
     model: nn.Module,
     x: torch.Tensor,
@@ -95,26 +122,15 @@ def iw_nll(
     """IW-NLL of each row of `x` (model input, e.g. binarised pixels) with `samples` draws per image.
 
     Noise is drawn from `generator` on its own device and moved to the model's, so a CPU generator
-    gives the same numbers on any device. `batch_images` defaults to 100 on the CPU and
-    GPU_BATCH_IMAGES on a GPU; `chunk` (samples per decoder call) to the most that keeps
-    chunk * batch_images * outputs-per-image within MAX_DECODER_FLOATS (GPU_DECODER_FLOATS there).
+    gives the same numbers on any device, given the same `batch_images` and `chunk` (samples per
+    decoder call), which default as `iw_batching` says.
     """
     if samples < 1:
         raise ValueError(f"the number of importance samples must be at least 1, not {samples}")
-    device, dtype = _device_dtype(model, x)
-    on_gpu = device.type == "cuda"
-    if batch_images is None:
-        batch_images = GPU_BATCH_IMAGES if on_gpu else 100
-    if batch_images < 1:
-        raise ValueError(f"batch_images must be at least 1, not {batch_images}")
-    if chunk is not None and chunk < 1:
-        raise ValueError(f"chunk must be at least 1, not {chunk}")
     if x.dim() != 2 or len(x) == 0:
         raise ValueError(f"x must be a non-empty (N, D) tensor, not of shape {tuple(x.shape)}")
-    if chunk is None:
-        per_image = x.shape[1] * _outputs_per_pixel(model)
-        budget = GPU_DECODER_FLOATS if on_gpu else MAX_DECODER_FLOATS
-        chunk = max(1, min(samples, budget // max(1, batch_images * per_image)))
+    device, dtype = _device_dtype(model, x)
+    batch_images, chunk = iw_batching(model, x.shape[1], samples, device, batch_images, chunk)
     n = len(x)
     per_image_nll = np.empty(n, dtype=np.float64)
     recon_sum = kl_sum = 0.0
@@ -288,6 +304,6 @@ def _device_dtype(model: nn.Module, x: torch.Tensor) -> tuple[torch.device, torc
     return x.device, x.dtype if x.is_floating_point() else torch.float32
 
 
-def _outputs_per_pixel(model: nn.Module) -> int:
+def outputs_per_pixel(model: nn.Module) -> int:
     """Decoder outputs per input value: 256 logits per pixel for the categorical likelihood, else 1."""
     return 256 if getattr(model.decoder, "likelihood", None) == "categorical" else 1
