@@ -28,11 +28,18 @@ def test_the_window_trains_on_cuda_explores_there_and_closes_mid_run(window, qtb
     # the explore tabs draw the new best models on the GPU (their worker's own stream) meanwhile
     assert window.service.device.type == "cuda"
     qtbot.waitUntil(lambda: window.service.info is not None, timeout=60_000)
-    failures = []
-    window.service.job_failed.connect(lambda key, message: failures.append((key, message)))
+    # every job's outcome, from the workers themselves: the panels take failures in (each shows
+    # its own message), so the service's job_failed would stay silent
+    results, failures = [], []
+    for worker in window.service._workers:
+        worker.result.connect(lambda job_id, out: results.append(job_id))
+        worker.failed.connect(lambda job_id, message: failures.append(message))
+        worker.load_failed.connect(lambda path, message: failures.append(message))
     show_panels(window)
-    qtbot.wait(3000)
+    qtbot.waitUntil(lambda: bool(results) and not window.service.pending(), timeout=120_000)
     assert not failures
+    for panel in window.panels:
+        assert panel.notice_text() == "", type(panel).__name__
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     thread = window.controller._thread
     clock = time.monotonic()
