@@ -19,6 +19,21 @@ def tiny_settings(epochs: int = 2, lrs=(1e-3,), **train):
     return TrainingSettings(tiny_config(epochs, **train), tuple(lrs))
 
 
+def make_window(qtbot, runs_root, size: tuple[int, int] | None = None):
+    """A shown main window over `runs_root`, closed after the test by pytest-qt. Training is stopped
+    before that close, so a test that fails mid-run ends instead of waiting on the "Training is
+    running" question."""
+    from vae_explorer.app.main_window import MainWindow
+
+    win = MainWindow(runs_root=runs_root)
+    qtbot.addWidget(win, before_close_func=lambda w: w.controller.stop_and_wait())
+    if size is not None:
+        win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
 def record_events(win) -> list:
     """Collect (run index, event) pairs the window receives from the training worker."""
     seen: list = []

@@ -6,7 +6,7 @@ import gc
 from pathlib import Path
 
 import pytest
-from apphelpers import tiny_config
+from apphelpers import make_window, tiny_config
 from PySide6.QtCore import QSettings
 
 from vae_explorer import ORG_DOMAIN, ORG_NAME
@@ -34,12 +34,7 @@ def app_env(qapp, tmp_path):
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    from vae_explorer.app.main_window import MainWindow
-
-    win = MainWindow(runs_root=tmp_path / "runs")
-    qtbot.addWidget(win)
-    win.resize(1100, 750)
-    win.show()
+    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
     yield win
     win.controller.stop_and_wait()
     win.service.shutdown()

@@ -4,7 +4,7 @@ renaming and deleting; the queue's best run in the explore tabs; the Pin toggle.
 from __future__ import annotations
 
 import pytest
-from apphelpers import record_events, tiny_settings
+from apphelpers import make_window, record_events, tiny_settings
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -23,16 +23,6 @@ def runs_root(tmp_path):
     return root
 
 
-def make_window(qtbot, root):
-    from vae_explorer.app.main_window import MainWindow
-
-    win = MainWindow(runs_root=root)
-    qtbot.addWidget(win)
-    win.resize(1100, 750)
-    win.show()
-    return win
-
-
 def close(win):
     win.controller.stop_and_wait()
     win.service.shutdown()
@@ -43,7 +33,7 @@ def names(browser):
 
 
 def test_runs_of_an_earlier_session_come_back_with_their_curves(qtbot, runs_root):
-    win = make_window(qtbot, runs_root)
+    win = make_window(qtbot, runs_root, size=(1100, 750))
     browser = win.training.browser
     assert sorted(names(browser)) == [
         "20260101-120000",
@@ -68,7 +58,7 @@ def test_runs_of_an_earlier_session_come_back_with_their_curves(qtbot, runs_root
     browser.filter.setText("")
     close(win)
     # a restart: the same runs, the same colour for the same run
-    win = make_window(qtbot, runs_root)
+    win = make_window(qtbot, runs_root, size=(1100, 750))
     browser = win.training.browser
     assert len(browser.runs) == 3
     browser.set_checked(run.key, True)
@@ -77,7 +67,7 @@ def test_runs_of_an_earlier_session_come_back_with_their_curves(qtbot, runs_root
 
 
 def test_explore_any_run_loads_its_best_model_and_names_it(qtbot, runs_root):
-    win = make_window(qtbot, runs_root)
+    win = make_window(qtbot, runs_root, size=(1100, 750))
     browser = win.training.browser
     row = names(browser).index("20260102-090000/lr_0.003")
     rect = browser.table.visualItemRect(browser.table.item(row, 1))
@@ -95,7 +85,7 @@ def test_explore_any_run_loads_its_best_model_and_names_it(qtbot, runs_root):
 
 
 def test_rename_and_delete_ask_and_act(qtbot, runs_root, monkeypatch):
-    win = make_window(qtbot, runs_root)
+    win = make_window(qtbot, runs_root, size=(1100, 750))
     browser = win.training.browser
     row = names(browser).index("20260101-120000")
     browser.table.selectRow(row)
@@ -123,7 +113,7 @@ def test_rename_and_delete_ask_and_act(qtbot, runs_root, monkeypatch):
 
 
 def test_after_a_queue_the_explore_tabs_show_its_best_run_and_pin_holds_a_model(qtbot, tmp_path):
-    win = make_window(qtbot, tmp_path / "runs")
+    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
     win.settings = tiny_settings(epochs=2, lrs=(1e-3, 1e-5))
     seen = record_events(win)
     shown = []
@@ -156,7 +146,7 @@ def test_after_a_queue_the_explore_tabs_show_its_best_run_and_pin_holds_a_model(
 
 
 def test_opening_a_checkpoint_lists_its_run_with_its_curve(qtbot, tmp_path, checkpoint):
-    win = make_window(qtbot, tmp_path / "runs")
+    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
     win.open_checkpoint(str(checkpoint))
     qtbot.waitUntil(lambda: win.service.info is not None, timeout=30_000)
     browser = win.training.browser
@@ -164,13 +154,13 @@ def test_opening_a_checkpoint_lists_its_run_with_its_curve(qtbot, tmp_path, chec
     assert win.training.plot.runs and win.training.plot.runs[0].label == checkpoint.parent.name
     assert win.training.run_tabs.currentWidget() is browser
     close(win)
-    win = make_window(qtbot, tmp_path / "runs")  # remembered after a restart
+    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))  # remembered after a restart
     assert [r.folder for r in win.training.browser.runs] == [checkpoint.parent]
     close(win)
 
 
 def test_export_report_of_the_ticked_runs_pdf_and_html(qtbot, runs_root, monkeypatch):
-    win = make_window(qtbot, runs_root)
+    win = make_window(qtbot, runs_root, size=(1100, 750))
     browser = win.training.browser
     for run in browser.runs:
         if run.name.startswith("20260102"):

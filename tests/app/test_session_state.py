@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
+from apphelpers import make_window
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-
-
-def make_window(qtbot, root):
-    from vae_explorer.app.main_window import MainWindow
-
-    win = MainWindow(runs_root=root)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
 
 
 def test_geometry_splitters_toggles_and_tab_come_back(qtbot, tmp_path):
