@@ -3,7 +3,8 @@ whole test set, and FID + IS over as many generated images (10,000 for MNIST).
 
 Run: `python benchmarks/evaluation.py runs/default/model.pt [--limit-test N] [--threads N]`.
 With --limit-test the IW time is also given scaled to 10,000 images (it grows linearly with them).
-The last line is `iw5000_test_seconds=<value> fid10k_seconds=<value>`.
+The last line is `iw_test_seconds=<value> iw_samples=<S> fid10k_seconds=<value>` (S is 5,000
+unless --samples says otherwise).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def main() -> None:
             else ""
         )
     )
-    print(f"iw5000_test_seconds={scaled:.1f} fid10k_seconds={fid_seconds:.1f}")
+    print(f"iw_test_seconds={scaled:.1f} iw_samples={args.samples} fid10k_seconds={fid_seconds:.1f}")
 
 
 if __name__ == "__main__":

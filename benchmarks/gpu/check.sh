@@ -86,7 +86,7 @@ cp "$run/outcome.json" "$out/outcome.json" 2>/dev/null
 step "evaluation: IW-NLL S=$samples on the test set, FID and IS over 10,000 samples"
 timeout 300 python3 benchmarks/evaluation.py "$run/model.pt" --device "$device" --samples "$samples" \
   2>&1 | tee "$out/evaluation.txt"
-grep -E '^iw5000_test_seconds' "$out/evaluation.txt" >> "$summary"
+grep -E '^iw_test_seconds' "$out/evaluation.txt" >> "$summary"
 fi
 
 if wanted gui; then
