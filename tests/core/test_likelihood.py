@@ -221,7 +221,7 @@ def test_batches_keep_one_decoder_call_within_the_device_budget(likelihood, devi
         full = min(1000 if device == "cuda" else 100, budget // per_image)
         assert images == full  # as large as the budget allows, up to the device's batch
     assert iw_batching(model, 784, 50, torch.device(device), batch_images=7, chunk=3) == (7, 3)
-    passes = eval_batch_size(model, torch.zeros(2, 784), torch.device(device))
+    passes = eval_batch_size(model, 784, torch.device(device))
     if device == "cuda":
         assert passes * per_image <= GPU_DECODER_FLOATS
         assert passes == (10_000 if likelihood == "bernoulli" else GPU_DECODER_FLOATS // per_image)

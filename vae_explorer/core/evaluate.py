@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .likelihood import GPU_DECODER_FLOATS, outputs_per_pixel
+from .likelihood import GPU_DECODER_FLOATS, decoder_outputs_per_image
 from .model import VAE
 
 EVAL_NOISE_SEED = 0
 
 
-def eval_batch_size(model: VAE, data: torch.Tensor, device: torch.device | None = None) -> int:
+def eval_batch_size(model: VAE, width: int, device: torch.device) -> int:
     """Images per forward pass when scoring: 1,000 on the CPU, where they stay in cache. On a GPU a
     pass is a few kernel launches whatever its size, so up to a whole 10,000-image split, as many
     as keep the decoder's outputs within GPU_DECODER_FLOATS: all 10,000 for the Bernoulli
     likelihood, a few hundred for the categorical one (whose 256 logits a pixel for 10,000 images
-    would take 8 GB, and as much again for their log-softmax). `device`: where the passes run, by
-    default `data`'s."""
-    if (device or data.device).type != "cuda":
+    would take 8 GB, and as much again for their log-softmax), for images of `width` values."""
+    if device.type != "cuda":
         return 1000
-    per_image = max(1, math.prod(data.shape[1:]) * outputs_per_pixel(model))
-    return max(1, min(10_000, GPU_DECODER_FLOATS // per_image))
+    return max(1, min(10_000, GPU_DECODER_FLOATS // decoder_outputs_per_image(model, width)))
 
 
 @torch.no_grad()
@@ -38,7 +34,7 @@ def negative_elbo(
     was_training = model.training
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    batch_size = batch_size or eval_batch_size(model, data)
+    batch_size = batch_size or eval_batch_size(model, data.shape[1], data.device)
     total = 0.0
     try:
         for start in range(0, len(data), batch_size):
@@ -57,7 +53,7 @@ def elbo_terms(
     was_training = model.training
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    batch_size = batch_size or eval_batch_size(model, data)
+    batch_size = batch_size or eval_batch_size(model, data.shape[1], data.device)
     neg = rec = kl = 0.0
     try:
         for start in range(0, len(data), batch_size):

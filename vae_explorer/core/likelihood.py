@@ -101,7 +101,7 @@ def iw_batching(
         raise ValueError(f"chunk must be at least 1, not {chunk}")
     on_gpu = device.type == "cuda"
     budget = GPU_DECODER_FLOATS if on_gpu else MAX_DECODER_FLOATS
-    per_image = max(1, width * outputs_per_pixel(model))
+    per_image = decoder_outputs_per_image(model, width)
     if batch_images is None:
         batch_images = max(1, min(GPU_BATCH_IMAGES if on_gpu else 100, budget // per_image))
     if chunk is None:
@@ -304,6 +304,8 @@ def _device_dtype(model: nn.Module, x: torch.Tensor) -> tuple[torch.device, torc
     return x.device, x.dtype if x.is_floating_point() else torch.float32
 
 
-def outputs_per_pixel(model: nn.Module) -> int:
-    """Decoder outputs per input value: 256 logits per pixel for the categorical likelihood, else 1."""
-    return 256 if getattr(model.decoder, "likelihood", None) == "categorical" else 1
+def decoder_outputs_per_image(model: nn.Module, width: int) -> int:
+    """Decoder outputs for one image of `width` values: 256 logits a pixel for the categorical
+    likelihood, else one a pixel."""
+    per_pixel = 256 if getattr(model.decoder, "likelihood", None) == "categorical" else 1
+    return max(1, width * per_pixel)
