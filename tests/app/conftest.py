@@ -34,10 +34,9 @@ def app_env(qapp, tmp_path):
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
-    yield win
-    win.controller.stop_and_wait()
-    win.service.shutdown()
+    """The main window; pytest-qt closes it after the test (training stopped first), which shuts
+    its workers down."""
+    return make_window(qtbot, tmp_path / "runs", size=(1100, 750))
 
 
 @pytest.fixture
