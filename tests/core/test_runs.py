@@ -78,7 +78,9 @@ def test_unreadable_and_partial_folders(root, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(root / "single", bad)
     (bad / "config.json").write_text("{ not json")
-    assert read_run(bad) is None
+    unreadable = read_run(bad)  # listed, with what is wrong, instead of hidden
+    assert unreadable.status == "unreadable" and unreadable.config is None
+    assert unreadable.problem.startswith("config.json: is not valid JSON")
     empty = tmp_path / "empty"
     empty.mkdir()
     assert read_run(empty) is None
@@ -94,8 +96,9 @@ def test_unreadable_and_partial_folders(root, tmp_path):
         assert (killed / LOCK_NAME).read_text().strip() == str(os.getpid())
         assert read_run(killed).status == "running"
     assert find_runs(tmp_path / "absent") == []
-    runs = find_runs(tmp_path)
+    runs = [r for r in find_runs(tmp_path) if r.readable]
     assert {r.folder.name for r in runs} == {"killed"}
+    assert {r.folder.name for r in find_runs(tmp_path) if not r.readable} == {"bad"}
     # a run that ended before outcome.json existed: its test_loss.txt says it finished
     old = tmp_path / "old"
     shutil.copytree(root / "single", old)

@@ -15,6 +15,9 @@ LIKELIHOODS = ("bernoulli", "categorical", "gaussian")
 DEVICES = ("auto", "cpu", "cuda")
 MIXTURE_WEIGHTS = ("learnable", "uniform")
 PRIOR_INITS = ("random", "kmeans")
+MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes as a non-negative int64
+MAX_EPOCHS = 10_000_000
+MAX_IMAGES = 10**9
 
 
 # What runs saved before a setting existed did, where today's default differs: the mixture's means
@@ -42,12 +45,14 @@ class DataConfig:
         return replace(self, limit_train=1, limit_val=1, limit_test=limit_test, download=False)
 
     def validate(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, not {self.dataset!r}")
+        _choice("dataset", self.dataset, DATASETS)
+        if self.root is not None and not isinstance(self.root, str):
+            raise ConfigError(f"data root must be a folder name or null, not {_shown(self.root)}")
+        _flag("download", self.download)
         for name in ("limit_train", "limit_val", "limit_test"):
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be at least 1, not {value}")
+            if value is not None:
+                _whole(name, value, 1, MAX_IMAGES)
 
 
 @dataclass(frozen=True)
@@ -70,16 +75,10 @@ class ModelConfig:
         _choice("prior", self.prior, PRIORS)
         _choice("likelihood", self.likelihood, LIKELIHOODS)
         _choice("mixture_weights", self.mixture_weights, MIXTURE_WEIGHTS)
-        if self.hidden < 1:
-            raise ConfigError(f"hidden units must be at least 1, not {self.hidden}")
-        if self.latent_dim < 1:
-            raise ConfigError(f"latent dimension must be at least 1, not {self.latent_dim}")
-        if self.components < 1:
-            raise ConfigError(f"number of mixture components must be at least 1, not {self.components}")
-        if not isinstance(self.image_size, int) or self.image_size < 4:
-            raise ConfigError(
-                f"image size must be a whole number of at least 4 pixels, not {self.image_size!r}"
-            )
+        _whole("hidden units", self.hidden, 1)
+        _whole("latent dimension", self.latent_dim, 1)
+        _whole("number of mixture components", self.components, 1)
+        _whole("image size", self.image_size, 4, 4096)
 
 
 @dataclass(frozen=True)
@@ -109,16 +108,11 @@ class TrainConfig:
         _choice("device", self.device, DEVICES)
         _choice("prior_init", self.prior_init, PRIOR_INITS)
         check_lr(self.lr)
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be at least 1, not {self.batch_size}")
-        if self.epochs < 1:
-            raise ConfigError(f"max epochs must be at least 1, not {self.epochs}")
-        if self.patience < 1:
-            raise ConfigError(f"patience must be at least 1, not {self.patience}")
-        if not isinstance(self.kl_warmup, int) or self.kl_warmup < 0:
-            raise ConfigError(
-                f"KL warm-up must be a whole number of epochs, 0 or more, not {self.kl_warmup!r}"
-            )
+        _whole("batch size", self.batch_size, 1)
+        _whole("max epochs", self.epochs, 1, MAX_EPOCHS)
+        _whole("patience", self.patience, 1)
+        _whole("seed", self.seed, 0, MAX_SEED)
+        _whole("KL warm-up (epochs)", self.kl_warmup, 0, MAX_EPOCHS)
 
 
 @dataclass(frozen=True)
@@ -235,8 +229,8 @@ def nll_label(likelihood: str) -> str:
 
 def check_lr(lr: float) -> float:
     """Raise ConfigError unless `lr` is a positive finite number."""
-    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ConfigError(f"learning rate must be a positive finite number, not {lr!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"learning rate must be a positive finite number, not {_shown(lr)}")
     return float(lr)
 
 
@@ -248,8 +242,32 @@ def format_lr(lr: float) -> str:
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {_shown(value)}")
+
+
+def _whole(name: str, value: int, low: int, high: int | None = None) -> None:
+    """A whole number (never a bool, a float or text) from `low` to `high`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, not {_shown(value)}")
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low:,}" if high is None else f"from {low:,} to {high:,}"
+        raise ConfigError(f"{name} must be {bounds}, not {_shown(value)}")
+
+
+def _flag(name: str, value: bool) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, not {_shown(value)}")
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value as a message quotes it: its repr, cut to `limit` characters."""
+    text = (
+        repr(value)
+        if not isinstance(value, int) or abs(value) < 10**30
+        else f"a {len(str(value))}-digit number"
+    )
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _build(kind: type, raw: dict[str, Any]):
