@@ -6,8 +6,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from apphelpers import answer_messages, message_texts
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit
 
 from vae_explorer.core.checkpoint import CheckpointError, read_checkpoint
 
@@ -84,10 +85,7 @@ def test_filter_suffix_helpers(tmp_path):
 
 
 def test_opening_a_folder_shows_cores_message(window, qtbot, tmp_path, monkeypatch):
-    errors = []
-    monkeypatch.setattr(
-        QMessageBox, "critical", lambda parent, title, text, *a, **k: errors.append((title, text))
-    )
+    errors = answer_messages(monkeypatch)
     folder = tmp_path / "a-run"
     folder.mkdir()
     with pytest.raises(CheckpointError) as core:
@@ -101,8 +99,7 @@ def test_opening_a_folder_shows_cores_message(window, qtbot, tmp_path, monkeypat
 
 
 def test_export_all_into_a_file_says_it_is_not_a_folder(window, tmp_path, monkeypatch):
-    errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: errors.append(text))
+    errors = message_texts(monkeypatch)
     a_file = tmp_path / "passwd"
     a_file.write_text("root:x:0:0")
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(a_file))

@@ -4,9 +4,8 @@ renaming and deleting; the queue's best run in the explore tabs; the Pin toggle.
 from __future__ import annotations
 
 import pytest
-from apphelpers import make_window, record_events, tiny_settings
+from apphelpers import answer_messages, make_window, record_events, tiny_settings
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 
 from vae_explorer.cli import main
 from vae_explorer.core import events as ev
@@ -45,7 +44,7 @@ def test_runs_of_an_earlier_session_come_back_with_their_curves(qtbot, runs_root
     browser.set_checked(run.key, True)
     plot = win.training.plot
     assert [r.label for r in plot.runs] == [run.name]
-    assert plot.runs[0].val == [h["val_nll"] for h in run.history]
+    assert plot.runs[0].val == run.history.val_nll.tolist()
     colour = plot.runs[0].colour
     # the best run is highlighted: the lowest validation nll of the three
     best = min(browser.runs, key=lambda r: r.best_val)
@@ -92,20 +91,11 @@ def test_rename_and_delete_ask_and_act(qtbot, runs_root, monkeypatch):
     browser.rename_selected("course run")
     assert "course run" in names(browser)
     assert (runs_root / "20260101-120000" / "name.txt").read_text().strip() == "course run"
-    asked = []
-
-    def answer(reply):
-        def question(*args, **kwargs):
-            asked.append(args[2] if len(args) > 2 else "")
-            return reply
-
-        return question
-
     browser.table.selectRow(names(browser).index("course run"))
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    asked = answer_messages(monkeypatch, yes=False)
     assert not browser.delete_selected()
-    assert len(asked) == 1 and "trash" in asked[0] and (runs_root / "20260101-120000").is_dir()
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    assert len(asked) == 1 and "trash" in asked[0][1] and (runs_root / "20260101-120000").is_dir()
+    answer_messages(monkeypatch, yes=True)
     assert browser.delete_selected()
     assert not (runs_root / "20260101-120000").exists()
     assert "course run" not in names(browser) and len(browser.runs) == 2
@@ -176,9 +166,8 @@ def test_export_report_of_the_ticked_runs_pdf_and_html(qtbot, runs_root, monkeyp
     text = html.read_text()
     assert "lr_0.003" in text and "data:image/png;base64," in text
     # an unwritable place: the user is told, the action comes back
-    errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda *a: errors.append(a[2]))
+    errors = answer_messages(monkeypatch)
     assert win.export_report(str(runs_root.parent / "absent" / "r.pdf"))
     qtbot.waitUntil(lambda: win.report_action.isEnabled(), timeout=60_000)
-    assert errors and errors[0].startswith("No report:")
+    assert errors and errors[0][1].startswith("No report:")
     close(win)

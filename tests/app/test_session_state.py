@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apphelpers import make_window
+from apphelpers import answer_messages, make_window, message_texts
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
@@ -85,24 +85,16 @@ def test_a_dropped_run_folder_opens_and_goes_to_the_recent_list(qtbot, tmp_path,
 
 
 def test_export_all_asks_before_replacing_files(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
     win = make_window(qtbot, tmp_path / "runs")
     out = tmp_path / "figures"
     out.mkdir()
     assert win.export_all(str(out))  # an empty folder: no question
     before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
-    asked = []
-
-    def no(*args, **kwargs):
-        asked.append(args[2])
-        return QMessageBox.StandardButton.No
-
-    monkeypatch.setattr(QMessageBox, "question", no)
+    asked = message_texts(monkeypatch, yes=False)
     assert win.export_all(str(out)) == []
     assert len(asked) == 1 and "Replace them?" in asked[0]
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    answer_messages(monkeypatch, yes=True)
     assert len(win.export_all(str(out))) == len(before)
     win.service.shutdown()
 

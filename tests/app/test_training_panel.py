@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from apphelpers import message_texts
 from PySide6.QtWidgets import QGroupBox, QLabel
 
 from vae_explorer.app.training_panel import WrappedLabel
@@ -256,16 +257,13 @@ def test_the_queue_eta_bounds_the_time_left_and_the_plan_says_what_start_does(pa
 
 
 def test_the_curves_save_as_csv_and_an_unwritable_path_says_why(panel, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
     from vae_explorer.core import events as ev
 
     started(panel, 0)
     panel.on_event(ev.EpochEnd(0, 1, 300.0, 250.0, 2.0, 250.0, 1))
     out = panel.save_curves_csv(str(tmp_path / "curves.csv"))
     assert out.read_text().splitlines()[1].startswith("lr=0.001,1,0.0333,300.0,250.0")
-    errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda *a: errors.append(a[2]))
+    errors = message_texts(monkeypatch)
     assert panel.save_curves_csv(str(tmp_path / "absent" / "curves.csv")) is None
     assert errors and "Cannot write" in errors[0]
 

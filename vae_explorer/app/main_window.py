@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QTabWidget,
     QWidget,
 )
@@ -22,11 +21,11 @@ from PySide6.QtWidgets import (
 from vae_explorer.core import events as ev
 from vae_explorer.core.atomic import WriteError, atomic_copy
 from vae_explorer.core.config import format_lr
-from vae_explorer.core.runs import RunSummary, read_run
+from vae_explorer.core.runs import RunSummary, read_run, real_path
 from vae_explorer.core.session import best_run, run_dirs
 
+from . import ask
 from .about import AboutDialog
-from .ask import confirm
 from .export import FILTER, ExportError, export_widget
 from .inference import InferenceService, ModelInfo
 from .panels.components import ComponentsPanel
@@ -34,17 +33,22 @@ from .panels.evaluation import EvaluationPanel
 from .panels.interpolation import InterpolationPanel
 from .panels.latent_map import LatentMapPanel
 from .panels.real_vs_generated import RealVsGeneratedPanel
-from .settings import TrainingSettings, load_extra_runs, load_settings, save_extra_runs, save_settings
+from .settings import (
+    TrainingSettings,
+    load_extra_runs,
+    load_settings,
+    read_bool,
+    read_bytes,
+    read_int,
+    read_texts,
+    save_extra_runs,
+    save_settings,
+)
 from .settings_dialog import SettingsDialog
 from .training_panel import TrainingPanel
 from .training_worker import TrainingController
 
 RECENT_MAX = 8
-
-
-def _as_bool(value) -> bool:
-    """QSettings gives booleans back as 'true'/'false' strings in some formats."""
-    return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
 
 
 PANEL_CLASSES: list[type] = [
@@ -168,27 +172,24 @@ class MainWindow(QMainWindow):
         store.sync()
 
     def restore_state(self) -> None:
+        """What save_state kept; a value of the wrong type (a hand-edited or damaged settings
+        file) is passed over, never raised."""
         store = QSettings()
-        geometry = store.value("window/geometry")
+        geometry = read_bytes(store, "window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
         self._splitters_restored = False
-        self.training.show_train.setChecked(_as_bool(store.value("view/show_train", True)))
-        self.training.log_y.setChecked(_as_bool(store.value("view/log_y", False)))
-        try:
-            self.training.smoothing.setValue(int(store.value("view/smoothing", 0)))
-            self.training.x_axis.setCurrentIndex(int(store.value("view/x_time", 0)))
-        except (TypeError, ValueError):
-            pass
-        checked = store.value("runs/checked", [])
-        for key in [checked] if isinstance(checked, str) else checked or []:
-            self.browser.set_checked(str(key), True)
-        try:
-            tab = int(store.value("window/tab", 0))
-        except (TypeError, ValueError):
-            tab = 0
-        if 0 <= tab < self.tabs.count():
-            self.tabs.setCurrentIndex(tab)
+        self.training.show_train.setChecked(read_bool(store, "view/show_train", True))
+        self.training.log_y.setChecked(read_bool(store, "view/log_y", False))
+        slider = self.training.smoothing
+        self.training.smoothing.setValue(
+            read_int(store, "view/smoothing", 0, slider.minimum(), slider.maximum())
+        )
+        axis = self.training.x_axis
+        axis.setCurrentIndex(read_int(store, "view/x_time", 0, 0, axis.count() - 1))
+        for key in read_texts(store, "runs/checked"):
+            self.browser.set_checked(key, True)
+        self.tabs.setCurrentIndex(read_int(store, "window/tab", 0, 0, self.tabs.count() - 1))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -196,11 +197,14 @@ class MainWindow(QMainWindow):
             # once the window has its size: a splitter restored before would share out its
             # saved sizes again when the window is laid out
             self._splitters_restored = True
-            store = QSettings()
-            for name, splitter in self._splitters().items():
-                state = store.value(f"splitters/{name}")
-                if state is not None:
-                    splitter.restoreState(state)
+            self.restore_splitters()
+
+    def restore_splitters(self) -> None:
+        store = QSettings()
+        for name, splitter in self._splitters().items():
+            state = read_bytes(store, f"splitters/{name}")
+            if state is not None:
+                splitter.restoreState(state)
 
     def _splitters(self) -> dict[str, QWidget]:
         from PySide6.QtWidgets import QSplitter
@@ -214,9 +218,7 @@ class MainWindow(QMainWindow):
 
     # -- recent files and drops ----------------------------------------------------------------
     def recent(self) -> list[str]:
-        value = QSettings().value("recent", [])
-        items = [value] if isinstance(value, str) else list(value or [])
-        return [str(v) for v in items if v]
+        return read_texts(QSettings(), "recent", RECENT_MAX)
 
     def _remember(self, path: str) -> None:
         items = [p for p in self.recent() if p != path]
@@ -405,7 +407,7 @@ class MainWindow(QMainWindow):
         try:
             export_widget(widget, path)
         except ExportError as exc:
-            QMessageBox.critical(self, "Export failed", str(exc))
+            ask.error(self, "Export failed", str(exc))
             return None
         self.statusBar().showMessage(f"Exported {path}", 5000)
         return path
@@ -420,7 +422,7 @@ class MainWindow(QMainWindow):
         try:
             check_folder(folder)
         except ExportError as exc:
-            QMessageBox.critical(self, "Export failed", str(exc))
+            ask.error(self, "Export failed", str(exc))
             return []
         existing = [
             Path(folder) / f"{stem}{suffix}"
@@ -437,7 +439,7 @@ class MainWindow(QMainWindow):
                 try:
                     written.append(export_widget(widget, Path(folder) / f"{stem}{suffix}"))
                 except ExportError as exc:
-                    QMessageBox.critical(self, "Export failed", str(exc))
+                    ask.error(self, "Export failed", str(exc))
                     return written
         self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 5000)
         return written
@@ -461,7 +463,7 @@ class MainWindow(QMainWindow):
 
         folders = self.report_runs()
         if not folders:
-            QMessageBox.information(
+            ask.inform(
                 self,
                 "Export report",
                 "No runs to report: tick runs in the Training tab's run list (All runs), or train a queue.",
@@ -493,7 +495,7 @@ class MainWindow(QMainWindow):
     def _report_failed(self, message: str) -> None:
         self.report_action.setEnabled(True)
         self.statusBar().showMessage("No report", 5000)
-        QMessageBox.critical(self, "Export report", f"No report: {message}")
+        ask.error(self, "Export report", f"No report: {message}")
 
     def _report_written(self, path: str) -> None:
         self.report_action.setEnabled(True)
@@ -501,7 +503,7 @@ class MainWindow(QMainWindow):
 
     def _confirm_replace(self, folder: str, existing: list[Path]) -> bool:
         names = ", ".join(p.name for p in existing[:4]) + (" …" if len(existing) > 4 else "")
-        return confirm(
+        return ask.confirm(
             self,
             "Replace figures?",
             f"{len(existing)} of the figure files are in {folder} already ({names}).\n\nReplace them?",
@@ -536,7 +538,7 @@ class MainWindow(QMainWindow):
     def _list_run(self, run: RunSummary) -> None:
         """Show `run` in the browser (remembered across sessions when outside the runs folder),
         selected and with its curve."""
-        inside = run.folder.resolve().is_relative_to(self.runs_root.resolve())
+        inside = Path(real_path(run.folder)).is_relative_to(real_path(self.runs_root))
         if not inside:
             self.browser.add_folder(run.folder)
             save_extra_runs(self.browser.extra)
@@ -561,9 +563,7 @@ class MainWindow(QMainWindow):
     def save_checkpoint_as(self, path: str | None = None) -> Path | None:
         info = self.service.info
         if info is None:
-            QMessageBox.information(
-                self, "Save checkpoint", "There is no model yet: train or open one first."
-            )
+            ask.inform(self, "Save checkpoint", "There is no model yet: train or open one first.")
             return None
         if not path:
             path, _ = QFileDialog.getSaveFileName(
@@ -575,10 +575,10 @@ class MainWindow(QMainWindow):
         try:
             atomic_copy(info.checkpoint, target)
         except WriteError as exc:
-            QMessageBox.critical(self, "Save checkpoint", f"Cannot save {target}: {exc}")
+            ask.error(self, "Save checkpoint", f"Cannot save {target}: {exc}")
             return None
         except OSError as exc:
-            QMessageBox.critical(self, "Save checkpoint", f"Cannot save {target}: {exc.strerror or exc}")
+            ask.error(self, "Save checkpoint", f"Cannot save {target}: {exc.strerror or exc}")
             return None
         self.statusBar().showMessage(f"Saved {target}", 5000)
         return target
@@ -613,11 +613,11 @@ class MainWindow(QMainWindow):
         from PySide6.QtCore import QTimer
 
         # after the panels have taken the new model, so the dialog is not shown over stale figures
-        QTimer.singleShot(0, self, lambda: QMessageBox.warning(self, "Test images not found", text))
+        QTimer.singleShot(0, self, lambda: ask.warn(self, "Test images not found", text))
 
     @Slot(str, str)
     def _on_load_failed(self, path: str, message: str) -> None:
-        QMessageBox.critical(self, "Cannot open checkpoint", message)
+        ask.error(self, "Cannot open checkpoint", message)
         self.statusBar().showMessage("Checkpoint not loaded", 5000)
 
     # -- training ------------------------------------------------------------------------------
@@ -629,9 +629,7 @@ class MainWindow(QMainWindow):
         try:
             self.queue_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            QMessageBox.critical(
-                self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}"
-            )
+            ask.error(self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}")
             return
         self._queue_best = None
         self.training.start_queue(configs, run_dirs(self.queue_dir, configs))
@@ -722,12 +720,12 @@ class MainWindow(QMainWindow):
         self._update_actions()
         if event.failure is not None:
             failed = next((r for r in self.training.records if r.message), None)
-            QMessageBox.critical(self, "Training failed", failed.message if failed else event.failure)
+            ask.error(self, "Training failed", failed.message if failed else event.failure)
 
     # -- closing -------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.controller.running:
-            if not confirm(
+            if not ask.confirm(
                 self,
                 "Training is running",
                 "Training is still running. Stop it and quit?\n\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import zlib
 
@@ -12,10 +13,25 @@ from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
 from PySide6.QtCore import QPointF, QSizeF, Qt
 from PySide6.QtWidgets import QGraphicsLayoutItem, QSizePolicy, QVBoxLayout, QWidget
 
+from vae_explorer.core.runfiles import History, drawable
+
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 NO_DATA_COLOUR = "#7f7f7f"  # the legend mark of a run with nothing to plot; no run's curve is grey
 LEGEND_ROW = 20  # pixels per legend entry (pyqtgraph's samples are 20 x 20)
 COMPACT_AFTER = 12  # more runs than this: a smaller, denser legend
+LABEL_CHARS = 60  # a run's name in the legend is cut to this many characters
+DISPLAY_EPOCHS = 5_000  # points drawn per curve from a run's history; longer runs are thinned
+
+
+def legend_text(label: str, note: str = "") -> str:
+    """A run's name (and a `note` after it) as the legend shows it: pyqtgraph renders legend
+    labels as rich text, so the name (the user's, from name.txt) is made one line, cut to fit
+    LABEL_CHARS with the note, and escaped, never interpreted."""
+    name = " ".join("".join(c if c.isprintable() else " " for c in label).split())
+    room = max(12, LABEL_CHARS - len(note))
+    if len(name) > room:
+        name = name[: room - 1] + "…"
+    return html.escape(name + note, quote=False)
 
 
 # colours of runs that have a folder: one per folder, the same in every queue and the run browser
@@ -205,10 +221,11 @@ class _Run:
         self.minutes: list[float] = []  # training time at the end of each epoch
         self.best: tuple[int, float] | None = None
         self.diverged = False
+        self.no_curve = False  # nothing to draw; the legend says why
         self.raw_curve = plot.plot([], [])  # the unsmoothed values, faint, behind a smoothed curve
         self.raw_curve.setZValue(-1)
         self.raw_curve.hide()
-        self.val_curve = plot.plot([], [], name=label)
+        self.val_curve = plot.plot([], [], name=legend_text(label))
         self.train_curve = plot.plot([], [])
         # PlotDataItems, not ScatterPlotItems: pyqtgraph's log mode transforms only those, and a
         # marker left in linear units put a star at 10^200 on the log axis
@@ -220,7 +237,7 @@ class _Run:
 
     def set_colour(self, colour: str) -> None:
         self.colour = colour
-        if self.diverged and not self.epochs:
+        if (self.diverged and not self.epochs) or self.no_curve:
             return  # keeps the grey "nothing to plot" mark in the legend
         self.val_curve.setPen(pg.mkPen(colour, width=2))
         self.val_curve.setSymbol("o")
@@ -236,6 +253,12 @@ class _Run:
         # the divergence cross in the run's own colour, outlined, so it says which run died
         self.end_marker.setSymbolBrush(pg.mkBrush(colour))
         self.end_marker.setSymbolPen(pg.mkPen("#111", width=1.2))
+
+
+def _drawable(values: list[float]) -> np.ndarray:
+    """The values with those no axis can show (non-finite, or huge) left out as gaps."""
+    y = np.asarray(values, dtype=float)
+    return np.where(drawable(y), y, np.nan)
 
 
 class CurvePlot(QWidget):
@@ -314,25 +337,71 @@ class CurvePlot(QWidget):
     def remove_runs_from(self, index: int) -> None:
         """Take the runs from `index` on off the plot (the overlaid runs of the browser)."""
         for run in self.runs[index:]:
-            for item in (run.val_curve, run.train_curve, run.raw_curve, run.best_marker, run.end_marker):
-                self.plot.removeItem(item)
-            self.legend.removeItem(run.val_curve)
+            self._remove(run)
         del self.runs[index:]
         if not any(r.epochs for r in self.runs):
             self._show_values(False)
         self._fit_legend()
 
-    def add_history(self, label: str, key: str, history: list[dict[str, float]]) -> int:
-        """A finished run's curve from its metrics rows, in its stable colour."""
+    def add_history(self, label: str, key: str, history: History) -> int:
+        """A run's curve from its metrics, in its stable colour, drawn once: a very long run is
+        thinned to DISPLAY_EPOCHS points (its best and last kept). A run without a finished epoch
+        gets a grey mark in the legend that says so."""
         index = self.add_run(label, key)
-        best_epoch, best_val = 0, math.inf
-        for h in history:
-            if h["val_nll"] < best_val:
-                best_epoch, best_val = int(h["epoch"]), h["val_nll"]
-            self.add_epoch(
-                index, int(h["epoch"]), h["train_loss"], h["val_nll"], best_epoch, best_val, h.get("seconds")
-            )
+        run = self.runs[index]
+        if not len(history):
+            self.mark_no_curve(index, "no finished epoch")
+            return index
+        best = history.best()
+        total_minutes = np.cumsum(np.nan_to_num(history.seconds, nan=0.0, posinf=0.0, neginf=0.0)) / 60.0
+        shown = history.for_display(DISPLAY_EPOCHS)
+        keep = np.searchsorted(history.epoch, shown.epoch)
+        run.epochs = shown.epoch.tolist()
+        run.val = shown.val_nll.tolist()
+        run.train = shown.train_loss.tolist()
+        run.minutes = total_minutes[keep].tolist()
+        run.best = best
+        if len(shown) < len(history):
+            self._relabel(run, f" ({len(shown):,} of its {len(history):,} epochs drawn)")
+        if not any(len(r.epochs) for r in self.runs if r is not run):
+            self._show_values(True)
+        self._draw(run)
         return index
+
+    def remove_run(self, key: str, start: int = 0) -> None:
+        """Take the curve of the run whose folder is `key` off the plot: the first one from the
+        `start`th run on (the browser's runs come after the queue's own)."""
+        for index, run in enumerate(self.runs[start:], start):
+            if run.key == key:
+                self._remove(run)
+                del self.runs[index]
+                break
+        if not any(r.epochs for r in self.runs):
+            self._show_values(False)
+        self._fit_legend()
+
+    def _remove(self, run: _Run) -> None:
+        for item in (run.val_curve, run.train_curve, run.raw_curve, run.best_marker, run.end_marker):
+            self.plot.removeItem(item)
+        self.legend.removeItem(run.val_curve)
+
+    def mark_no_curve(self, index: int, reason: str) -> None:
+        """A run with nothing to draw: a grey cross in the legend and 'no curve: <reason>'."""
+        run = self.runs[index]
+        run.val_curve.setPen(None)
+        run.val_curve.setSymbol("x")
+        run.val_curve.setSymbolSize(11)
+        run.val_curve.setSymbolBrush(pg.mkBrush(NO_DATA_COLOUR))
+        run.val_curve.setSymbolPen(pg.mkPen(NO_DATA_COLOUR))
+        run.no_curve = True
+        self._relabel(run, f" (no curve: {reason})")
+
+    def _relabel(self, run: _Run, note: str) -> None:
+        """The run's legend entry: its name, then `note` (" (diverged)")."""
+        label = self.legend.getLabel(run.val_curve)
+        if label is not None:
+            label.setText(legend_text(run.label, note))
+            self.legend.updateSize()
 
     def add_epoch(
         self,
@@ -374,9 +443,9 @@ class CurvePlot(QWidget):
 
     def _draw(self, run: _Run) -> None:
         x = self.xs(run)
-        run.val_curve.setData(x, self.shown(run.val))
-        run.train_curve.setData(x, self.shown(run.train))
-        run.raw_curve.setData(x, run.val)
+        run.val_curve.setData(x, _drawable(self.shown(run.val)))
+        run.train_curve.setData(x, _drawable(self.shown(run.train)))
+        run.raw_curve.setData(x, _drawable(run.val))
         run.raw_curve.setVisible(self.smoothing > 0)
         if run.best is not None and run.best[0] in run.epochs:
             i = run.epochs.index(run.best[0])
@@ -430,10 +499,7 @@ class CurvePlot(QWidget):
             run.val_curve.setSymbolSize(11)
             run.val_curve.setSymbolBrush(pg.mkBrush(NO_DATA_COLOUR))
             run.val_curve.setSymbolPen(pg.mkPen(NO_DATA_COLOUR))
-        label = self.legend.getLabel(run.val_curve)
-        if label is not None:
-            label.setText(f"{run.label} (diverged)")
-        self.legend.updateSize()
+        self._relabel(run, " (diverged)")
 
     def set_train_visible(self, visible: bool) -> None:
         self.show_train = visible
@@ -482,18 +548,28 @@ class CurvePlot(QWidget):
     def nearest_point(self, scene_pos: QPointF, max_px: float = 12.0) -> tuple[str, int, float] | None:
         """(run label, epoch, value) of the plotted point nearest to scene_pos, within max_px."""
         vb = self.plot.getViewBox()
+        view = vb.mapSceneToView(scene_pos)
+        # pixels per view unit along each axis, from two mapped points
+        one = vb.mapViewToScene(QPointF(view.x() + 1.0, view.y() + 1.0))
+        sx, sy = abs(one.x() - scene_pos.x()), abs(one.y() - scene_pos.y())
         best, best_d = None, max_px
         for run in self.runs:
+            if not run.epochs:
+                continue
             series = [(run.label, self.shown(run.val), run.val)]
             if self.show_train:
                 series.append((f"{run.label} train", self.shown(run.train), run.train))
+            x = np.asarray(self.xs(run), dtype=float)
             for label, drawn, values in series:
-                for x, epoch, y_drawn, value in zip(self.xs(run), run.epochs, drawn, values):
-                    y = np.log10(y_drawn) if self.log_y and y_drawn > 0 else y_drawn
-                    p = vb.mapViewToScene(QPointF(x, y))
-                    d = float(np.hypot(p.x() - scene_pos.x(), p.y() - scene_pos.y()))
-                    if d < best_d:
-                        best, best_d = (label, epoch, value), d
+                y = np.asarray(drawn, dtype=float)
+                if self.log_y:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), y)
+                d = np.hypot((x - view.x()) * sx, (y - view.y()) * sy)
+                d[~np.isfinite(d)] = np.inf
+                i = int(np.argmin(d))
+                if d[i] < best_d:
+                    best, best_d = (label, run.epochs[i], values[i]), float(d[i])
         return best
 
     def values_at(self, epoch: int) -> list[str]:

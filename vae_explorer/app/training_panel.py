@@ -31,8 +31,10 @@ from PySide6.QtWidgets import (
 from vae_explorer.core import events as ev
 from vae_explorer.core.config import RunConfig, format_lr, nll_label
 from vae_explorer.core.events import RunStatus
+from vae_explorer.core.runs import real_path
 from vae_explorer.core.session import RunRecord, route
 
+from . import ask
 from .plot import CurvePlot
 from .run_browser import RunBrowser
 
@@ -156,6 +158,7 @@ class TrainingPanel(QWidget):
         # a mirror of the engine's run records, kept by applying the same events
         self.records: list[RunRecord] = []
         self.queue_keys: list[str | None] = []  # the run folders of the queue shown
+        self._browser_curves: dict[str, tuple[str, int]] = {}  # key -> (name, epochs) drawn
         self._result_run: int | None = None  # the run the result line is about
         self._epoch_started = time.monotonic()
         self._paused_since: float | None = None  # monotonic time of the pause, while paused
@@ -223,10 +226,11 @@ class TrainingPanel(QWidget):
         self.records = [RunRecord(i, c) for i, c in enumerate(configs)]
         self._result_run: int | None = None
         self.queue_keys = [
-            str(Path(f).resolve()) if f is not None else None for f in (folders or [None] * len(configs))
+            real_path(Path(f)) if f is not None else None for f in (folders or [None] * len(configs))
         ]
         self._paused_since = None
         self.plot.clear()
+        self._browser_curves = {}
         if configs:
             self.plot.set_nll_label(nll_label(configs[0].model.likelihood))
         self.table.setRowCount(len(configs))
@@ -244,7 +248,7 @@ class TrainingPanel(QWidget):
     def save_curves_csv(self, path: str | None = None) -> Path | None:
         """Write the plotted curves to a CSV file (asked for when not given); None when cancelled
         or when the file cannot be written (the user is told why)."""
-        from PySide6.QtWidgets import QFileDialog, QMessageBox
+        from PySide6.QtWidgets import QFileDialog
 
         from vae_explorer.core.atomic import WriteError, atomic_write_text
 
@@ -258,7 +262,7 @@ class TrainingPanel(QWidget):
         try:
             atomic_write_text(target, self.plot.to_csv())
         except (WriteError, OSError) as exc:
-            QMessageBox.critical(self, "Save curves", f"Cannot write {target}: {exc}")
+            ask.error(self, "Save curves", f"Cannot write {target}: {exc}")
             return None
         return target
 
@@ -275,12 +279,22 @@ class TrainingPanel(QWidget):
 
     def show_browser_curves(self) -> None:
         """The curves of the runs ticked in the browser, after the queue's own (a run of the queue
-        is drawn once, live)."""
-        self.plot.remove_runs_from(len(self.records))
+        is drawn once, live). Only what changed is redrawn: a run ticked is added, a run unticked
+        (or renamed, or read again with more epochs) is taken off, the others stay as drawn."""
         live = {k for k in self.queue_keys if k is not None}
-        for run in self.browser.checked_runs():
-            if run.key not in live and run.history:
-                self.plot.add_history(run.name, run.key, run.history)
+        wanted = {
+            run.key: (run.name, len(run.history), run.history)
+            for run in self.browser.checked_runs()
+            if run.key not in live and run.readable
+        }
+        for key, drawn in list(self._browser_curves.items()):
+            if key not in wanted or wanted[key][:2] != drawn:
+                self.plot.remove_run(key, start=len(self.records))
+                del self._browser_curves[key]
+        for key, (name, epochs, history) in wanted.items():
+            if key not in self._browser_curves:
+                self.plot.add_history(name, key, history)
+                self._browser_curves[key] = (name, epochs)
 
     def _reset_progress(self, text: str = "batch %v / %m") -> None:
         self.progress.setFormat(text)
