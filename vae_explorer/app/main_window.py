@@ -6,7 +6,6 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 from vae_explorer.core import events as ev
 from vae_explorer.core.atomic import WriteError, atomic_copy
 from vae_explorer.core.config import format_lr
+from vae_explorer.core.device import gpu_name
 from vae_explorer.core.runs import RunSummary, read_run, real_path
 from vae_explorer.core.session import best_run, run_dirs
 
@@ -66,9 +66,8 @@ def default_runs_root() -> Path:
 
 
 def device_description() -> str:
-    if torch.cuda.is_available():
-        return f"GPU: {torch.cuda.get_device_name(0)}"
-    return "CPU (no CUDA GPU found)"
+    name = gpu_name()
+    return f"GPU: {name}" if name is not None else "CPU (no CUDA GPU found)"
 
 
 class MainWindow(QMainWindow):
@@ -152,7 +151,7 @@ class MainWindow(QMainWindow):
     def show_plan(self) -> None:
         device = self.settings.config.train.device
         if device == "auto":
-            device = "the GPU" if torch.cuda.is_available() else "the CPU"
+            device = "the GPU" if gpu_name() is not None else "the CPU"
         else:
             device = "the GPU" if device == "cuda" else "the CPU"
         self.training.set_plan(self.settings.plan(device))

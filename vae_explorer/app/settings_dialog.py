@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from vae_explorer.core.config import (
     OPTIMIZERS,
     PRESETS,
+    PRIOR_KINDS,
     ConfigError,
     DataConfig,
     ModelConfig,
@@ -34,8 +34,10 @@ from vae_explorer.core.config import (
     TrainConfig,
     apply_preset,
     preset_of,
+    prior_kind,
 )
 from vae_explorer.core.data import FOLDERS
+from vae_explorer.core.device import gpu_name
 
 from .settings import TrainingSettings, format_lrs, parse_lrs
 
@@ -44,7 +46,6 @@ SOURCES = {
     "mnist": "MNIST from a torchvision folder",
     "fashion-mnist": "Fashion-MNIST from a torchvision folder",
 }
-PRIOR_LABELS = {"mog": "Mixture of Gaussians (learnable)", "standard": "Standard Gaussian"}
 ARCH_LABELS = {"mlp": "MLP (784-H-H-L)", "conv": "Convolutional"}
 LIKELIHOOD_LABELS = {
     "bernoulli": "Bernoulli (binarised pixels)",
@@ -110,7 +111,7 @@ class SettingsDialog(QDialog):
         self.limit_test = _spin(0, 10_000, "all 10,000")
         # model
         self.arch = _combo(ARCH_LABELS)
-        self.prior = _combo(PRIOR_LABELS)
+        self.prior = _combo({kind.name: kind.label for kind in PRIOR_KINDS.values()})
         self.components = _spin(1, 512)
         self.mixture_weights = _combo(
             {"learnable": "Learnable (the course)", "uniform": "Uniform, fixed (means and variances learned)"}
@@ -149,8 +150,9 @@ class SettingsDialog(QDialog):
         self.device = QComboBox()
         self.device.addItem("Automatic (GPU when available)", "auto")
         self.device.addItem("CPU", "cpu")
-        self.device.addItem("CUDA GPU" if torch.cuda.is_available() else "CUDA GPU (not available)", "cuda")
-        if not torch.cuda.is_available():
+        has_gpu = gpu_name() is not None
+        self.device.addItem("CUDA GPU" if has_gpu else "CUDA GPU (not available)", "cuda")
+        if not has_gpu:
             self.device.model().item(2).setEnabled(False)
         self.show_settings(settings)
 
@@ -328,7 +330,10 @@ class SettingsDialog(QDialog):
         folder_bundled = self.source.currentData() == "bundled"
         self.folder.setEnabled(not folder_bundled)
         self.browse.setEnabled(not folder_bundled)
-        self.components.setEnabled(self.prior.currentData() == "mog")
+        kind = prior_kind(self.prior.currentData())
+        self.components.setEnabled(kind.components)
+        self.mixture_weights.setEnabled(kind.weights_option)
+        self.prior_init.setEnabled(kind.placeable)
         problems = []
         folder_problem = self._folder_problem()
         self.folder.setStyleSheet(INVALID_STYLE if folder_problem else "")

@@ -17,7 +17,7 @@ from vae_explorer.core.config import (
     OPTIMIZERS,
     PRESETS,
     PRIOR_INITS,
-    PRIORS,
+    PRIOR_KINDS,
     ConfigError,
     DataConfig,
     RunConfig,
@@ -97,7 +97,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--components", type=int_at_least(1), help=f"mixture components K (default {d.model.components})"
     )
-    t.add_argument("--prior", choices=PRIORS, help=f"default {d.model.prior}")
+    t.add_argument("--prior", choices=tuple(PRIOR_KINDS), help=f"default {d.model.prior}")
     t.add_argument("--arch", choices=ARCHS, help=f"default {d.model.arch}")
     t.add_argument(
         "--likelihood",
@@ -287,9 +287,9 @@ def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> No
 
 def cmd_train(args: argparse.Namespace) -> int:
     from vae_explorer.core.data import load_splits
+    from vae_explorer.core.device import resolve_device
     from vae_explorer.core.runlock import RunFolderLock, remove_stale_temporaries
     from vae_explorer.core.session import run_dirs
-    from vae_explorer.core.trainer import resolve_device
 
     if not args.out.strip():
         raise UserError("--out must name a folder")

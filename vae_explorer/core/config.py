@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 OPTIMIZERS = ("adamax", "adam", "adamw", "sgd", "rmsprop")
 DATASETS = ("mnist", "fashion-mnist")
-PRIORS = ("mog", "standard")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "categorical", "gaussian")
 DEVICES = ("auto", "cpu", "cuda")
@@ -27,6 +27,50 @@ LEGACY: dict[str, dict[str, Any]] = {"train": {"prior_init": "random"}}
 
 class ConfigError(ValueError):
     """A setting that cannot work; the message names the setting and what is allowed."""
+
+
+@dataclass(frozen=True)
+class PriorKind:
+    """A prior the app offers: its name in settings, its label, what builds it, and which of the
+    mixture's settings apply to it. The class `factory` names (or is) must implement
+    core.priors.LatentPrior; `build(model_config)` makes the module."""
+
+    name: str
+    label: str
+    factory: str | Callable[[ModelConfig], Any]  # "module:attribute", or the callable itself
+    components: bool = False  # it has K components: the K setting and the component views apply
+    placeable: bool = False  # it can be placed on k-means clusters of codes (prior_init="kmeans")
+    weights_option: bool = False  # its weights can be fixed (mixture_weights="uniform")
+
+
+PRIOR_KINDS: dict[str, PriorKind] = {}
+
+
+def register_prior(kind: PriorKind) -> PriorKind:
+    """Offer a prior everywhere (settings, the CLI's --prior, the dialog, model building)."""
+    PRIOR_KINDS[kind.name] = kind
+    return kind
+
+
+def prior_kind(name: str) -> PriorKind:
+    if name not in PRIOR_KINDS:
+        raise ConfigError(f"prior must be one of {', '.join(PRIOR_KINDS)}, not {_shown(name)}")
+    return PRIOR_KINDS[name]
+
+
+register_prior(
+    PriorKind(
+        "mog",
+        "Mixture of Gaussians (learnable)",
+        "vae_explorer.core.priors:MixtureOfGaussiansPrior.from_config",
+        components=True,
+        placeable=True,
+        weights_option=True,
+    )
+)
+register_prior(
+    PriorKind("standard", "Standard Gaussian", "vae_explorer.core.priors:StandardNormalPrior.from_config")
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +116,7 @@ class ModelConfig:
 
     def validate(self) -> None:
         _choice("arch", self.arch, ARCHS)
-        _choice("prior", self.prior, PRIORS)
+        _choice("prior", self.prior, tuple(PRIOR_KINDS))
         _choice("likelihood", self.likelihood, LIKELIHOODS)
         _choice("mixture_weights", self.mixture_weights, MIXTURE_WEIGHTS)
         _whole("hidden units", self.hidden, 1)

@@ -7,7 +7,6 @@ The trainer computes; it writes no file itself. With a run folder it hands its e
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -18,14 +17,14 @@ import torch
 
 from . import events as ev
 from .checkpoint import CheckpointError, load_model_state, read_checkpoint, run_config_of
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, prior_kind
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
+from .device import describe_device, device_memory, resolve_device
 from .distributions import normal_noise
 from .evaluate import negative_elbo
 from .graphstep import CapturedStep, CaptureError
 from .model import VAE, new_model
 from .optim import StepInBackward, adopt_device_options, device_options, make_optimizer, supports
-from .priors import MixtureOfGaussiansPrior, fit_mixture_to
 from .runfolder import FigureWriter, RunFolderWriter
 
 EventSink = Callable[[object], None]
@@ -35,33 +34,6 @@ def train_rng_key(device: torch.device) -> str:
     """The name of the run's generator state in a checkpoint; a CPU and a CUDA generator's states
     are not interchangeable, so a run resumed on another device draws afresh."""
     return f"train-{device.type}"
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without it is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was requested but no CUDA device is available")
-    return torch.device(name)
-
-
-def describe_device(device: torch.device) -> str:
-    """The device as a log line names it: "cpu", or "cuda:0 (NVIDIA H200)"."""
-    if device.type != "cuda":
-        return str(device)
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-
-
-def device_memory(device: torch.device) -> int | None:
-    """Bytes of memory on `device` (physical RAM for the CPU), or None where it cannot be told."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def check_model_fits(config: RunConfig, device: torch.device) -> None:
@@ -347,8 +319,8 @@ class Trainer(Controlled):
         the prior's parameters, which belong to the old placement."""
         prior = self.model.prior
         n = len(self.batches.images)
-        if not isinstance(prior, MixtureOfGaussiansPrior) or n < prior.num_components:
-            return  # no mixture, or fewer images than components to place
+        if not prior_kind(self.config.model.prior).placeable or n < prior.num_components:
+            return  # nothing to place, or fewer images than components to place
         pick = torch.randperm(n, generator=self.generator, device=self.device)[:max_images]
         x = self.batches.inputs(pick)
         was_training = self.model.training
@@ -357,7 +329,7 @@ class Trainer(Controlled):
         self.model.train(was_training)
         mu = torch.cat([m for m, _ in outputs])
         log_var = torch.cat([v for _, v in outputs])
-        fit_mixture_to(prior, mu, log_var, self.generator)
+        prior.fit_to(mu, log_var, self.generator)
         for p in prior.parameters():
             for name, value in self.optimizer.state.get(p, {}).items():
                 if name != "step" and isinstance(value, torch.Tensor):

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpin
 from vae_explorer.app.image_view import ImageView
 from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.app.plot import PALETTE
+from vae_explorer.core.config import prior_kind
 from vae_explorer.core.explore import (
     NEGLIGIBLE_WEIGHT,
     Projection,
@@ -64,7 +65,7 @@ def map_job(limit: int):
         recon = to_images(decode_latents(ctx.model, z), ctx.side)
         images = to_images(ctx.test_images()[:n].float().numpy() / 255.0, ctx.side)
         comps, weights, best = np.zeros((0, 2)), np.zeros(0), None
-        if ctx.config.model.prior == "mog":
+        if prior_kind(ctx.config.model.prior).components:
             w, means, log_vars = (t.cpu() for t in ctx.model.prior.component_params())
             comps, weights = proj.project(means.numpy()), w.numpy()
             best = best_components(
