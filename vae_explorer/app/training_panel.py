@@ -163,6 +163,10 @@ class TrainingPanel(QWidget):
         self._epoch_started = time.monotonic()
         self._paused_since: float | None = None  # monotonic time of the pause, while paused
         self._batches = 1  # batches per epoch of the run under way
+        self._last_batch = (0, 1)  # (batch, total) the run under way last reported
+        self._run_started = time.monotonic()
+        self._epoch_wall: float | None = None  # wall seconds an epoch took, validation included
+        self._last_epoch_end: tuple[int, float] | None = None  # (epoch, clock) of the last EpochEnd
         self._build()
 
     def _build(self) -> None:
@@ -270,12 +274,14 @@ class TrainingPanel(QWidget):
         """The line that says what Start will do (or, while training, what it is doing)."""
         self.plan_label.setText(text)
 
-    def queue_eta(self, run: int, epoch: int, seconds: float) -> str:
-        """At most this long: the remaining epochs of this run and of the runs after it, at
-        `seconds` an epoch (batches per epoch taken as equal between runs of one queue)."""
+    def queue_eta(self, run: int, epoch: int, seconds: float, in_epoch: float | None = None) -> str:
+        """At most this long: the rest of the epoch under way (`in_epoch` seconds, when one is),
+        the remaining epochs of this run and of the runs after it at `seconds` an epoch (batches
+        per epoch taken as equal between runs of one queue)."""
         left = self.records[run].config.train.epochs - epoch
         left += sum(r.config.train.epochs for r in self.records[run + 1 :] if r.status is RunStatus.QUEUED)
-        return f"at most {format_duration(left * seconds)}" if left else "0:00"
+        total = left * seconds + (in_epoch or 0.0)
+        return f"at most {format_duration(total)}" if total > 0 else "0:00"
 
     def show_browser_curves(self) -> None:
         """The curves of the runs ticked in the browser, after the queue's own (a run of the queue
@@ -377,9 +383,12 @@ class TrainingPanel(QWidget):
             for label in (self.epoch_label, self.best_label, self.speed_label, self.eta_label):
                 label.setText("–")  # nothing of the previous run stays beside this one's name
             self._batches = max(event.batches_per_epoch, 1)
+            self._last_batch = (0, self._batches)
+            self.progress.setFormat("paused at batch %v / %m" if self.paused else "batch %v / %m")
             self.progress.setRange(0, event.batches_per_epoch)
             self.progress.setValue(0)
-            self._epoch_started = self._clock()
+            self._epoch_started = self._run_started = self._clock()
+            self._epoch_wall, self._last_epoch_end = None, None
             self.result_label.setText(PAUSED_TEXT if self.paused else "Training…")
         elif isinstance(event, ev.StepChosen):  # after RunStarted: the run label is this run's
             self.run_label.setToolTip(f"Training step: {event.text()}")
@@ -387,6 +396,7 @@ class TrainingPanel(QWidget):
                 mode = "CUDA-graph steps" if event.mode == ev.STEP_CUDA_GRAPH else "eager steps"
                 self.run_label.setText(f"{self.run_label.text()}; {mode}")
         elif isinstance(event, ev.BatchProgress):
+            self._last_batch = (event.batch, event.total)
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.batch)
             self.epoch_label.setText(f"{event.epoch} (max {self.records[run].config.train.epochs})")
@@ -396,6 +406,11 @@ class TrainingPanel(QWidget):
                 elapsed = time.monotonic() - self._epoch_started
                 left = elapsed / max(event.batch, 1) * (event.total - event.batch)
                 self.eta_label.setText(format_duration(left))
+                # the queue's bound from the same clock: this epoch's rest, then whole epochs at
+                # the last one's pace (or this one's, in a run's first epoch), so it is never
+                # below the epoch's own
+                per_epoch = self._epoch_wall or elapsed / max(event.batch, 1) * event.total
+                self.queue_eta_label.setText(self.queue_eta(run, event.epoch, per_epoch, left))
         elif isinstance(event, ev.EpochEnd):
             self.plot.add_epoch(
                 run,
@@ -406,20 +421,26 @@ class TrainingPanel(QWidget):
                 event.best_val,
                 event.seconds,
             )
-            self._epoch_started = self._clock()
+            now = self._clock()
+            epochs = event.epoch - self._last_epoch_end[0] if self._last_epoch_end else 1
+            # wall time an epoch takes, validation and checkpoints included
+            self._epoch_wall = (now - (self._last_epoch_end or (0, self._run_started))[1]) / max(epochs, 1)
+            self._last_epoch_end = (event.epoch, now)
+            self._epoch_started = now
             self.best_label.setText(f"{event.best_val:.2f} (epoch {event.best_epoch})")
             self.speed_label.setText(f"{event.seconds:.1f}")
-            self.queue_eta_label.setText(self.queue_eta(run, event.epoch, event.seconds))
+            self.queue_eta_label.setText(self.queue_eta(run, event.epoch, self._epoch_wall))
         elif isinstance(event, ev.RunFinished):
             self._show_result(self.records[run])
         elif isinstance(event, ev.EvaluationProgress):
             self.progress.setFormat(f"evaluating the best model: {event.stage} %p%")
             self.progress.setRange(0, max(event.total, 1))
             self.progress.setValue(event.done)
-        elif isinstance(event, ev.Evaluated):  # back to the run's last epoch, complete
-            self.progress.setFormat("batch %v / %m")
-            self.progress.setRange(0, self._batches)
-            self.progress.setValue(self._batches)
+        elif isinstance(event, ev.Evaluated):  # back to where the run's training ended
+            stopped = self.records[run].status is RunStatus.STOPPED
+            self.progress.setFormat("stopped at batch %v / %m" if stopped else "batch %v / %m")
+            self.progress.setRange(0, self._last_batch[1])
+            self.progress.setValue(self._last_batch[0])
         elif isinstance(event, ev.QueueFinished):
             self._queue_finished(event)
             for r in self.records:
@@ -437,6 +458,14 @@ class TrainingPanel(QWidget):
         self._result_run = r.index
         reason = REASONS.get(r.reason, r.reason)
         lr = format_lr(r.config.train.lr)
+        most = r.config.train.epochs
+        if r.status is RunStatus.DIVERGED:
+            self.epoch_label.setText(f"{r.epochs} completed; diverged in epoch {r.epochs + 1} (max {most})")
+        else:
+            self.epoch_label.setText(f"{r.epochs} completed (max {most})")
+        self.eta_label.setText("–")
+        if r.status is RunStatus.STOPPED:
+            self.progress.setFormat("stopped at batch %v / %m")
         if r.status is RunStatus.DIVERGED:
             self.plot.mark_diverged(r.index)
         if r.checkpoint is None:
