@@ -171,3 +171,31 @@ def test_export_report_of_the_ticked_runs_pdf_and_html(qtbot, runs_root, monkeyp
     qtbot.waitUntil(lambda: win.report_action.isEnabled(), timeout=60_000)
     assert errors and errors[0][1].startswith("No report:")
     close(win)
+
+
+def test_the_run_table_fits_a_small_screen(qtbot, runs_root):
+    """At 1024x700 a horizontal scrollbar hid the nll columns, and a long settings text was cut
+    with its tooltip no fuller."""
+    import json
+
+    run = runs_root / "20260101-120000"
+    (run / "name.txt").write_text("a rather long name for a run that somebody gave it on purpose")
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["epochs"] = 9
+    config["model"]["mixture_weights"] = "uniform"
+    (run / "config.json").write_text(json.dumps(config))
+    win = make_window(qtbot, runs_root, size=(1024, 700))
+    browser = win.training.browser
+    win.training.run_tabs.setCurrentWidget(browser)
+    qtbot.wait(100)
+    table = browser.table
+    assert not table.horizontalScrollBar().isVisible()
+    viewport = table.viewport().width()
+    for col in (5, 6):  # best validation nll, test nll: wholly in sight
+        assert table.columnViewportPosition(col) + table.columnWidth(col) <= viewport
+    row = browser.row_of(next(r.key for r in browser.runs if r.folder == run))
+    tip = table.item(row, 3).toolTip()
+    for part in ("max 9 epochs", "uniform weights", "lr=0.001"):
+        assert part in tip
+    assert "a rather long name" in table.item(row, 1).toolTip()
+    close(win)
