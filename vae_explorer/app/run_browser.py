@@ -271,7 +271,8 @@ class RunBrowser(QWidget):
             self.table.setRowHidden(row, hide)
             shown += not hide
         total = len(self.runs)
-        self.count_label.setText(f"{shown} of {total} runs" if words else f"{total} runs")
+        noun = "run" if total == 1 else "runs"
+        self.count_label.setText(f"{shown} of {total} {noun}" if words else f"{total} {noun}")
         self.count_label.setToolTip(f"the runs in {self.root} and the run folders you opened")
 
     def _update_buttons(self) -> None:
@@ -298,7 +299,14 @@ class RunBrowser(QWidget):
             ask.inform(self, "Explore run", f"{run.name} cannot be explored: {run.problem}")
             return
         if run.checkpoint is None:
-            ask.inform(self, "Explore run", f"{run.name} has no model yet (no epoch finished).")
+            why = (
+                "it diverged before its first epoch ended"
+                if run.status == "diverged"
+                else "it has not finished an epoch yet"
+                if run.status == "running"
+                else "no epoch of it finished"
+            )
+            ask.inform(self, "Explore run", f"{run.name} has no model: {why}.")
             return
         self.explore_requested.emit(run)
 

@@ -107,7 +107,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--likelihood",
         choices=LIKELIHOODS,
-        help="bernoulli on binarised pixels (default), or categorical over 256 grey levels",
+        help="bernoulli on binarised pixels (default), categorical over 256 grey levels, or gaussian on "
+        "grey levels in [0, 1] with a fixed sigma of 0.1",
     )
     t.add_argument(
         "--mixture-weights",
