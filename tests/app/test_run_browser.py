@@ -199,3 +199,38 @@ def test_the_run_table_fits_a_small_screen(qtbot, runs_root):
         assert part in tip
     assert "a rather long name" in table.item(row, 1).toolTip()
     close(win)
+
+
+def test_ticks_and_delete_reach_the_queues_own_runs(qtbot, tmp_path, monkeypatch):
+    """Unticking a run of the queue left its curve, star and legend entry; deleting it left its
+    legend entry, its 'This queue' row and the explore tabs showing it."""
+    from PySide6.QtCore import QFile
+
+    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
+    win.settings = tiny_settings(epochs=2, lrs=(1e-3, 1e-5))
+    seen = record_events(win)
+    win.start_training()
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
+    qtbot.waitUntil(lambda: "the best of the queue" in win.panels[0].status.text(), timeout=30_000)
+    browser, plot, panel = win.training.browser, win.training.plot, win.training
+    keys = panel.queue_keys
+    assert set(keys) <= browser.checked  # the queue's runs are ticked: their curves show
+
+    def in_legend(i):
+        return plot.legend.getLabel(plot.runs[i].val_curve) is not None
+
+    browser.set_checked(keys[1], False)
+    assert not plot.runs[1].val_curve.isVisible() and not plot.runs[1].best_marker.isVisible()
+    assert not in_legend(1) and in_legend(0)
+    browser.set_checked(keys[1], True)
+    assert plot.runs[1].val_curve.isVisible() and in_legend(1)
+    # delete the best run (the one the explore tabs show), to a trash that deletes for good
+    best = min(range(2), key=lambda i: panel.records[i].best_val)
+    monkeypatch.setattr(QFile, "moveToTrash", lambda path: False)
+    answer_messages(monkeypatch, yes=True)
+    browser.select(keys[best])
+    assert browser.delete_selected()
+    assert not plot.runs[best].val_curve.isVisible() and not in_legend(best)
+    assert panel.table.item(best, 1).text() == "deleted"
+    assert all("was deleted" in p.notice_text() for p in win.panels)
+    close(win)

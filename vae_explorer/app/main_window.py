@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.browser = self.training.browser
         self.browser.extra = load_extra_runs()
         self.browser.explore_requested.connect(self.explore_run)
+        self.browser.deleted.connect(self._run_deleted)
         self.browser.refresh()
         self.panels = [cls(self.service) for cls in PANEL_CLASSES]
         self.evaluation = next(p for p in self.panels if isinstance(p, EvaluationPanel))
@@ -533,6 +534,17 @@ class MainWindow(QMainWindow):
         if run is not None:  # a run folder: list it with its curve, and name the model after it
             self._list_run(run)
         self.service.load_checkpoint(path, run.name if run is not None else "")
+
+    def _run_deleted(self, key: str) -> None:
+        """The run the explore tabs show was deleted: they say so (their figures stay on show)."""
+        info = self.service.info
+        if info is None or not info.checkpoint or real_path(Path(info.checkpoint).parent) != key:
+            return
+        for panel in self.panels:
+            panel.set_notice(
+                "<b>The run shown here was deleted.</b> Its figures stay until you explore another "
+                "run or open a checkpoint."
+            )
 
     def _list_run(self, run: RunSummary) -> None:
         """Show `run` in the browser (remembered across sessions when outside the runs folder),

@@ -227,6 +227,7 @@ class _Run:
         self.best: tuple[int, float] | None = None
         self.diverged = False
         self.no_curve = False  # nothing to draw; the legend says why
+        self.hidden = False  # unticked in the run list: drawn nowhere, its data kept
         self.raw_curve = plot.plot([], [])  # the unsmoothed values, faint, behind a smoothed curve
         self.raw_curve.setZValue(-1)
         self.raw_curve.hide()
@@ -452,7 +453,7 @@ class CurvePlot(QWidget):
         run.val_curve.setData(x, _drawable(self.shown(run.val)))
         run.train_curve.setData(x, _drawable(self.shown(run.train)))
         run.raw_curve.setData(x, _drawable(run.val))
-        run.raw_curve.setVisible(self.smoothing > 0)
+        run.raw_curve.setVisible(self.smoothing > 0 and not run.hidden)
         if run.best is not None and run.best[0] in run.epochs:
             i = run.epochs.index(run.best[0])
             run.best_marker.setData([x[i]], [run.best[1]])
@@ -511,8 +512,24 @@ class CurvePlot(QWidget):
     def set_train_visible(self, visible: bool) -> None:
         self.show_train = visible
         for run in self.runs:
-            run.train_curve.setVisible(visible)
+            run.train_curve.setVisible(visible and not run.hidden)
         self.plot.enableAutoRange()  # the y-range follows the curves shown
+
+    def set_run_shown(self, index: int, shown: bool) -> None:
+        """Show or hide a run's curves, markers and legend entry (its data stay, for showing again)."""
+        run = self.runs[index]
+        if run.hidden == (not shown):
+            return
+        run.hidden = not shown
+        for item in (run.val_curve, run.best_marker, run.end_marker):
+            item.setVisible(shown)
+        run.train_curve.setVisible(shown and self.show_train)
+        run.raw_curve.setVisible(shown and self.smoothing > 0)
+        if shown:
+            self.legend.addItem(run.val_curve, legend_text(run.label))
+        elif self.legend.getLabel(run.val_curve) is not None:
+            self.legend.removeItem(run.val_curve)
+        self._fit_legend()
 
     def drop_from_legend(self, index: int) -> None:
         """Leave a run that never ran out of the legend (and so out of exported figures)."""

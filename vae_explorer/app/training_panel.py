@@ -100,6 +100,7 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.browser = RunBrowser(runs_root)
         self.browser.curves_changed.connect(self.show_browser_curves)
+        self.browser.deleted.connect(self._run_deleted)
         self.plot = CurvePlot()
         self.plot.widget.setMinimumHeight(260)
         self.show_train = QCheckBox("Show train loss (dashed)")
@@ -159,6 +160,8 @@ class TrainingPanel(QWidget):
         self.records: list[RunRecord] = []
         self.queue_keys: list[str | None] = []  # the run folders of the queue shown
         self._browser_curves: dict[str, tuple[str, int]] = {}  # key -> (name, epochs) drawn
+        self.deleted_runs: set[int] = set()  # runs of the queue shown whose folders were deleted
+        self._listed: set[int] = set()  # runs of the queue shown that the run list ticked
         self._result_run: int | None = None  # the run the result line is about
         self._epoch_started = time.monotonic()
         self._paused_since: float | None = None  # monotonic time of the pause, while paused
@@ -235,6 +238,8 @@ class TrainingPanel(QWidget):
         self._paused_since = None
         self.plot.clear()
         self._browser_curves = {}
+        self.deleted_runs = set()
+        self._listed = set()
         if configs:
             self.plot.set_nll_label(nll_label(configs[0].model.likelihood))
         self.table.setRowCount(len(configs))
@@ -288,6 +293,11 @@ class TrainingPanel(QWidget):
         is drawn once, live). Only what changed is redrawn: a run ticked is added, a run unticked
         (or renamed, or read again with more epochs) is taken off, the others stay as drawn."""
         live = {k for k in self.queue_keys if k is not None}
+        listed = {r.key for r in self.browser.runs}
+        for index, key in enumerate(self.queue_keys):  # the queue's runs: shown while ticked
+            if key is not None and index < len(self.plot.runs):
+                ticked = key not in listed or key in self.browser.checked
+                self.plot.set_run_shown(index, ticked and index not in self.deleted_runs)
         wanted = {
             run.key: (run.name, len(run.history), run.history)
             for run in self.browser.checked_runs()
@@ -302,6 +312,15 @@ class TrainingPanel(QWidget):
                 self.plot.add_history(name, key, history)
                 self._browser_curves[key] = (name, epochs)
 
+    def _run_deleted(self, key: str) -> None:
+        """A run of this queue deleted from the run list: off the plot, and its row says so."""
+        if key not in self.queue_keys:
+            return
+        index = self.queue_keys.index(key)
+        self.plot.set_run_shown(index, False)
+        self.deleted_runs.add(index)
+        self._render_row(index)
+
     def _reset_progress(self, text: str = "batch %v / %m") -> None:
         self.progress.setFormat(text)
         self.progress.setRange(0, 1)
@@ -314,7 +333,7 @@ class TrainingPanel(QWidget):
         r = self.records[row]
         values = (
             format_lr(r.config.train.lr),
-            r.status.value,
+            "deleted" if row in self.deleted_runs else r.status.value,
             str(r.epochs) if r.status is not RunStatus.QUEUED else "",
             f"{r.best_val:.2f}" if math.isfinite(r.best_val) else ("–" if r.status.final else ""),
             f"{r.test_nll:.2f}" if r.test_nll is not None else ("–" if r.status.final else ""),
@@ -412,6 +431,12 @@ class TrainingPanel(QWidget):
                 per_epoch = self._epoch_wall or elapsed / max(event.batch, 1) * event.total
                 self.queue_eta_label.setText(self.queue_eta(run, event.epoch, per_epoch, left))
         elif isinstance(event, ev.EpochEnd):
+            key = self.queue_keys[run] if run < len(self.queue_keys) else None
+            if key is not None and run not in self._listed:
+                # its first epoch made it a run folder: listed now, and ticked, as its curve shows
+                self._listed.add(run)
+                self.browser.refresh()
+                self.browser.set_checked(key, True)
             self.plot.add_epoch(
                 run,
                 event.epoch,
