@@ -10,7 +10,6 @@ from PySide6.QtCore import QSettings, QStandardPaths, Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QTabWidget,
@@ -391,9 +390,7 @@ class MainWindow(QMainWindow):
         stem = next((s for s, _, w in self.figures() if w is widget), None)
         if stem is None:
             return None
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Export figure", str(Path.home() / f"{stem}.png"), FILTER
-        )
+        path, chosen = ask.save_file(self, "Export figure", f"{stem}.png", FILTER)
         if not path:
             return None
         self.bring_figures_up_to_date()
@@ -414,7 +411,7 @@ class MainWindow(QMainWindow):
 
     def export_all(self, folder: str | None = None) -> list[Path]:
         if not folder:
-            folder = QFileDialog.getExistingDirectory(self, "Export all figures to")
+            folder = ask.choose_folder(self, "Export all figures to")
             if not folder:
                 return []
         from .export import check_folder
@@ -470,10 +467,13 @@ class MainWindow(QMainWindow):
             )
             return False
         if not path:
-            path, chosen = QFileDialog.getSaveFileName(
+            names = ", ".join(f.name for f in folders[:3]) + (
+                f" and {len(folders) - 3} more" if len(folders) > 3 else ""
+            )
+            path, chosen = ask.save_file(
                 self,
-                "Export report",
-                str(Path.home() / "report.pdf"),
+                f"Export a report of {len(folders)} run folder{'s' if len(folders) != 1 else ''}: {names}",
+                "report.pdf",
                 "PDF report (*.pdf);;HTML report, images embedded (*.html)",
             )
             if not path:
@@ -522,9 +522,7 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint(self, path: str | None = None) -> None:
         if not path:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Open checkpoint", str(self.runs_root), "Checkpoints (*.pt);;All files (*)"
-            )
+            path = ask.open_file(self, "Open checkpoint", "Checkpoints (*.pt);;All files (*)", self.runs_root)
             if not path:
                 return
         self.statusBar().showMessage(f"Loading {path}…")
@@ -577,9 +575,7 @@ class MainWindow(QMainWindow):
             ask.inform(self, "Save checkpoint", "There is no model yet: train or open one first.")
             return None
         if not path:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save checkpoint as", str(Path.home() / "model.pt"), "Checkpoints (*.pt)"
-            )
+            path, _ = ask.save_file(self, "Save checkpoint as", "model.pt", "Checkpoints (*.pt)")
             if not path:
                 return None
         target = Path(path)

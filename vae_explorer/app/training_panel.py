@@ -257,14 +257,10 @@ class TrainingPanel(QWidget):
     def save_curves_csv(self, path: str | None = None) -> Path | None:
         """Write the plotted curves to a CSV file (asked for when not given); None when cancelled
         or when the file cannot be written (the user is told why)."""
-        from PySide6.QtWidgets import QFileDialog
-
         from vae_explorer.core.atomic import WriteError, atomic_write_text
 
         if not path:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save the curves as CSV", str(Path.home() / "nll_curves.csv"), "CSV files (*.csv)"
-            )
+            path, _ = ask.save_file(self, "Save the curves as CSV", "nll_curves.csv", "CSV files (*.csv)")
             if not path:
                 return None
         target = Path(path)
