@@ -137,3 +137,23 @@ def test_last_pt_is_throttled_but_the_final_state_is_written(tiny_splits):
 def test_impossible_schedule_settings(train):
     with pytest.raises(ConfigError):
         config(**train).validate()
+
+
+def test_the_fast_preset_from_the_cli_and_its_settings(tmp_path):
+    from vae_explorer.cli import main
+    from vae_explorer.core.config import PRESETS, apply_preset, preset_of
+    from vae_explorer.core.runs import read_run
+
+    fast = apply_preset("fast", RunConfig())
+    assert preset_of(fast) == "fast"
+    assert (fast.train.batch_size, fast.train.schedule, fast.train.prior_init) == (256, "cosine", "kmeans")
+    assert fast.model == apply_preset("recommended", RunConfig()).model
+    tiny = ["--limit-train", "600", "--limit-val", "100", "--limit-test", "100", "--eval-budget", "0"]
+    out = tmp_path / "run"
+    assert (
+        main(["train", "--preset", "fast", "--epochs", "2", "--hidden", "32", *tiny, "--out", str(out)]) == 0
+    )
+    config = read_run(out).config
+    assert config.train == fast.train.__class__(
+        **{**PRESETS["fast"]["train"], "epochs": 2, "seed": 0, "device": "auto"}
+    )
