@@ -155,6 +155,7 @@ def run_app(argv: list[str] | None = None) -> int:
     window.setGeometry(loading.geometry())  # where the user already sees the app
     window.show()
     loading.close()
+    window.show_getting_started_once()
     code = app.exec()
     # Everything is on disk by now (run files are written atomically, the settings synced on
     # close): end the process at once rather than after seconds of interpreter teardown (torch,

@@ -26,6 +26,7 @@ from vae_explorer.core.session import best_run, run_dirs
 from . import ask
 from .about import AboutDialog
 from .export import FILTER, ExportError, export_widget
+from .help import GettingStartedDialog, ShortcutsDialog
 from .inference import InferenceService, ModelInfo
 from .panels.components import ComponentsPanel
 from .panels.evaluation import EvaluationPanel
@@ -322,6 +323,9 @@ class MainWindow(QMainWindow):
         for a in (self.start_action, self.pause_action, self.stop_action):
             train_menu.addAction(a)
         self.help_menu = self.menuBar().addMenu("&Help")
+        self.help_menu.addAction(self._action("&Getting started", self.show_getting_started, "F1"))
+        self.help_menu.addAction(self._action("&Keyboard shortcuts", lambda: ShortcutsDialog(self).exec()))
+        self.help_menu.addSeparator()
         self.help_menu.addAction(self._action("&About VAE Explorer", lambda: self.about_dialog().exec()))
         self.help_menu.addAction(self._action("About &Qt", QApplication.aboutQt))
 
@@ -360,6 +364,20 @@ class MainWindow(QMainWindow):
         self.pause_action.setText("&Resume" if self.paused else "&Pause")
         self.settings_action.setEnabled(not running)
         self.save_action.setEnabled(self.service.info is not None)
+
+    def show_getting_started(self) -> GettingStartedDialog:
+        """The Getting started page, not modal: the window stays usable beside it."""
+        dialog = GettingStartedDialog(self.runs_root, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_getting_started_once(self) -> None:
+        """On the first launch, the Getting started page (Help shows it again)."""
+        store = QSettings()
+        if not read_bool(store, "help/getting_started_shown", False):
+            store.setValue("help/getting_started_shown", True)
+            self.show_getting_started()
 
     def about_dialog(self) -> AboutDialog:
         return AboutDialog(self)
@@ -568,6 +586,7 @@ class MainWindow(QMainWindow):
             8000,
         )
         self.service.load_checkpoint(str(run.checkpoint), run.name)
+        self.tabs.setCurrentWidget(self.panels[0])  # the user asked to see it: show it
 
     def save_checkpoint_as(self, path: str | None = None) -> Path | None:
         info = self.service.info

@@ -287,14 +287,14 @@ class RunBrowser(QWidget):
     # -- actions ------------------------------------------------------------------------------------
     def _explore_row(self, row: int) -> None:
         if 0 <= row < len(self.runs):
-            self._explore(self.runs[row])
+            self.explore(self.runs[row])
 
     def _explore_selected(self) -> None:
         run = self.selected()
         if run is not None:
-            self._explore(run)
+            self.explore(run)
 
-    def _explore(self, run: RunSummary) -> None:
+    def explore(self, run: RunSummary) -> None:
         if not run.readable:
             ask.inform(self, "Explore run", f"{run.name} cannot be explored: {run.problem}")
             return

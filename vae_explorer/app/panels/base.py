@@ -52,7 +52,10 @@ class Panel(QWidget):
         super().__init__(parent)
         self.service = service
         self.info: ModelInfo | None = None
-        self.status = QLabel("Train a model or open a checkpoint (File → Open checkpoint).")
+        self.status = QLabel(
+            "Nothing to show yet: press Start to train, double-click a run in the Training tab's run "
+            "list, or open a checkpoint (File → Open checkpoint)."
+        )
         self.status.setStyleSheet("color: #555;")
         self.status.setTextFormat(Qt.TextFormat.PlainText)  # it names runs: the user's text
         self.status.setWordWrap(True)  # a long header wraps instead of widening the window
