@@ -392,15 +392,23 @@ class MainWindow(QMainWindow):
         return out
 
     def bring_figures_up_to_date(self, timeout_ms: int = 120_000) -> None:
-        """Draw every panel that a new model passed by while hidden, and wait (the window still
-        responding) until their jobs have reported, so that an export shows the current model."""
-        if not any(panel.bring_up_to_date() for panel in self.panels):
-            return
+        """Draw every panel that a new model passed by while hidden, each in front while it draws
+        (a tab never shown has no layout at the window's size, and its figure would export as
+        its placeholder), and wait, the window still responding, until its jobs have reported;
+        then the tab in front before comes back."""
         from PySide6.QtCore import QDeadlineTimer, QEventLoop
 
+        current = self.tabs.currentWidget()
         deadline = QDeadlineTimer(timeout_ms)
-        while self.service.pending() and not deadline.hasExpired():
-            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        for panel in self.panels:
+            if not panel.stale:
+                continue
+            self.tabs.setCurrentWidget(panel)  # shown: it lays out and draws the latest model
+            panel.bring_up_to_date()
+            while self.service.pending() and not deadline.hasExpired():
+                QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            QApplication.processEvents()
+        self.tabs.setCurrentWidget(current)
 
     def export_figure(self, widget: QWidget) -> Path | None:
         """Ask for a file and export `widget` there; the suggested name is the CLI's for it now

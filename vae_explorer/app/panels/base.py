@@ -104,6 +104,11 @@ class Panel(QWidget):
             self.set_notice(None)
             self.on_model_loaded(info)
 
+    @property
+    def stale(self) -> bool:
+        """A model arrived while the panel was hidden, and it has not drawn it yet."""
+        return self._stale and self.info is not None
+
     def bring_up_to_date(self) -> bool:
         """Draw the latest model now if it arrived while the panel was hidden; True if it did."""
         if not self._stale or self.info is None:
