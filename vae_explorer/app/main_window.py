@@ -240,29 +240,69 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu()
 
     @staticmethod
-    def _dropped_checkpoint(event) -> str | None:
-        """The checkpoint a drag carries: a .pt file, or a run folder's model.pt."""
+    def _dropped_path(event) -> Path | None:
+        """The one local file or folder a drag carries, if that is what it carries."""
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
         if len(urls) != 1 or not urls[0].isLocalFile():
             return None
-        path = Path(urls[0].toLocalFile())
+        return Path(urls[0].toLocalFile())
+
+    @classmethod
+    def _dropped_checkpoint(cls, event) -> str | None:
+        """The checkpoint a drag carries: a .pt file, or a run folder's model.pt."""
+        path = cls._dropped_path(event)
+        if path is None:
+            return None
         if path.is_dir() and (path / "model.pt").is_file():
             return str(path / "model.pt")
         if path.suffix == ".pt" and path.is_file():
             return str(path)
         return None
 
+    @staticmethod
+    def _accept_without_moving(event) -> None:
+        """Take a drop as a copy or a link, never a move: a file manager that honours the action
+        it proposed could otherwise move the user's run folder into the app."""
+        for action in (Qt.DropAction.CopyAction, Qt.DropAction.LinkAction):
+            if event.possibleActions() & action:
+                event.setDropAction(action)
+                event.accept()
+                return
+        event.ignore()
+
     def dragEnterEvent(self, event) -> None:
-        if self._dropped_checkpoint(event):
-            event.acceptProposedAction()
+        # any one local file or folder: the drop says why it cannot open one that is no checkpoint
+        if self._dropped_path(event) is not None:
+            self._accept_without_moving(event)
         else:
             event.ignore()
 
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
     def dropEvent(self, event) -> None:
-        path = self._dropped_checkpoint(event)
-        if path:
-            event.acceptProposedAction()
-            self.open_checkpoint(path)
+        path = self._dropped_path(event)
+        if path is None:
+            event.ignore()
+            return
+        self._accept_without_moving(event)
+        checkpoint = self._dropped_checkpoint(event)
+        if checkpoint:
+            self.open_checkpoint(checkpoint)
+            return
+        if path.is_dir():
+            run = read_run(path, self.runs_root)
+            why = (
+                f"it is a run that cannot be read ({run.problem})"
+                if run is not None and not run.readable
+                else "its run has no model.pt yet (no epoch finished)"
+                if run is not None
+                else "it is not a run folder (it has no config.json and model.pt)"
+            )
+        else:
+            why = "it is not a checkpoint (a .pt file such as a run's model.pt)"
+        self.statusBar().showMessage(f"Not opened: {path.name}", 8000)
+        ask.inform(self, "Open", f"{path} cannot be opened: {why}.")
 
     # -- actions -----------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
