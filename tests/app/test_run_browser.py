@@ -273,3 +273,25 @@ def test_exploring_is_easy_to_find(qtbot, tmp_path):
     browser.table.cellDoubleClicked.emit(browser.row_of(win.training.queue_keys[0]), 1)
     assert win.tabs.currentWidget() is win.panels[0]
     close(win)
+
+
+def test_a_run_has_one_colour_in_the_list_the_plot_and_the_next_session(qtbot, runs_root):
+    from PySide6.QtGui import QColor
+
+    from vae_explorer.core.colours import ColourBook, colours_file
+
+    win = make_window(qtbot, runs_root, size=(1100, 750))
+    browser = win.training.browser
+    swatches = {}
+    for run in browser.runs:
+        browser.set_checked(run.key, True)
+        swatches[run.key] = browser.table.item(browser.row_of(run.key), 0).background().color().name()
+    drawn = {r.key: QColor(r.colour).name() for r in win.training.plot.runs}
+    assert drawn == swatches and len(set(swatches.values())) == len(swatches)
+    close(win)
+    again = make_window(qtbot, runs_root, size=(1100, 750))
+    for run in again.training.browser.runs:
+        row = again.training.browser.row_of(run.key)
+        assert again.training.browser.table.item(row, 0).background().color().name() == swatches[run.key]
+    assert ColourBook(colours_file()).colours == swatches
+    close(again)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
+from vae_explorer.core.colours import ColourBook, colours_file
 from vae_explorer.core.config import RunConfig, format_lr, nll_label
 from vae_explorer.core.events import RunStatus
 from vae_explorer.core.runs import real_path
@@ -102,6 +103,8 @@ class TrainingPanel(QWidget):
         self.browser.curves_changed.connect(self.show_browser_curves)
         self.browser.deleted.connect(self._run_deleted)
         self.plot = CurvePlot()
+        # one colour per run folder, the same in the list, the plot and the report, and kept
+        self.plot.colours = self.browser.colours = ColourBook(colours_file())
         self.plot.widget.setMinimumHeight(260)
         self.show_train = QCheckBox("Show train loss (dashed)")
         self.show_train.setChecked(True)
