@@ -39,6 +39,8 @@ CONFIGURATIONS: dict[str, list[str]] = {
         "--kl-warmup",
         "10",
     ],
+    # the third prior: the VampPrior with the paper's 500 pseudo-inputs, the course's settings else
+    "vampprior": ["--preset", "course", "--prior", "vampprior", "--pseudo-inputs", "500"],
     # the architectures and likelihoods without a converged run elsewhere
     "conv": ["--preset", "course", "--arch", "conv"],
     "gaussian": ["--preset", "course", "--likelihood", "gaussian"],

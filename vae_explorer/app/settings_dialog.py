@@ -56,7 +56,12 @@ PRIOR_INIT_LABELS = {
     "random": "Random N(0, I) (the course)",
     "kmeans": "k-means of encoder means after epoch 1",
 }
-PRESET_LABELS = {"course": "Course protocol", "recommended": "Recommended", "fast": "Fast (CPU)"}
+PRESET_LABELS = {
+    "course": "Course protocol",
+    "recommended": "Recommended",
+    "fast": "Fast (CPU)",
+    "lab2d": "2-D lab",
+}
 SCHEDULE_LABELS = {
     "constant": "Constant (the course)",
     "cosine": "Warm-up, then cosine down to 2%",

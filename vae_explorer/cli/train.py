@@ -78,7 +78,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         choices=list(PRESETS),
         help="start from a named set of settings (course: the course protocol; recommended: the "
         "course with the mixture placed by k-means; fast: the recommended model with batches of 512 "
-        "and a cosine-decayed rate, for CPUs); options given beside it override it",
+        "and a cosine-decayed rate, for CPUs; lab2d: a 2-D model for the Lab tab, in minutes); options "
+        "given beside it override it",
     )
     t.add_argument(
         "--lr",
@@ -104,6 +105,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--components", type=int_at_least(1), help=f"mixture components K (default {d.model.components})"
     )
     t.add_argument("--prior", choices=tuple(PRIOR_KINDS), help=f"default {d.model.prior}")
+    t.add_argument(
+        "--pseudo-inputs",
+        dest="components",
+        type=int_at_least(1),
+        metavar="K",
+        help="the VampPrior's pseudo-inputs (--prior vampprior); the same setting as --components",
+    )
     t.add_argument("--arch", choices=ARCHS, help=f"default {d.model.arch}")
     t.add_argument(
         "--likelihood",

@@ -173,6 +173,9 @@ class VAE(nn.Module):
             side * side,
         )
         self.prior = build_prior(config)
+        bind = getattr(self.prior, "bind_encoder", None)
+        if bind is not None:  # a prior made of the encoder's posteriors (the VampPrior)
+            bind(self.encoder)
 
     def elbo_terms(
         self, x: torch.Tensor, generator: torch.Generator | None, eps: torch.Tensor | None = None

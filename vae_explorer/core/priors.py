@@ -4,7 +4,8 @@ standard Gaussian and the learnable mixture of Gaussians.
 A prior is offered by registering a `config.PriorKind` (its name, label, factory and which mixture
 settings apply); its class implements `LatentPrior`. Nothing else names a prior: the model builds
 it with `build_prior`, the trainer places it when its kind is placeable, and the panels read its
-components through `component_params`.
+components through `component_params`. A prior built from the encoder (the VampPrior) also has
+`bind_encoder(encoder)`, which the model calls once both exist.
 """
 
 from __future__ import annotations
