@@ -21,6 +21,16 @@ def config(**train) -> RunConfig:
     return RunConfig(DataConfig(), SMALL, TrainConfig(**{"epochs": 3, **train}))
 
 
+def patch_scores(monkeypatch, trainer_mod, scores) -> None:
+    """The run's validation nlls (its validation pass) and then its test nll, from `scores`."""
+    monkeypatch.setattr(
+        trainer_mod,
+        "elbo_terms",
+        lambda model, data: {"neg_elbo": next(scores), "reconstruction": math.nan, "kl": math.nan},
+    )
+    monkeypatch.setattr(trainer_mod, "negative_elbo", lambda model, data: next(scores))
+
+
 def test_a_tiny_run_lowers_the_validation_nll(tiny_splits, tmp_path):
     events = []
     done = Trainer(config(epochs=3), tiny_splits, tmp_path, events.append).run()
@@ -51,7 +61,7 @@ def test_a_tiny_run_lowers_the_validation_nll(tiny_splits, tmp_path):
     for name in ("config.json", "metrics.csv", "model.pt", "last.pt", "test_loss.txt"):
         assert (tmp_path / name).is_file()
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
-    assert lines[0] == "epoch,train_loss,val_nll,seconds" and len(lines) == 4
+    assert lines[0] == "epoch,train_loss,val_nll,seconds,val_recon,val_kl" and len(lines) == 4
     assert float((tmp_path / "test_loss.txt").read_text()) == pytest.approx(done.test_nll, abs=1e-3)
 
 
@@ -60,7 +70,7 @@ def test_early_stopping_keeps_the_best_model(tiny_splits, tmp_path, monkeypatch)
 
     scores = iter([150.0, 140.0, 145.0, 146.0, 147.0, 100.0])
     # five validation scores, then the test score of the best model
-    monkeypatch.setattr(trainer_mod, "negative_elbo", lambda model, data: next(scores))
+    patch_scores(monkeypatch, trainer_mod, scores)
     t = Trainer(config(epochs=10, patience=3), tiny_splits, tmp_path)
     done = t.run()
     assert done.reason == ev.STOP_EARLY and done.epochs == 5 and done.best_epoch == 2
@@ -247,7 +257,7 @@ def test_kl_warmup_rises_from_zero_to_one_and_validation_ignores_it(tiny_splits,
     t = Trainer(config(epochs=3, kl_warmup=2), tiny_splits)
     per_epoch = len(t.batches)
     weights, vals = [], []
-    real_step, real_nelbo = Trainer.train_step, trainer_mod.negative_elbo
+    real_step, real_nelbo, real_terms = Trainer.train_step, trainer_mod.negative_elbo, trainer_mod.elbo_terms
 
     def step(self, x):
         weights.append(self.kl_weight())
@@ -260,8 +270,16 @@ def test_kl_warmup_rises_from_zero_to_one_and_validation_ignores_it(tiny_splits,
         vals.append((value, full))
         return value
 
+    def terms(model, data):  # the validation pass: the nll and its parts
+        out = real_terms(model, data)
+        with torch.no_grad():
+            full = float(model(data, torch.Generator().manual_seed(0), reduction="mean"))
+        vals.append((out["neg_elbo"], full))
+        return out
+
     monkeypatch.setattr(Trainer, "train_step", step)
     monkeypatch.setattr(trainer_mod, "negative_elbo", nelbo)
+    monkeypatch.setattr(trainer_mod, "elbo_terms", terms)
     t.run()
     assert weights[0] == 0.0 and weights[per_epoch] == pytest.approx(0.5)
     assert weights[2 * per_epoch - 1] < 1.0 and all(w == 1.0 for w in weights[2 * per_epoch :])
@@ -274,7 +292,7 @@ def test_resume_refuses_a_last_state_whose_best_model_is_missing(tiny_splits, tm
     import vae_explorer.core.trainer as trainer_mod
 
     scores = iter([150.0, 160.0, 140.0])  # epoch 1 is the best; then the test figure
-    monkeypatch.setattr(trainer_mod, "negative_elbo", lambda model, data: next(scores))
+    patch_scores(monkeypatch, trainer_mod, scores)
     Trainer(config(epochs=2), tiny_splits, tmp_path).run()
     (tmp_path / "model.pt").unlink()
     with pytest.raises(CheckpointError, match=r"best model \(epoch 1\).*model\.pt, which is missing"):

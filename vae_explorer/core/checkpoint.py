@@ -15,12 +15,14 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .config import ConfigError, RunConfig
+from .epochlog import OPTIONAL_KEYS, check_optional
 from .model import VAE, empty_model
 
 FORMAT = "vae-explorer-checkpoint"
 VERSION = 1
 # the keys of each `metrics["history"]` entry (the columns of metrics.csv, trainer.METRIC_FIELDS)
 HISTORY_FIELDS = ("epoch", "train_loss", "val_nll", "seconds")
+HISTORY_KEYS = {*HISTORY_FIELDS, *OPTIONAL_KEYS}  # with the bound's parts and the weights (core.epochlog)
 
 
 class CheckpointError(RuntimeError):
@@ -191,11 +193,14 @@ def _validate_metrics(metrics: Any, bad) -> None:
         if not isinstance(history, list):
             raise bad(f"metrics['history'] is {_kind(history)}, expected a list of per-epoch records")
         for i, entry in enumerate(history):
-            if not isinstance(entry, dict) or set(entry) != set(HISTORY_FIELDS):
+            if not isinstance(entry, dict) or not set(HISTORY_FIELDS) <= set(entry) <= HISTORY_KEYS:
                 raise bad(
                     f"metrics['history'][{i}] is {_short(entry)}, expected a dict with the keys "
-                    f"{', '.join(HISTORY_FIELDS)}"
+                    f"{', '.join(HISTORY_FIELDS)} (and perhaps {', '.join(OPTIONAL_KEYS)})"
                 )
+            problem = check_optional(entry)
+            if problem is not None:
+                raise bad(f"metrics['history'][{i}] is {_short(entry)}: {problem}")
             if not (_is_count(entry["epoch"]) and all(_is_number(entry[k]) for k in HISTORY_FIELDS[1:])):
                 raise bad(
                     f"metrics['history'][{i}] is {_short(entry)}, expected a whole epoch number "

@@ -9,6 +9,7 @@ only; front ends drop it.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,15 +113,28 @@ class EpochEnd:
     seconds: float
     best_val: float
     best_epoch: int
+    # the validation nll's two parts (reconstruction, KL-like), NaN where not measured, and the
+    # prior's component weights after the epoch, () for a prior without components (core.epochlog)
+    val_recon: float = math.nan
+    val_kl: float = math.nan
+    weights: tuple[float, ...] = ()
 
-    def record(self) -> dict[str, float]:
-        """The epoch as a row of metrics.csv and of a run's history."""
-        return {
+    def record(self) -> dict[str, Any]:
+        """The epoch as a row of metrics.csv and of a run's history (the parts and the weights only
+        where measured)."""
+        row: dict[str, Any] = {
             "epoch": self.epoch,
             "train_loss": self.train_loss,
             "val_nll": self.val_nll,
             "seconds": self.seconds,
         }
+        if not math.isnan(self.val_recon):
+            row["val_recon"] = self.val_recon
+        if not math.isnan(self.val_kl):
+            row["val_kl"] = self.val_kl
+        if self.weights:
+            row["weights"] = list(self.weights)
+        return row
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .epochlog import WEIGHTS_FILE, WeightsHistory, parse_weights
+
 CONFIG = "config.json"
 METRICS = "metrics.csv"
 MODEL = "model.pt"
@@ -38,6 +40,7 @@ LIMITS = {
     NAME: 4 * KIB,
     TEST_LOSS: 1 * KIB,
     METRICS: 128 * MIB,  # about two million epochs
+    WEIGHTS_FILE: 128 * MIB,
 }
 MAX_NAME = 200  # characters of a run's name
 MAX_TEXT = 500  # characters of any other text shown from a file (a reason, a device)
@@ -196,6 +199,14 @@ class History:
     train_loss: np.ndarray  # float64
     val_nll: np.ndarray
     seconds: np.ndarray  # NaN where not recorded
+    # the validation nll's reconstruction and KL-like parts (core.epochlog); NaN where not recorded
+    val_recon: np.ndarray | None = None
+    val_kl: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("val_recon", "val_kl"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(len(self.epoch), np.nan))
 
     @staticmethod
     def empty() -> History:
@@ -213,7 +224,14 @@ class History:
             column("train_loss"),
             column("val_nll"),
             column("seconds"),
+            column("val_recon"),
+            column("val_kl"),
         )
+
+    @property
+    def has_parts(self) -> bool:
+        """Whether any epoch recorded the bound's two parts."""
+        return bool(np.isfinite(self.val_recon).any())
 
     def __len__(self) -> int:
         return len(self.epoch)
@@ -243,7 +261,14 @@ class History:
         best = self.best()
         if best is not None:
             keep = np.union1d(keep, np.searchsorted(self.epoch, best[0]))
-        return History(self.epoch[keep], self.train_loss[keep], self.val_nll[keep], self.seconds[keep])
+        return History(
+            self.epoch[keep],
+            self.train_loss[keep],
+            self.val_nll[keep],
+            self.seconds[keep],
+            self.val_recon[keep],
+            self.val_kl[keep],
+        )
 
     def training_seconds(self) -> float:
         finite = self.seconds[np.isfinite(self.seconds) & (self.seconds >= 0)]
@@ -295,7 +320,20 @@ def read_history(path: Path) -> History:
     if "seconds" in col and not ((seconds >= 0) & (seconds < 1e9)).all():
         i = int(np.flatnonzero(~((seconds >= 0) & (seconds < 1e9)))[0])
         raise FileProblem(name, f"row {i + 1} took {seconds[i]!r} seconds, expected a time from 0 to 1e9")
-    return History(epoch, col.get("train_loss", nan), col["val_nll"], seconds)
+    return History(
+        epoch, col.get("train_loss", nan), col["val_nll"], seconds, col.get("val_recon"), col.get("val_kl")
+    )
+
+
+def read_weights(path: Path) -> WeightsHistory:
+    """weights.csv (core.epochlog): the prior's weights per epoch; empty when there is none."""
+    data = read_text(path, LIMITS[WEIGHTS_FILE])
+    if data is None:
+        return WeightsHistory.empty()
+    try:
+        return parse_weights(data)
+    except ValueError as exc:
+        raise FileProblem(path.name, clean_text(str(exc))) from None
 
 
 def read_name(path: Path) -> str | None:

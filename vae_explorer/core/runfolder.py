@@ -21,6 +21,7 @@ from . import events as ev
 from .atomic import atomic_write_text
 from .checkpoint import HISTORY_FIELDS, save_checkpoint
 from .config import RunConfig
+from .epochlog import WEIGHTS_FILE, metric_columns, weights_csv
 from .runs import OUTCOME_FILE, outcome_record
 
 # figures(run_dir, config, best weights, real test images (uint8, N x pixels), history) -> files
@@ -31,8 +32,13 @@ METRIC_FIELDS = HISTORY_FIELDS  # the columns of metrics.csv
 
 
 def metrics_csv(history: list[dict[str, float]]) -> str:
+    """METRIC_FIELDS, and the bound's parts where the rows have them (core.epochlog); the weights
+    go to weights.csv."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
+    columns = metric_columns(METRIC_FIELDS, history)
+    writer = csv.DictWriter(
+        buf, fieldnames=columns, lineterminator="\n", restval="nan", extrasaction="ignore"
+    )
     writer.writeheader()
     writer.writerows(history)
     return buf.getvalue()
@@ -74,12 +80,12 @@ class RunFolderWriter:
                 }
                 self._checkpoint("model.pt", self.best_weights, metrics)
             if self.history:
-                self._text("metrics.csv", metrics_csv(self.history))
+                self._history_files()
         elif isinstance(event, ev.StepChosen):
             self.step = event.text()
         elif isinstance(event, ev.EpochEnd):
             self.history.append(event.record())
-            self._text("metrics.csv", metrics_csv(self.history))
+            self._history_files()
         elif isinstance(event, ev.NewBest):
             self.best_weights = event.weights
             metrics = {
@@ -105,6 +111,13 @@ class RunFolderWriter:
 
         elif isinstance(event, ev.Evaluated):
             self._text("evaluation.json", json.dumps(event.results, indent=2) + "\n")
+
+    def _history_files(self) -> None:
+        """metrics.csv, and weights.csv when the epochs carry the prior's weights."""
+        self._text("metrics.csv", metrics_csv(self.history))
+        weights = weights_csv(self.history)
+        if weights is not None:
+            self._text(WEIGHTS_FILE, weights)
 
     def _text(self, name: str, text: str) -> None:
         self.written.append(atomic_write_text(self.run_dir / name, text))

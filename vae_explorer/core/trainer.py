@@ -21,7 +21,7 @@ from .config import ConfigError, RunConfig, prior_kind
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
 from .device import describe_device, device_memory, resolve_device
 from .distributions import normal_noise
-from .evaluate import negative_elbo
+from .evaluate import elbo_terms, negative_elbo
 from .graphstep import CapturedStep, CaptureError
 from .model import VAE, new_model
 from .optim import StepInBackward, adopt_device_options, device_options, make_optimizer, supports
@@ -281,7 +281,9 @@ class Trainer(Controlled):
             last = epoch == self.config.train.epochs
             if not (last or self.control.stopped or epoch % self.config.train.val_every == 0):
                 continue
-            val_nll = negative_elbo(self.model, self.val)
+            # the validation pass gives the nll and its two parts (the same draws, the same sum)
+            val = elbo_terms(self.model, self.val)
+            val_nll = val["neg_elbo"]
             if not math.isfinite(val_nll):
                 reason = ev.STOP_DIVERGED
                 break
@@ -297,7 +299,18 @@ class Trainer(Controlled):
                 self.stale_epochs += since
             if self.config.train.schedule == "plateau":
                 self.plateau.after_validation(improved, since)
-            end = ev.EpochEnd(self.index, epoch, train_loss, val_nll, seconds, self.best_val, self.best_epoch)
+            end = ev.EpochEnd(
+                self.index,
+                epoch,
+                train_loss,
+                val_nll,
+                seconds,
+                self.best_val,
+                self.best_epoch,
+                val["reconstruction"],
+                val["kl"],
+                self.prior_weights(),
+            )
             self.history.append(end.record())
             self.on_event(end)
             if improved:
@@ -326,6 +339,14 @@ class Trainer(Controlled):
                 reason = ev.STOP_USER
                 break
         return self._finish(reason, epoch)
+
+    def prior_weights(self) -> tuple[float, ...]:
+        """The prior's component weights now, for a prior with components; () otherwise."""
+        if not prior_kind(self.config.model.prior).components:
+            return ()
+        with torch.no_grad():
+            weights = self.model.prior.component_params()[0]
+        return tuple(float(w) for w in weights.double().cpu())
 
     def kl_weight(self) -> float:
         """The weight of log q(z|x) - log p(z) in the training loss at this step: rising linearly
