@@ -31,6 +31,7 @@ from .inference import InferenceService, ModelInfo
 from .panels.components import ComponentsPanel
 from .panels.evaluation import EvaluationPanel
 from .panels.interpolation import InterpolationPanel
+from .panels.lab import LabPanel
 from .panels.latent_map import LatentMapPanel
 from .panels.real_vs_generated import RealVsGeneratedPanel
 from .settings import (
@@ -57,6 +58,7 @@ PANEL_CLASSES: list[type] = [
     InterpolationPanel,
     LatentMapPanel,
     EvaluationPanel,
+    LabPanel,
 ]
 
 
@@ -349,10 +351,10 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.save_action)
         file_menu.addSeparator()
         self.export_menu = file_menu.addMenu("&Export figure")
-        for _, label, widget in self.figures():
-            self.export_menu.addAction(
-                self._action(f"{label}…", lambda _=False, w=widget: self.export_figure(w))
-            )
+        self._fill_export_menu()
+        # the figures on offer change with the model (the Lab's, 2-D only) and the runs (the
+        # Training tab's per-epoch views, once drawn)
+        self.export_menu.aboutToShow.connect(self._fill_export_menu)
         file_menu.addAction(self.export_all_action)
         file_menu.addAction(self.report_action)
         file_menu.addSeparator()
@@ -427,9 +429,19 @@ class MainWindow(QMainWindow):
         """(file stem, label, widget) for every exportable figure, the CLI's names first."""
         stem = "nll_val_curves" if len(self.training.plot.runs) > 1 else "nll_val_curve"
         out = [(stem, "Validation nll curves", self.training.plot)]
+        out += self.training.epoch_views.figures()  # the bound's parts, the weights per epoch
         for panel in self.panels:
             out.extend((s, label, w) for s, (label, w) in panel.export_targets().items())
         return out
+
+    def _fill_export_menu(self) -> None:
+        for action in self.export_menu.actions():  # made here, owned by the window: deleted here
+            self.export_menu.removeAction(action)
+            action.deleteLater()
+        for _, label, widget in self.figures():
+            self.export_menu.addAction(
+                self._action(f"{label}…", lambda _=False, w=widget: self.export_figure(w))
+            )
 
     def bring_figures_up_to_date(self, timeout_ms: int = 120_000) -> None:
         """Draw every panel that a new model passed by while hidden, each in front while it draws
@@ -660,6 +672,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self._update_actions()
+        self._enable_tabs(info)
         opened, self._opened_by_user = self._opened_by_user == str(info.checkpoint), None
         if info.data_error is None:
             # only for File → Open: a training run's new best would replace the lasting summary
@@ -688,6 +701,19 @@ class MainWindow(QMainWindow):
 
         # after the panels have taken the new model, so the dialog is not shown over stale figures
         QTimer.singleShot(0, self, lambda: ask.warn(self, "Test images not found", text))
+
+    def _enable_tabs(self, info: ModelInfo) -> None:
+        """A panel with `applies_to` (the Lab: 2-D models) is a tab only for the models it draws."""
+        for panel in self.panels:
+            applies = getattr(panel, "applies_to", None)
+            if applies is None:
+                continue
+            index = self.tabs.indexOf(panel)
+            ok = applies(info)
+            if not ok and self.tabs.currentIndex() == index:
+                self.tabs.setCurrentWidget(self.panels[0])
+            self.tabs.setTabEnabled(index, ok)
+            self.tabs.setTabToolTip(index, "" if ok else getattr(panel, "not_applicable", ""))
 
     @Slot(str, str)
     def _on_load_failed(self, path: str, message: str) -> None:
