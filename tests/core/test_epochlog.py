@@ -18,8 +18,6 @@ from vae_explorer.core.evaluate import negative_elbo
 from vae_explorer.core.runfiles import FileProblem, read_history, read_weights
 from vae_explorer.core.trainer import Trainer
 
-SMALL = ModelConfig(hidden=48, latent_dim=4, components=5)
-
 
 def config(epochs: int, prior: str = "mog") -> RunConfig:
     model = ModelConfig(hidden=48, latent_dim=4, components=5, prior=prior)
@@ -54,8 +52,9 @@ def test_the_parts_add_up_to_the_nll_and_the_weights_are_recorded(tiny_splits, t
     assert negative_elbo(model, val) == next(e.val_nll for e in ends if e.epoch == best)
 
 
-def test_the_standard_prior_records_parts_and_no_weights(tiny_splits, tmp_path):
-    Trainer(config(1, "standard"), tiny_splits, tmp_path).run()
+@pytest.mark.parametrize("prior", ["standard", "vampprior"])
+def test_priors_without_changing_weights_record_parts_and_no_weights(tiny_splits, tmp_path, prior):
+    Trainer(config(1, prior), tiny_splits, tmp_path).run()
     assert read_history(tmp_path / "metrics.csv").has_parts
     assert not (tmp_path / "weights.csv").exists()
 

@@ -29,13 +29,14 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
-from vae_explorer.core.colours import ColourBook, colours_file
-from vae_explorer.core.config import RunConfig, format_lr, nll_label
+from vae_explorer.core.colours import ColourBook, colours_file, hashed_colour
+from vae_explorer.core.config import RunConfig, format_lr, nll_label, prior_kind
 from vae_explorer.core.events import RunStatus
 from vae_explorer.core.runs import real_path
 from vae_explorer.core.session import RunRecord, route
 
 from . import ask
+from .epoch_views import EpochViews
 from .plot import CurvePlot
 from .run_browser import RunBrowser
 
@@ -174,6 +175,7 @@ class TrainingPanel(QWidget):
         self._run_started = time.monotonic()
         self._epoch_wall: float | None = None  # wall seconds an epoch took, validation included
         self._last_epoch_end: tuple[int, float] | None = None  # (epoch, clock) of the last EpochEnd
+        self.epoch_views = EpochViews()
         self._build()
 
     def _build(self) -> None:
@@ -192,7 +194,13 @@ class TrainingPanel(QWidget):
         top = QWidget()
         tv = QVBoxLayout(top)
         tv.setContentsMargins(0, 0, 0, 0)
-        tv.addWidget(self.plot, 1)
+        # the nll curves, and beside them the bound's parts and the prior's weights per epoch
+        self.curve_tabs = QTabWidget()
+        self.curve_tabs.setDocumentMode(True)
+        self.curve_tabs.addTab(self.plot, "Validation nll")
+        self.curve_tabs.addTab(self.epoch_views.parts, "Bound's parts")
+        self.curve_tabs.addTab(self.epoch_views.weights, "Mixture weights")
+        tv.addWidget(self.curve_tabs, 1)
         tv.addLayout(toggles)
 
         form = QFormLayout()
@@ -250,6 +258,12 @@ class TrainingPanel(QWidget):
         for record, key in zip(self.records, self.queue_keys):
             self.plot.add_run(record.label, key)
             self._render_row(record.index)
+        self.epoch_views.start_queue(
+            [
+                (r.label, key, run.colour, prior_kind(r.config.model.prior).components)
+                for r, key, run in zip(self.records, self.queue_keys, self.plot.runs)
+            ]
+        )
         self.browser.busy = {k for k in self.queue_keys if k is not None}
         self.show_browser_curves()
         self.run_tabs.setCurrentWidget(self.table)
@@ -311,6 +325,11 @@ class TrainingPanel(QWidget):
             if key not in self._browser_curves:
                 self.plot.add_history(name, key, history)
                 self._browser_curves[key] = (name, epochs)
+        folders = {run.key: run.folder for run in self.browser.checked_runs()}
+        colour = self.plot.colours.colour if self.plot.colours is not None else hashed_colour
+        self.epoch_views.show_runs(
+            [(name, key, colour(key), history, folders[key]) for key, (name, _, history) in wanted.items()]
+        )
 
     def _explore_queue_row(self, row: int, _column: int = 0) -> None:
         """Double-click in This queue: explore that run, as a double-click in All runs does."""
@@ -449,6 +468,7 @@ class TrainingPanel(QWidget):
                 self._listed.add(run)
                 self.browser.refresh()
                 self.browser.set_checked(key, True)
+            self.epoch_views.on_epoch(event)
             self.plot.add_epoch(
                 run,
                 event.epoch,

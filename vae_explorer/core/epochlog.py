@@ -5,7 +5,8 @@ A history row (an `EpochEnd.record()`, an entry of a checkpoint's metrics["histo
 beside `checkpoint.HISTORY_FIELDS`:
 - `val_recon`: -E_q log p(x|z) and `val_kl`: E_q[log q(z|x) - log p(z)], per validation image, from
   the validation pass the run makes anyway (they add up to `val_nll`);
-- `weights`: the prior's K component weights at the end of the epoch.
+- `weights`: the prior's K component weights at the end of the epoch (where they are not all
+  equal: fixed equal weights, the VampPrior's or a uniform mixture's, are not recorded).
 The two parts go into metrics.csv as two more columns; the weights into weights.csv (epoch, then
 one column per component). Rows and files without them, written before they existed, stay valid.
 """

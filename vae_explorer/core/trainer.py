@@ -341,12 +341,16 @@ class Trainer(Controlled):
         return self._finish(reason, epoch)
 
     def prior_weights(self) -> tuple[float, ...]:
-        """The prior's component weights now, for a prior with components; () otherwise."""
+        """The prior's component weights now, for a prior with components whose weights are not
+        all equal; () otherwise: fixed equal weights (the VampPrior's, a uniform mixture's) say
+        nothing per epoch."""
         if not prior_kind(self.config.model.prior).components:
             return ()
         with torch.no_grad():
-            weights = self.model.prior.component_params()[0]
-        return tuple(float(w) for w in weights.double().cpu())
+            weights = self.model.prior.component_params()[0].double().cpu()
+        if float((weights - 1.0 / len(weights)).abs().max()) == 0.0:
+            return ()
+        return tuple(float(w) for w in weights)
 
     def kl_weight(self) -> float:
         """The weight of log q(z|x) - log p(z) in the training loss at this step: rising linearly

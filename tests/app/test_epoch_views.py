@@ -1,0 +1,94 @@
+"""The Training tab's per-epoch views: the bound's parts and the mixture weights, live from the
+engine's events and from the files of runs ticked in the run list; and the report's figures."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from apphelpers import tiny_config
+
+from vae_explorer.app.training_panel import TrainingPanel
+from vae_explorer.core import events as ev
+from vae_explorer.core.config import ModelConfig
+from vae_explorer.core.runs import read_run
+
+
+def epoch_end(run: int, epoch: int, weights=(0.5, 0.3, 0.2)) -> ev.EpochEnd:
+    return ev.EpochEnd(
+        run, epoch, 120.0, 110.0 - epoch, 1.0, 110.0 - epoch, epoch, 90.0 - epoch, 20.0, weights
+    )
+
+
+def test_the_parts_and_weights_follow_the_queue(qtbot, tmp_path):
+    panel = TrainingPanel(tmp_path / "runs")
+    qtbot.addWidget(panel)
+    mog = tiny_config()
+    standard = replace(mog, model=replace(mog.model, prior="standard"))
+    panel.start_queue([mog, standard])
+    views = panel.epoch_views
+    assert [panel.curve_tabs.tabText(i) for i in range(3)] == [
+        "Validation nll",
+        "Bound's parts",
+        "Mixture weights",
+    ]
+    assert len(views.parts.runs) == 2 and list(views.weights.queue) == [
+        0
+    ]  # the standard prior has no weights
+    for epoch in (1, 2, 3):
+        panel.on_event(epoch_end(0, epoch, (0.5 - 0.1 * epoch, 0.3, 0.2 + 0.1 * epoch)))
+    panel.on_event(epoch_end(1, 1, ()))
+    epochs, recon, kl = views.parts.values(0)
+    assert list(epochs) == [1, 2, 3] and list(recon) == [89.0, 88.0, 87.0] and list(kl) == [20.0] * 3
+    assert list(views.parts.values(1)[0]) == [1]
+    plot = views.weights.queue[0]
+    np.testing.assert_allclose(plot.stacked()[:, 0], [0.4, 0.3, 0.2])
+    # the top curve of the stack is 1: the weights add up
+    _, top = plot.curves[-1].getData()
+    np.testing.assert_allclose(top, 1.0)
+    assert "largest 0.50, 0.30, 0.20" in plot.plot.titleLabel.text
+    assert [stem for stem, _, _ in views.figures()] == ["elbo_parts", "mixture_weights_per_epoch"]
+
+
+def trained_run(tmp_path: Path, name: str, prior: str = "mog") -> Path:
+    from vae_explorer.core.data import load_splits
+    from vae_explorer.core.trainer import Trainer
+
+    config = replace(
+        tiny_config(epochs=2), model=ModelConfig(hidden=32, latent_dim=2, components=3, prior=prior)
+    )
+    Trainer(config, load_splits(config.data), tmp_path / name).run()
+    return tmp_path / name
+
+
+def test_ticked_runs_show_their_files(qtbot, tmp_path):
+    folder = trained_run(tmp_path / "runs", "a")
+    panel = TrainingPanel(tmp_path / "runs")
+    qtbot.addWidget(panel)
+    panel.browser.refresh()
+    run = read_run(folder)
+    panel.browser.set_checked(run.key, True)
+    views = panel.epoch_views
+    assert len(views.parts.runs) == 1 and len(views.parts.values(0)[0]) == 2
+    shown = views.weights.plots
+    assert len(shown) == 1 and shown[0].stacked().shape == (2, 3)
+    panel.browser.set_checked(run.key, False)
+    assert not views.parts.runs and not views.weights.plots
+
+
+def test_the_report_draws_the_parts_and_the_weights(tmp_path):
+    from vae_explorer.report import Heading, Plot, build_document, write_pdf
+    from vae_explorer.report_epochs import parts_drawing, weights_drawing
+
+    a = read_run(trained_run(tmp_path, "mog"))
+    b = read_run(trained_run(tmp_path, "standard", prior="standard"))
+    assert parts_drawing([a, b]) is not None
+    caption = weights_drawing([a, b])[2]
+    assert "No weights recorded: standard" in caption
+    blocks = build_document([a, b])
+    headings = [blk.text for blk in blocks if isinstance(blk, Heading)]
+    assert "The bound's two parts per epoch" in headings and "Mixture weights per epoch" in headings
+    assert sum(isinstance(blk, Plot) for blk in blocks) >= 2
+    with open(tmp_path / "r.pdf", "wb") as fh:
+        assert write_pdf(blocks, fh) >= 2
