@@ -572,6 +572,7 @@ def model_figures(run: RunSummary) -> ModelFigures:
         fit_projection,
         interpolation_path,
     )
+    from vae_explorer.core.vampprior import with_pseudo_inputs
 
     side = run.config.model.image_size if run.config else 28
     out = ModelFigures(run, side)
@@ -585,7 +586,11 @@ def model_figures(run: RunSummary) -> ModelFigures:
         out.generated = model.sample(16, torch.Generator().manual_seed(SAMPLE_SEED)).cpu().numpy()
         weights = model.prior.component_params()[0].cpu().numpy()
         order = component_order(weights, True)[:MAX_COMPONENT_ROWS]
-        out.components = all_components(model, COMPONENT_SAMPLES, seed=COMPONENT_SEED, components=list(order))
+        out.components = with_pseudo_inputs(  # a VampPrior's rows start with their pseudo-inputs
+            model,
+            all_components(model, COMPONENT_SAMPLES, seed=COMPONENT_SEED, components=list(order)),
+            list(order),
+        )
         out.component_labels = [component_label(int(k), float(weights[k]), run.evaluation) for k in order]
         if len(weights) > MAX_COMPONENT_ROWS:
             out.notes.append(f"the {MAX_COMPONENT_ROWS} heaviest of {len(weights)} components are shown")
@@ -695,6 +700,10 @@ def model_blocks(m: ModelFigures, heading: str) -> list[Block]:
                 f"Each row: {COMPONENT_SAMPLES} decoded samples z ~ N(mu_k, sigma_k^2) of one component "
                 f"(seed {COMPONENT_SEED}), heaviest first, labelled with its index k and mixture weight w"
             )
+            if m.components.shape[1] > COMPONENT_SAMPLES:
+                text += (
+                    "; each row starts with the component's pseudo-input u_k, its samples being z ~ q(z|u_k)"
+                )
             if m.run.evaluation is not None:
                 text += (
                     "; from evaluation.json, the digit most of the test images it holds show and their share "
@@ -770,6 +779,9 @@ def build_document(
             Heading("Validation curves"),
             Paragraph("No run finished an epoch, so there are no curves."),
         ]
+    from vae_explorer.report_epochs import epoch_blocks
+
+    blocks += epoch_blocks(runs)  # the bound's parts and the mixture weights per epoch
     blocks.append(Heading("Results"))
     blocks += result_tables(runs)
     notes = [
