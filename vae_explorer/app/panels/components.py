@@ -41,6 +41,7 @@ from vae_explorer.core.explore import (
 )
 from vae_explorer.core.grids import tile, to_images
 from vae_explorer.core.likelihood import IN_USE_SHARE, latent_statistics
+from vae_explorer.core.vampprior import with_pseudo_inputs
 
 from .base import Panel
 
@@ -52,6 +53,9 @@ TICK_GAP_PX = 8  # between two component indices under the weights chart
 ORDERS = (("component index", "index"), ("weight", "weight"), ("share of test images", "usage"))
 BAR_COLOUR, DOMINANT_COLOUR = QColor("#9ecae1"), QColor("#1f5f99")
 WEIGHT_COLOUR, SHARE_COLOUR = "#1f77b4", "#ff7f0e"
+PSEUDO_COLOUR = "#d62728"  # the frame of a VampPrior component's pseudo-input, first in its row
+SAMPLES_HEADER = "samples from it"
+PSEUDO_HEADER = "its pseudo-input u (framed), then samples from q(z|u)"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class ComponentRows:
     weights: np.ndarray  # (K,)
     components: tuple[ComponentInfo, ...] | None  # None when the test images cannot be read
     images: int = 0  # test images the statistics are over
+    pseudo_inputs: bool = False  # each strip starts with the component's pseudo-input (VampPrior)
+    cells: int = 0  # images per strip
 
 
 def _strips(samples: np.ndarray, side: int) -> np.ndarray:
@@ -103,11 +109,13 @@ def components_job(n: int, temperature: float, binary: bool, mean_only: bool, se
             samples = component_means(ctx.model, binary, torch.Generator().manual_seed(seed))[:, None, :]
         else:
             samples = all_components(ctx.model, n, temperature, binary, seed)
+        samples = with_pseudo_inputs(ctx.model, samples)
         try:
             comps, count = characters(ctx, typical)
         except Exception:  # no test images (moved data folder ...): the samples still show
             comps, count = None, 0
-        return ComponentRows(_strips(samples, ctx.side), weights, comps, count)
+        pseudo = hasattr(ctx.model.prior, "pseudo_inputs")
+        return ComponentRows(_strips(samples, ctx.side), weights, comps, count, pseudo, samples.shape[1])
 
     return job
 
@@ -115,6 +123,7 @@ def components_job(n: int, temperature: float, binary: bool, mean_only: bool, se
 def row_job(k: int, n: int, temperature: float, binary: bool, seed: int):
     def job(ctx: ModelContext) -> tuple[int, np.ndarray]:
         samples = all_components(ctx.model, n, temperature, binary, seed, components=[k])
+        samples = with_pseudo_inputs(ctx.model, samples, [k])
         return k, _strips(samples, ctx.side)[0]
 
     return job
@@ -273,7 +282,7 @@ class ComponentsPanel(Panel):
         self.rows_layout.setColumnStretch(4, 1)  # strips keep their aspect, flush left
         self.headers = [
             QLabel(f"<b>{text}</b>")
-            for text in ("component", "digits it explains", "samples from it", "test images it explains best")
+            for text in ("component", "digits it explains", SAMPLES_HEADER, "test images it explains best")
         ]
         for col, header in enumerate(self.headers):
             header.setStyleSheet("color: #333;")
@@ -513,6 +522,7 @@ class ComponentsPanel(Panel):
         self.set_notice(None)
         self.result = result
         self.weights = result.weights
+        self.headers[2].setText(f"<b>{PSEUDO_HEADER if result.pseudo_inputs else SAMPLES_HEADER}</b>")
         k_total = len(result.weights)
         self._show_rows(k_total)
         comps = result.components
@@ -546,6 +556,7 @@ class ComponentsPanel(Panel):
             row.label.setStyleSheet("color: #999;" if unused else "")
             strip = result.strips[k]
             row.view.set_image(strip)
+            row.view.set_marks(result.cells, {0: (PSEUDO_COLOUR, "u")} if result.pseudo_inputs else {})
             row.view.setToolTip(
                 f"{tip}: click to resample"
                 + (
