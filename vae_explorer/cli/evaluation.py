@@ -30,6 +30,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--is", dest="inception", action="store_true", help="Inception Score in the classifier's labels"
     )
+    e.add_argument(
+        "--exact",
+        action="store_true",
+        help="a 2-D model's exact NLL by quadrature on a grid, refined until it converges",
+    )
     e.add_argument("--seed", type=SEED, default=0, help="seed of the evaluation's draws (default 0)")
     e.add_argument("--device", choices=DEVICES, default="auto")
     e.add_argument(
@@ -93,6 +98,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print("evaluation cancelled", file=sys.stderr)
         return 130
     progress.clear()
+    if args.exact:
+        from vae_explorer.core.exact2d import exact_figures, exact_inputs
+
+        def grid_done(points: int, nll: float) -> None:
+            progress.show(f"quadrature: {points}² points, nll {nll:.3f}", points.bit_length() - 6, 4)
+
+        result.update(exact_figures(model, exact_inputs(model, config, splits), grid_done))
+        progress.clear()
     result = {"checkpoint": str(args.model), "epoch": payload.get("metrics", {}).get("epoch"), **result}
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
@@ -102,6 +115,9 @@ ROWS = (
     ("test negative ELBO (nats)", "neg_elbo"),
     ("  reconstruction -E log p(x|z)", "reconstruction"),
     ("  KL-like E[log q(z|x) - log p(z)]", "kl"),
+    ("exact NLL by quadrature (nats)", "exact_nll"),
+    ("  grid points a side", "exact_grid"),
+    ("  change in the last refinement", "exact_change"),
     ("IW-NLL (nats)", "iw_nll"),
     ("  standard error", "iw_nll_stderr"),
     ("  importance samples", "iw_samples"),
@@ -128,6 +144,8 @@ def format_table(result: dict) -> str:
         if key == "active_units":
             text += f" of {result['latent_dim']}"
         lines.append(f"{label:<38} {text}")
+    if result.get("exact_note"):
+        lines.append(f"{'exact NLL':<38} {result['exact_note']}")
     if result.get("class_histogram") is not None:
         lines.append(
             f"{'generated digits per class (0-9)':<38} {' '.join(str(c) for c in result['class_histogram'])}"

@@ -28,6 +28,8 @@ START_POINTS = 100  # points a side of the first grid
 MAX_POINTS = 800  # points a side, at most (640,000 decoder calls per image batch)
 TOLERANCE = 1e-3  # nats: the largest change of log p(x) between two refinements that counts as converged
 GRID_CHUNK = 8192  # grid points per decoder call
+MIN_CHUNK = 256  # ... and at least this many, however many images
+BLOCK_VALUES = 8_000_000  # (images x grid points) values of log p(x, z) held at once: 64 MB
 
 LogJoint = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x (N, D), z (G, 2)) -> (N, G)
 
@@ -112,8 +114,15 @@ def log_joint_grid(log_joint: LogJoint, x: torch.Tensor, grid: Grid, chunk: int 
 
 
 def log_marginal(log_joint: LogJoint, x: torch.Tensor, grid: Grid) -> torch.Tensor:
-    """(N,) log p(x_i) by the midpoint rule on `grid`."""
-    return torch.logsumexp(log_joint_grid(log_joint, x, grid), dim=1) + math.log(grid.cell_area)
+    """(N,) log p(x_i) by the midpoint rule on `grid`, summed chunk by chunk of grid points (a
+    running log-sum-exp), so that memory holds one (N, chunk) block whatever the grid's size: each
+    point is decoded once for all the images."""
+    z = grid.points()
+    chunk = max(MIN_CHUNK, min(GRID_CHUNK, BLOCK_VALUES // max(len(x), 1)))
+    acc = torch.full((len(x),), -math.inf, dtype=torch.float64)
+    for lo in range(0, len(z), chunk):
+        acc = torch.logaddexp(acc, torch.logsumexp(log_joint(x, z[lo : lo + chunk]), dim=1))
+    return acc + math.log(grid.cell_area)
 
 
 @dataclass(frozen=True)
@@ -133,11 +142,15 @@ def exact_log_px(
     grid: Grid,
     tolerance: float = TOLERANCE,
     max_points: int = MAX_POINTS,
+    progress: Callable[[int, float], None] | None = None,
 ) -> Quadrature:
     """log p(x) on `grid`, then on grids of twice the points a side until no image's value moves
-    by more than `tolerance` nats, or the next grid would pass `max_points` a side."""
+    by more than `tolerance` nats, or the next grid would pass `max_points` a side.
+    `progress(points a side, mean -log p(x))` hears of every grid done."""
     current = log_marginal(log_joint, x, grid)
     steps = [(grid.n, float(-current.mean()))]
+    if progress is not None:
+        progress(*steps[-1])
     change = math.inf
     while grid.n * 2 <= max_points:
         finer = grid.refined()
@@ -145,9 +158,25 @@ def exact_log_px(
         change = float((refined - current).abs().max())
         grid, current = finer, refined
         steps.append((grid.n, float(-current.mean())))
+        if progress is not None:
+            progress(*steps[-1])
         if change < tolerance:
             break
     return Quadrature(current.numpy(), grid, change, change < tolerance, steps)
+
+
+def exact_nll(
+    model,
+    x: torch.Tensor,
+    tolerance: float = TOLERANCE,
+    max_points: int = MAX_POINTS,
+    progress: Callable[[int, float], None] | None = None,
+) -> Quadrature:
+    """-log p(x) of a 2-D model's images `x` (model input) by quadrature on the grid that holds
+    their q(z|x) and the prior's components, refined until converged: `log_px` per image."""
+    if model.prior.latent_dim != 2:
+        raise ValueError(f"the exact likelihood needs a 2-D latent space, not {model.prior.latent_dim}-D")
+    return exact_log_px(model_log_joint(model), x, model_grid(model, x), tolerance, max_points, progress)
 
 
 def posterior_density(log_joint: LogJoint, x1: torch.Tensor, grid: Grid) -> np.ndarray:
@@ -188,3 +217,35 @@ def aggregate_posterior_density(model, x: torch.Tensor, grid: Grid, batch: int =
                 log_q = log_normal_diag(zg[None], mu[:, None], log_var[:, None])  # (B, G)
                 total[g0 : g0 + len(zg)] += log_q.exp().sum(0)
     return (total / len(x)).view(grid.n, grid.n).numpy()
+
+
+def exact_inputs(model, config, splits) -> torch.Tensor:
+    """The test images as evaluation scores them (the fixed binarisation), on the model's device."""
+    from .data import TEST_BINARISE_SEED, model_input
+
+    device = next(model.parameters()).device
+    return model_input(splits.test_images.to(device), config.model.likelihood, TEST_BINARISE_SEED)
+
+
+def exact_figures(
+    model, x: torch.Tensor, progress: Callable[[int, float], None] | None = None
+) -> dict[str, object]:
+    """`evaluate --exact`'s keys: the exact NLL of `x` (model input) with the quadrature's grid,
+    last change and whether it converged; for a model that is not 2-D, None and a note why."""
+    latent = model.prior.latent_dim
+    if latent != 2:
+        return {
+            "exact_nll": None,
+            "exact_note": f"the exact NLL needs a 2-D latent space; this model's has {latent} dimensions",
+        }
+    q = exact_nll(model, x, progress=progress)
+    return {
+        "exact_nll": float(-q.log_px.mean()),
+        "exact_grid": q.grid.n,
+        "exact_change": q.change,
+        "exact_converged": q.converged,
+        "exact_steps": [[n, nll] for n, nll in q.steps],
+        "exact_note": None
+        if q.converged
+        else f"not converged: the last refinement to {q.grid.n}² points moved log p(x) by {q.change:.2g} nats",
+    }
