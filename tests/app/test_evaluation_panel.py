@@ -89,3 +89,79 @@ def test_rows_are_one_per_model_across_queues(window):
     panel.add_result("run 1: lr=0.001", {"checkpoint": "/q1/model.pt", "neg_elbo": 93.0, "epoch": 3})
     assert [r.results["neg_elbo"] for r in panel.rows] == [94.0, 93.0]  # the same model, evaluated again
     assert cell(panel, 1, 2) == "93.00" and cell(panel, 1, 3) == "–"
+
+
+DAMAGED = {
+    "neg-elbo-text": ('{"neg_elbo": "x"}', "neg_elbo"),
+    "fid-text": ('{"fid": "z"}', "fid"),
+    "iw-nll-a-list": ('{"iw_nll": [1]}', "iw_nll"),
+    "components-text": ('{"components": "abc"}', "components"),
+}
+
+
+@pytest.mark.parametrize("name", list(DAMAGED))
+def test_a_damaged_evaluation_json_is_named_when_the_tab_comes_to_the_front(window, qtbot, checkpoint, name):
+    """These files once killed the app (SIGSEGV, SIGABRT) as the tab was shown: the model arrives
+    while another tab is in front, and the Evaluation tab draws it in its showEvent."""
+    content, key = DAMAGED[name]
+    checkpoint.with_name("evaluation.json").write_text(content)
+    window.tabs.setCurrentWidget(window.training)
+    window.open_checkpoint(str(checkpoint))
+    qtbot.waitUntil(lambda: window.service.info is not None, timeout=30_000)
+    panel = window.evaluation
+    assert panel._stale  # drawn when shown, not before
+    window.tabs.setCurrentWidget(panel)
+    shown = panel.notice_text()
+    assert shown.startswith("The saved evaluation is not shown: evaluation.json: "), shown
+    assert key in shown and panel.rows == []
+    assert panel.evaluate_button.isEnabled()  # the tab goes on working
+    window.tabs.setCurrentIndex(1)
+    window.tabs.setCurrentWidget(panel)
+
+
+ODD_RESULTS = [
+    {"neg_elbo": "x", "epoch": None},
+    {"fid": "z", "fid_floor": [1], "inception_score": {}, "inception_score_std": "s"},
+    {"iw_nll": [1], "iw_nll_stderr": "e", "iw_samples": 2.5},
+    {"components": "abc", "components_in_use": "all"},
+    {"components": [{"x": 1}], "latent_dim": "eight", "active_units": None},
+    {"class_histogram": "x", "notes": "one note"},
+    {"class_histogram": [1, 2, "3"], "notes": [1, None]},
+    {"iw_nll": float("nan"), "neg_elbo": 90.0, "gap": True, "checkpoint": ["not", "a", "path"]},
+    {},
+]
+
+
+def test_results_of_any_shape_are_shown_never_raised(window):
+    panel = window.evaluation
+    window.tabs.setCurrentWidget(panel)
+    for i, results in enumerate(ODD_RESULTS):
+        panel.add_result(f"odd {i}", results)
+    assert len(panel.rows) == len(ODD_RESULTS)
+    assert cell(panel, 0, 2) == "?" and cell(panel, 0, 1) == "–"
+    assert cell(panel, 1, 6) == "? (?)" and cell(panel, 1, 7) == "? ± ?"
+    assert cell(panel, 2, 3) == "? ± ?" and cell(panel, 2, 4) == "?"
+    assert cell(panel, 3, 8) == "–" and cell(panel, 4, 8) == "– of 1" and cell(panel, 4, 9) == "– of ?"
+    for row in range(len(ODD_RESULTS)):
+        panel.table.selectRow(row)  # the histogram of each, drawn or "not shown"
+    panel.evaluate_shown()  # a selected row whose checkpoint is not a path: the model shown, or nothing
+    panel.cancel()
+    assert panel.bound_bars.opts["height"] == []  # no pair of finite numbers to compare
+
+
+def test_an_error_while_drawing_is_shown_in_the_tab(window, qtbot, checkpoint, monkeypatch):
+    """The mechanism of those crashes: an error that C code raised (a format code on text) must
+    not leave the tab's showEvent, where PySide6 6.11 turns it into a segmentation fault."""
+    from vae_explorer.app.panels.evaluation import EvaluationPanel
+
+    def broken(self, info):
+        return f"{'text':.2f}"
+
+    monkeypatch.setattr(EvaluationPanel, "on_model_loaded", broken)
+    window.tabs.setCurrentWidget(window.training)
+    window.open_checkpoint(str(checkpoint))
+    qtbot.waitUntil(lambda: window.service.info is not None, timeout=30_000)
+    window.tabs.setCurrentWidget(window.evaluation)
+    shown = window.evaluation.notice_text()
+    assert shown.startswith("This tab cannot show the model: ValueError: Unknown format code"), shown
+    window.tabs.setCurrentIndex(0)

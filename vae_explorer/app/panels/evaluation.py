@@ -9,6 +9,7 @@ inference worker's thread with a progress bar and Cancel.
 from __future__ import annotations
 
 import csv
+import math
 import threading
 from dataclasses import dataclass, replace
 from html import escape
@@ -69,34 +70,76 @@ class Row:
     results: dict[str, Any]
 
 
+def _number(value: Any) -> float | None:
+    """`value` as a float when it is a number (a bool is not), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
 def _fmt(value: Any, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    """A number to `digits` places: "–" when there is none, "?" when it is not a number (results
+    of any shape are shown, never raised on)."""
+    if value is None:
+        return "–"
+    number = _number(value)
+    return "?" if number is None else f"{number:.{digits}f}"
+
+
+def _whole(value: Any) -> str:
+    """A count: "–" when there is none, "?" when it is not a whole number."""
+    if value is None:
+        return "–"
+    number = _number(value)
+    return str(int(number)) if number is not None and number.is_integer() else "?"
+
+
+def _with(value: Any, spread: Any, template: str) -> str:
+    return "–" if value is None else template.format(_fmt(value), _fmt(spread))
 
 
 def row_cells(row: Row) -> list[str]:
+    """The table's cells of one evaluated model; any value of the wrong type shows as "?"."""
     r = row.results
-    iw = "–" if r.get("iw_nll") is None else f"{r['iw_nll']:.2f} ± {r['iw_nll_stderr']:.2f}"
-    fid = "–" if r.get("fid") is None else f"{r['fid']:.2f} ({r['fid_floor']:.2f})"
-    score = (
-        "–"
-        if r.get("inception_score") is None
-        else f"{r['inception_score']:.2f} ± {r['inception_score_std']:.2f}"
+    components = r.get("components")
+    in_use = (
+        f"{_whole(r.get('components_in_use'))} of {len(components)}"
+        if isinstance(components, list) and components
+        else "–"
     )
-    components = r.get("components") or []
-    in_use = f"{r['components_in_use']} of {len(components)}" if components else "–"
-    active = f"{r['active_units']} of {r['latent_dim']}" if r.get("latent_dim") else "–"
+    latent = r.get("latent_dim")
+    active = f"{_whole(r.get('active_units'))} of {_whole(latent)}" if latent else "–"
     return [
-        row.name,
-        str(r.get("epoch", "–")),
+        str(row.name),
+        _whole(r.get("epoch")),
         _fmt(r.get("neg_elbo")),
-        iw,
-        str(r.get("iw_samples") or "–"),
+        _with(r.get("iw_nll"), r.get("iw_nll_stderr"), "{} ± {}"),
+        _whole(r.get("iw_samples") or None),
         _fmt(r.get("gap")),
-        fid,
-        score,
+        _with(r.get("fid"), r.get("fid_floor"), "{} ({})"),
+        _with(r.get("inception_score"), r.get("inception_score_std"), "{} ± {}"),
         in_use,
         active,
     ]
+
+
+def class_counts(results: dict[str, Any]) -> np.ndarray | None:
+    """The class histogram of generated digits: ten finite, non-negative counts, else None."""
+    value = results.get("class_histogram")
+    if not isinstance(value, list) or len(value) != 10:
+        return None
+    counts = [_number(v) for v in value]
+    if any(c is None or not math.isfinite(c) or c < 0 for c in counts):
+        return None
+    return np.array(counts, dtype=float)
+
+
+def bound_and_iw(results: dict[str, Any]) -> tuple[float, float] | None:
+    """(negative ELBO, IW-NLL) when both are finite numbers, else None."""
+    bound, iw = _number(results.get("neg_elbo")), _number(results.get("iw_nll"))
+    if bound is None or iw is None or not (math.isfinite(bound) and math.isfinite(iw)):
+        return None
+    return bound, iw
 
 
 def evaluation_job(
@@ -245,7 +288,7 @@ class EvaluationPanel(Panel):
         self.table.selectRow(len(self.rows) - 1)
         notes = results.get("notes") or []
         if notes:
-            self.message.setText(" ".join(notes))
+            self.message.setText(" ".join(map(str, notes)) if isinstance(notes, list) else str(notes))
 
     def _render(self) -> None:
         refs = [(label, key, value, source) for label, key, value, source in REFERENCES]
@@ -280,32 +323,37 @@ class EvaluationPanel(Panel):
 
     def _draw_histogram(self) -> None:
         row = self._selected()
-        counts = (row.results.get("class_histogram") if row else None) or [0] * 10
-        self.bars.setOpts(height=np.asarray(counts, float))
-        what = f" — {row.name}" if row and row.results.get("class_histogram") else ""
-        self.histogram_title.setText(f"<b>Class histogram of generated digits</b>{what}")
-        if row is not None and row.results.get("class_histogram") is None:
-            self.histogram_title.setText(
-                "<b>Class histogram of generated digits</b> — not computed (FID/IS off)"
-            )
+        counts = class_counts(row.results) if row is not None else None
+        heights = counts if counts is not None else np.zeros(10)
+        self.bars.setOpts(height=heights)
+        title = "<b>Class histogram of generated digits</b>"
+        if row is None:
+            self.histogram_title.setText(title)
+        elif counts is not None:
+            self.histogram_title.setText(f"{title} — {escape(str(row.name))}")
+        elif row.results.get("class_histogram") is None:
+            self.histogram_title.setText(f"{title} — not computed (FID/IS off)")
+        else:
+            self.histogram_title.setText(f"{title} — not shown: not ten counts")
         plot = self.histogram.getPlotItem()
-        if any(counts):
+        if heights.any():
             plot.enableAutoRange()
         else:  # nothing to show: a plain 0..1 axis, not autoscaled noise around zero
             plot.setYRange(0, 1, padding=0)
 
     def _draw_gap(self) -> None:
-        shown = [r for r in self.rows if r.results.get("iw_nll") is not None]
+        pairs = [(r, bound_and_iw(r.results)) for r in self.rows]
+        shown = [(r, pair) for r, pair in pairs if pair is not None]
         x = np.arange(len(shown), dtype=float)
-        self.bound_bars.setOpts(x=x - 0.18, height=[r.results["neg_elbo"] for r in shown])
-        self.iw_bars.setOpts(x=x + 0.18, height=[r.results["iw_nll"] for r in shown])
+        self.bound_bars.setOpts(x=x - 0.18, height=[bound for _, (bound, _) in shown])
+        self.iw_bars.setOpts(x=x + 0.18, height=[iw for _, (_, iw) in shown])
         axis = self.gap_plot.getPlotItem().getAxis("bottom")
-        axis.setTicks([[(i, r.name) for i, r in enumerate(shown)]])
+        axis.setTicks([[(i, str(r.name)) for i, (r, _) in enumerate(shown)]])
         title = "<b>Bound against importance-weighted NLL</b>"
         self.gap_title.setText(title if shown else f"{title} — no IW-NLL yet (Evaluate with IW samples)")
         if shown:
-            low = min(min(r.results["iw_nll"], r.results["neg_elbo"]) for r in shown)
-            high = max(max(r.results["iw_nll"], r.results["neg_elbo"]) for r in shown)
+            low = min(min(pair) for _, pair in shown)
+            high = max(max(pair) for _, pair in shown)
             self.gap_plot.getPlotItem().setYRange(max(0.0, low - 0.1 * (high - low) - 2), high + 2)
             self.gap_plot.getPlotItem().setXRange(-0.6, len(shown) - 0.4)
 
@@ -335,7 +383,7 @@ class EvaluationPanel(Panel):
             return
         row = self._selected()
         checkpoint = row.results.get("checkpoint") if row is not None else None
-        if checkpoint and Path(checkpoint).is_file():
+        if isinstance(checkpoint, str) and checkpoint and Path(checkpoint).is_file():
             if self.info is None or self.info.checkpoint != checkpoint:
                 self.service.load_checkpoint(checkpoint)  # runs before the job, in the same thread
             name = row.name
