@@ -22,6 +22,19 @@ def collect_between_tests():
 
 
 @pytest.fixture(autouse=True)
+def no_worker_thread_left(app_env):
+    """A test ends with every worker thread joined (windows are closed before this runs): a
+    QThread destroyed while it runs aborts the process."""
+    yield
+    from vae_explorer.app.threads import join_all, running_threads
+
+    left = running_threads()
+    if left:
+        join_all()
+        pytest.fail(f"worker threads still running after the test: {left}")
+
+
+@pytest.fixture(autouse=True)
 def app_env(qapp, tmp_path):
     qapp.setApplicationName("vae-explorer")
     qapp.setOrganizationName(ORG_NAME)

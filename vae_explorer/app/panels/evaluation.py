@@ -156,8 +156,12 @@ def evaluation_job(
 
         data = replace(ctx.config.data, limit_train=None, limit_val=None, download=False)
         request = EvaluationRequest(iw_samples, fid, inception)
+
+        def stop() -> bool:  # Cancel, or the service shutting down (the window closing)
+            return cancel() or ctx.stopping.is_set()
+
         return evaluate_with_notes(
-            ctx.model, replace(ctx.config, data=data), load_splits(data), request, progress, cancel
+            ctx.model, replace(ctx.config, data=data), load_splits(data), request, progress, stop
         )
 
     return job
