@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 import pytest
@@ -10,15 +9,6 @@ from apphelpers import make_window, tiny_config
 from PySide6.QtCore import QSettings
 
 from vae_explorer import ORG_DOMAIN, ORG_NAME
-
-
-@pytest.fixture(autouse=True)
-def collect_between_tests():
-    """Collect the previous tests' garbage (windows, plots, figures) now, while no worker thread
-    runs, rather than at whatever moment a later test's allocations trigger it."""
-    gc.collect()
-    yield
-    gc.collect()
 
 
 @pytest.fixture(autouse=True)
