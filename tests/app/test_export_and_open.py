@@ -125,3 +125,37 @@ def test_loaded_message_only_for_a_checkpoint_the_user_opened(window, qtbot, che
     with qtbot.waitSignal(window.service.model_loaded, timeout=30_000):
         window.open_checkpoint(str(checkpoint))  # File → Open
     assert window.statusBar().currentMessage() == f"Loaded {checkpoint}"
+
+
+def test_file_dialogs_open_where_the_user_last_was(window, tmp_path, monkeypatch):
+    """Every file dialog opened in the home folder, and the report's did not say what it covers."""
+    from pathlib import Path
+
+    asked = []
+
+    def save_dialog(parent, title, start, filters):
+        asked.append((title, start))
+        return str(tmp_path / "figures" / "plot.png"), filters
+
+    (tmp_path / "figures").mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    window.export_figure(window.training.plot)
+    assert Path(asked[0][1]).parent == Path.home()
+    window.training.save_curves_csv()
+    assert asked[1][1] == str(tmp_path / "figures" / "nll_curves.csv")
+    opened = []
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda p, t, start, f: opened.append(start) or ("", "")
+    )
+    window.open_checkpoint()
+    assert opened == [str(tmp_path / "figures")]
+    # the report's dialog names the runs it covers
+    run = tmp_path / "runs" / "some-run"
+    window.queue_dir = run
+    run.mkdir(parents=True)
+    asked.clear()
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda p, title, start, f: asked.append(title) or ("", "")
+    )
+    window.export_report()
+    assert asked == ["Export a report of 1 run folder: some-run"]

@@ -75,9 +75,48 @@ def missing_display() -> bool:
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+# the system libraries Qt's xcb platform plugin loads and that minimal Linux systems lack, with
+# the Debian/Ubuntu package of each
+XCB_LIBRARIES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+}
+
+
+def missing_xcb_libraries() -> list[str]:
+    """The packages to install before Qt's xcb plugin can load, where it is the one Qt will use
+    (an X display on Linux, no other platform chosen); Qt itself names only the first it misses."""
+    if not sys.platform.startswith("linux"):
+        return []
+    if os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb" or not os.environ.get("DISPLAY"):
+        return []
+    if os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"):
+        return []  # Qt picks its Wayland plugin there
+    import ctypes
+
+    missing = []
+    for library, package in XCB_LIBRARIES.items():
+        try:
+            ctypes.CDLL(library)
+        except OSError:
+            missing.append(package)
+    return missing
+
+
 def run_app(argv: list[str] | None = None) -> int:
     if missing_display():
         print(NO_DISPLAY, file=sys.stderr)
+        return 2
+    missing = missing_xcb_libraries()
+    if missing:
+        print(
+            f"error: the window needs system libraries that are missing: {', '.join(missing)}; on "
+            f"Debian or Ubuntu: sudo apt-get install {' '.join(missing)} (the command line works "
+            "without them: vae-explorer --help)",
+            file=sys.stderr,
+        )
         return 2
     app = create_application(argv)
     from vae_explorer.app.main_window import MainWindow

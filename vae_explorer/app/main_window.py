@@ -6,12 +6,10 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QTabWidget,
@@ -21,6 +19,7 @@ from PySide6.QtWidgets import (
 from vae_explorer.core import events as ev
 from vae_explorer.core.atomic import WriteError, atomic_copy
 from vae_explorer.core.config import format_lr
+from vae_explorer.core.device import gpu_name
 from vae_explorer.core.runs import RunSummary, read_run, real_path
 from vae_explorer.core.session import best_run, run_dirs
 
@@ -66,9 +65,8 @@ def default_runs_root() -> Path:
 
 
 def device_description() -> str:
-    if torch.cuda.is_available():
-        return f"GPU: {torch.cuda.get_device_name(0)}"
-    return "CPU (no CUDA GPU found)"
+    name = gpu_name()
+    return f"GPU: {name}" if name is not None else "CPU (no CUDA GPU found)"
 
 
 class MainWindow(QMainWindow):
@@ -95,6 +93,7 @@ class MainWindow(QMainWindow):
         self.browser = self.training.browser
         self.browser.extra = load_extra_runs()
         self.browser.explore_requested.connect(self.explore_run)
+        self.browser.deleted.connect(self._run_deleted)
         self.browser.refresh()
         self.panels = [cls(self.service) for cls in PANEL_CLASSES]
         self.evaluation = next(p for p in self.panels if isinstance(p, EvaluationPanel))
@@ -152,7 +151,7 @@ class MainWindow(QMainWindow):
     def show_plan(self) -> None:
         device = self.settings.config.train.device
         if device == "auto":
-            device = "the GPU" if torch.cuda.is_available() else "the CPU"
+            device = "the GPU" if gpu_name() is not None else "the CPU"
         else:
             device = "the GPU" if device == "cuda" else "the CPU"
         self.training.set_plan(self.settings.plan(device))
@@ -391,9 +390,7 @@ class MainWindow(QMainWindow):
         stem = next((s for s, _, w in self.figures() if w is widget), None)
         if stem is None:
             return None
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Export figure", str(Path.home() / f"{stem}.png"), FILTER
-        )
+        path, chosen = ask.save_file(self, "Export figure", f"{stem}.png", FILTER)
         if not path:
             return None
         self.bring_figures_up_to_date()
@@ -414,7 +411,7 @@ class MainWindow(QMainWindow):
 
     def export_all(self, folder: str | None = None) -> list[Path]:
         if not folder:
-            folder = QFileDialog.getExistingDirectory(self, "Export all figures to")
+            folder = ask.choose_folder(self, "Export all figures to")
             if not folder:
                 return []
         from .export import check_folder
@@ -470,10 +467,13 @@ class MainWindow(QMainWindow):
             )
             return False
         if not path:
-            path, chosen = QFileDialog.getSaveFileName(
+            names = ", ".join(f.name for f in folders[:3]) + (
+                f" and {len(folders) - 3} more" if len(folders) > 3 else ""
+            )
+            path, chosen = ask.save_file(
                 self,
-                "Export report",
-                str(Path.home() / "report.pdf"),
+                f"Export a report of {len(folders)} run folder{'s' if len(folders) != 1 else ''}: {names}",
+                "report.pdf",
                 "PDF report (*.pdf);;HTML report, images embedded (*.html)",
             )
             if not path:
@@ -522,9 +522,7 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint(self, path: str | None = None) -> None:
         if not path:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Open checkpoint", str(self.runs_root), "Checkpoints (*.pt);;All files (*)"
-            )
+            path = ask.open_file(self, "Open checkpoint", "Checkpoints (*.pt);;All files (*)", self.runs_root)
             if not path:
                 return
         self.statusBar().showMessage(f"Loading {path}…")
@@ -534,6 +532,17 @@ class MainWindow(QMainWindow):
         if run is not None:  # a run folder: list it with its curve, and name the model after it
             self._list_run(run)
         self.service.load_checkpoint(path, run.name if run is not None else "")
+
+    def _run_deleted(self, key: str) -> None:
+        """The run the explore tabs show was deleted: they say so (their figures stay on show)."""
+        info = self.service.info
+        if info is None or not info.checkpoint or real_path(Path(info.checkpoint).parent) != key:
+            return
+        for panel in self.panels:
+            panel.set_notice(
+                "<b>The run shown here was deleted.</b> Its figures stay until you explore another "
+                "run or open a checkpoint."
+            )
 
     def _list_run(self, run: RunSummary) -> None:
         """Show `run` in the browser (remembered across sessions when outside the runs folder),
@@ -566,9 +575,7 @@ class MainWindow(QMainWindow):
             ask.inform(self, "Save checkpoint", "There is no model yet: train or open one first.")
             return None
         if not path:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save checkpoint as", str(Path.home() / "model.pt"), "Checkpoints (*.pt)"
-            )
+            path, _ = ask.save_file(self, "Save checkpoint as", "model.pt", "Checkpoints (*.pt)")
             if not path:
                 return None
         target = Path(path)

@@ -35,6 +35,8 @@ COLUMNS = ("", "name", "date", "settings", "status", "best val nll", "test nll")
 BEST_BACKGROUND = QColor("#e3f1dc")
 UNREADABLE_COLOUR = QColor("#8a8a8a")
 CELL_CHARS = 60  # a name or status longer than this is cut in its cell; the tooltip holds it whole
+# name, settings, status: the shares of the width the other columns leave, and their least widths
+SHARED_COLUMNS = {1: (0.35, 60), 3: (0.35, 60), 4: (0.30, 60)}
 
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
@@ -75,9 +77,15 @@ class RunBrowser(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setWordWrap(False)
+        # the tick, date and nll columns fit their contents; the name, settings and status share
+        # what is left (cut with "…", whole in their tooltips), so nothing needs a scrollbar
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for col in SHARED_COLUMNS:
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setToolTip("Double-click a run to explore its best model; tick it to show its curve")
         self.explore_button = QPushButton("Explore this run")
         self.rename_button = QPushButton("Rename…")
@@ -148,6 +156,8 @@ class RunBrowser(QWidget):
                     item.setToolTip("show this run's curves on the plot")
                 elif col == 1:
                     item.setToolTip(ask.plain_tooltip(f"{run.name}\n{run.folder}"))
+                elif col == 3 and value:
+                    item.setToolTip(ask.plain_tooltip(value.replace(", ", "\n")))
                 elif col == 4 and run.reason:
                     item.setToolTip(ask.plain_tooltip(f"{run.status}: {run.reason}"))
                 if run.key == best:
@@ -164,6 +174,7 @@ class RunBrowser(QWidget):
                         )
                 self.table.setItem(row, col, item)
         self.table.blockSignals(False)
+        self.fit_columns()
         self._apply_filter()
         if selected is not None and selected.key in keys:
             self.select(selected.key)
@@ -196,6 +207,22 @@ class RunBrowser(QWidget):
                 "Its files cannot be used: Open folder to look at them, or Delete it."
             )
         )
+
+    def fit_columns(self) -> None:
+        """Give the name, settings and status columns their shares of the width left over."""
+        table = self.table
+        fixed = sum(table.columnWidth(c) for c in range(table.columnCount()) if c not in SHARED_COLUMNS)
+        free = max(0, table.viewport().width() - fixed)
+        for col, (share, least) in SHARED_COLUMNS.items():
+            natural = table.sizeHintForColumn(col) + 12
+            table.setColumnWidth(col, max(least, min(int(free * share), max(natural, least))))
+        spare = free - sum(table.columnWidth(c) for c in SHARED_COLUMNS)
+        if spare > 0:  # short names and statuses: the settings take the rest
+            table.setColumnWidth(3, table.columnWidth(3) + spare)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
 
     def run_of(self, key: str) -> RunSummary | None:
         return next((r for r in self.runs if r.key == key), None)
@@ -244,7 +271,8 @@ class RunBrowser(QWidget):
             self.table.setRowHidden(row, hide)
             shown += not hide
         total = len(self.runs)
-        self.count_label.setText(f"{shown} of {total} runs" if words else f"{total} runs")
+        noun = "run" if total == 1 else "runs"
+        self.count_label.setText(f"{shown} of {total} {noun}" if words else f"{total} {noun}")
         self.count_label.setToolTip(f"the runs in {self.root} and the run folders you opened")
 
     def _update_buttons(self) -> None:
@@ -271,7 +299,14 @@ class RunBrowser(QWidget):
             ask.inform(self, "Explore run", f"{run.name} cannot be explored: {run.problem}")
             return
         if run.checkpoint is None:
-            ask.inform(self, "Explore run", f"{run.name} has no model yet (no epoch finished).")
+            why = (
+                "it diverged before its first epoch ended"
+                if run.status == "diverged"
+                else "it has not finished an epoch yet"
+                if run.status == "running"
+                else "no epoch of it finished"
+            )
+            ask.inform(self, "Explore run", f"{run.name} has no model: {why}.")
             return
         self.explore_requested.emit(run)
 

@@ -101,6 +101,6 @@ def output_file(path: str, suffixes: tuple[str, ...] = (".png", ".pdf")) -> Path
 
 def load_model(path: str, device: str = "cpu"):
     from vae_explorer.core.checkpoint import load_checkpoint
-    from vae_explorer.core.trainer import resolve_device
+    from vae_explorer.core.device import resolve_device
 
     return load_checkpoint(path, resolve_device(device))
