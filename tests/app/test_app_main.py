@@ -19,7 +19,7 @@ class Started(Exception):
 
 @pytest.fixture
 def no_qt(monkeypatch):
-    def create_application(argv=None):
+    def create_application(argv=None, plots=True):
         raise Started
 
     monkeypatch.setattr(app_main, "create_application", create_application)

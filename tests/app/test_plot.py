@@ -232,21 +232,21 @@ def test_empty_plot_has_no_tick_values_and_the_train_toggle_refits_the_range(qtb
 
 
 def test_runs_that_never_ran_leave_the_legend_and_keyed_runs_keep_their_colour(qtbot):
-    from vae_explorer.app.plot import stable_colour
+    from vae_explorer.core.colours import ColourBook
 
     plot = CurvePlot()
     qtbot.addWidget(plot)
+    plot.colours = book = ColourBook()
     a = plot.add_run("lr=0.001", key="/runs/q1/lr_0.001")
     b = plot.add_run("lr=0.01", key="/runs/q1/lr_0.01")
     plot.add_epoch(a, 1, 200.0, 190.0, 1, 190.0)
     plot.drop_from_legend(b)
     assert [label.text for _, label in plot.legend.items] == ["lr=0.001"]
-    assert plot.runs[a].colour == stable_colour("/runs/q1/lr_0.001")
-    plot.clear()  # a new queue, the same run folder first or second: the same colour
+    assert plot.runs[a].colour == book.colour("/runs/q1/lr_0.001") != plot.runs[b].colour
+    plot.clear()  # a new queue, the same run folder second: the same colour
     plot.add_run("other", key="/runs/q2/x")
     again = plot.add_run("lr=0.001", key="/runs/q1/lr_0.001")
-    if plot.runs[0].colour != stable_colour("/runs/q1/lr_0.001"):  # no clash with the first
-        assert plot.runs[again].colour == stable_colour("/runs/q1/lr_0.001")
+    assert plot.runs[again].colour == book.colour("/runs/q1/lr_0.001")
 
 
 def test_smoothing_time_axis_hover_of_every_run_and_csv(qtbot):

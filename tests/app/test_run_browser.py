@@ -234,3 +234,64 @@ def test_ticks_and_delete_reach_the_queues_own_runs(qtbot, tmp_path, monkeypatch
     assert panel.table.item(best, 1).text() == "deleted"
     assert all("was deleted" in p.notice_text() for p in win.panels)
     close(win)
+
+
+def test_exploring_is_easy_to_find(qtbot, tmp_path):
+    """Explore stayed on the Training tab, a double-click in This queue did nothing, the empty tabs'
+    hint named only File → Open, and Help held only About."""
+    from vae_explorer.app.help import GettingStartedDialog, ShortcutsDialog, shortcut_rows
+
+    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
+    assert "double-click a run" in win.panels[0].status.text()
+    helps = [a.text().replace("&", "") for a in win.help_menu.actions() if a.text()]
+    assert helps[:2] == ["Getting started", "Keyboard shortcuts"]
+    keys = dict(shortcut_rows(win))
+    assert keys["F5"].startswith("Start") and keys["F1"] == "Getting started"
+    ShortcutsDialog(win).deleteLater()
+    # the first launch shows Getting started, once
+    win.show_getting_started_once()
+    shown = [w for w in win.findChildren(GettingStartedDialog) if w.isVisible()]
+    assert len(shown) == 1 and str(tmp_path / "runs") in shown[0].text.text()
+    shown[0].close()
+    win.show_getting_started_once()
+    assert not [w for w in win.findChildren(GettingStartedDialog) if w.isVisible()]
+    # a queue; then a double-click in This queue explores its run, on the first explore tab
+    win.settings = tiny_settings(epochs=1, lrs=(1e-3, 3e-3))
+    seen = record_events(win)
+    win.start_training()
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
+    win.tabs.setCurrentWidget(win.training)
+    wanted = win.training.records[1].checkpoint
+    win.training.table.cellDoubleClicked.emit(1, 0)
+    assert win.tabs.currentWidget() is win.panels[0]
+    qtbot.waitUntil(
+        lambda: win.service.info is not None and win.service.info.checkpoint == wanted, timeout=30_000
+    )
+    # and from All runs the same
+    win.tabs.setCurrentWidget(win.training)
+    browser = win.training.browser
+    browser.table.cellDoubleClicked.emit(browser.row_of(win.training.queue_keys[0]), 1)
+    assert win.tabs.currentWidget() is win.panels[0]
+    close(win)
+
+
+def test_a_run_has_one_colour_in_the_list_the_plot_and_the_next_session(qtbot, runs_root):
+    from PySide6.QtGui import QColor
+
+    from vae_explorer.core.colours import ColourBook, colours_file
+
+    win = make_window(qtbot, runs_root, size=(1100, 750))
+    browser = win.training.browser
+    swatches = {}
+    for run in browser.runs:
+        browser.set_checked(run.key, True)
+        swatches[run.key] = browser.table.item(browser.row_of(run.key), 0).background().color().name()
+    drawn = {r.key: QColor(r.colour).name() for r in win.training.plot.runs}
+    assert drawn == swatches and len(set(swatches.values())) == len(swatches)
+    close(win)
+    again = make_window(qtbot, runs_root, size=(1100, 750))
+    for run in again.training.browser.runs:
+        row = again.training.browser.row_of(run.key)
+        assert again.training.browser.table.item(row, 0).background().color().name() == swatches[run.key]
+    assert ColourBook(colours_file()).colours == swatches
+    close(again)

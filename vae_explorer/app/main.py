@@ -8,9 +8,10 @@ import sys
 from vae_explorer import APP_NAME, ORG_DOMAIN, ORG_NAME, __version__
 
 
-def create_application(argv: list[str] | None = None):
-    """The QApplication with name, organisation, version and icon set (QSettings use them)."""
-    import pyqtgraph as pg
+def create_application(argv: list[str] | None = None, plots: bool = True):
+    """The QApplication with name, organisation, version and icon set (QSettings use them);
+    with `plots`, pyqtgraph configured too (its import takes a second: run_app does it after the
+    first paint)."""
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
@@ -21,9 +22,18 @@ def create_application(argv: list[str] | None = None):
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("io.github.vae_explorer.VaeExplorer")
     app.setWindowIcon(app_icon())
+    if plots:
+        configure_plots()
+    return app
+
+
+def configure_plots() -> None:
+    """pyqtgraph's options, and garbage collection on the GUI thread (pyqtgraph's collector; before
+    any worker thread starts)."""
+    import pyqtgraph as pg
+
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
     collect_garbage_on_gui_thread()
-    return app
 
 
 _collector = None  # the one GarbageCollector of the process, once installed
@@ -43,6 +53,26 @@ def collect_garbage_on_gui_thread():
 
         _collector = GarbageCollector(interval=1.0)
     return _collector
+
+
+def loading_window():
+    """What shows while the engine (PyTorch, pyqtgraph, the panels) loads: a plain window with the
+    app's title, where the main window will be, saying what is happening."""
+    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtWidgets import QLabel, QMainWindow
+
+    window = QMainWindow()
+    window.setWindowTitle(APP_NAME)
+    label = QLabel("Loading the training engine (PyTorch) and the plots…")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setStyleSheet("color: #555; font-size: 12pt;")
+    window.setCentralWidget(label)
+    from vae_explorer.app.settings import read_bytes
+
+    geometry = read_bytes(QSettings(), "window/geometry")
+    if geometry is None or not window.restoreGeometry(geometry):
+        window.resize(1200, 800)  # the main window's own first size
+    return window
 
 
 def app_icon():
@@ -105,6 +135,22 @@ def missing_xcb_libraries() -> list[str]:
     return missing
 
 
+def paint_now(app, window, wait: float = 1.0) -> None:
+    """Return once `window` is on screen and painted (the window manager maps it a moment after
+    show(), and the imports that follow would keep it black until they end), or after `wait` s."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        app.processEvents()
+        handle = window.windowHandle()
+        if handle is not None and handle.isExposed():
+            window.repaint()
+            app.processEvents()
+            return
+        time.sleep(0.005)
+
+
 def run_app(argv: list[str] | None = None) -> int:
     if missing_display():
         print(NO_DISPLAY, file=sys.stderr)
@@ -118,11 +164,20 @@ def run_app(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    app = create_application(argv)
+    app = create_application(argv, plots=False)
+    # on screen first, then the heavy imports: the window appears in a fraction of the time
+    loading = loading_window()
+    loading.show()
+    paint_now(app, loading)
+    configure_plots()
     from vae_explorer.app.main_window import MainWindow
 
     window = MainWindow()
+    app.processEvents()  # the window manager's placement of the loading window is known now
+    window.setGeometry(loading.geometry())  # where the user already sees the app
     window.show()
+    loading.close()
+    window.show_getting_started_once()
     code = app.exec()
     # Everything is on disk by now (run files are written atomically, the settings synced on
     # close): end the process at once rather than after seconds of interpreter teardown (torch,

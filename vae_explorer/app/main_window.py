@@ -26,6 +26,7 @@ from vae_explorer.core.session import best_run, run_dirs
 from . import ask
 from .about import AboutDialog
 from .export import FILTER, ExportError, export_widget
+from .help import GettingStartedDialog, ShortcutsDialog
 from .inference import InferenceService, ModelInfo
 from .panels.components import ComponentsPanel
 from .panels.evaluation import EvaluationPanel
@@ -239,29 +240,69 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu()
 
     @staticmethod
-    def _dropped_checkpoint(event) -> str | None:
-        """The checkpoint a drag carries: a .pt file, or a run folder's model.pt."""
+    def _dropped_path(event) -> Path | None:
+        """The one local file or folder a drag carries, if that is what it carries."""
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
         if len(urls) != 1 or not urls[0].isLocalFile():
             return None
-        path = Path(urls[0].toLocalFile())
+        return Path(urls[0].toLocalFile())
+
+    @classmethod
+    def _dropped_checkpoint(cls, event) -> str | None:
+        """The checkpoint a drag carries: a .pt file, or a run folder's model.pt."""
+        path = cls._dropped_path(event)
+        if path is None:
+            return None
         if path.is_dir() and (path / "model.pt").is_file():
             return str(path / "model.pt")
         if path.suffix == ".pt" and path.is_file():
             return str(path)
         return None
 
+    @staticmethod
+    def _accept_without_moving(event) -> None:
+        """Take a drop as a copy or a link, never a move: a file manager that honours the action
+        it proposed could otherwise move the user's run folder into the app."""
+        for action in (Qt.DropAction.CopyAction, Qt.DropAction.LinkAction):
+            if event.possibleActions() & action:
+                event.setDropAction(action)
+                event.accept()
+                return
+        event.ignore()
+
     def dragEnterEvent(self, event) -> None:
-        if self._dropped_checkpoint(event):
-            event.acceptProposedAction()
+        # any one local file or folder: the drop says why it cannot open one that is no checkpoint
+        if self._dropped_path(event) is not None:
+            self._accept_without_moving(event)
         else:
             event.ignore()
 
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
     def dropEvent(self, event) -> None:
-        path = self._dropped_checkpoint(event)
-        if path:
-            event.acceptProposedAction()
-            self.open_checkpoint(path)
+        path = self._dropped_path(event)
+        if path is None:
+            event.ignore()
+            return
+        self._accept_without_moving(event)
+        checkpoint = self._dropped_checkpoint(event)
+        if checkpoint:
+            self.open_checkpoint(checkpoint)
+            return
+        if path.is_dir():
+            run = read_run(path, self.runs_root)
+            why = (
+                f"it is a run that cannot be read ({run.problem})"
+                if run is not None and not run.readable
+                else "its run has no model.pt yet (no epoch finished)"
+                if run is not None
+                else "it is not a run folder (it has no config.json and model.pt)"
+            )
+        else:
+            why = "it is not a checkpoint (a .pt file such as a run's model.pt)"
+        self.statusBar().showMessage(f"Not opened: {path.name}", 8000)
+        ask.inform(self, "Open", f"{path} cannot be opened: {why}.")
 
     # -- actions -----------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -322,6 +363,9 @@ class MainWindow(QMainWindow):
         for a in (self.start_action, self.pause_action, self.stop_action):
             train_menu.addAction(a)
         self.help_menu = self.menuBar().addMenu("&Help")
+        self.help_menu.addAction(self._action("&Getting started", self.show_getting_started, "F1"))
+        self.help_menu.addAction(self._action("&Keyboard shortcuts", lambda: ShortcutsDialog(self).exec()))
+        self.help_menu.addSeparator()
         self.help_menu.addAction(self._action("&About VAE Explorer", lambda: self.about_dialog().exec()))
         self.help_menu.addAction(self._action("About &Qt", QApplication.aboutQt))
 
@@ -361,6 +405,20 @@ class MainWindow(QMainWindow):
         self.settings_action.setEnabled(not running)
         self.save_action.setEnabled(self.service.info is not None)
 
+    def show_getting_started(self) -> GettingStartedDialog:
+        """The Getting started page, not modal: the window stays usable beside it."""
+        dialog = GettingStartedDialog(self.runs_root, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_getting_started_once(self) -> None:
+        """On the first launch, the Getting started page (Help shows it again)."""
+        store = QSettings()
+        if not read_bool(store, "help/getting_started_shown", False):
+            store.setValue("help/getting_started_shown", True)
+            self.show_getting_started()
+
     def about_dialog(self) -> AboutDialog:
         return AboutDialog(self)
 
@@ -374,15 +432,23 @@ class MainWindow(QMainWindow):
         return out
 
     def bring_figures_up_to_date(self, timeout_ms: int = 120_000) -> None:
-        """Draw every panel that a new model passed by while hidden, and wait (the window still
-        responding) until their jobs have reported, so that an export shows the current model."""
-        if not any(panel.bring_up_to_date() for panel in self.panels):
-            return
+        """Draw every panel that a new model passed by while hidden, each in front while it draws
+        (a tab never shown has no layout at the window's size, and its figure would export as
+        its placeholder), and wait, the window still responding, until its jobs have reported;
+        then the tab in front before comes back."""
         from PySide6.QtCore import QDeadlineTimer, QEventLoop
 
+        current = self.tabs.currentWidget()
         deadline = QDeadlineTimer(timeout_ms)
-        while self.service.pending() and not deadline.hasExpired():
-            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        for panel in self.panels:
+            if not panel.stale:
+                continue
+            self.tabs.setCurrentWidget(panel)  # shown: it lays out and draws the latest model
+            panel.bring_up_to_date()
+            while self.service.pending() and not deadline.hasExpired():
+                QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            QApplication.processEvents()
+        self.tabs.setCurrentWidget(current)
 
     def export_figure(self, widget: QWidget) -> Path | None:
         """Ask for a file and export `widget` there; the suggested name is the CLI's for it now
@@ -568,6 +634,7 @@ class MainWindow(QMainWindow):
             8000,
         )
         self.service.load_checkpoint(str(run.checkpoint), run.name)
+        self.tabs.setCurrentWidget(self.panels[0])  # the user asked to see it: show it
 
     def save_checkpoint_as(self, path: str | None = None) -> Path | None:
         info = self.service.info

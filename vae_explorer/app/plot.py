@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import math
-import zlib
 
 import numpy as np
 import pyqtgraph as pg
@@ -13,6 +12,7 @@ from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
 from PySide6.QtCore import QPointF, QSizeF, Qt
 from PySide6.QtWidgets import QGraphicsLayoutItem, QSizePolicy, QVBoxLayout, QWidget
 
+from vae_explorer.core.colours import ColourBook, hashed_colour
 from vae_explorer.core.runfiles import History, drawable
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -32,25 +32,6 @@ def legend_text(label: str, note: str = "") -> str:
     if len(name) > room:
         name = name[: room - 1] + "…"
     return html.escape(name + note, quote=False)
-
-
-# colours of runs that have a folder: one per folder, the same in every queue and the run browser
-STABLE_PALETTE = (
-    *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"),
-    *("#bcbd22", "#393b79", "#000000"),
-)
-
-
-def stable_colour(key: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
-    """The colour of the run whose folder is `key`: picked by a hash of the key, so it does not
-    depend on the run's place in a queue or list; the next free one when another run shown beside
-    it has it already."""
-    start = zlib.crc32(key.encode("utf-8")) % len(STABLE_PALETTE)
-    for i in range(len(STABLE_PALETTE)):
-        colour = STABLE_PALETTE[(start + i) % len(STABLE_PALETTE)]
-        if colour not in taken:
-            return colour
-    return STABLE_PALETTE[start]
 
 
 def run_colours(count: int) -> list[str]:
@@ -302,6 +283,7 @@ class CurvePlot(QWidget):
         self.hover.hide()
         self.plot.addItem(self.hover, ignoreBounds=True)
         self.runs: list[_Run] = []
+        self.colours: ColourBook | None = None  # the run folders' colours, shared with the run list
         self.show_train = True
         self.log_y = False
         self.smoothing = 0.0
@@ -326,8 +308,8 @@ class CurvePlot(QWidget):
     def add_run(self, label: str, key: str | None = None) -> int:
         """A new curve; a run with a folder (`key`) gets its stable colour, others the next of the
         palette in order."""
-        if key is not None:
-            colour = stable_colour(key, {r.colour for r in self.runs})
+        if key is not None:  # the run folder's own colour, as the run list shows it
+            colour = self.colours.colour(key) if self.colours is not None else hashed_colour(key)
         else:
             colour = PALETTE[len(self.runs) % len(PALETTE)]
         run = _Run(self.plot, label, colour)

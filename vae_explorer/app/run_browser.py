@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vae_explorer.core.colours import ColourBook
 from vae_explorer.core.runfiles import clean_text
 from vae_explorer.core.runs import UNREADABLE, RunSummary, differing_settings, find_runs, rename_run
 
 from . import ask
-from .plot import stable_colour
 
 COLUMNS = ("", "name", "date", "settings", "status", "best val nll", "test nll")
 BEST_BACKGROUND = QColor("#e3f1dc")
@@ -67,6 +67,7 @@ class RunBrowser(QWidget):
         self.runs: list[RunSummary] = []
         self.checked: set[str] = set()
         self.busy: set[str] = set()  # runs this app is training now (not to be deleted)
+        self.colours = ColourBook()  # the window gives it the one it shares with the plot
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter by name, settings or status")
         self.filter.setClearButtonEnabled(True)
@@ -152,7 +153,7 @@ class RunBrowser(QWidget):
                     item.setCheckState(
                         Qt.CheckState.Checked if run.key in self.checked else Qt.CheckState.Unchecked
                     )
-                    item.setBackground(QBrush(QColor(stable_colour(run.key))))
+                    item.setBackground(QBrush(QColor(self.colours.colour(run.key))))
                     item.setToolTip("show this run's curves on the plot")
                 elif col == 1:
                     item.setToolTip(ask.plain_tooltip(f"{run.name}\n{run.folder}"))
@@ -287,14 +288,14 @@ class RunBrowser(QWidget):
     # -- actions ------------------------------------------------------------------------------------
     def _explore_row(self, row: int) -> None:
         if 0 <= row < len(self.runs):
-            self._explore(self.runs[row])
+            self.explore(self.runs[row])
 
     def _explore_selected(self) -> None:
         run = self.selected()
         if run is not None:
-            self._explore(run)
+            self.explore(run)
 
-    def _explore(self, run: RunSummary) -> None:
+    def explore(self, run: RunSummary) -> None:
         if not run.readable:
             ask.inform(self, "Explore run", f"{run.name} cannot be explored: {run.problem}")
             return

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
+from vae_explorer.core.colours import ColourBook, colours_file
 from vae_explorer.core.config import RunConfig, format_lr, nll_label
 from vae_explorer.core.events import RunStatus
 from vae_explorer.core.runs import real_path
@@ -102,6 +103,8 @@ class TrainingPanel(QWidget):
         self.browser.curves_changed.connect(self.show_browser_curves)
         self.browser.deleted.connect(self._run_deleted)
         self.plot = CurvePlot()
+        # one colour per run folder, the same in the list, the plot and the report, and kept
+        self.plot.colours = self.browser.colours = ColourBook(colours_file())
         self.plot.widget.setMinimumHeight(260)
         self.show_train = QCheckBox("Show train loss (dashed)")
         self.show_train.setChecked(True)
@@ -146,6 +149,7 @@ class TrainingPanel(QWidget):
         self.result_label = WrappedLabel("No run yet. Press Start (F5) to train with the current settings.")
 
         self.table = QTableWidget(0, len(COLUMNS))
+        self.table.cellDoubleClicked.connect(self._explore_queue_row)
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -307,6 +311,18 @@ class TrainingPanel(QWidget):
             if key not in self._browser_curves:
                 self.plot.add_history(name, key, history)
                 self._browser_curves[key] = (name, epochs)
+
+    def _explore_queue_row(self, row: int, _column: int = 0) -> None:
+        """Double-click in This queue: explore that run, as a double-click in All runs does."""
+        key = self.queue_keys[row] if 0 <= row < len(self.queue_keys) else None
+        if key is None or row in self.deleted_runs:
+            return
+        run = self.browser.run_of(key)
+        if run is None:  # its first epoch may have ended after the last listing
+            self.browser.refresh()
+            run = self.browser.run_of(key)
+        if run is not None:
+            self.browser.explore(run)
 
     def _run_deleted(self, key: str) -> None:
         """A run of this queue deleted from the run list: off the plot, and its row says so."""
