@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 import threading
 from dataclasses import dataclass, replace
 from html import escape
@@ -40,20 +41,21 @@ from vae_explorer.app import ask
 from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.app.panels.base import Panel
 from vae_explorer.core.evaluation import REFERENCES
+from vae_explorer.core.metrics import METRICS, csv_header, csv_row
 from vae_explorer.core.runfiles import EVALUATION, FileProblem, read_evaluation
 
-COLUMNS = (
-    "model",
-    "epoch",
-    "test neg. ELBO",
-    "IW-NLL ± s.e.",
-    "S",
-    "ELBO − IW gap",
-    "FID (floor)",
-    "IS ± s.d.",
-    "components in use",
-    "active units",
-)
+
+# the model, its epoch, then core.metrics' table: every metric there is a column here
+def _header(metric) -> str:
+    """A metric's column header: its name on lines of at most 12 characters, then its unit."""
+    lines = textwrap.wrap(metric.short or metric.label, 12)
+    return "\n".join(lines + ([f"({metric.unit})"] if metric.unit else []))
+
+
+COLUMNS = ("model", "epoch", *(_header(m) for m in METRICS))
+METRIC_COLUMN = {m.key: 2 + i for i, m in enumerate(METRICS)}
+# the published figures, named short in the table (their full names and sources in tooltips)
+REFERENCE_NAMES = ("course write-up (MoG prior)", "VAE, standard prior", "VAE, VampPrior")
 REFERENCE_COLOUR = "#6b6b6b"
 ALIGN = {
     False: Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
@@ -76,15 +78,6 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
-    """A number to `digits` places: "–" when there is none, "?" when it is not a number (results
-    of any shape are shown, never raised on)."""
-    if value is None:
-        return "–"
-    number = _number(value)
-    return "?" if number is None else f"{number:.{digits}f}"
-
-
 def _whole(value: Any) -> str:
     """A count: "–" when there is none, "?" when it is not a whole number."""
     if value is None:
@@ -93,33 +86,24 @@ def _whole(value: Any) -> str:
     return str(int(number)) if number is not None and number.is_integer() else "?"
 
 
-def _with(value: Any, spread: Any, template: str) -> str:
-    return "–" if value is None else template.format(_fmt(value), _fmt(spread))
+def metric_cell(metric, results: dict[str, Any]) -> str:
+    """A metric as the table shows it (core.metrics writes it); "?" when one of its values is
+    there but not a number (results of any shape are shown, never raised on), "–" when missing."""
+    keys = [k for k in (metric.key, metric.spread, metric.samples, metric.reference) if k]
+    if metric.total and metric.total != "#components":
+        keys.append(metric.total)
+    if any(results.get(k) is not None and _number(results.get(k)) is None for k in keys):
+        return "?"
+    counted = metric.total == "#components" and results.get(metric.key) is not None
+    if counted and not isinstance(results.get("components"), list):
+        return "?"
+    return metric.text(results) or "–"
 
 
 def row_cells(row: Row) -> list[str]:
-    """The table's cells of one evaluated model; any value of the wrong type shows as "?"."""
+    """The table's cells of one evaluated model."""
     r = row.results
-    components = r.get("components")
-    in_use = (
-        f"{_whole(r.get('components_in_use'))} of {len(components)}"
-        if isinstance(components, list) and components
-        else "–"
-    )
-    latent = r.get("latent_dim")
-    active = f"{_whole(r.get('active_units'))} of {_whole(latent)}" if latent else "–"
-    return [
-        str(row.name),
-        _whole(r.get("epoch")),
-        _fmt(r.get("neg_elbo")),
-        _with(r.get("iw_nll"), r.get("iw_nll_stderr"), "{} ± {}"),
-        _whole(r.get("iw_samples") or None),
-        _fmt(r.get("gap")),
-        _with(r.get("fid"), r.get("fid_floor"), "{} ({})"),
-        _with(r.get("inception_score"), r.get("inception_score_std"), "{} ± {}"),
-        in_use,
-        active,
-    ]
+    return [str(row.name), _whole(r.get("epoch")), *(metric_cell(m, r) for m in METRICS)]
 
 
 def class_counts(results: dict[str, Any]) -> np.ndarray | None:
@@ -304,12 +288,12 @@ class EvaluationPanel(Panel):
         for j, (label, key, value, source) in enumerate(refs):
             i = len(self.rows) + j
             cells = ["–"] * len(COLUMNS)
-            cells[0] = f"reference: {label}"
-            cells[2 if key == "neg_elbo" else 3] = f"{value:.2f}"
+            cells[0] = REFERENCE_NAMES[j] if j < len(REFERENCE_NAMES) else label  # grey, italic
+            cells[METRIC_COLUMN[key]] = f"{value:.2f}"
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setForeground(QBrush(QColor(REFERENCE_COLOUR)))
-                item.setToolTip(source)
+                item.setToolTip(f"Published figure, {label}: {value:.2f}\n{source}")
                 font = item.font()
                 font.setItalic(True)
                 item.setFont(font)
@@ -354,15 +338,18 @@ class EvaluationPanel(Panel):
         axis.setTicks([[(i, str(r.name)) for i, (r, _) in enumerate(shown)]])
         title = "<b>Bound against importance-weighted NLL</b>"
         self.gap_title.setText(title if shown else f"{title} — no IW-NLL yet (Evaluate with IW samples)")
-        if shown:
-            low = min(min(pair) for _, pair in shown)
+        if shown:  # from zero: a bar's height is its value, so a 3-nat gap looks like one
             high = max(max(pair) for _, pair in shown)
-            self.gap_plot.getPlotItem().setYRange(max(0.0, low - 0.1 * (high - low) - 2), high + 2)
+            self.gap_plot.getPlotItem().setYRange(
+                min(0.0, *(min(pair) for _, pair in shown)), high * 1.25
+            )  # room for the legend above the bars
             self.gap_plot.getPlotItem().setXRange(-0.6, len(shown) - 0.4)
 
     # -- evaluating the model shown ---------------------------------------------------------------
     def on_model_loaded(self, info: ModelInfo) -> None:
         self.evaluate_button.setEnabled(self._evaluating is None)
+        if self._evaluating is None:
+            self.message.setText("")  # "Evaluation cancelled." was about another model
         known = any(r.results.get("checkpoint") == info.checkpoint for r in self.rows)
         if info.checkpoint and not known:
             try:  # a file from disk: checked key by key, never trusted
@@ -375,8 +362,9 @@ class EvaluationPanel(Panel):
 
     @staticmethod
     def _name(info: ModelInfo) -> str:
+        """The run's name (its name.txt, else its folder), as the run list shows it."""
         path = Path(info.checkpoint) if info.checkpoint else None
-        where = f"{path.parent.name}/{path.name}" if path else "model"
+        where = info.name or (path.parent.name if path else "model")
         return f"{where} (lr={info.config.train.lr:g})"
 
     def evaluate_shown(self) -> None:
@@ -434,13 +422,39 @@ class EvaluationPanel(Panel):
 
     def _done(self, results: dict[str, Any]) -> None:
         name = self._evaluating or "model"
-        self._finish(f"Evaluated {name}.")
         results = {
             **results,
             "epoch": self.info.epoch if self.info else None,
             "checkpoint": self.info.checkpoint if self.info else None,
         }
+        saved = self._save(results)
+        self._finish(f"Evaluated {name}. {saved}")
         self.add_result(name, results)
+
+    def _save(self, results: dict[str, Any]) -> str:
+        """Keep an evaluation of a run's model in the run's evaluation.json (an IW-NLL with more
+        samples there stays the one shown); says what became of it."""
+        from vae_explorer.core.atomic import WriteError
+        from vae_explorer.core.evaluation_file import save_evaluation
+        from vae_explorer.core.runlock import RunFolderBusy
+        from vae_explorer.core.runs import is_run_folder
+
+        checkpoint = results.get("checkpoint")
+        if not isinstance(checkpoint, str) or Path(checkpoint).name != "model.pt":
+            return ""
+        folder = Path(checkpoint).parent
+        if not is_run_folder(folder):
+            return ""
+        try:
+            merged = save_evaluation(folder, results)
+        except RunFolderBusy:
+            return f"Not saved: {folder} is being written by another process."
+        except (WriteError, OSError) as exc:
+            return f"Not saved: {exc}"
+        results.update(
+            {k: merged.get(k) for k in ("iw_nll", "iw_nll_stderr", "iw_samples", "gap", "iw_runs")}
+        )
+        return f"Saved in {folder / 'evaluation.json'}."
 
     def _failed(self, message: str) -> None:
         self._finish("Evaluation cancelled." if "cancelled" in message else f"Evaluation failed: {message}")
@@ -456,11 +470,16 @@ class EvaluationPanel(Panel):
         path = Path(path)
         from vae_explorer.core.atomic import WriteError, atomic_write_text
 
-        lines: list[list[str]] = [list(COLUMNS)]
-        for i in range(self.table.rowCount()):
-            lines.append(
-                [self.table.item(i, c).text() if self.table.item(i, c) else "" for c in range(len(COLUMNS))]
-            )
+        # numbers only, each in its own column, units in the header (core.metrics)
+        lines: list[list[str]] = [["model", "epoch", *csv_header()]]
+        for row in self.rows:
+            epoch = _number(row.results.get("epoch"))
+            lines.append([str(row.name), "" if epoch is None else str(int(epoch)), *csv_row(row.results)])
+        header = lines[0]
+        for label, key, value, _ in REFERENCES:
+            reference = ["reference: " + label, "", *[""] * (len(header) - 2)]
+            reference[header.index(next(h for h in header if h.split(" ")[0] == key))] = repr(value)
+            lines.append(reference)
         import io
 
         buf = io.StringIO()
