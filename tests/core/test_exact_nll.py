@@ -1,26 +1,34 @@
 """The exact NLL of a trained 2-D model (10 epochs on 10,000 images, the first 100 test images
-with their fixed binarisation): within 0.05 nats of an independent quadrature written here in
-numpy (the decoder and prior from the saved weights, Simpson's rule on a fixed fine grid), and
-below the IW-5000 figure, which is an upper bound on it."""
+with their fixed binarisation): within 0.05 nats of the independent quadrature of
+benchmarks/exact_nll.py (numpy from the weights, Simpson's rule on its own fixed grid), and below
+the IW-5000 figure, which is an upper bound on it."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import math
 from dataclasses import replace
+from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from vae_explorer.core.config import DataConfig, RunConfig, apply_preset
 from vae_explorer.core.data import TEST_BINARISE_SEED, load_splits, model_input
 from vae_explorer.core.evaluate import negative_elbo
-from vae_explorer.core.exact2d import exact_figures, exact_nll
+from vae_explorer.core.exact2d import exact_figures
 from vae_explorer.core.likelihood import iw_nll
 from vae_explorer.core.trainer import Trainer
 
-SLOPE = 0.01  # torch's LeakyReLU
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "exact_nll.py"
+
+
+def independent():
+    """benchmarks/exact_nll.py as a module: numpy only, none of core/exact2d.py."""
+    spec = importlib.util.spec_from_file_location("exact_nll_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -36,65 +44,20 @@ def trained():
     return model, x
 
 
-def _mlp(state: dict[str, np.ndarray], prefix: str, h: np.ndarray) -> np.ndarray:
-    for i in (0, 2, 4):
-        h = h @ state[f"{prefix}.{i}.weight"].T + state[f"{prefix}.{i}.bias"]
-        if i < 4:
-            h = np.where(h > 0, h, SLOPE * h)
-    return h
-
-
-def independent_log_px(model, x: torch.Tensor, max_nodes: int = 1201) -> np.ndarray:
-    """log p(x) per image by Simpson's rule on one fixed grid of nodes, numpy only: the box holds
-    every image's q(z|x) +- 8 sigma and every prior component's mean +- 3 sigma; its step is a
-    third of the smallest posterior standard deviation (at most `max_nodes` nodes a side)."""
-    state = {k: v.double().numpy() for k, v in model.state_dict().items()}
-    xs = x.double().numpy()
-    enc = _mlp(state, "encoder.net", xs)
-    mu, sd = enc[:, :2], np.exp(0.5 * enc[:, 2:])
-    means, sd_p = state["prior.means"], np.exp(0.5 * state["prior.log_vars"])
-    log_w = state["prior.logits"] - np.logaddexp.reduce(state["prior.logits"])
-    lo = np.minimum((mu - 8 * sd).min(0), (means - 3 * sd_p).min(0))
-    hi = np.maximum((mu + 8 * sd).max(0), (means + 3 * sd_p).max(0))
-    step = sd.min() / 3
-    nodes = int(min(max_nodes, math.ceil((hi - lo).max() / step))) | 1  # odd, for Simpson
-    axes = [np.linspace(lo[d], hi[d], nodes) for d in range(2)]
-    simpson = np.ones(nodes)
-    simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
-    log_weights = [np.log(simpson * (axes[d][1] - axes[d][0]) / 3) for d in range(2)]
-    z1, z2 = np.meshgrid(axes[0], axes[1], indexing="ij")
-    z = np.stack([z1.ravel(), z2.ravel()], 1)
-    lw = (log_weights[0][:, None] + log_weights[1][None, :]).ravel()
-    acc = np.full(len(xs), -np.inf)
-    w32 = {k: v.astype(np.float32) for k, v in state.items()}
-    for start in range(0, len(z), 20_000):
-        zc = z[start : start + 20_000]
-        logits = _mlp(w32, "decoder.net", zc.astype(np.float32)).astype(np.float64)
-        log_px_z = xs @ logits.T - np.logaddexp(0.0, logits).sum(1)[None]
-        d = zc[:, None, :] - means[None]
-        log_pz = np.logaddexp.reduce(
-            log_w - 0.5 * (np.log(2 * np.pi * sd_p**2) + d**2 / sd_p**2).sum(-1), axis=1
-        )
-        acc = np.logaddexp(
-            acc, np.logaddexp.reduce(log_px_z + (log_pz + lw[start : start + 20_000])[None], axis=1)
-        )
-    return acc
-
-
 def test_the_exact_nll_agrees_with_an_independent_quadrature_and_lies_below_iw5000(trained):
     model, x = trained
-    exact = exact_nll(model, x)
-    assert exact.converged, exact.steps
-    nll = float(-exact.log_px.mean())
-    independent = float(-independent_log_px(model, x).mean())
-    assert abs(nll - independent) < 0.05, (nll, independent)
+    figures = exact_figures(model, x)  # what `evaluate --exact` reports
+    assert figures["exact_converged"] and figures["exact_note"] is None, figures["exact_steps"]
+    assert figures["exact_change"] < 1e-3 and figures["exact_grid"] == figures["exact_steps"][-1][0]
+    nll = figures["exact_nll"]
+    check = independent()
+    weights = {k: v.double().numpy() for k, v in model.state_dict().items()}
+    fine, coarse = check.quadrature(weights, x.double().numpy(), 801)
+    assert abs(fine.mean() - coarse.mean()) < 0.01  # the independent quadrature has converged too
+    assert abs(nll - float(-fine.mean())) < 0.05, (nll, float(-fine.mean()))
     iw = iw_nll(model, x, 5000, torch.Generator().manual_seed(0))
     bound = negative_elbo(model, x)
     assert nll < iw.mean < bound, (nll, iw.mean, bound)
-    # what `evaluate --exact` reports is the same figure
-    figures = exact_figures(model, x)
-    assert figures["exact_nll"] == pytest.approx(nll) and figures["exact_converged"]
-    assert figures["exact_grid"] == exact.grid.n and figures["exact_note"] is None
 
 
 def test_evaluate_exact_on_the_command_line(tmp_path, capsys):

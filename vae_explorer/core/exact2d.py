@@ -25,7 +25,7 @@ from .distributions import log_normal_diag
 
 MARGIN = 6.0  # standard deviations of q(z|x) and of the prior's components inside the grid
 START_POINTS = 100  # points a side of the first grid
-MAX_POINTS = 800  # points a side, at most (640,000 decoder calls per image batch)
+MAX_POINTS = 1600  # points a side, at most (2,560,000 decoder calls for all the images together)
 TOLERANCE = 1e-3  # nats: the largest change of log p(x) between two refinements that counts as converged
 GRID_CHUNK = 8192  # grid points per decoder call
 MIN_CHUNK = 256  # ... and at least this many, however many images
