@@ -11,6 +11,7 @@ import torch
 
 from vae_explorer.core.config import ModelConfig
 from vae_explorer.core.exact2d import (
+    aggregate_posterior_density,
     exact_log_px,
     grid_around,
     log_joint_grid,
@@ -101,3 +102,43 @@ def test_the_iw_bound_tightens_towards_the_exact_value(model_2d):
     assert min(means) >= exact_nll - 0.05
     assert means[-1] - exact_nll < 0.3 * (means[0] - exact_nll) + 0.05
     assert math.isfinite(exact_nll)
+
+
+class FixedEncoder(torch.nn.Module):
+    """An encoder that gives image i the code N(MU[i], diag(exp(LOG_VAR[i])))."""
+
+    def forward(self, x):
+        i = x[:, 0].long()
+        return MU[i], LOG_VAR[i]
+
+
+MU = torch.tensor([[0.3, -0.2], [-1.1, 0.7], [0.05, 0.05]])
+LOG_VAR = torch.tensor([[-6.0, -5.0], [-1.0, -2.0], [-3.0, -7.0]])  # two far narrower than a cell
+
+
+def test_the_aggregate_posterior_is_the_cell_average_of_the_codes():
+    model = torch.nn.Module()
+    model.encoder = FixedEncoder()
+    x = torch.arange(3, dtype=torch.float32)[:, None]
+    grid = grid_around(torch.zeros(1, 2), torch.full((1, 2), 0.5), n=16, margin=8.0)  # cells of 0.5
+    density = aggregate_posterior_density(model, x, grid)
+    # brute force: each cell's average of the mixture's density over 200 x 200 points inside it
+    sub = 200
+    mix = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(torch.ones(3, dtype=torch.float64)),
+        torch.distributions.Independent(
+            torch.distributions.Normal(MU.double(), (0.5 * LOG_VAR.double()).exp()), 1
+        ),
+    )
+    w1 = (grid.hi[0] - grid.lo[0]) / grid.n
+    w2 = (grid.hi[1] - grid.lo[1]) / grid.n
+    offsets = (torch.arange(sub, dtype=torch.float64) + 0.5) / sub
+    expected = np.zeros((grid.n, grid.n))
+    for r in range(grid.n):
+        z2 = grid.lo[1] + (r + offsets) * w2
+        for c in range(grid.n):
+            z1 = grid.lo[0] + (c + offsets) * w1
+            zz = torch.stack(torch.meshgrid(z1, z2, indexing="ij"), -1).reshape(-1, 2)
+            expected[r, c] = mix.log_prob(zz).exp().mean()
+    np.testing.assert_allclose(density, expected, atol=2e-3 * expected.max())
+    assert density.sum() * grid.cell_area == pytest.approx(1.0, abs=1e-6)  # all the codes inside the box
