@@ -31,7 +31,7 @@ from vae_explorer.core.lab import (
 from .base import Panel, missing_data_text
 
 PICK_COLUMNS, PICK_ROWS = 6, 8  # test images offered for a click
-AGGREGATE_IMAGES = 2000  # test images in the aggregate posterior
+AGGREGATE_IMAGES = 10_000  # test images in the aggregate posterior (all of MNIST's)
 LAB_SEED = 0  # the bound's draws: the same numbers for the same model and image
 SHOWN_KS = (1, 10, 100, 1000, 5000)
 # heat map colours: white where there is no posterior mass, so the plot's background shows
@@ -40,6 +40,11 @@ Q_COLOUR = "#1f4e9c"
 PRIOR_COLOUR = "#444444"
 AGGREGATE_COLOUR = "#00a0c0"
 PRIOR_CONTOUR = "#ff9f1c"
+NUMBERS_NOTE = (
+    f"IW-k and the ELBO come from {BOUND_DRAWS:,} draws from q(z|x); IW-k is averaged over their "
+    "blocks of k (± its standard error over the blocks). It is an upper bound on −log p(x) in "
+    "expectation: one estimate can fall below it where the weights are heavy-tailed."
+)
 NOT_2D = (
     "The lab shows a model with a 2-D latent space exactly: train one with the “2-D lab” preset "
     "(Edit → Settings → Preset), or open a 2-D checkpoint."
@@ -176,6 +181,15 @@ def _plot(title: str) -> pg.PlotWidget:
     return plot
 
 
+def _legend_below(plot: pg.PlotWidget, columns: int) -> pg.LegendItem:
+    """A legend in the plot's grid under its x-axis, `columns` entries a row: over the view box it
+    hid the top of the posterior and of the decoded plane. Part of the plot, it is exported with it."""
+    legend = pg.LegendItem(offset=None, labelTextColor="#222", colCount=columns, horSpacing=12)
+    # under the axes, across the plot's three columns (left axis, view box, right axis)
+    plot.getPlotItem().layout.addItem(legend, 4, 0, 1, 3, alignment=Qt.AlignmentFlag.AlignHCenter)
+    return legend
+
+
 def _ellipse(mean, std, scale: float, points: int = 90) -> tuple[np.ndarray, np.ndarray]:
     t = np.linspace(0, 2 * np.pi, points)
     return mean[0] + scale * std[0] * np.cos(t), mean[1] + scale * std[1] * np.sin(t)
@@ -210,6 +224,7 @@ class LabPanel(Panel):
         self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.numbers.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.numbers.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.numbers.setToolTip(NUMBERS_NOTE)
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
@@ -222,7 +237,7 @@ class LabPanel(Panel):
         row.addWidget(self.spin, 1)
         lv.addLayout(row)
         lv.addWidget(self.numbers, 2)
-        left.setMinimumWidth(170)
+        left.setMinimumWidth(190)
         # the figures
         self.posterior_plot = _plot("True posterior p(z|x), q(z|x) and the prior")
         self.posterior_plot.setWindowTitle("Lab: true posterior")
@@ -232,12 +247,11 @@ class LabPanel(Panel):
         self.heat = pg.ImageItem(axisOrder="row-major")
         self.heat.setLookupTable(HEAT.getLookupTable(nPts=256))
         self.posterior_plot.addItem(self.heat)
-        legend = self.posterior_plot.addLegend(offset=(5, 5), labelTextColor="#222")
-        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        legend = _legend_below(self.posterior_plot, 2)
         # legend keys are scatter items: a PlotDataItem's key takes its colour from its data
         self.heat_key = pg.ScatterPlotItem(symbol="s", size=10, brush=pg.mkBrush("#e34a33"), pen=None)
         self.posterior_plot.addItem(self.heat_key, ignoreBounds=True)
-        legend.addItem(self.heat_key, "p(z|x), exact (colour: its square root)")
+        legend.addItem(self.heat_key, "p(z|x) (colour: √)")
         self.q_curves = [
             pg.PlotDataItem([], [], pen=pg.mkPen(Q_COLOUR, width=2, style=style))
             for style in (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine)
@@ -253,15 +267,14 @@ class LabPanel(Panel):
         )
         self.posterior_plot.addItem(self.prior_curves, ignoreBounds=True)
         self.posterior_plot.addItem(self.prior_marks, ignoreBounds=True)
-        legend.addItem(self.prior_marks, "prior components (1 σ)")
+        legend.addItem(self.prior_marks, "prior components, 1 σ")
 
         self.bound_plot = _plot("The bound tightening: IW-k against k")
         self.bound_plot.setWindowTitle("Lab: bound tightening")
         self.bound_plot.setLogMode(x=True, y=False)
         self.bound_plot.setLabel("bottom", "k (importance samples)")
-        self.bound_plot.setLabel("left", "nats (−log p(x) and its upper bounds)")
-        blegend = self.bound_plot.addLegend(offset=(-5, 5), labelTextColor="#222")
-        blegend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        self.bound_plot.setLabel("left", "−log p(x) and its bounds, nats")
+        blegend = _legend_below(self.bound_plot, 2)
         self.exact_line = pg.PlotDataItem([], [], pen=pg.mkPen("#2ca02c", width=2))
         self.iw_curve = pg.PlotDataItem(
             [], [], pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=6, symbolBrush="#d62728"
@@ -276,12 +289,12 @@ class LabPanel(Panel):
         self.bound_plot.addItem(self.exact_line)
         self.bound_plot.addItem(self.iw_curve)
         self.bound_plot.addItem(self.iw_errors)
-        blegend.addItem(self.iw_curve, "IW-k bound (k = 1: the ELBO)")
-        blegend.addItem(self.exact_line, "exact −log p(x), quadrature")
+        blegend.addItem(self.iw_curve, "IW-k (k = 1: −ELBO)")
+        blegend.addItem(self.exact_line, "exact −log p(x)")
         # a FillBetweenItem in a legend crashes pyqtgraph's painting: a square of its colour instead
         self.gap_key = pg.ScatterPlotItem(symbol="s", size=10, brush=pg.mkBrush(214, 39, 40, 90), pen=None)
         self.bound_plot.addItem(self.gap_key, ignoreBounds=True)
-        blegend.addItem(self.gap_key, "gap: KL(q ‖ p(z|x)) at k = 1, closing as k grows")
+        blegend.addItem(self.gap_key, "gap (k = 1: KL(q ‖ p(z|x)))")
 
         self.manifold_plot = _plot("Decoded plane, p(z) and the aggregate posterior")
         self.manifold_plot.setWindowTitle("Lab: manifold")
@@ -292,8 +305,7 @@ class LabPanel(Panel):
         self.tiles.setLookupTable(np.array([[g, g, g] for g in range(256)], dtype=np.uint8))
         self.tiles.setOpacity(0.85)
         self.manifold_plot.addItem(self.tiles)
-        mlegend = self.manifold_plot.addLegend(offset=(5, 5), labelTextColor="#222")
-        mlegend.setBrush(pg.mkBrush(255, 255, 255, 210))
+        mlegend = _legend_below(self.manifold_plot, 1)
         widths = (2.5, 1.5)
         self.prior_lines = [
             pg.PlotDataItem(
@@ -306,13 +318,14 @@ class LabPanel(Panel):
         ]
         for item in (*self.prior_lines, *self.aggregate_lines):
             self.manifold_plot.addItem(item, ignoreBounds=True)
-        shares = ", ".join(f"{int(s * 100)}" for s in MASS_LEVELS)
-        mlegend.addItem(self.prior_lines[0], f"prior p(z): {shares}% of its mass")
+        shares = "/".join(f"{int(s * 100)}" for s in MASS_LEVELS)
+        mlegend.addItem(self.prior_lines[0], f"prior p(z): {shares}% mass")
         mlegend.addItem(self.aggregate_lines[0], f"aggregate posterior: {shares}%")
         self.prior_means = pg.ScatterPlotItem(
             symbol="+", size=12, pen=pg.mkPen(PRIOR_CONTOUR, width=2.5), brush=None
         )
         self.manifold_plot.addItem(self.prior_means, ignoreBounds=True)
+        mlegend.addItem(self.prior_means, "prior means")
         # each plot follows its data's extent (the heat map and q's ellipses, the decoded plane),
         # also when the tab is resized after drawing
         for plot in (self.posterior_plot, self.bound_plot, self.manifold_plot):
@@ -325,10 +338,10 @@ class LabPanel(Panel):
         self.splitter.addWidget(left)
         self.splitter.addWidget(middle)
         self.splitter.addWidget(self.manifold_plot)
-        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(0, 1)  # a larger window makes the test images larger too
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 3)
-        self.splitter.setSizes([190, 420, 420])
+        self.splitter.setSizes([215, 405, 405])
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addWidget(self.notice)
@@ -367,7 +380,11 @@ class LabPanel(Panel):
     def refresh_posterior(self) -> None:
         if self.info is None or not applies_to(self.info) or self.info.data_error is not None:
             return
-        self.numbers.setText(f"Computing image #{self.index}…")
+        computing = f"<i>Computing image #{self.index}…</i>"
+        if self.view is not None and self.view.index == self.index and self.digit is not None:
+            # the old model's numbers stay beside its figures until the new ones come
+            computing += "<br>" + self.numbers_html(self.view, self.digit)
+        self.numbers.setText(computing)
         self.service.submit("lab-posterior", posterior_job(self.index), self._show_posterior, self._failed)
 
     def clear(self) -> None:
@@ -433,22 +450,22 @@ class LabPanel(Panel):
             if view.converged
             else f"<b>not converged</b> ({view.grid_points}² points, last change {view.change:.1e})"
         )
-        rows = [f"<tr><td>exact −log p(x)</td><td align=right><b>{-view.log_px:.2f}</b></td></tr>"]
+        rows = [
+            f"<tr><td style='white-space:nowrap'>exact −log p(x)</td><td align=right><b>{-view.log_px:.2f}</b></td></tr>"
+        ]
         ks = list(view.ks)
         for k in SHOWN_KS:
             if k in ks:
                 err = view.iw_stderr[ks.index(k)]
-                spread = f" ± {err:.2f}" if err > 0 else ""
+                spread = f"&nbsp;±&nbsp;{err:.2f}" if err > 0 else ""
                 rows.append(f"<tr><td>IW-{k:,}</td><td align=right>{-view.iw(k):.2f}{spread}</td></tr>")
         rows.append(f"<tr><td>−ELBO</td><td align=right>{-view.elbo:.2f}</td></tr>")
         rows.append(f"<tr><td>gap: KL(q ‖ p(z|x))</td><td align=right>{view.gap:.2f}</td></tr>")
         return (
             f"<b>Test image #{view.index}</b> (digit {digit})<br>"
             f"<table cellspacing=0 cellpadding=1>{''.join(rows)}</table>"
-            f"<span style='color:#555'>nats; quadrature {state}. IW-k and the ELBO from "
-            f"{BOUND_DRAWS:,} draws from q(z|x), IW-k averaged over their blocks of k (± a standard "
-            "error): an upper bound in expectation; one estimate can fall below −log p(x) where the "
-            "weights are heavy-tailed</span>"
+            f"<span style='color:#555; font-size:8pt'>nats; quadrature {state}; IW-k and ELBO "
+            f"from {BOUND_DRAWS:,} draws from q(z|x) (hover for more)</span>"
         )
 
     def _show_manifold(self, figure: ManifoldFigure) -> None:
