@@ -74,6 +74,12 @@ def test_the_lab_draws_a_2d_model(qtbot, service, checkpoint_2d, tmp_path):
         if px is not None and len(px):
             finite = np.isfinite(px)
             assert (px[finite] >= lo1 - 1e-9).all() and (px[finite] <= hi1 + 1e-9).all()
+    # nothing of the prior is drawn outside the view (an SVG export keeps no clipping)
+    (x0, x1), (y0, y1) = panel.posterior_plot.getPlotItem().getViewBox().viewRange()
+    for item in (panel.prior_curves, panel.prior_marks):
+        px, py = item.getData()
+        finite = np.isfinite(px) & np.isfinite(py)
+        assert ((px[finite] >= x0) & (px[finite] <= x1) & (py[finite] >= y0) & (py[finite] <= y1)).all()
     targets = panel.export_targets()
     assert set(targets) == {"lab_posterior", "lab_bound", "lab_manifold"}
     for stem, (_, widget) in targets.items():

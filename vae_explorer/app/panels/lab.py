@@ -190,6 +190,14 @@ def _legend_below(plot: pg.PlotWidget, columns: int) -> pg.LegendItem:
     return legend
 
 
+def _inside(xs: np.ndarray, ys: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
+    """The points outside `box` ((x0, x1), (y0, y1)) made NaN: a line drawn with
+    connect="finite" stops at the box's edge."""
+    (x0, x1), (y0, y1) = box
+    out = ~((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1))
+    return np.where(out, np.nan, xs), np.where(out, np.nan, ys)
+
+
 def _ellipse(mean, std, scale: float, points: int = 90) -> tuple[np.ndarray, np.ndarray]:
     t = np.linspace(0, 2 * np.pi, points)
     return mean[0] + scale * std[0] * np.cos(t), mean[1] + scale * std[1] * np.sin(t)
@@ -330,6 +338,9 @@ class LabPanel(Panel):
         # also when the tab is resized after drawing
         for plot in (self.posterior_plot, self.bound_plot, self.manifold_plot):
             plot.getPlotItem().getViewBox().enableAutoRange()
+        self.prior_xy = (np.zeros(0), np.zeros(0))
+        self.posterior_plot.getPlotItem().getViewBox().sigRangeChanged.connect(self._clip_posterior)
+        self.manifold_plot.getPlotItem().getViewBox().sigRangeChanged.connect(self._clip_manifold)
 
         middle = QSplitter(Qt.Orientation.Vertical)
         middle.addWidget(self.posterior_plot)
@@ -428,12 +439,12 @@ class LabPanel(Panel):
             curve.setData(*_ellipse(view.q_mean, view.q_std, scale))
         xs, ys = [], []
         for mean, std in zip(view.prior_means, view.prior_stds):
-            ex, ey = _ellipse(mean, std, 1.0, 60)
+            ex, ey = _ellipse(mean, std, 1.0, 120)
             xs.extend([*ex, np.nan])
             ys.extend([*ey, np.nan])
-        self.prior_curves.setData(np.array(xs), np.array(ys), connect="finite")
-        self.prior_marks.setData(view.prior_means[:, 0], view.prior_means[:, 1])
+        self.prior_xy = (np.array(xs), np.array(ys))
         self.posterior_plot.getPlotItem().getViewBox().enableAutoRange()
+        self._clip_posterior()
         nll = -view.log_px
         self.exact_line.setData([float(view.ks[0]), float(view.ks[-1])], [nll, nll])
         self.iw_curve.setData(view.ks.astype(float), -view.iw_bounds)
@@ -479,8 +490,28 @@ class LabPanel(Panel):
         for items, contours in ((self.prior_lines, figure.prior), (self.aggregate_lines, figure.aggregate)):
             for item, (xs, ys) in zip(items, contours.lines):
                 item.setData(xs, ys, connect="finite")
-        self.prior_means.setData(data.prior_means[:, 0], data.prior_means[:, 1])
         self.manifold_plot.getPlotItem().getViewBox().enableAutoRange()
+        self._clip_manifold()
+
+    # The prior's marks lie where they lie, the view follows the data: SVG keeps no clipping
+    # (QSvgGenerator writes none), so what lies outside the view is cut here, for the screen and
+    # every export alike, whenever the view moves.
+    def _clip_posterior(self, *_range) -> None:
+        if self.view is None:
+            return
+        box = self.posterior_plot.getPlotItem().getViewBox().viewRange()
+        self.prior_curves.setData(*_inside(*self.prior_xy, box), connect="finite")
+        means = self.view.prior_means
+        keep = np.isfinite(_inside(means[:, 0], means[:, 1], box)[0])
+        self.prior_marks.setData(means[keep, 0], means[keep, 1])
+
+    def _clip_manifold(self, *_range) -> None:
+        if self.figure is None:
+            return
+        box = self.manifold_plot.getPlotItem().getViewBox().viewRange()
+        means = self.figure.data.prior_means
+        keep = np.isfinite(_inside(means[:, 0], means[:, 1], box)[0])
+        self.prior_means.setData(means[keep, 0], means[keep, 1])
 
     def export_targets(self) -> dict[str, tuple[str, QWidget]]:
         if not applies_to(self.info):
