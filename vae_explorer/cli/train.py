@@ -25,6 +25,7 @@ from vae_explorer.core.config import (
     apply_preset,
     format_lr,
 )
+from vae_explorer.core.epochlog import WEIGHTS_FILE
 from vae_explorer.core.events import RunStatus
 from vae_explorer.core.runlock import LOCK_NAME
 from vae_explorer.figures import COMPARISON_FIGURE, COMPARISON_FILES, RUN_FIGURE_FILES
@@ -262,6 +263,7 @@ RUN_OUTPUTS = (
     "test_loss.txt",
     "outcome.json",
     "evaluation.json",
+    WEIGHTS_FILE,  # a new run without mixture weights must not show the old run's
     *RUN_FIGURE_FILES,
 )
 
