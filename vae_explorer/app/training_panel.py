@@ -106,7 +106,8 @@ class TrainingPanel(QWidget):
         self.plot = CurvePlot()
         # one colour per run folder, the same in the list, the plot and the report, and kept
         self.plot.colours = self.browser.colours = ColourBook(colours_file())
-        self.plot.widget.setMinimumHeight(260)
+        # with the tab bar of its three views above it, the window still fits 700 pixels' height
+        self.plot.widget.setMinimumHeight(230)
         self.show_train = QCheckBox("Show train loss (dashed)")
         self.show_train.setChecked(True)
         self.show_train.toggled.connect(self.plot.set_train_visible)
