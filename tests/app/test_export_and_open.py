@@ -172,7 +172,8 @@ def test_export_all_draws_the_tabs_never_opened(window, qtbot, checkpoint, tmp_p
     assert all(panel.stale for panel in window.panels)
     out = tmp_path / "all"
     out.mkdir()
-    assert len(window.export_all(str(out))) == 27
+    # 11 figures (the Lab's only for a 2-D model), each as PNG, SVG and PDF
+    assert len(window.export_all(str(out))) == 33
     assert window.tabs.currentWidget() is window.training and not any(p.stale for p in window.panels)
     components, interpolation, latent_map = window.panels[1:4]
     assert components.result is not None and latent_map.data is not None and interpolation.result is not None

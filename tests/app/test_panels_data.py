@@ -117,7 +117,8 @@ def test_moved_data_folder_after_a_good_model(window, qtbot, checkpoint, moved_d
         timeout=60_000,
     )
     for panel in window.panels:
-        assert panel.notice.isHidden() and panel.notice_text() == ""
+        if getattr(panel, "applies_to", lambda info: True)(window.service.info):  # not the Lab (8-D)
+            assert panel.notice.isHidden() and panel.notice_text() == ""
     assert len(dialogs) == 1
 
 

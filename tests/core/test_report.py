@@ -138,8 +138,9 @@ def test_pdf_of_a_run_and_a_diverged_run(runs, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     data = out.read_bytes()
     assert data.startswith(b"%PDF")
-    # title, settings and summary; curves and results; samples and latent map; components
-    assert pdf_pages(data) == 4
+    # title, settings and summary; curves and results; the bound's parts and the weights per epoch;
+    # samples and latent map; components
+    assert pdf_pages(data) == 5
     assert b"/FontFile2" in data and b"/Type3" not in data  # TrueType fonts, embedded
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temporary left
     if GS is None:
@@ -178,8 +179,9 @@ def test_html_is_self_contained_and_says_the_same(runs, tmp_path):
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
-    # the curves, then real/generated, interpolation, latent map and components of three models
-    assert len(page.images) == 1 + 3 * 4
+    # the curves, the bound's parts and the weights per epoch, then real/generated, interpolation,
+    # latent map and components of three models
+    assert len(page.images) == 1 + 2 + 3 * 4
     assert page.tables >= 3 and page.marked >= 4  # the learning rates differ: marked in every column
     assert "src=" not in out.read_text().replace('src="data:', "")  # nothing loaded from elsewhere
     for expected in (
@@ -203,8 +205,9 @@ def test_a_run_without_evaluation_or_with_a_late_divergence(runs, tmp_path):
     (noeval / "evaluation.json").unlink()
     shutil.copytree(runs / "good", late)
     (late / "evaluation.json").unlink()
+    columns = (late / "metrics.csv").read_text().splitlines()[0].count(",") + 1
     with open(late / "metrics.csv", "a") as f:  # a third epoch that went non-finite
-        f.write("3,nan,nan,0.02\n")
+        f.write("3,nan,nan,0.02" + ",nan" * (columns - 4) + "\n")
     outcome = json.loads((late / "outcome.json").read_text())
     (late / "outcome.json").write_text(json.dumps({**outcome, "status": "diverged", "reason": "diverged"}))
     out = tmp_path / "report.html"
@@ -215,7 +218,8 @@ def test_a_run_without_evaluation_or_with_a_late_divergence(runs, tmp_path):
     assert "Not evaluated (no evaluation.json" in text and "noeval (lr=0.001), late (lr=0.001)" in text
     assert "Diverged: late (lr=0.001), after 3 recorded epochs." in text
     assert "Dominant digits and purities are missing" in text
-    assert len(page.images) == 1 + 4  # the curves, and the figures of the best run all the same
+    # the curves, the bound's parts, the weights, and the figures of the best run all the same
+    assert len(page.images) == 1 + 2 + 4
     pdf = tmp_path / "report.pdf"
     assert report(noeval, late, "--out", pdf) == 0
     assert pdf.read_bytes().startswith(b"%PDF")
