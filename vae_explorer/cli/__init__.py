@@ -12,7 +12,7 @@ from .args import EXIT_FAILED, EXIT_USAGE, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import evaluation, explore, report, train
+    from . import evaluation, explore, report, sweep, train
 
     parser = argparse.ArgumentParser(
         prog="vae-explorer",
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_commands(sub)
     evaluation.add_commands(sub)
     report.add_commands(sub)
+    sweep.add_command(sub)
     return parser
 
 

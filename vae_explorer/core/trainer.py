@@ -64,8 +64,11 @@ class RunControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self.reason = ev.STOP_USER  # why the run stops, once stopped: the user, or a scheduler
 
-    def stop(self) -> None:
+    def stop(self, reason: str = ev.STOP_USER) -> None:
+        if not self._stop.is_set():
+            self.reason = reason
         self._stop.set()
         self._running.set()  # a paused loop wakes up to stop
 
@@ -258,7 +261,7 @@ class Trainer(Controlled):
                         break
                     self.on_event(ev.BatchProgress(self.index, epoch, i, total))
             if interrupted:
-                reason, epoch = ev.STOP_USER, epoch - 1
+                reason, epoch = self.control.reason, epoch - 1
                 break
             train_loss = float(loss_sum) / max(seen, 1)
             if diverged or not math.isfinite(train_loss):
@@ -300,7 +303,7 @@ class Trainer(Controlled):
                 reason = ev.STOP_EARLY
                 break
             if self.control.stopped:
-                reason = ev.STOP_USER
+                reason = self.control.reason
                 break
         return self._finish(reason, epoch)
 
