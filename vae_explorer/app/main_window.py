@@ -26,6 +26,7 @@ from vae_explorer.core.session import best_run, run_dirs
 
 from . import ask
 from .about import AboutDialog
+from .experiment_dialog import ExperimentDialog
 from .export import FILTER, ExportError, export_widget
 from .inference import InferenceService, ModelInfo
 from .panels.components import ComponentsPanel
@@ -45,6 +46,8 @@ from .settings import (
     save_settings,
 )
 from .settings_dialog import SettingsDialog
+from .sweep_panel import SweepPanel
+from .sweep_worker import SweepController
 from .training_panel import TrainingPanel
 from .training_worker import TrainingController
 
@@ -89,6 +92,13 @@ class MainWindow(QMainWindow):
         self._opened_by_user: str | None = None  # the checkpoint File → Open is loading
         self.controller.event.connect(self._on_event)
         self.controller.finished.connect(self._update_actions)
+        # experiments: a sweep's driver on a thread of its own, shown in a tab added at its first start
+        self.sweeps = SweepController(self)
+        self.sweep_panel = SweepPanel()
+        self.sweeps.event.connect(self.sweep_panel.on_event)
+        self.sweeps.finished.connect(self._on_sweep_finished)
+        self.sweep_panel.explore_requested.connect(self.explore_run)
+        self.sweep_panel.stop_requested.connect(self.stop_experiment)
 
         self.training = TrainingPanel(self.runs_root)
         self.browser = self.training.browser
@@ -278,6 +288,11 @@ class MainWindow(QMainWindow):
         self.start_action = self._action("&Start", self.start_training, "F5", "Start training")
         self.pause_action = self._action("&Pause", self.toggle_pause, "F6", "Pause or resume training")
         self.stop_action = self._action("S&top", self.stop_training, "Shift+F5", "Stop training")
+        self.experiment_action = self._action(
+            "New &experiment…",
+            self.new_experiment,
+            tip="Compare settings across seeds, in parallel on Ray (this machine or a cluster)",
+        )
         self.settings_action = self._action(
             "&Settings…", self.edit_settings, "Ctrl+,", "Edit the training settings"
         )
@@ -321,6 +336,8 @@ class MainWindow(QMainWindow):
         train_menu = self.menuBar().addMenu("&Train")
         for a in (self.start_action, self.pause_action, self.stop_action):
             train_menu.addAction(a)
+        train_menu.addSeparator()
+        train_menu.addAction(self.experiment_action)
         self.help_menu = self.menuBar().addMenu("&Help")
         self.help_menu.addAction(self._action("&About VAE Explorer", lambda: self.about_dialog().exec()))
         self.help_menu.addAction(self._action("About &Qt", QApplication.aboutQt))
@@ -354,9 +371,13 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         running = self.controller.running
-        self.start_action.setEnabled(not running)
+        sweeping = self.sweeps.running
+        self.start_action.setEnabled(not running and not sweeping)
+        self.experiment_action.setEnabled(not running and not sweeping)
         self.pause_action.setEnabled(running and not self.stop_requested)
-        self.stop_action.setEnabled(running and not self.stop_requested)
+        self.stop_action.setEnabled(
+            (running and not self.stop_requested) or (sweeping and not self.sweeps.stop_requested)
+        )
         self.pause_action.setText("&Resume" if self.paused else "&Pause")
         self.settings_action.setEnabled(not running)
         self.save_action.setEnabled(self.service.info is not None)
@@ -651,6 +672,8 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def stop_training(self) -> None:
+        if self.sweeps.running:
+            self.stop_experiment()
         if not self.controller.running:
             return
         self.controller.stop()
@@ -721,8 +744,48 @@ class MainWindow(QMainWindow):
             failed = next((r for r in self.training.records if r.message), None)
             ask.error(self, "Training failed", failed.message if failed else event.failure)
 
+    # -- experiments -------------------------------------------------------------------------------
+    def new_experiment(self, dialog: ExperimentDialog | None = None) -> bool:
+        """Train → New experiment…: a sweep over the current settings into a new folder of the runs
+        folder (each trial a run there, listed in the run browser as one group)."""
+        if self.controller.running or self.sweeps.running:
+            return False
+        dialog = dialog or ExperimentDialog(self.settings.config, self)
+        if dialog.exec() != ExperimentDialog.DialogCode.Accepted:
+            return False
+        folder = self.runs_root / (datetime.now().strftime("%Y%m%d-%H%M%S") + "-experiment")
+        try:
+            folder.mkdir(parents=True, exist_ok=False)
+        except OSError as exc:
+            ask.error(self, "Cannot start", f"Cannot create {folder}: {exc.strerror or exc}")
+            return False
+        if self.tabs.indexOf(self.sweep_panel) < 0:
+            self.tabs.addTab(self.sweep_panel, self.sweep_panel.title)
+        self.tabs.setCurrentWidget(self.sweep_panel)
+        self.sweeps.start(dialog.spec(), folder, dialog.options())
+        self.queue_label.setText(f"experiment: {folder}")
+        self._update_actions()
+        return True
+
+    def stop_experiment(self) -> None:
+        if self.sweeps.running and not self.sweeps.stop_requested:
+            self.sweeps.stop()
+            self.sweep_panel.set_stopping()
+            self.statusBar().showMessage("Stopping every trial after its current batch…")
+        self._update_actions()
+
+    def _on_sweep_finished(self) -> None:
+        self.queue_label.setText("")
+        self.browser.refresh()
+        self._update_actions()
+
     # -- closing -------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.sweeps.running:
+            if not ask.confirm(self, "Experiment is running", "An experiment is running. Stop it and quit?"):
+                event.ignore()
+                return
+            self.sweeps.stop_and_wait()
         if self.controller.running:
             if not ask.confirm(
                 self,

@@ -323,11 +323,13 @@ class SweepRunner:
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is the front end's: a clean stop
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        import ray
+
         # the sweep's events say what happens (a trial's worker died, it starts again); Ray's own
-        # warnings and Tune's tracebacks of those would bury them. Ray's errors still show.
+        # warnings and Tune's tracebacks of those would bury them. Ray's errors still show. (Ray
+        # sets up its loggers as it is imported.)
         logging.getLogger("ray").setLevel(logging.ERROR)
         logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
-        import ray
 
         started_here = self._start_ray()
         storage = tempfile.mkdtemp(prefix="vae-explorer-tune-")
