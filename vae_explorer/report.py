@@ -29,9 +29,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from vae_explorer import __version__, figures
+from vae_explorer import __version__, figures, report_sweep
 from vae_explorer.core.atomic import atomic_write, atomic_write_text
-from vae_explorer.core.config import RunConfig, format_lr, nll_label
+from vae_explorer.core.config import ConfigError, RunConfig, format_lr, nll_label
 from vae_explorer.core.runfiles import clean_text, drawable
 from vae_explorer.core.runs import (
     RunSummary,
@@ -78,6 +78,17 @@ def _queue_runs(folder: Path) -> list[RunSummary]:
     return sorted((r for r in runs if r is not None), key=lambda r: (r.lr or 0.0, r.name))
 
 
+def _sweep_runs(folder: Path) -> list[RunSummary]:
+    """The trials of a sweep folder (vae-explorer sweep), in the sweep's order."""
+    if not report_sweep.sweep_folders([folder]):
+        return []
+    try:
+        folders = report_sweep.trial_folders(folder)
+    except ConfigError as exc:
+        raise ReportError(f"{folder}: {exc}") from None
+    return [r for p in folders if (r := read_run(p, folder.parent)) is not None]
+
+
 def collect_runs(folders: Sequence[str | Path]) -> list[RunSummary]:
     """The runs of `folders`, in their order: a run folder is one run, a queue folder (one that
     holds lr_* run folders) its runs by learning rate. Unreadable runs come back too, with their
@@ -90,11 +101,11 @@ def collect_runs(folders: Sequence[str | Path]) -> list[RunSummary]:
             raise ReportError(f"{folder} {what}; give a run folder or a queue folder of lr_* runs")
         folder = Path(os.path.abspath(folder))  # "." gets its own name, not "."
         run = read_run(folder, folder.parent)
-        found = [run] if run is not None else _queue_runs(folder)
+        found = [run] if run is not None else _sweep_runs(folder) or _queue_runs(folder)
         if not found:
             raise ReportError(
-                f"{given} is not a run folder (config.json with metrics.csv or model.pt) "
-                "nor a queue folder of lr_* run folders"
+                f"{given} is not a run folder (config.json with metrics.csv or model.pt), "
+                "a queue folder of lr_* run folders nor a sweep folder with trials"
             )
         for r in found:
             runs.setdefault(r.key, r)
@@ -713,8 +724,25 @@ def unreadable_text(run: RunSummary) -> str:
     return f"{run.folder}: unreadable, {run.problem}"
 
 
+def sweep_blocks(folder: Path) -> list[Block]:
+    """The section of a sweep (report_sweep): its summary, curves by setting, comparison."""
+    try:
+        s = report_sweep.sweep_section(folder)
+    except ConfigError as exc:
+        raise ReportError(f"{folder}: {exc}") from None
+    blocks: list[Block] = [Heading(s.title), Paragraph(s.intro), Table(s.header, s.rows, label_width=2.2)]
+    if s.curves is not None:
+        blocks.append(OwnFigure(s.curves, 4.3, f"{s.title}: curves by setting", s.caption))
+    blocks += [Heading(f"{s.title}: comparison, paired by seed (95% intervals)")]
+    blocks += [Paragraph(line) for line in s.comparison + s.notes]
+    return blocks
+
+
 def build_document(
-    runs: Sequence[RunSummary], all_runs: bool = False, now: float | None = None
+    runs: Sequence[RunSummary],
+    all_runs: bool = False,
+    now: float | None = None,
+    sweeps: Sequence[Path] = (),
 ) -> list[Block]:
     """The report's blocks; unreadable runs among `runs` are named in the summary and left out."""
     runs, unreadable = readable_runs(runs)
@@ -751,8 +779,10 @@ def build_document(
             if unreadable
             else []
         ),
-        Heading("Settings"),
     ]
+    for folder in sweeps:
+        blocks += sweep_blocks(Path(folder))
+    blocks.append(Heading("Settings"))
     if len(runs) > 1:
         blocks.append(Paragraph("Highlighted: the settings that differ between the runs.", small=True))
     blocks += settings_tables(runs)
@@ -1168,13 +1198,16 @@ def html_report(blocks: Sequence[Block], title: str = "Training report") -> str:
 
 
 # -- the report file ---------------------------------------------------------------------------------------
-def write_report(runs: Sequence[RunSummary], out: str | Path, all_runs: bool = False) -> Path:
-    """Write the report of `runs` to `out` (.pdf or .html), atomically; returns its path."""
+def write_report(
+    runs: Sequence[RunSummary], out: str | Path, all_runs: bool = False, sweeps: Sequence[Path] = ()
+) -> Path:
+    """Write the report of `runs` to `out` (.pdf or .html), atomically; returns its path. Each of
+    `sweeps` (sweep folders) gets a section of its own."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
         raise ReportError(f"a report is a .pdf or .html file, not {out.name!r}")
-    blocks = build_document(runs, all_runs)
+    blocks = build_document(runs, all_runs, sweeps=sweeps)
     if suffix == ".html":
         return atomic_write_text(out, html_report(blocks))
     return atomic_write(out, lambda fh: write_pdf(blocks, fh))

@@ -17,8 +17,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "runs",
         nargs="+",
         metavar="RUN_DIR",
-        help="a run folder (config.json with metrics.csv or model.pt), or a queue folder whose lr_* "
-        "folders are runs",
+        help="a run folder (config.json with metrics.csv or model.pt), a queue folder whose lr_* "
+        "folders are runs, or a sweep folder (its trials, and a section with its summary, curves "
+        "by setting and comparison)",
     )
     r.add_argument("--out", required=True, metavar="FILE", help="report.pdf or report.html")
     r.add_argument(
@@ -40,6 +41,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         unreadable_text,
         write_report,
     )
+    from vae_explorer.report_sweep import sweep_folders
 
     try:
         runs = collect_runs(args.runs)
@@ -50,7 +52,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for run in unreadable:
         print(f"warning: left out {unreadable_text(run)}", file=sys.stderr)
     try:
-        write_report(runs, out, all_runs=args.all_runs)
+        write_report(runs, out, all_runs=args.all_runs, sweeps=sweep_folders(args.runs))
     except (ReportError, WriteError) as exc:
         raise UserError(str(exc)) from None
     n = len(readable)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, RunConfig, apply_preset
+from .runs import SWEEP_FILE
 
-SWEEP_FILE = "sweep.json"
 SWEEP_VERSION = 1
 MAX_TRIALS = 10_000
 SIGNIFICANT = 4  # random draws are rounded to this many significant digits: the label is the value
