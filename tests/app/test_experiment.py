@@ -43,7 +43,8 @@ def test_experiment_streams_fills_its_table_and_stops(qtbot, tmp_path):
     settings = tiny_settings(epochs=60)
     config = settings.config
     win.settings = replace(
-        settings, config=replace(config, data=replace(config.data, limit_train=4096, limit_val=64, limit_test=64))
+        settings,
+        config=replace(config, data=replace(config.data, limit_train=4096, limit_val=64, limit_test=64)),
     )
     dialog = ExperimentDialog(win.settings.config, win)
     qtbot.addWidget(dialog)

@@ -212,7 +212,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if given:
             name = given[0] if given[0].startswith("--") else "--" + given[0].replace("_", "-")
             raise UserError(f"--resume continues the sweep saved in {out}; leave out {name}")
-        spec = load_spec(out)
+        try:
+            spec = load_spec(out)
+        except ConfigError as exc:
+            raise UserError(f"cannot resume: {exc}") from None
     else:
         spec, file = _spec(args)
     workers = args.workers if args.workers is not None else file.get("workers")

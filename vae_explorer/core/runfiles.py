@@ -38,6 +38,7 @@ LIMITS = {
     NAME: 4 * KIB,
     TEST_LOSS: 1 * KIB,
     METRICS: 128 * MIB,  # about two million epochs
+    "sweep.json": 32 * MIB,  # a sweep's spec with its trials (core.sweep.MAX_TRIALS of them)
 }
 MAX_NAME = 200  # characters of a run's name
 MAX_TEXT = 500  # characters of any other text shown from a file (a reason, a device)

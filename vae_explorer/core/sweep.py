@@ -194,6 +194,7 @@ class SweepSpec:
     seeds: tuple[int, ...] = (0,)
     eval_budget: float = 0.1
     eval_iw_samples: int | None = None
+    drawn: bool = False  # the random draws are written out in `settings` (materialised())
 
     # -- the settings and trials ------------------------------------------------------------------
     def varied(self) -> list[str]:
@@ -204,7 +205,7 @@ class SweepSpec:
 
     def factors(self) -> list[str]:
         """What a comparison pairs trials over: each grid axis, and "setting" for named settings."""
-        named = ["setting"] if len(self.settings) > 1 else []
+        named = ["setting"] if len(self.settings) > 1 and not self.random else []
         return named + [axis(n).name for n, values in self.grid if len(values) > 1]
 
     def setting_list(self) -> list[Setting]:
@@ -254,7 +255,7 @@ class SweepSpec:
 
     def materialised(self) -> SweepSpec:
         """The spec with its random draws written out as named settings (what sweep.json keeps)."""
-        if not self.random:
+        if not self.random or self.drawn:
             return self
         import numpy as np
 
@@ -269,7 +270,7 @@ class SweepSpec:
             values = {axis(r.name).name: r.draw(rng) for r in checked}
             name = ", ".join(f"{n}={format_value(v)}" for n, v in values.items())
             drawn.append(Setting(name, tuple(values.items())))
-        return replace(self, settings=tuple(drawn), random=checked)
+        return replace(self, settings=tuple(drawn), random=checked, drawn=True)
 
     def plan_text(self, workers: int | None = None) -> str:
         """One line: '12 trials = 2 × 2 settings × 3 seeds on 2 workers'."""
@@ -348,7 +349,7 @@ class SweepSpec:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"not a vae-explorer sweep: {type(exc).__name__} {exc}") from None
         # the draws are already settings; the ranges stay only as a record of where they came from
-        return replace(spec, random=random) if random and settings else spec
+        return replace(spec, random=random, drawn=True) if random and settings else spec
 
     def save(self, sweep_dir: str | Path) -> Path:
         from .atomic import atomic_write_text
@@ -406,6 +407,8 @@ def parse_range(item: str) -> RandomAxis:
     if not sep:
         raise ConfigError(f"--range {item!r}: write NAME=LOW:HIGH[:log] or NAME=A,B,C")
     ax = axis(name)
+    if ax.kind is str and ":" in text:
+        raise ConfigError(f"--range {ax.name}: give a list of choices to draw from (A,B,C), not a range")
     if ":" not in text:
         return RandomAxis(ax.name, choices=tuple(parse_value(ax, v) for v in text.split(","))).check()
     parts = text.split(":")
