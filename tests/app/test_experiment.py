@@ -78,8 +78,16 @@ def test_experiment_streams_fills_its_table_and_stops(qtbot, tmp_path):
         load_checkpoint(trial.folder / "model.pt")
     assert "stopped" in panel.status.text() and "trials.csv" in panel.status.text()
 
-    # the sweep's trials are one group in the run browser; double-click explores a trial
-    names = [r.name for r in win.browser.runs]
-    assert sum(1 for n in names if n.startswith(panel.out_dir.name + "/")) == 2
+    # the sweep's trials are one group in the run browser, under a heading; double-click explores
+    browser = win.browser
+    heading = browser.rows.index(None)
+    group = browser.rows[heading + 1 : heading + 3]
+    assert {r.folder for r in group} == {t.folder for t in panel.trials.values()}
+    assert browser.table.item(heading, 0).text() == f"experiment {panel.out_dir.name}: 2 trials"
+    assert browser.table.columnSpan(heading, 0) == browser.table.columnCount()
+    browser.filter.setText("components=4")  # the heading stays with the trial it shows
+    shown = [r for r in range(browser.table.rowCount()) if not browser.table.isRowHidden(r)]
+    assert shown == [heading, heading + 1 + [r.folder.name for r in group].index("components=4,seed=0")]
+    browser.filter.setText("")
     with qtbot.waitSignal(win.service.model_loaded, timeout=60_000):
         panel.explore_row(0)

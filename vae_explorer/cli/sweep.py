@@ -294,7 +294,7 @@ class SweepPrinter:
                 f"the Ray cluster at {event.address}" if event.address else "a local Ray instance (127.0.0.1)"
             )
             say(f"sweep: {event.plan}, on {where}; trials in {event.out_dir}")
-            if len(event.pending) < len(event.trials):
+            if event.resumed:
                 say(f"resuming: {len(event.pending)} unfinished of {len(event.trials)} trials")
         elif isinstance(event, se.RayReady):
             say(f"ray ready in {event.seconds:.1f}s ({event.address})")
@@ -308,7 +308,7 @@ class SweepPrinter:
             )
         elif isinstance(event, se.TrialRetried):
             say(
-                f"[{event.trial}] its worker died ({event.message}); again from its last.pt (start {event.attempt})"
+                f"[{event.trial}] {event.message}; starting it again from its last.pt (start {event.attempt})"
             )
         elif isinstance(event, se.TrialEnded):
             if event.message:

@@ -20,6 +20,7 @@ class SweepStarted:
     workers: int | None  # trials at a time (None: as many as the cluster has CPUs)
     address: str | None  # the cluster joined, or None for a local instance
     plan: str  # "12 trials = 2 × 2 settings × 3 seeds on 2 workers"
+    resumed: bool = False  # --resume: `pending` are the unfinished trials
 
 
 @dataclass(frozen=True)

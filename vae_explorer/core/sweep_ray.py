@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -78,20 +79,39 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def _keep_on_loopback(on: bool) -> None:
-    """Whether Ray's node address is 127.0.0.1 (a local instance, a cluster on this machine) or the
-    machine's network address (a real cluster). Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once,
-    at import (its processes inherit the variable), and otherwise turns 127.0.0.1 into the
-    network address; the app may run a local sweep after a cluster sweep in one process, so the
-    constant it read is set here too."""
+CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+
+
+def _ray_environment(address: str | None) -> None:
+    """Ray's environment for a sweep, set before Ray is imported (it reads some of it then and its
+    processes inherit it): on loopback unless a cluster elsewhere is joined, and the cluster's
+    token presented. Ray turns 127.0.0.1 into the machine's network address unless
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER is 0."""
+    if not address or is_loopback(address):
+        os.environ[CLUSTER_ENV] = "0"
+    else:
+        os.environ.pop(CLUSTER_ENV, None)
+    if address:
+        if os.environ.get("RAY_AUTH_MODE", "token") == "disabled":
+            raise SweepError("vae-explorer keeps Ray's token authentication on: unset RAY_AUTH_MODE=disabled")
+        os.environ["RAY_AUTH_MODE"] = "token"  # a driver joining a `ray start` head presents the token
+    else:
+        os.environ.pop("RAY_ADDRESS", None)  # a local sweep never joins whatever that names
+
+
+def _ray_read_environment() -> None:
+    """Make an already imported Ray see `_ray_environment`'s settings: the app runs several sweeps
+    in one process, local and on a cluster, and Ray read the loopback switch and the token mode
+    when it was first imported."""
     from ray._private import ray_constants
 
-    if on:
-        os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
-        ray_constants.ENABLE_RAY_CLUSTER = False
-    else:
-        os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, None)
-        ray_constants.ENABLE_RAY_CLUSTER = not ray_constants.IS_WINDOWS_OR_OSX
+    ray_constants.ENABLE_RAY_CLUSTER = (
+        os.environ.get(CLUSTER_ENV) != "0" and not ray_constants.IS_WINDOWS_OR_OSX
+    )
+    with contextlib.suppress(Exception):  # Ray's own refresh when it turns token mode on
+        from ray._raylet import Config
+
+        Config.initialize("")
 
 
 # -- inside a Ray worker: one trial ------------------------------------------------------------------
@@ -264,6 +284,7 @@ class SweepRunner:
                 self.workers,
                 self.options.address,
                 self.spec.plan_text(self.workers),
+                self.options.resume,
             )
         )
         failure = None
@@ -290,17 +311,11 @@ class SweepRunner:
         env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), "OMP_NUM_THREADS": "1"}
         common = {"log_to_driver": False, "runtime_env": {"env_vars": env}, "configure_logging": False}
         address = self.options.address
-        _keep_on_loopback(not address or is_loopback(address))
+        _ray_read_environment()
         if address:
-            if os.environ.get("RAY_AUTH_MODE", "token") == "disabled":
-                raise SweepError(
-                    "vae-explorer keeps Ray's token authentication on: unset RAY_AUTH_MODE=disabled"
-                )
-            os.environ["RAY_AUTH_MODE"] = "token"  # a driver joining a `ray start` head presents the token
             extra = {"_node_ip_address": LOOPBACK} if is_loopback(address) else {}
             ray.init(address=address, **common, **extra)
         else:
-            os.environ.pop("RAY_ADDRESS", None)  # a local sweep never joins whatever that names
             ray.init(
                 address="local",
                 num_cpus=self.workers,
@@ -323,6 +338,7 @@ class SweepRunner:
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is the front end's: a clean stop
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        _ray_environment(self.options.address)
         import ray
 
         # the sweep's events say what happens (a trial's worker died, it starts again); Ray's own

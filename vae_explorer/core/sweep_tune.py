@@ -80,7 +80,7 @@ def _error_line(trial) -> str:
         if error is not None:
             lines = [line.strip() for line in str(error).splitlines() if line.strip()]
             return lines[-1][:300] if lines else type(error).__name__
-    return "the trial failed"
+    return "it ended unexpectedly (its worker process died?)"
 
 
 class SweepCallback(tune.Callback):
