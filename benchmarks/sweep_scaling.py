@@ -28,13 +28,26 @@ from pathlib import Path
 
 GRID = ["--grid", "prior-init=random,kmeans", "--seeds", "0,1"]
 TRIALS = [("random", 0), ("random", 1), ("kmeans", 0), ("kmeans", 1)]
-QUICK = ["--limit-train", "512", "--limit-val", "64", "--limit-test", "64", "--hidden", "32", "--latent-dim", "4"]
+QUICK = [
+    "--limit-train",
+    "512",
+    "--limit-val",
+    "64",
+    "--limit-test",
+    "64",
+    "--hidden",
+    "32",
+    "--latent-dim",
+    "4",
+]
 
 
 def run(args: list[str]) -> tuple[float, str]:
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "vae_explorer", *args], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "vae_explorer", *args], env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): vae-explorer {' '.join(args)}\n{done.stdout}\n{done.stderr}")
@@ -42,7 +55,9 @@ def run(args: list[str]) -> tuple[float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", required=True, help="a folder for the runs (replaced)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs per trial (default 5: about a minute)")
     parser.add_argument("--workers", type=int, default=2)
@@ -56,10 +71,9 @@ def main() -> None:
 
     serial = []
     for placement, seed in TRIALS:
-        seconds, _ = run(
-            ["train", *base, "--prior-init", placement, "--seed", str(seed), "--threads", "1"]
-            + ["--out", str(out / f"serial-{placement}-{seed}")]
-        )
+        folder = out / f"serial-{placement}-{seed}"
+        options = ["--prior-init", placement, "--seed", str(seed), "--threads", "1", "--out", str(folder)]
+        seconds, _ = run(["train", *base, *options])
         serial.append(seconds)
         print(f"serial trial prior-init={placement} seed={seed}: {seconds:.1f} s", flush=True)
 
