@@ -154,6 +154,19 @@ class _StopWatcher(threading.Thread):
                 return
 
 
+_SPLITS: list = []  # [(DataConfig, Splits)]: the data of this worker's last trial (read only)
+
+
+def _splits_for(data):
+    """The trial's data: loaded once per worker process, since Tune gives a worker trial after
+    trial (its actors are reused) and the splits are never written to."""
+    from .data import load_splits
+
+    if not _SPLITS or _SPLITS[0][0] != data:
+        _SPLITS[:] = [(data, load_splits(data))]
+    return _SPLITS[0][1]
+
+
 def run_trial(
     config: dict[str, Any],
     plans: dict[str, tuple[str, str]],
@@ -194,11 +207,13 @@ def run_trial(
                 }
             )
 
+    run_config = RunConfig.from_json(config_json)
     session = Session(
-        [RunConfig.from_json(config_json)],
+        [run_config],
         run_dir,
         on_event,
         resume_from=run_dir / "last.pt" if state == RESUME else None,
+        splits=_splits_for(run_config.data),
         figures=figures,
         evaluation=EndOfRunEvaluation(*evaluation),
         cuda_graph=cuda_graph,
@@ -418,7 +433,7 @@ class SweepRunner:
             tune_config=tune.TuneConfig(
                 scheduler=scheduler,
                 max_concurrent_trials=self.workers,
-                reuse_actors=False,
+                reuse_actors=True,  # a worker's next trial skips starting Python, torch and the data
                 trial_name_creator=lambda trial: trial.config["trial"],
                 trial_dirname_creator=lambda trial: trial.config["trial"],
             ),
