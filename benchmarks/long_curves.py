@@ -54,7 +54,9 @@ def main() -> None:
     browser = panel.browser
     started = time.perf_counter()
     browser.refresh()
-    print(f"listing {len(browser.runs)} runs ({sum(r.epochs for r in browser.runs):,} epochs): {time.perf_counter() - started:.2f} s")
+    print(
+        f"listing {len(browser.runs)} runs ({sum(r.epochs for r in browser.runs):,} epochs): {time.perf_counter() - started:.2f} s"
+    )
     print(f"{'epochs':>10} {'read s':>8} {'tick s':>8} {'points drawn':>12}")
     tick_1e6 = 0.0
     for n in sizes:

@@ -83,8 +83,8 @@ def test_experiment_streams_fills_its_table_and_stops(qtbot, tmp_path):
     heading = browser.rows.index(None)
     group = browser.rows[heading + 1 : heading + 3]
     assert {r.folder for r in group} == {t.folder for t in panel.trials.values()}
-    assert browser.table.item(heading, 0).text() == f"experiment {panel.out_dir.name}: 2 trials"
-    assert browser.table.columnSpan(heading, 0) == browser.table.columnCount()
+    assert browser.table.item(heading, 1).text() == f"experiment {panel.out_dir.name}: 2 trials"
+    assert browser.table.columnSpan(heading, 1) == browser.table.columnCount() - 1
     browser.filter.setText("components=4")  # the heading stays with the trial it shows
     shown = [r for r in range(browser.table.rowCount()) if not browser.table.isRowHidden(r)]
     assert shown == [heading, heading + 1 + [r.folder.name for r in group].index("components=4,seed=0")]

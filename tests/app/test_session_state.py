@@ -110,3 +110,44 @@ def test_the_toolbar_does_not_shift_when_pause_becomes_resume(qtbot, tmp_path):
     qtbot.wait(20)
     assert stop.mapTo(win, stop.rect().topLeft()).x() == x
     win.service.shutdown()
+
+
+def test_a_drop_is_a_copy_never_a_move_and_a_refused_one_says_why(qtbot, tmp_path, monkeypatch):
+    win = make_window(qtbot, tmp_path / "runs")
+    told = message_texts(monkeypatch)
+
+    def drop_of(path, actions):
+        data = QMimeData()
+        data.setUrls([QUrl.fromLocalFile(str(path))])
+        event = QDropEvent(
+            QPoint(50, 50).toPointF(),
+            actions,
+            data,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        return event, data  # the event keeps a pointer to the data, which must outlive it
+
+    folder = tmp_path / "just-a-folder"
+    folder.mkdir()
+    # a file manager that proposes a move first: the app takes a copy
+    event, _data = drop_of(folder, Qt.DropAction.MoveAction | Qt.DropAction.CopyAction)
+    win.dragEnterEvent(event)
+    assert event.isAccepted() and event.dropAction() == Qt.DropAction.CopyAction
+    event, _data = drop_of(folder, Qt.DropAction.MoveAction | Qt.DropAction.LinkAction)
+    win.dragEnterEvent(event)
+    assert event.dropAction() == Qt.DropAction.LinkAction
+    event, _data = drop_of(folder, Qt.DropAction.MoveAction)
+    win.dragEnterEvent(event)
+    assert not event.isAccepted()  # move only: refused
+    # dropped, a folder that is no run says why
+    event, _data = drop_of(folder, Qt.DropAction.CopyAction)
+    win.dropEvent(event)
+    assert len(told) == 1 and "not a run folder" in told[0] and str(folder) in told[0]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    event, _data = drop_of(notes, Qt.DropAction.CopyAction)
+    win.dropEvent(event)
+    assert "not a checkpoint" in told[1]
+    assert folder.is_dir() and notes.is_file()
+    win.service.shutdown()

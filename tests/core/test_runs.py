@@ -58,6 +58,13 @@ def test_differing_settings_name_the_rate_and_what_differs(root, tmp_path):
     shown = differing_settings(runs)
     assert shown[read_run(other).key] == "lr=0.001, warm-up 3, uniform weights"
     assert shown[read_run(root / "single").key] == "lr=0.001, warm-up 0, learnable weights"
+    # the budget and the data sizes count as settings too
+    config["train"]["epochs"] = 7
+    config["data"]["limit_val"] = 49
+    config["data"]["limit_test"] = None
+    (other / "config.json").write_text(json.dumps(config))
+    shown = differing_settings(find_runs(root, extra=[other]))
+    assert shown[read_run(other).key].endswith("max 7 epochs, uniform weights, 49 validation, all test")
 
 
 def test_rename_travels_with_the_folder_and_an_empty_name_restores_it(root, tmp_path):

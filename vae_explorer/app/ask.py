@@ -8,9 +8,10 @@ question, so Enter never destroys anything.
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 Icon = QMessageBox.Icon
 Button = QMessageBox.StandardButton
@@ -45,3 +46,46 @@ def plain_tooltip(text: str) -> str:
     """A tooltip that shows `text` as it is: Qt renders a tooltip that looks like markup as rich
     text, and folder names and reasons come from disk."""
     return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
+
+
+# -- file dialogs that open where the user last was ------------------------------------------------
+LAST_FOLDER_KEY = "dialogs/last_folder"
+
+
+def last_folder(default: Path | None = None) -> Path:
+    """The folder of the last file the user chose in any of the app's dialogs, else `default`
+    (the home folder when not given)."""
+    from .settings import read_texts
+
+    default = default if default is not None and default.is_dir() else Path.home()
+    saved = read_texts(QSettings(), LAST_FOLDER_KEY, 1)
+    folder = Path(saved[0]) if saved else default
+    return folder if folder.is_dir() else default
+
+
+def remember_folder(path: str | Path) -> None:
+    path = Path(path)
+    QSettings().setValue(LAST_FOLDER_KEY, str(path if path.is_dir() else path.parent))
+
+
+def save_file(parent: QWidget | None, title: str, name: str, filters: str) -> tuple[str, str]:
+    """(path, chosen filter) from a save dialog that starts in the last folder used; ('', '') when
+    cancelled."""
+    path, chosen = QFileDialog.getSaveFileName(parent, title, str(last_folder() / name), filters)
+    if path:
+        remember_folder(path)
+    return path, chosen
+
+
+def open_file(parent: QWidget | None, title: str, filters: str, default: Path | None = None) -> str:
+    path, _ = QFileDialog.getOpenFileName(parent, title, str(last_folder(default)), filters)
+    if path:
+        remember_folder(path)
+    return path
+
+
+def choose_folder(parent: QWidget | None, title: str) -> str:
+    folder = QFileDialog.getExistingDirectory(parent, title, str(last_folder()))
+    if folder:
+        remember_folder(folder)
+    return folder

@@ -10,7 +10,6 @@ from PySide6.QtCore import QSettings, QStandardPaths, Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QTabWidget,
@@ -28,6 +27,7 @@ from . import ask
 from .about import AboutDialog
 from .experiment_dialog import ExperimentDialog
 from .export import FILTER, ExportError, export_widget
+from .help import GettingStartedDialog, ShortcutsDialog
 from .inference import InferenceService, ModelInfo
 from .panels.components import ComponentsPanel
 from .panels.evaluation import EvaluationPanel
@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self.browser = self.training.browser
         self.browser.extra = load_extra_runs()
         self.browser.explore_requested.connect(self.explore_run)
+        self.browser.deleted.connect(self._run_deleted)
         self.browser.refresh()
         self.panels = [cls(self.service) for cls in PANEL_CLASSES]
         self.evaluation = next(p for p in self.panels if isinstance(p, EvaluationPanel))
@@ -249,29 +250,69 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu()
 
     @staticmethod
-    def _dropped_checkpoint(event) -> str | None:
-        """The checkpoint a drag carries: a .pt file, or a run folder's model.pt."""
+    def _dropped_path(event) -> Path | None:
+        """The one local file or folder a drag carries, if that is what it carries."""
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
         if len(urls) != 1 or not urls[0].isLocalFile():
             return None
-        path = Path(urls[0].toLocalFile())
+        return Path(urls[0].toLocalFile())
+
+    @classmethod
+    def _dropped_checkpoint(cls, event) -> str | None:
+        """The checkpoint a drag carries: a .pt file, or a run folder's model.pt."""
+        path = cls._dropped_path(event)
+        if path is None:
+            return None
         if path.is_dir() and (path / "model.pt").is_file():
             return str(path / "model.pt")
         if path.suffix == ".pt" and path.is_file():
             return str(path)
         return None
 
+    @staticmethod
+    def _accept_without_moving(event) -> None:
+        """Take a drop as a copy or a link, never a move: a file manager that honours the action
+        it proposed could otherwise move the user's run folder into the app."""
+        for action in (Qt.DropAction.CopyAction, Qt.DropAction.LinkAction):
+            if event.possibleActions() & action:
+                event.setDropAction(action)
+                event.accept()
+                return
+        event.ignore()
+
     def dragEnterEvent(self, event) -> None:
-        if self._dropped_checkpoint(event):
-            event.acceptProposedAction()
+        # any one local file or folder: the drop says why it cannot open one that is no checkpoint
+        if self._dropped_path(event) is not None:
+            self._accept_without_moving(event)
         else:
             event.ignore()
 
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
     def dropEvent(self, event) -> None:
-        path = self._dropped_checkpoint(event)
-        if path:
-            event.acceptProposedAction()
-            self.open_checkpoint(path)
+        path = self._dropped_path(event)
+        if path is None:
+            event.ignore()
+            return
+        self._accept_without_moving(event)
+        checkpoint = self._dropped_checkpoint(event)
+        if checkpoint:
+            self.open_checkpoint(checkpoint)
+            return
+        if path.is_dir():
+            run = read_run(path, self.runs_root)
+            why = (
+                f"it is a run that cannot be read ({run.problem})"
+                if run is not None and not run.readable
+                else "its run has no model.pt yet (no epoch finished)"
+                if run is not None
+                else "it is not a run folder (it has no config.json and model.pt)"
+            )
+        else:
+            why = "it is not a checkpoint (a .pt file such as a run's model.pt)"
+        self.statusBar().showMessage(f"Not opened: {path.name}", 8000)
+        ask.inform(self, "Open", f"{path} cannot be opened: {why}.")
 
     # -- actions -----------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -339,6 +380,9 @@ class MainWindow(QMainWindow):
         train_menu.addSeparator()
         train_menu.addAction(self.experiment_action)
         self.help_menu = self.menuBar().addMenu("&Help")
+        self.help_menu.addAction(self._action("&Getting started", self.show_getting_started, "F1"))
+        self.help_menu.addAction(self._action("&Keyboard shortcuts", lambda: ShortcutsDialog(self).exec()))
+        self.help_menu.addSeparator()
         self.help_menu.addAction(self._action("&About VAE Explorer", lambda: self.about_dialog().exec()))
         self.help_menu.addAction(self._action("About &Qt", QApplication.aboutQt))
 
@@ -382,6 +426,20 @@ class MainWindow(QMainWindow):
         self.settings_action.setEnabled(not running)
         self.save_action.setEnabled(self.service.info is not None)
 
+    def show_getting_started(self) -> GettingStartedDialog:
+        """The Getting started page, not modal: the window stays usable beside it."""
+        dialog = GettingStartedDialog(self.runs_root, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_getting_started_once(self) -> None:
+        """On the first launch, the Getting started page (Help shows it again)."""
+        store = QSettings()
+        if not read_bool(store, "help/getting_started_shown", False):
+            store.setValue("help/getting_started_shown", True)
+            self.show_getting_started()
+
     def about_dialog(self) -> AboutDialog:
         return AboutDialog(self)
 
@@ -395,15 +453,23 @@ class MainWindow(QMainWindow):
         return out
 
     def bring_figures_up_to_date(self, timeout_ms: int = 120_000) -> None:
-        """Draw every panel that a new model passed by while hidden, and wait (the window still
-        responding) until their jobs have reported, so that an export shows the current model."""
-        if not any(panel.bring_up_to_date() for panel in self.panels):
-            return
+        """Draw every panel that a new model passed by while hidden, each in front while it draws
+        (a tab never shown has no layout at the window's size, and its figure would export as
+        its placeholder), and wait, the window still responding, until its jobs have reported;
+        then the tab in front before comes back."""
         from PySide6.QtCore import QDeadlineTimer, QEventLoop
 
+        current = self.tabs.currentWidget()
         deadline = QDeadlineTimer(timeout_ms)
-        while self.service.pending() and not deadline.hasExpired():
-            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        for panel in self.panels:
+            if not panel.stale:
+                continue
+            self.tabs.setCurrentWidget(panel)  # shown: it lays out and draws the latest model
+            panel.bring_up_to_date()
+            while self.service.pending() and not deadline.hasExpired():
+                QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            QApplication.processEvents()
+        self.tabs.setCurrentWidget(current)
 
     def export_figure(self, widget: QWidget) -> Path | None:
         """Ask for a file and export `widget` there; the suggested name is the CLI's for it now
@@ -411,9 +477,7 @@ class MainWindow(QMainWindow):
         stem = next((s for s, _, w in self.figures() if w is widget), None)
         if stem is None:
             return None
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Export figure", str(Path.home() / f"{stem}.png"), FILTER
-        )
+        path, chosen = ask.save_file(self, "Export figure", f"{stem}.png", FILTER)
         if not path:
             return None
         self.bring_figures_up_to_date()
@@ -434,7 +498,7 @@ class MainWindow(QMainWindow):
 
     def export_all(self, folder: str | None = None) -> list[Path]:
         if not folder:
-            folder = QFileDialog.getExistingDirectory(self, "Export all figures to")
+            folder = ask.choose_folder(self, "Export all figures to")
             if not folder:
                 return []
         from .export import check_folder
@@ -490,10 +554,13 @@ class MainWindow(QMainWindow):
             )
             return False
         if not path:
-            path, chosen = QFileDialog.getSaveFileName(
+            names = ", ".join(f.name for f in folders[:3]) + (
+                f" and {len(folders) - 3} more" if len(folders) > 3 else ""
+            )
+            path, chosen = ask.save_file(
                 self,
-                "Export report",
-                str(Path.home() / "report.pdf"),
+                f"Export a report of {len(folders)} run folder{'s' if len(folders) != 1 else ''}: {names}",
+                "report.pdf",
                 "PDF report (*.pdf);;HTML report, images embedded (*.html)",
             )
             if not path:
@@ -542,9 +609,7 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint(self, path: str | None = None) -> None:
         if not path:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Open checkpoint", str(self.runs_root), "Checkpoints (*.pt);;All files (*)"
-            )
+            path = ask.open_file(self, "Open checkpoint", "Checkpoints (*.pt);;All files (*)", self.runs_root)
             if not path:
                 return
         self.statusBar().showMessage(f"Loading {path}…")
@@ -554,6 +619,17 @@ class MainWindow(QMainWindow):
         if run is not None:  # a run folder: list it with its curve, and name the model after it
             self._list_run(run)
         self.service.load_checkpoint(path, run.name if run is not None else "")
+
+    def _run_deleted(self, key: str) -> None:
+        """The run the explore tabs show was deleted: they say so (their figures stay on show)."""
+        info = self.service.info
+        if info is None or not info.checkpoint or real_path(Path(info.checkpoint).parent) != key:
+            return
+        for panel in self.panels:
+            panel.set_notice(
+                "<b>The run shown here was deleted.</b> Its figures stay until you explore another "
+                "run or open a checkpoint."
+            )
 
     def _list_run(self, run: RunSummary) -> None:
         """Show `run` in the browser (remembered across sessions when outside the runs folder),
@@ -579,6 +655,7 @@ class MainWindow(QMainWindow):
             8000,
         )
         self.service.load_checkpoint(str(run.checkpoint), run.name)
+        self.tabs.setCurrentWidget(self.panels[0])  # the user asked to see it: show it
 
     def save_checkpoint_as(self, path: str | None = None) -> Path | None:
         info = self.service.info
@@ -586,9 +663,7 @@ class MainWindow(QMainWindow):
             ask.inform(self, "Save checkpoint", "There is no model yet: train or open one first.")
             return None
         if not path:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save checkpoint as", str(Path.home() / "model.pt"), "Checkpoints (*.pt)"
-            )
+            path, _ = ask.save_file(self, "Save checkpoint as", "model.pt", "Checkpoints (*.pt)")
             if not path:
                 return None
         target = Path(path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import math
-import zlib
 
 import numpy as np
 import pyqtgraph as pg
@@ -13,6 +12,7 @@ from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
 from PySide6.QtCore import QPointF, QSizeF, Qt
 from PySide6.QtWidgets import QGraphicsLayoutItem, QSizePolicy, QVBoxLayout, QWidget
 
+from vae_explorer.core.colours import ColourBook, hashed_colour
 from vae_explorer.core.runfiles import History, drawable
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -34,25 +34,6 @@ def legend_text(label: str, note: str = "") -> str:
     return html.escape(name + note, quote=False)
 
 
-# colours of runs that have a folder: one per folder, the same in every queue and the run browser
-STABLE_PALETTE = (
-    *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"),
-    *("#bcbd22", "#393b79", "#000000"),
-)
-
-
-def stable_colour(key: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
-    """The colour of the run whose folder is `key`: picked by a hash of the key, so it does not
-    depend on the run's place in a queue or list; the next free one when another run shown beside
-    it has it already."""
-    start = zlib.crc32(key.encode("utf-8")) % len(STABLE_PALETTE)
-    for i in range(len(STABLE_PALETTE)):
-        colour = STABLE_PALETTE[(start + i) % len(STABLE_PALETTE)]
-        if colour not in taken:
-            return colour
-    return STABLE_PALETTE[start]
-
-
 def run_colours(count: int) -> list[str]:
     """One colour per run: the palette while it lasts, else an ordered ramp (plasma, without its
     pale yellow end) so that many runs get distinct colours in queue order instead of repeats."""
@@ -63,9 +44,14 @@ def run_colours(count: int) -> list[str]:
 
 
 class EpochAxis(pg.AxisItem):
-    """An x-axis with ticks on whole epochs only (no 1.2, 1.4 ... on short runs)."""
+    """An x-axis with ticks on whole epochs only (no 1.2, 1.4 ... on short runs); with `whole`
+    off (the training-time axis) pyqtgraph's own ticks."""
+
+    whole = True
 
     def tickValues(self, minVal, maxVal, size):
+        if not self.whole:
+            return super().tickValues(minVal, maxVal, size)
         levels = [
             (spacing, [v for v in values if float(v).is_integer()])
             for spacing, values in super().tickValues(minVal, maxVal, size)
@@ -222,6 +208,7 @@ class _Run:
         self.best: tuple[int, float] | None = None
         self.diverged = False
         self.no_curve = False  # nothing to draw; the legend says why
+        self.hidden = False  # unticked in the run list: drawn nowhere, its data kept
         self.raw_curve = plot.plot([], [])  # the unsmoothed values, faint, behind a smoothed curve
         self.raw_curve.setZValue(-1)
         self.raw_curve.hide()
@@ -287,6 +274,7 @@ class CurvePlot(QWidget):
             ax = self.plot.getAxis(axis)
             ax.setPen(pg.mkPen("#444"))
             ax.setTextPen(pg.mkPen("#222"))
+            ax.enableAutoSIPrefix(False)  # "(x0.001)" beside minutes or nats helps nobody
         self.hover = pg.TextItem(
             color="#111", fill=pg.mkBrush(255, 255, 224, 235), anchor=(0, 1), border=pg.mkPen("#888")
         )
@@ -295,6 +283,7 @@ class CurvePlot(QWidget):
         self.hover.hide()
         self.plot.addItem(self.hover, ignoreBounds=True)
         self.runs: list[_Run] = []
+        self.colours: ColourBook | None = None  # the run folders' colours, shared with the run list
         self.show_train = True
         self.log_y = False
         self.smoothing = 0.0
@@ -319,8 +308,8 @@ class CurvePlot(QWidget):
     def add_run(self, label: str, key: str | None = None) -> int:
         """A new curve; a run with a folder (`key`) gets its stable colour, others the next of the
         palette in order."""
-        if key is not None:
-            colour = stable_colour(key, {r.colour for r in self.runs})
+        if key is not None:  # the run folder's own colour, as the run list shows it
+            colour = self.colours.colour(key) if self.colours is not None else hashed_colour(key)
         else:
             colour = PALETTE[len(self.runs) % len(PALETTE)]
         run = _Run(self.plot, label, colour)
@@ -446,7 +435,7 @@ class CurvePlot(QWidget):
         run.val_curve.setData(x, _drawable(self.shown(run.val)))
         run.train_curve.setData(x, _drawable(self.shown(run.train)))
         run.raw_curve.setData(x, _drawable(run.val))
-        run.raw_curve.setVisible(self.smoothing > 0)
+        run.raw_curve.setVisible(self.smoothing > 0 and not run.hidden)
         if run.best is not None and run.best[0] in run.epochs:
             i = run.epochs.index(run.best[0])
             run.best_marker.setData([x[i]], [run.best[1]])
@@ -461,6 +450,7 @@ class CurvePlot(QWidget):
 
     def set_x_time(self, on: bool) -> None:
         self.x_time = on
+        self.plot.getAxis("bottom").whole = not on
         self.plot.setLabel("bottom", "training time (minutes)" if on else "epoch")
         for run in self.runs:
             self._draw(run)
@@ -504,8 +494,24 @@ class CurvePlot(QWidget):
     def set_train_visible(self, visible: bool) -> None:
         self.show_train = visible
         for run in self.runs:
-            run.train_curve.setVisible(visible)
+            run.train_curve.setVisible(visible and not run.hidden)
         self.plot.enableAutoRange()  # the y-range follows the curves shown
+
+    def set_run_shown(self, index: int, shown: bool) -> None:
+        """Show or hide a run's curves, markers and legend entry (its data stay, for showing again)."""
+        run = self.runs[index]
+        if run.hidden == (not shown):
+            return
+        run.hidden = not shown
+        for item in (run.val_curve, run.best_marker, run.end_marker):
+            item.setVisible(shown)
+        run.train_curve.setVisible(shown and self.show_train)
+        run.raw_curve.setVisible(shown and self.smoothing > 0)
+        if shown:
+            self.legend.addItem(run.val_curve, legend_text(run.label))
+        elif self.legend.getLabel(run.val_curve) is not None:
+            self.legend.removeItem(run.val_curve)
+        self._fit_legend()
 
     def drop_from_legend(self, index: int) -> None:
         """Leave a run that never ran out of the legend (and so out of exported figures)."""
@@ -545,15 +551,16 @@ class CurvePlot(QWidget):
             self.legend.fit(height)
 
     # -- hover -------------------------------------------------------------------------------
-    def nearest_point(self, scene_pos: QPointF, max_px: float = 12.0) -> tuple[str, int, float] | None:
-        """(run label, epoch, value) of the plotted point nearest to scene_pos, within max_px."""
+    def nearest_point(self, scene_pos: QPointF, max_px: float = 12.0, runs=None):
+        """(run label, epoch, value) of the plotted point nearest to scene_pos, within max_px;
+        with `runs`, among theirs only, and with the distance in pixels as a fourth element."""
         vb = self.plot.getViewBox()
         view = vb.mapSceneToView(scene_pos)
         # pixels per view unit along each axis, from two mapped points
         one = vb.mapViewToScene(QPointF(view.x() + 1.0, view.y() + 1.0))
         sx, sy = abs(one.x() - scene_pos.x()), abs(one.y() - scene_pos.y())
         best, best_d = None, max_px
-        for run in self.runs:
+        for run in self.runs if runs is None else runs:
             if not run.epochs:
                 continue
             series = [(run.label, self.shown(run.val), run.val)]
@@ -570,6 +577,8 @@ class CurvePlot(QWidget):
                 i = int(np.argmin(d))
                 if d[i] < best_d:
                     best, best_d = (label, run.epochs[i], values[i]), float(d[i])
+        if runs is not None and best is not None:
+            return (*best, best_d)
         return best
 
     def values_at(self, epoch: int) -> list[str]:
@@ -577,19 +586,52 @@ class CurvePlot(QWidget):
         lines = []
         for run in self.runs:
             if epoch in run.epochs and self.legend.getLabel(run.val_curve) is not None:
-                i = run.epochs.index(epoch)
-                train = f" (train {run.train[i]:.2f})" if self.show_train else ""
-                lines.append(f"{run.label}: {run.val[i]:.2f}{train}")
+                lines.append(self._value_line(run, run.epochs.index(epoch)))
         return lines
 
+    def hover_text(self, scene_pos: QPointF, max_px: float = 40.0) -> str | None:
+        """What the hover box says with the mouse at `scene_pos`: the epoch under the mouse (the
+        nearest point's, within `max_px` across), the run nearest the mouse first, then every
+        other run shown at that epoch, each with its validation and train value."""
+        vb = self.plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        view = vb.mapSceneToView(scene_pos)
+        per_px = abs(vb.mapViewToScene(QPointF(view.x() + 1.0, view.y())).x() - scene_pos.x())
+        best = None  # (pixels across, pixels total, run, index)
+        for run in self.runs:
+            if not run.epochs or self.legend.getLabel(run.val_curve) is None:
+                continue
+            x = np.asarray(self.xs(run), dtype=float)
+            i = int(np.argmin(np.abs(x - view.x())))
+            across = abs(x[i] - view.x()) * per_px
+            near = self.nearest_point(scene_pos, max_px=float("inf"), runs=[run])
+            total = near[3] if near is not None else float("inf")
+            if across <= max_px and (best is None or total < best[1]):
+                best = (across, total, run, i)
+        if best is None:
+            return None
+        _, _, run, i = best
+        epoch = run.epochs[i]
+        when = f", {run.minutes[i]:.2f} min" if self.x_time else ""
+        own = self._value_line(run, i)
+        others = [line for line in self.values_at(epoch) if line != own]
+        return "\n".join([f"epoch {epoch}{when}, nats", f"▸ {own}", *others])
+
+    def _value_line(self, run: _Run, i: int) -> str:
+        train = f" (train {run.train[i]:.2f})" if self.show_train else ""
+        return f"{run.label}: {run.val[i]:.2f}{train}"
+
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
-        hit = self.nearest_point(scene_pos)
-        if hit is None:
+        text = self.hover_text(scene_pos)
+        if text is None:
             self.hover.hide()
             return
-        label, epoch, value = hit
-        others = [line for line in self.values_at(epoch) if not line.startswith(f"{label}:")]
-        self.hover.setText("\n".join([f"epoch {epoch}, nats", f"{label}: {value:.2f}", *others]))
-        vb = self.plot.getViewBox()
-        self.hover.setPos(vb.mapSceneToView(scene_pos))
+        self.hover.setText(text)
+        self.hover.setPos(self.plot.getViewBox().mapSceneToView(scene_pos))
         self.hover.show()
+
+    def leaveEvent(self, event) -> None:
+        """The hover box goes when the mouse leaves the plot."""
+        self.hover.hide()
+        super().leaveEvent(event)

@@ -25,17 +25,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vae_explorer.core.colours import ColourBook
 from vae_explorer.core.runfiles import clean_text
 from vae_explorer.core.runs import UNREADABLE, RunSummary, differing_settings, find_runs, rename_run
 
 from . import ask
-from .plot import stable_colour
 
 COLUMNS = ("", "name", "date", "settings", "status", "best val nll", "test nll")
 BEST_BACKGROUND = QColor("#e3f1dc")
 GROUP_BACKGROUND = QColor("#eef1f6")
 UNREADABLE_COLOUR = QColor("#8a8a8a")
 CELL_CHARS = 60  # a name or status longer than this is cut in its cell; the tooltip holds it whole
+# name, settings, status: the shares of the width the other columns leave, and their least widths
+SHARED_COLUMNS = {1: (0.35, 60), 3: (0.35, 60), 4: (0.30, 60)}
 
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
@@ -83,6 +85,7 @@ class RunBrowser(QWidget):
         self.rows: list[RunSummary | None] = []  # the run in each table row (None: a sweep's heading)
         self.checked: set[str] = set()
         self.busy: set[str] = set()  # runs this app is training now (not to be deleted)
+        self.colours = ColourBook()  # the window gives it the one it shares with the plot
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter by name, settings or status")
         self.filter.setClearButtonEnabled(True)
@@ -93,9 +96,15 @@ class RunBrowser(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setWordWrap(False)
+        # the tick, date and nll columns fit their contents; the name, settings and status share
+        # what is left (cut with "…", whole in their tooltips), so nothing needs a scrollbar
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for col in SHARED_COLUMNS:
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setToolTip("Double-click a run to explore its best model; tick it to show its curve")
         self.explore_button = QPushButton("Explore this run")
         self.rename_button = QPushButton("Rename…")
@@ -167,10 +176,12 @@ class RunBrowser(QWidget):
                     item.setCheckState(
                         Qt.CheckState.Checked if run.key in self.checked else Qt.CheckState.Unchecked
                     )
-                    item.setBackground(QBrush(QColor(stable_colour(run.key))))
+                    item.setBackground(QBrush(QColor(self.colours.colour(run.key))))
                     item.setToolTip("show this run's curves on the plot")
                 elif col == 1:
                     item.setToolTip(ask.plain_tooltip(f"{run.name}\n{run.folder}"))
+                elif col == 3 and value:
+                    item.setToolTip(ask.plain_tooltip(value.replace(", ", "\n")))
                 elif col == 4 and run.reason:
                     item.setToolTip(ask.plain_tooltip(f"{run.status}: {run.reason}"))
                 if run.key == best:
@@ -187,6 +198,7 @@ class RunBrowser(QWidget):
                         )
                 self.table.setItem(row, col, item)
         self.table.blockSignals(False)
+        self.fit_columns()
         self._apply_filter()
         if selected is not None and selected.key in keys:
             self.select(selected.key)
@@ -203,20 +215,18 @@ class RunBrowser(QWidget):
             count += 1
         assert first.group is not None
         text = f"experiment {first.group.name}: {count} trial{'s' if count != 1 else ''}"
-        item = QTableWidgetItem(clean_text(text, 2 * CELL_CHARS))
-        item.setFlags(Qt.ItemFlag.ItemIsEnabled)
-        item.setBackground(GROUP_BACKGROUND)
-        font = QFont(item.font())
-        font.setBold(True)
-        item.setFont(font)
-        item.setToolTip(
-            ask.plain_tooltip(f"a sweep (vae-explorer sweep or Train → New experiment…)\n{first.group}")
-        )
-        self.table.setItem(row, 0, item)
-        for col in range(1, len(COLUMNS)):
-            self.table.setItem(row, col, QTableWidgetItem(""))
-            self.table.item(row, col).setFlags(Qt.ItemFlag.ItemIsEnabled)
-        self.table.setSpan(row, 0, 1, len(COLUMNS))
+        tip = ask.plain_tooltip(f"a sweep (vae-explorer sweep or Train → New experiment…)\n{first.group}")
+        for col in range(len(COLUMNS)):
+            item = QTableWidgetItem(clean_text(text, 2 * CELL_CHARS) if col == 1 else "")
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            item.setBackground(GROUP_BACKGROUND)
+            font = QFont(item.font())
+            font.setBold(True)
+            item.setFont(font)
+            item.setToolTip(tip)
+            self.table.setItem(row, col, item)
+        # the text spans from the name column on (the tick column keeps its own width)
+        self.table.setSpan(row, 1, 1, len(COLUMNS) - 1)
 
     @staticmethod
     def _cells(run: RunSummary, settings: dict[str, str]) -> tuple[str, ...]:
@@ -245,6 +255,22 @@ class RunBrowser(QWidget):
                 "Its files cannot be used: Open folder to look at them, or Delete it."
             )
         )
+
+    def fit_columns(self) -> None:
+        """Give the name, settings and status columns their shares of the width left over."""
+        table = self.table
+        fixed = sum(table.columnWidth(c) for c in range(table.columnCount()) if c not in SHARED_COLUMNS)
+        free = max(0, table.viewport().width() - fixed)
+        for col, (share, least) in SHARED_COLUMNS.items():
+            natural = table.sizeHintForColumn(col) + 12
+            table.setColumnWidth(col, max(least, min(int(free * share), max(natural, least))))
+        spare = free - sum(table.columnWidth(c) for c in SHARED_COLUMNS)
+        if spare > 0:  # short names and statuses: the settings take the rest
+            table.setColumnWidth(3, table.columnWidth(3) + spare)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
 
     def run_of(self, key: str) -> RunSummary | None:
         return next((r for r in self.runs if r.key == key), None)
@@ -303,7 +329,8 @@ class RunBrowser(QWidget):
             if group is None:
                 heading = None
         total = len(self.runs)
-        self.count_label.setText(f"{shown} of {total} runs" if words else f"{total} runs")
+        noun = "run" if total == 1 else "runs"
+        self.count_label.setText(f"{shown} of {total} {noun}" if words else f"{total} {noun}")
         self.count_label.setToolTip(f"the runs in {self.root} and the run folders you opened")
 
     def _update_buttons(self) -> None:
@@ -318,19 +345,26 @@ class RunBrowser(QWidget):
     # -- actions ------------------------------------------------------------------------------------
     def _explore_row(self, row: int) -> None:
         if 0 <= row < len(self.rows) and self.rows[row] is not None:
-            self._explore(self.rows[row])
+            self.explore(self.rows[row])
 
     def _explore_selected(self) -> None:
         run = self.selected()
         if run is not None:
-            self._explore(run)
+            self.explore(run)
 
-    def _explore(self, run: RunSummary) -> None:
+    def explore(self, run: RunSummary) -> None:
         if not run.readable:
             ask.inform(self, "Explore run", f"{run.name} cannot be explored: {run.problem}")
             return
         if run.checkpoint is None:
-            ask.inform(self, "Explore run", f"{run.name} has no model yet (no epoch finished).")
+            why = (
+                "it diverged before its first epoch ended"
+                if run.status == "diverged"
+                else "it has not finished an epoch yet"
+                if run.status == "running"
+                else "no epoch of it finished"
+            )
+            ask.inform(self, "Explore run", f"{run.name} has no model: {why}.")
             return
         self.explore_requested.emit(run)
 

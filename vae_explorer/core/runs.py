@@ -250,6 +250,11 @@ _SHOWN = {
     ("train", "batch_size"): lambda v: f"batch {v}",
     ("train", "kl_warmup"): lambda v: f"warm-up {v}",
     ("train", "prior_init"): lambda v: f"{v} init",
+    ("train", "schedule"): lambda v: f"{v} rate",
+    ("train", "warmup_epochs"): lambda v: f"rate warm-up {v}",
+    ("train", "val_every"): lambda v: f"validated every {v}",
+    ("train", "epochs"): lambda v: f"max {v} epochs",
+    ("train", "patience"): lambda v: f"patience {v}",
     ("train", "seed"): lambda v: f"seed {v}",
     ("model", "arch"): str,
     ("model", "prior"): lambda v: f"{v} prior",
@@ -260,6 +265,8 @@ _SHOWN = {
     ("model", "mixture_weights"): lambda v: f"{v} weights",
     ("data", "dataset"): str,
     ("data", "limit_train"): lambda v: f"{v or 'all'} train",
+    ("data", "limit_val"): lambda v: f"{v or 'all'} validation",
+    ("data", "limit_test"): lambda v: f"{v or 'all'} test",
 }
 
 

@@ -46,6 +46,8 @@ AXES: dict[str, Axis] = {
         Axis("batch-size", "train", "batch_size", int, "batch size"),
         Axis("epochs", "train", "epochs", int, "max epochs"),
         Axis("patience", "train", "patience", int, "patience (epochs)"),
+        Axis("schedule", "train", "schedule", str, "learning-rate schedule"),
+        Axis("warmup-epochs", "train", "warmup_epochs", int, "learning-rate warm-up (epochs)"),
         Axis("kl-warmup", "train", "kl_warmup", int, "KL warm-up (epochs)"),
         Axis("prior-init", "train", "prior_init", str, "mixture placement"),
         Axis("components", "model", "components", int, "mixture components K"),

@@ -96,7 +96,8 @@ def trial_result(plan: TrialPlan, folder: Path) -> TrialResult:
         "fid": e.get("fid"),
         "inception_score": e.get("inception_score"),
         "components_in_use": _float(e.get("components_in_use")),
-        "epochs": float(run.epochs),
+        # the last validated epoch (metrics.csv has a row per validation: --val-every)
+        "epochs": float(run.history.epoch[-1]) if len(run.history) else 0.0,
         "seconds": float(sum(seconds)),
     }
     result.iw_samples = e.get("iw_samples") if e.get("iw_nll") is not None else None

@@ -26,6 +26,7 @@ from .graphstep import CapturedStep, CaptureError
 from .model import VAE, new_model
 from .optim import StepInBackward, adopt_device_options, device_options, make_optimizer, supports
 from .runfolder import FigureWriter, RunFolderWriter
+from .schedule import Plateau, cosine_factor
 
 EventSink = Callable[[object], None]
 
@@ -134,6 +135,8 @@ def _eager_reason(on_gpu: bool, cuda_graph: bool, in_backward: bool, config: Run
         )
     if not cuda_graph:
         return "CUDA graphs turned off"
+    if config.train.schedule != "constant":
+        return f"the {config.train.schedule} schedule changes the learning rate at every step"
     return f"fewer training images than one batch of {config.train.batch_size}, so nothing to capture"
 
 
@@ -179,7 +182,12 @@ class Trainer(Controlled):
         # the run's draws: shuffles, binarisations and the reparameterisation noise
         self.generator = torch.Generator(self.device).manual_seed(seed)
         on_gpu = self.device.type == "cuda"
-        capture = on_gpu and cuda_graph and len(splits.train_images) >= config.train.batch_size
+        capture = (
+            on_gpu
+            and cuda_graph
+            and len(splits.train_images) >= config.train.batch_size
+            and config.train.schedule == "constant"  # a captured step bakes its rate in
+        )
         self.optimizer = make_optimizer(
             config.train.optimizer, self.model.parameters(), config.train.lr, capturable=capture
         )
@@ -208,7 +216,9 @@ class Trainer(Controlled):
         self.best_epoch = 0
         self.stale_epochs = 0
         self.start_epoch = 1
-        self._steps = 0  # optimiser steps taken (the KL warm-up follows them)
+        self._steps = 0  # optimiser steps taken (the KL warm-up and the schedule follow them)
+        self.plateau = Plateau()  # the plateau schedule's state (unused by the others)
+        self._last_state_written = -math.inf  # time.monotonic() of the last TrainingState
         self.best_weights: dict[str, torch.Tensor] | None = None  # a CPU copy
         self.resumed_exactly = False
         if resume_from is not None:
@@ -238,6 +248,7 @@ class Trainer(Controlled):
         self.choose_step()
         report_every = max(1, total // 100)
         reason, epoch = ev.STOP_MAX_EPOCHS, self.start_epoch - 1
+        unvalidated: list[tuple[float, float]] = []  # (mean loss, seconds) of epochs since validation
         for epoch in range(self.start_epoch, self.config.train.epochs + 1):
             started, paused_seconds = time.perf_counter(), 0.0
             self.model.train()
@@ -260,26 +271,35 @@ class Trainer(Controlled):
                         diverged = True
                         break
                     self.on_event(ev.BatchProgress(self.index, epoch, i, total))
-            if interrupted:
-                reason, epoch = self.control.reason, epoch - 1
+            if interrupted:  # the epochs trained since the last validation are not kept
+                reason, epoch = self.control.reason, self.history[-1]["epoch"] if self.history else 0
                 break
-            train_loss = float(loss_sum) / max(seen, 1)
-            if diverged or not math.isfinite(train_loss):
+            epoch_loss = float(loss_sum) / max(seen, 1)
+            if diverged or not math.isfinite(epoch_loss):
                 reason = ev.STOP_DIVERGED
                 break
             if epoch == 1 and self.config.train.prior_init == "kmeans":
                 self.fit_prior_to_data()  # the standard prior has nothing to place
+            unvalidated.append((epoch_loss, time.perf_counter() - started - paused_seconds))
+            last = epoch == self.config.train.epochs
+            if not (last or self.control.stopped or epoch % self.config.train.val_every == 0):
+                continue
             val_nll = negative_elbo(self.model, self.val)
             if not math.isfinite(val_nll):
                 reason = ev.STOP_DIVERGED
                 break
-            seconds = time.perf_counter() - started - paused_seconds  # training time only
+            # the epochs since the last validation, as one row: their mean loss and their time
+            train_loss = sum(loss for loss, _ in unvalidated) / len(unvalidated)
+            seconds = sum(t for _, t in unvalidated)  # training time only, pauses left out
+            since, unvalidated = len(unvalidated), []
             improved = val_nll < self.best_val
             if improved:
                 self.best_val, self.best_epoch, self.stale_epochs = val_nll, epoch, 0
                 self.best_weights = _cpu_copy(self.model.state_dict())
             else:
-                self.stale_epochs += 1
+                self.stale_epochs += since
+            if self.config.train.schedule == "plateau":
+                self.plateau.after_validation(improved, since)
             end = ev.EpochEnd(self.index, epoch, train_loss, val_nll, seconds, self.best_val, self.best_epoch)
             self.history.append(end.record())
             self.on_event(end)
@@ -289,16 +309,19 @@ class Trainer(Controlled):
                         self.index, epoch, val_nll, self.config, self.best_weights, self.checkpoint_path
                     )
                 )
-            self.on_event(
-                ev.TrainingState(
-                    self.index,
-                    epoch,
-                    self.model.state_dict(),
-                    self.optimizer.state_dict(),
-                    self.rng_state(),
-                    self.metrics(),
+            ending = last or self.control.stopped or self.stale_epochs >= self.config.train.patience
+            if ending or time.monotonic() - self._last_state_written >= self.config.train.checkpoint_seconds:
+                self._last_state_written = time.monotonic()
+                self.on_event(
+                    ev.TrainingState(
+                        self.index,
+                        epoch,
+                        self.model.state_dict(),
+                        self.optimizer.state_dict(),
+                        self.rng_state(),
+                        self.metrics(),
+                    )
                 )
-            )
             if self.stale_epochs >= self.config.train.patience:
                 reason = ev.STOP_EARLY
                 break
@@ -374,11 +397,28 @@ class Trainer(Controlled):
         the same order: the batch's binarisation, then the latent noise."""
         self.choose_step()
         weight = self.kl_weight()
+        self._set_rate()
         self._steps += 1
         if self._graph is not None and len(x) == self._graph.batch_size:
             eps = normal_noise((len(x), self.config.model.latent_dim), self.generator, x)
             return self._graph(x, eps, weight)
         return self._eager_step(x, weight)
+
+    def lr_factor(self) -> float:
+        """The schedule's factor on the set learning rate for the coming step."""
+        train = self.config.train
+        if train.schedule == "cosine":
+            return cosine_factor(self._steps, len(self.batches), train.epochs, train.warmup_epochs)
+        if train.schedule == "plateau":
+            return self.plateau.factor
+        return 1.0
+
+    def _set_rate(self) -> None:
+        if self.config.train.schedule == "constant":
+            return  # the rate the optimiser was made (or resumed) with
+        lr = self.config.train.lr * self.lr_factor()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def _eager_step(self, x: torch.Tensor, weight: float) -> torch.Tensor:
         loss = self.model(x, self.generator, reduction="mean", kl_weight=weight)
@@ -420,6 +460,8 @@ class Trainer(Controlled):
             "best_epoch": self.best_epoch,
             "stale_epochs": self.stale_epochs,
             "epoch": self.history[-1]["epoch"] if self.history else 0,
+            "lr_factor": self.plateau.factor,
+            "plateau_stale": self.plateau.stale,
         }
 
     def _check_resumable(self, path: str | Path, payload: dict[str, Any]) -> None:
@@ -467,6 +509,7 @@ class Trainer(Controlled):
         self.stale_epochs = int(m.get("stale_epochs", 0))
         self.start_epoch = int(m.get("epoch", 0)) + 1
         self._steps = (self.start_epoch - 1) * len(self.batches)
+        self.plateau = Plateau(float(m.get("lr_factor", 1.0)), int(m.get("plateau_stale", 0)))
         if self.history:
             self.best_weights = _cpu_copy(self.model.state_dict())
             if self.best_epoch != self.start_epoch - 1:

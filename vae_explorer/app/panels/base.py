@@ -52,7 +52,10 @@ class Panel(QWidget):
         super().__init__(parent)
         self.service = service
         self.info: ModelInfo | None = None
-        self.status = QLabel("Train a model or open a checkpoint (File → Open checkpoint).")
+        self.status = QLabel(
+            "Nothing to show yet: press Start to train, double-click a run in the Training tab's run "
+            "list, or open a checkpoint (File → Open checkpoint)."
+        )
         self.status.setStyleSheet("color: #555;")
         self.status.setTextFormat(Qt.TextFormat.PlainText)  # it names runs: the user's text
         self.status.setWordWrap(True)  # a long header wraps instead of widening the window
@@ -100,6 +103,11 @@ class Panel(QWidget):
         if not self._stale:
             self.set_notice(None)
             self.on_model_loaded(info)
+
+    @property
+    def stale(self) -> bool:
+        """A model arrived while the panel was hidden, and it has not drawn it yet."""
+        return self._stale and self.info is not None
 
     def bring_up_to_date(self) -> bool:
         """Draw the latest model now if it arrived while the panel was hidden; True if it did."""

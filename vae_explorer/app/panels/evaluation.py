@@ -22,7 +22,6 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -398,9 +397,7 @@ class EvaluationPanel(Panel):
     def save_csv(self, path: str | Path | None = None) -> Path | None:
         """Write the table, reference rows included, as CSV; None when the user cancels."""
         if path is None:
-            chosen, _ = QFileDialog.getSaveFileName(
-                self, "Export evaluation table", str(Path.home() / "evaluation.csv"), "CSV table (*.csv)"
-            )
+            chosen, _ = ask.save_file(self, "Export evaluation table", "evaluation.csv", "CSV table (*.csv)")
             if not chosen:
                 return None
             path = chosen
