@@ -274,9 +274,12 @@ def test_a_trial_folder_is_an_ordinary_run_for_evaluate_and_resume(grid, tmp_pat
 # -- stopping and failures -----------------------------------------------------------------------------
 def test_ctrl_c_stops_every_trial_keeps_its_best_model_and_resume_finishes_them(tmp_path):
     out = tmp_path / "sweep"
-    args = ["--grid", "components=2,4", "--seeds", "0", "--epochs", "4", "--workers", "2", *LONGER]
+    # 8 epochs of 8,192 images: several seconds left in each trial when the stop comes after its first
+    data = ["--limit-train", "8192", *LONGER[2:]]
+    args = ["--grid", "components=2,4,8", "--seeds", "0", "--epochs", "8", "--workers", "2", *data]
     proc = start("sweep", *args, "--out", str(out))
     folders = [out / "components=2,seed=0", out / "components=4,seed=0"]
+    waiting = out / "components=8,seed=0"  # the third trial waits for a worker
     wait_for(lambda: all((f / "last.pt").exists() for f in folders), 300, proc)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     stdout, stderr = proc.communicate(timeout=300)
@@ -284,15 +287,16 @@ def test_ctrl_c_stops_every_trial_keeps_its_best_model_and_resume_finishes_them(
     assert "stopping every trial after its current batch" in stderr and "Traceback" not in stderr
     for folder in folders:
         run = read_run(folder)
-        assert run.status == "stopped" and run.reason == "stopped" and run.epochs < 4
+        assert run.status == "stopped" and run.reason == "stopped" and run.epochs < 8
         load_checkpoint(folder / "model.pt")
-    assert [t["status"] for t in rows(out / "trials.csv")] == ["stopped", "stopped"]
+    assert not waiting.exists()  # a trial that had not started never starts
+    assert [t["status"] for t in rows(out / "trials.csv")] == ["stopped", "stopped", "not run"]
     # --resume runs the unfinished trials, each from its last.pt, to the curve of an unbroken run
     done = cli("sweep", "--resume", "--out", str(out), "--workers", "2")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "resuming: 2 unfinished of 2 trials" in done.stdout
-    assert [t["status"] for t in rows(out / "trials.csv")] == ["done", "done"]
-    assert val_nll(folders[1]) == train_val_nll(tmp_path, 0, "--components", "4", "--epochs", "4", *LONGER)
+    assert "resuming: 3 unfinished of 3 trials" in done.stdout
+    assert [t["status"] for t in rows(out / "trials.csv")] == ["done", "done", "done"]
+    assert val_nll(folders[1]) == train_val_nll(tmp_path, 0, "--components", "4", "--epochs", "8", *data)
 
 
 def test_a_trial_whose_worker_is_killed_goes_on_from_its_last_state_exactly(tmp_path):
