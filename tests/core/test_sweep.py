@@ -214,7 +214,7 @@ def test_the_comparison_pairs_trials_by_seed_and_other_axes():
     k16 = found[("components", "test_nll")]
     assert (k16.value, k16.reference, k16.n) == ("16", "4", 6)
     assert k16.mean == pytest.approx(0.12)
-    assert "prior-init=kmeans vs random: -1.00 ± 0.00 nats test neg. ELBO (6 pairs by seed" in kmeans.text()
+    assert "prior-init=kmeans vs random: -1.00 ± 0.00 nats test nll (6 pairs by seed" in kmeans.text()
 
 
 def test_the_interval_is_the_paired_t_interval_and_unfinished_trials_stay_out():
@@ -255,18 +255,25 @@ def test_the_csv_files_hold_numbers_with_units_in_the_header():
         "prior-init",
         "seed",
         "status",
-        "test_neg_elbo_nats",
-        "iw_nll_nats",
+        "test_nll (nats)",
+        "iw_nll (nats)",
     } <= set(rows[0])
-    assert {"iw_samples", "fid", "inception_score", "components_in_use", "seconds", "epochs"} <= set(rows[0])
-    assert float(rows[1]["test_neg_elbo_nats"]) == 91.0 and rows[1]["iw_nll_nats"] == ""
+    assert {
+        "iw_nll_samples",
+        "fid",
+        "inception_score",
+        "components_in_use",
+        "train_seconds (s)",
+        "epochs",
+    } <= set(rows[0])
+    assert float(rows[1]["test_nll (nats)"]) == 91.0 and rows[1]["iw_nll (nats)"] == ""
     assert int(rows[0]["components"]) == 4 and int(rows[0]["epochs"]) == 5
     summary_rows = list(csv.DictReader(io.StringIO(summary_csv(summary(results), spec))))
     assert len(summary_rows) == 4
     for row in summary_rows:
         assert int(row["n_seeds"]) == 3
-        assert float(row["mean_test_neg_elbo_nats"]) == pytest.approx(91.0)
-        assert float(row["sd_test_neg_elbo_nats"]) == pytest.approx(1.0)
+        assert float(row["mean_test_nll (nats)"]) == pytest.approx(91.0)
+        assert float(row["sd_test_nll (nats)"]) == pytest.approx(1.0)
 
 
 def test_which_trials_a_resume_runs(tmp_path):

@@ -193,13 +193,13 @@ def test_a_grid_gives_a_run_folder_per_trial_and_its_tables(grid):
     assert {(t["components"], t["seed"]) for t in trials} == {("2", "0"), ("2", "1"), ("4", "0"), ("4", "1")}
     for t in trials:
         assert t["status"] == "done" and t["epochs"] == "3"
-        for column in ("best_val_nll_nats", "test_neg_elbo_nats", "iw_nll_nats", "fid", "inception_score"):
+        for column in ("best_val_nll (nats)", "test_nll (nats)", "iw_nll (nats)", "fid", "inception_score"):
             float(t[column])  # numbers only
-        assert int(t["iw_samples"]) >= 10
+        assert int(t["iw_nll_samples"]) >= 10
         folder = out / t["trial"]
         run = read_run(folder)  # an ordinary run folder, read as the browser and report read it
         assert run is not None and run.readable and run.status == "done"
-        assert run.test_nll == pytest.approx(float(t["test_neg_elbo_nats"]))
+        assert run.test_nll == pytest.approx(float(t["test_nll (nats)"]))
         load_checkpoint(folder / "model.pt")
     summary = rows(out / "summary.csv")
     assert [(s["setting"], s["n_seeds"]) for s in summary] == [("components=2", "2"), ("components=4", "2")]

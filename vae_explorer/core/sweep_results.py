@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text
+from .metrics import metric
 from .runfiles import History
 from .runs import read_run
 from .sweep import SweepSpec, TrialPlan, axis, format_value
@@ -41,15 +42,34 @@ class Figure:
     lower_is_better: bool | None  # None: neither (a count of epochs, a time)
 
 
+def _column(key: str, unit: str) -> str:
+    """A CSV header as core.metrics writes them: the key, with the unit in parentheses."""
+    return f"{key} ({unit})" if unit else key
+
+
+def _from_table(key: str, digits: int | None = None) -> Figure:
+    """A figure of the evaluation, named, written and ordered by core.metrics' one table."""
+    m = metric(key)
+    return Figure(
+        key,
+        _column(key, m.unit),
+        m.short or m.label,
+        m.unit,
+        m.digits if digits is None else digits,
+        m.lower_is_better,
+    )
+
+
 FIGURES = (
-    Figure("best_val", "best_val_nll_nats", "best validation nll", "nats", 2, True),
-    Figure("test_nll", "test_neg_elbo_nats", "test neg. ELBO", "nats", 2, True),
-    Figure("iw_nll", "iw_nll_nats", "IW-NLL", "nats", 2, True),
-    Figure("fid", "fid", "FID", "", 1, True),
-    Figure("inception_score", "inception_score", "IS", "", 2, False),
-    Figure("components_in_use", "components_in_use", "components in use", "", 1, False),
+    Figure("best_val", _column("best_val_nll", "nats"), "best validation nll", "nats", 2, True),
+    # the test nll `train` prints (FINAL LOSS): outcome.json's, the run's own single-sample draw
+    Figure("test_nll", _column("test_nll", "nats"), "test nll", "nats", 2, True),
+    _from_table("iw_nll"),
+    _from_table("fid"),
+    _from_table("inception_score"),
+    _from_table("components_in_use", digits=1),  # a mean over seeds has a fraction
     Figure("epochs", "epochs", "epochs", "", 1, None),
-    Figure("seconds", "seconds", "training time", "s", 0, None),
+    Figure("seconds", _column("train_seconds", "s"), "training time", "s", 0, None),
 )
 FIGURE = {f.key: f for f in FIGURES}
 COMPARED = ("test_nll", "iw_nll", "best_val", "fid", "inception_score", "components_in_use")
@@ -314,7 +334,7 @@ def trials_csv(results: list[TrialResult], spec: SweepSpec) -> str:
     header = ["trial", "setting", *varied, "seed", "status", "ended_by"]
     header += [FIGURE[k].column for k in ("epochs", "best_val", "test_nll", "iw_nll")]
     header += [
-        "iw_samples",
+        "iw_nll_samples",
         *(FIGURE[k].column for k in ("fid", "inception_score", "components_in_use", "seconds")),
     ]
     rows = []
