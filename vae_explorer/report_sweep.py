@@ -110,11 +110,13 @@ def sweep_section(folder: str | Path) -> SweepSection:
 
 
 def curves_figure(results: list[TrialResult], spec: SweepSpec):
-    """The validation curves grouped by setting (the caller closes the figure)."""
-    plt = figures._pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    """The validation curves grouped by setting, on a figure of its own."""
+    import matplotlib
+
+    fig = figures.new_figure((6.4, 4.0))  # an Agg figure of its own, no pyplot state
+    ax = fig.subplots()
     settings = list(dict.fromkeys(r.plan.setting for r in results))
-    colours = plt.get_cmap("tab10" if len(settings) <= 10 else "viridis")
+    colours = matplotlib.colormaps["tab10" if len(settings) <= 10 else "viridis"]
     handles = []
     for i, setting in enumerate(settings):
         colour = colours(i if len(settings) <= 10 else i / max(1, len(settings) - 1))

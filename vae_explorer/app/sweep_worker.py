@@ -17,6 +17,8 @@ from vae_explorer.core import sweep_events as se
 from vae_explorer.core.sweep import SweepSpec
 from vae_explorer.core.sweep_ray import SweepOptions, SweepRunner
 
+from .threads import OwnedThreads
+
 
 class SweepWorker(QObject):
     event = Signal(object)  # a core.sweep_events dataclass
@@ -49,6 +51,7 @@ class SweepController(QObject):
         self._thread: QThread | None = None
         self._worker: SweepWorker | None = None
         self.runner: SweepRunner | None = None
+        self._owned = OwnedThreads(self)  # a sweep still running is stopped and joined before we go
 
     @property
     def running(self) -> bool:
@@ -63,10 +66,8 @@ class SweepController(QObject):
         if self.running:
             raise RuntimeError("a sweep is already running")
         self.runner = SweepRunner(spec, out_dir, None, options, figures=figures.write_run_figures)
-        thread = QThread()
-        thread.setObjectName("sweep")
         worker = SweepWorker(self.runner)
-        worker.moveToThread(thread)
+        thread = self._owned.start(self, "sweep", worker, stop=self.runner.stop)
         thread.started.connect(worker.run)
         worker.event.connect(self.event)
         # direct: the GUI thread may be blocked in stop_and_wait(), so a queued quit would never run
@@ -95,8 +96,10 @@ class SweepController(QObject):
             return
         thread, worker = self._thread, self._worker
         self._thread = self._worker = None
+        if thread is not None:
+            thread.wait()  # it has emitted finished; its run() returns at once
+            self._owned.forget(thread)
+            thread.deleteLater()
         if worker is not None:
             worker.deleteLater()
-        if thread is not None:
-            thread.deleteLater()
         self.finished.emit()
