@@ -10,11 +10,10 @@ import numpy as np
 from vae_explorer.core.atomic import atomic_write
 from vae_explorer.core.config import nll_label
 from vae_explorer.core.grids import tile, to_images
+from vae_explorer.core.runfolder import FIGURE_FORMATS as FORMATS  # each figure in both
+from vae_explorer.core.runfolder import RUN_FIGURES
 
-RUN_FIGURES = ("real_images", "generated_images", "nll_val_curve")
 COMPARISON_FIGURE = "nll_val_curves"
-FORMATS = (".png", ".pdf")  # each figure of a run folder is written in both
-RUN_FIGURE_FILES = tuple(f"{name}{suffix}" for name in RUN_FIGURES for suffix in FORMATS)
 COMPARISON_FILES = tuple(f"{COMPARISON_FIGURE}{suffix}" for suffix in FORMATS)
 SAMPLE_SEED = 0  # the generated images of a run folder are drawn from this seed
 

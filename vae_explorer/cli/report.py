@@ -30,7 +30,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from vae_explorer.core.atomic import WriteError
     from vae_explorer.report import SUFFIXES, ReportError, collect_runs, write_report
 
     try:
@@ -40,7 +39,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = output_file(args.out, SUFFIXES)
     try:
         write_report(runs, out, all_runs=args.all_runs)
-    except (ReportError, WriteError) as exc:
+    except ReportError as exc:  # a WriteError goes on: exit code 1, like every write error
         raise UserError(str(exc)) from None
     print(f"wrote {out} ({len(runs)} run{'s' if len(runs) != 1 else ''})")
     return 0
