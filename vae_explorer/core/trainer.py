@@ -67,6 +67,7 @@ def device_memory(device: torch.device) -> int | None:
 # float32 tensors of (batch, K, L) that a training step with a mixture prior holds at once: the
 # differences, their squares, the scaled squares and autograd's saved copies
 PRIOR_STEP_COPIES = 6
+KMEANS_IMAGES = 10_000  # the training images the k-means placement clusters (fit_prior_to_data)
 
 
 def memory_estimate(config: RunConfig) -> tuple[int, int, int]:
@@ -82,8 +83,12 @@ def memory_estimate(config: RunConfig) -> tuple[int, int, int]:
             f"the model is too large: its parameters cannot even be counted (hidden={config.model.hidden}, "
             f"latent_dim={config.model.latent_dim}, components={config.model.components})"
         ) from None
-    prior = config.model.components * config.model.latent_dim if config.model.prior == "mog" else 0
+    mixture = config.model.prior == "mog"
+    prior = config.model.components * config.model.latent_dim if mixture else 0
     step = PRIOR_STEP_COPIES * 4 * config.train.batch_size * prior
+    if mixture and config.train.prior_init == "kmeans" and config.model.components <= KMEANS_IMAGES:
+        # the k-means placement after epoch 1: distances of its images to the K centroids (float64)
+        step = max(step, 2 * 8 * KMEANS_IMAGES * config.model.components)
     return count, 4 * count * 4, step
 
 
@@ -417,7 +422,7 @@ class Trainer(Controlled):
         return min(1.0, self._steps / (warmup * len(self.batches)))
 
     @torch.no_grad()
-    def fit_prior_to_data(self, max_images: int = 10_000) -> None:
+    def fit_prior_to_data(self, max_images: int = KMEANS_IMAGES) -> None:
         """Refit the mixture to k-means clusters of the encoder's outputs on (up to `max_images`)
         training images, drawn from the run's generator, and forget the optimiser's moments of
         the prior's parameters, which belong to the old placement."""
