@@ -24,6 +24,16 @@ def savefig(fig, path: Path, **options) -> Path:
     return atomic_write(path, lambda fh: fig.savefig(fh, format=path.suffix.lstrip(".").lower(), **options))
 
 
+def plain_legend(legend):
+    """Show a legend's labels as the text they are: run and folder names are the user's, and a
+    "$" in one must not start mathtext (a bad formula would stop the drawing)."""
+    if legend is not None:
+        for text in legend.get_texts():
+            text.set_parse_math(False)
+        legend.get_title().set_parse_math(False)
+    return legend
+
+
 def _pyplot():
     import matplotlib
 
@@ -135,7 +145,7 @@ def curves_figure(curves: dict[str, Sequence[tuple[int, float]]], ylabel: str = 
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     if len(curves) > 1:
-        ax.legend(title="learning rate" if all(k.startswith("lr") for k in curves) else None)
+        plain_legend(ax.legend(title="learning rate" if all(k.startswith("lr") for k in curves) else None))
     fig.tight_layout()
     return fig
 

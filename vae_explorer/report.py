@@ -18,6 +18,7 @@ import functools
 import html
 import io
 import math
+import os
 import re
 import textwrap
 import time
@@ -31,10 +32,12 @@ import numpy as np
 from vae_explorer import __version__, figures
 from vae_explorer.core.atomic import atomic_write, atomic_write_text
 from vae_explorer.core.config import RunConfig, format_lr, nll_label
+from vae_explorer.core.runfiles import clean_text, drawable
 from vae_explorer.core.runs import (
     RunSummary,
     differing_settings,
     read_run,
+    subfolders,
 )
 
 SUFFIXES = (".pdf", ".html")
@@ -50,6 +53,8 @@ MAP_IMAGES = 2000  # test images on the latent map (fewer when the run used fewe
 RUNS_PER_TABLE = 5  # columns of runs in one settings or results table; more continue below
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 TEST_SIZE = 10_000
+LEGEND_NAME = 40  # characters of a run's name in a curve legend
+DISPLAY_EPOCHS = 5_000  # points per curve, at most; a longer run is drawn from evenly spaced epochs
 HIGHLIGHT = "#fde68a"
 HEADER_FILL = "#e5e7eb"
 
@@ -69,20 +74,21 @@ class ReportError(ValueError):
 
 # -- the runs -------------------------------------------------------------------------------------------
 def _queue_runs(folder: Path) -> list[RunSummary]:
-    runs = [read_run(p, folder.parent) for p in sorted(folder.glob("lr_*")) if p.is_dir()]
+    runs = [read_run(p, folder.parent) for p in subfolders(folder) if p.name.startswith("lr_")]
     return sorted((r for r in runs if r is not None), key=lambda r: (r.lr or 0.0, r.name))
 
 
 def collect_runs(folders: Sequence[str | Path]) -> list[RunSummary]:
     """The runs of `folders`, in their order: a run folder is one run, a queue folder (one that
-    holds lr_* run folders) its runs by learning rate. A folder that is neither raises ReportError."""
+    holds lr_* run folders) its runs by learning rate. Unreadable runs come back too, with their
+    problem (see `readable_runs`). A folder that is neither raises ReportError."""
     runs: dict[str, RunSummary] = {}
     for given in folders:
         folder = Path(given)
         if not folder.is_dir():
             what = "does not exist" if not folder.exists() else "is a file, not a folder"
             raise ReportError(f"{folder} {what}; give a run folder or a queue folder of lr_* runs")
-        folder = folder.resolve()  # "." gets its own name, not "."
+        folder = Path(os.path.abspath(folder))  # "." gets its own name, not "."
         run = read_run(folder, folder.parent)
         found = [run] if run is not None else _queue_runs(folder)
         if not found:
@@ -93,6 +99,11 @@ def collect_runs(folders: Sequence[str | Path]) -> list[RunSummary]:
         for r in found:
             runs.setdefault(r.key, r)
     return list(runs.values())
+
+
+def readable_runs(runs: Sequence[RunSummary]) -> tuple[list[RunSummary], list[RunSummary]]:
+    """(the runs whose files can be used, the unreadable ones)."""
+    return [r for r in runs if r.readable], [r for r in runs if not r.readable]
 
 
 def best_run(runs: Sequence[RunSummary]) -> RunSummary | None:
@@ -179,7 +190,7 @@ def run_label(run: RunSummary) -> str:
 
 
 def training_seconds(run: RunSummary) -> float:
-    return sum(h.get("seconds", 0.0) for h in run.history if math.isfinite(h.get("seconds", 0.0)))
+    return run.history.training_seconds()
 
 
 def ending(run: RunSummary) -> str:
@@ -425,29 +436,34 @@ def summary_paragraphs(runs: Sequence[RunSummary]) -> list[str]:
 
 
 # -- the curves --------------------------------------------------------------------------------------------
-def _finite(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    return [(e, v) for e, v in points if math.isfinite(v)]
+def _finite(epochs: np.ndarray, values: np.ndarray) -> list[tuple[int, float]]:
+    keep = drawable(values)
+    return list(zip(epochs[keep].tolist(), values[keep].tolist()))
+
+
+def _shown_history(run: RunSummary):
+    """The run's history as drawn: at most DISPLAY_EPOCHS epochs (its best and last kept)."""
+    return run.history.for_display(DISPLAY_EPOCHS)
 
 
 def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
     """A maker of figures.curves_figure with the validation curves, the training curves dashed in
     the same colours and a star on each best epoch; None when no run finished an epoch."""
     labels = differing_settings(list(runs))
-    drawn = [r for r in runs if _finite([(int(h["epoch"]), h.get("val_nll", math.nan)) for h in r.history])]
+    drawn = [r for r in runs if drawable(r.history.val_nll).any()]
     if not drawn:
         return None
 
     def label(run: RunSummary) -> str:
-        return f"{run.name}: {labels[run.key]}" if labels.get(run.key) else run.name
+        name = clean_text(run.name, LEGEND_NAME)
+        return f"{name}: {labels[run.key]}" if labels.get(run.key) else name
 
     def make():
         from matplotlib.lines import Line2D
 
-        val = {label(r): _finite([(int(h["epoch"]), h["val_nll"]) for h in r.history]) for r in drawn}
-        train = {
-            label(r): _finite([(int(h["epoch"]), h.get("train_loss", math.nan)) for h in r.history])
-            for r in drawn
-        }
+        shown = {r.key: _shown_history(r) for r in drawn}
+        val = {label(r): _finite(shown[r.key].epoch, shown[r.key].val_nll) for r in drawn}
+        train = {label(r): _finite(shown[r.key].epoch, shown[r.key].train_loss) for r in drawn}
         values = [v for points in (*val.values(), *train.values()) for _, v in points]
         log_y = min(values) > 0 and max(values) / min(values) > 20
         likelihoods = {r.config.model.likelihood for r in drawn if r.config is not None}
@@ -486,7 +502,7 @@ def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
                 label="best epoch",
             ),
         ]
-        ax.legend(handles=handles, fontsize=8)
+        figures.plain_legend(ax.legend(handles=handles, fontsize=8))
         ax.set_title("validation nll per epoch (solid), training loss (dashed)", fontsize=10)
         return fig
 
@@ -692,12 +708,21 @@ def model_blocks(m: ModelFigures, heading: str) -> list[Block]:
 
 
 # -- the whole document -----------------------------------------------------------------------------------
+def unreadable_text(run: RunSummary) -> str:
+    """One line about a run left out of a report: its folder and what is wrong."""
+    return f"{run.folder}: unreadable, {run.problem}"
+
+
 def build_document(
     runs: Sequence[RunSummary], all_runs: bool = False, now: float | None = None
 ) -> list[Block]:
+    """The report's blocks; unreadable runs among `runs` are named in the summary and left out."""
+    runs, unreadable = readable_runs(runs)
     if not runs:
-        raise ReportError("no runs to report")
-    runs = list(runs)
+        problems = "; ".join(unreadable_text(r) for r in unreadable[:5])
+        raise ReportError(
+            "no runs to report" + (f": every run given is unreadable ({problems})" if problems else "")
+        )
     now = time.time() if now is None else now
     total = sum(training_seconds(r) for r in runs)
     epochs = sum(r.epochs for r in runs)
@@ -715,6 +740,17 @@ def build_document(
         Table(None, info, label_width=1.6, wide_values=True),
         Heading("Summary"),
         *(Paragraph(p) for p in summary_paragraphs(runs)),
+        *(
+            [
+                Paragraph(
+                    "Left out, since their files cannot be used: "
+                    + "; ".join(map(unreadable_text, unreadable))
+                    + "."
+                )
+            ]
+            if unreadable
+            else []
+        ),
         Heading("Settings"),
     ]
     if len(runs) > 1:
@@ -724,7 +760,7 @@ def build_document(
     maker = curves_maker(runs)
     blocks.append(PageBreak())
     if maker is not None:
-        flat = [r.name for r in runs if not r.history]
+        flat = [r.name for r in runs if not len(r.history)]
         caption = "Stars: the epoch of each run's lowest validation nll, whose model is its model.pt."
         if flat:
             caption += " No finished epoch, so no curve: " + ", ".join(flat) + "."
@@ -869,7 +905,8 @@ class _PdfLayout:
     def text(self, x: float, y: float, s: str, size: float, **kw) -> None:
         if _shapes_text():  # "fi" stays two letters for every text extractor (matplotlib >= 3.11 shapes text)
             kw.setdefault("fontfeatures", ("-liga",))
-        self.fig.text(x / PAGE_W, 1 - y / PAGE_H, s, fontsize=size, va="top", **kw)
+        # parse_math off: run and folder names are the user's text, and "$" in them is a dollar
+        self.fig.text(x / PAGE_W, 1 - y / PAGE_H, s, fontsize=size, va="top", parse_math=False, **kw)
 
     def rect(self, x: float, y: float, w: float, h: float, fill: str) -> None:
         from matplotlib.patches import Rectangle

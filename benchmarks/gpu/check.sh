@@ -7,8 +7,10 @@
 # else gpu-figures/); summary.txt holds the lines a note needs.
 # Usage: bash benchmarks/gpu/check.sh [OUT_DIR] [--quick] [PART...]
 #   --quick: short settings, for a try on the CPU.
-#   PART: tests, throughput, full (the full run, then its evaluation), gui, profile; default all.
-#   On a machine lent for 10 minutes a call, split them: `tests throughput profile`, then `full gui`.
+#   PART: tests, throughput, full (the full run, then its evaluation), fast (a full run of the
+#   fast preset: large batches, where a GPU pays off), gui, profile; default all.
+#   On a machine lent for 10 minutes a call, split them: `tests throughput profile`, then
+#   `full fast gui`.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-gpu-figures}"
@@ -17,11 +19,11 @@ parts=()
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    tests|throughput|full|gui|profile) parts+=("$arg") ;;
+    tests|throughput|full|fast|gui|profile) parts+=("$arg") ;;
     *) out="$arg" ;;
   esac
 done
-[ ${#parts[@]} -gt 0 ] || parts=(tests throughput full gui profile)
+[ ${#parts[@]} -gt 0 ] || parts=(tests throughput full fast gui profile)
 wanted() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 QT_QPA_PLATFORM=offscreen OMP_WAIT_POLICY=PASSIVE
@@ -87,6 +89,17 @@ step "evaluation: IW-NLL S=$samples on the test set, FID and IS over 10,000 samp
 timeout 300 python3 benchmarks/evaluation.py "$run/model.pt" --device "$device" --samples "$samples" \
   2>&1 | tee "$out/evaluation.txt"
 grep -E '^iw_test_seconds' "$out/evaluation.txt" >> "$summary"
+fi
+
+if wanted fast; then
+step "a full run of the fast preset (batches of 256, cosine-decayed rate), as the CLI runs it"
+run="$scratch/runs/fast"
+started=$(date +%s.%N)
+timeout 420 python3 -m vae_explorer train --preset fast --device "$device" --out "$run" --eval-iw-samples 10 \
+  "${epochs[@]}" 2>&1 | tee "$out/fast_run.txt" | grep -vE '^epoch ' | tail -8
+ended=$(date +%s.%N)
+note "fast preset run: $(python3 -c "print(f'{$ended - $started:.1f}')") s wall, process start to exit; $(grep -c '^epoch ' "$out/fast_run.txt") epochs"
+grep -E '^(training step|finished)' "$out/fast_run.txt" | sed 's/^/fast: /' >> "$summary"
 fi
 
 if wanted gui; then

@@ -65,3 +65,30 @@ def open_and_show(window, qtbot, path, timeout: int = 30_000) -> None:
         timeout=timeout,
     )
     show_panels(window)
+
+
+def answer_messages(monkeypatch, yes: bool = True, on_show=None) -> list[tuple[str, str]]:
+    """Answer every message box of the app (vae_explorer.app.ask) at once instead of showing it:
+    Yes or No to a question, OK to the rest. Returns the (title, text) of each, in order;
+    `on_show(title, text)` runs as each would be shown (a real box runs its own event loop)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    seen: list[tuple[str, str]] = []
+
+    def answer(box) -> int:
+        seen.append((box.windowTitle(), box.text()))
+        if on_show is not None:
+            on_show(box.windowTitle(), box.text())
+        if box.standardButtons() & QMessageBox.StandardButton.Yes:
+            return QMessageBox.StandardButton.Yes if yes else QMessageBox.StandardButton.No
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    return seen
+
+
+def message_texts(monkeypatch, yes: bool = True) -> list[str]:
+    """As answer_messages, but the list holds each box's text alone."""
+    texts: list[str] = []
+    answer_messages(monkeypatch, yes, on_show=lambda _title, text: texts.append(text))
+    return texts

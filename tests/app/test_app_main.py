@@ -19,7 +19,7 @@ class Started(Exception):
 
 @pytest.fixture
 def no_qt(monkeypatch):
-    def create_application(argv=None):
+    def create_application(argv=None, plots=True):
         raise Started
 
     monkeypatch.setattr(app_main, "create_application", create_application)
@@ -44,6 +44,7 @@ def test_no_display_is_a_one_line_error(headless, monkeypatch, capsys, platform)
 @pytest.mark.parametrize("var", ["DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"])
 def test_a_display_or_a_chosen_platform_starts_the_app(headless, monkeypatch, var):
     monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(app_main, "missing_xcb_libraries", lambda: [])  # as on a desktop
     monkeypatch.setenv(var, {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}.get(var, "offscreen"))
     with pytest.raises(Started):
         app_main.run_app()
@@ -77,3 +78,30 @@ def test_vae_explorer_without_arguments_and_display_exits_2():
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == app_main.NO_DISPLAY
+
+
+def test_missing_xcb_libraries_are_named_with_their_packages(headless, monkeypatch, capsys):
+    """Qt's xcb plugin names only the first library it misses (xcb-cursor), and aborts."""
+    import ctypes
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    present = {"libxcb-cursor.so.0"}
+
+    def cdll(name, *args, **kwargs):
+        if name not in present:
+            raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", cdll)
+    assert app_main.run_app() == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "libxcb-icccm4, libxcb-keysyms1, libxkbcommon-x11-0" in err and "libxcb-cursor0" not in err
+    assert "sudo apt-get install libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0" in err
+    present.update(app_main.XCB_LIBRARIES)
+    with pytest.raises(Started):
+        app_main.run_app()
+    # another platform chosen, or Wayland: Qt does not load the xcb plugin, nothing is checked
+    present.clear()
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert app_main.missing_xcb_libraries() == []

@@ -6,8 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from apphelpers import record_events, show_panels, tiny_settings, wait_for_epoch
-from PySide6.QtWidgets import QMessageBox
+from apphelpers import answer_messages, record_events, show_panels, tiny_settings, wait_for_epoch
 
 from vae_explorer.core import events as ev
 from vae_explorer.core.checkpoint import load_checkpoint
@@ -40,7 +39,7 @@ def test_the_window_trains_on_cuda_explores_there_and_closes_mid_run(window, qtb
     assert not failures
     for panel in window.panels:
         assert panel.notice_text() == "", type(panel).__name__
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    answer_messages(monkeypatch)
     thread = window.controller._thread
     clock = time.monotonic()
     assert window.close()

@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 
 import pytest
-from apphelpers import open_and_show, tiny_settings
-from PySide6.QtWidgets import QMessageBox
+from apphelpers import answer_messages, open_and_show, tiny_settings
 
 
 @pytest.fixture(autouse=True)
 def quit_answers_yes(monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    answer_messages(monkeypatch)
 
 
 def cell(panel, row: int, col: int) -> str:

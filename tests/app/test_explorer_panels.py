@@ -174,6 +174,7 @@ def test_latent_map_redraws_in_place(qtbot, service, checkpoint):
         coords=data.coords + 1.0,
         component_coords=data.component_coords[:2] + 1.0,
         component_weights=data.component_weights[:2],
+        in_use=np.array([True, True]),
     )
     panel._show(moved)
     assert panel.scatters == items  # the same items, given new data
@@ -185,7 +186,7 @@ def test_latent_map_redraws_in_place(qtbot, service, checkpoint):
         tuple(p) for p in moved.component_coords
     ]
     # a standard-prior model: no component marks and no legend entry for them
-    plain = replace(data, component_coords=np.zeros((0, 2)), component_weights=np.zeros(0))
+    plain = replace(data, component_coords=np.zeros((0, 2)), component_weights=np.zeros(0), in_use=None)
     panel._show(plain)
     assert legend_names() == [str(d) for d in digits]
     assert not any(label.isVisible() for label in panel.mean_labels)
@@ -357,3 +358,48 @@ def test_a_long_evaluation_holds_no_figure_up(qtbot, service, checkpoint):
         release.set()
     qtbot.waitUntil(lambda: bool(evaluated), timeout=30_000)
     assert evaluated == [str(checkpoint)]  # the second worker holds the same model
+
+
+def test_latent_map_hover_then_click_picks_that_point(qtbot, service, checkpoint):
+    """Hovering shows a point without moving the plot, so a click there picks the same point."""
+    panel = loaded(qtbot, service, LatentMapPanel, checkpoint)
+    qtbot.waitUntil(lambda: panel.data is not None, timeout=30_000)
+    qtbot.wait(100)
+    data = panel.data
+    # a point with no other within the pick radius, so that the pick is unambiguous
+    vb = panel.plot.getPlotItem().getViewBox()
+    px = np.array(vb.viewPixelSize())
+    apart = [
+        i
+        for i in range(len(data.coords))
+        if (np.hypot(*((data.coords - data.coords[i]) / px).T) < 12).sum() == 1
+    ]
+    index = apart[0]
+    size = panel.plot.size()
+    pos = panel.plot.mapFromScene(panel.scene_pos_of(index))
+    qtbot.mouseMove(panel.plot.viewport(), pos)
+    panel._hovered(panel.scene_pos_of(index))
+    qtbot.wait(100)
+    assert panel.selected == index and panel.image_title.text().startswith(f"<b>Test image #{index}</b>")
+    assert panel.plot.size() == size  # the longer title wraps in its fixed column
+    qtbot.mouseClick(
+        panel.plot.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=panel.plot.mapFromScene(panel.scene_pos_of(index)),
+    )
+    qtbot.wait(100)
+    assert panel.selected == index and panel.image_title.text() != "<b>Decoded point</b>"
+    np.testing.assert_array_equal(panel.image_view.image(), data.images[index])
+
+
+def test_latent_map_and_components_tab_agree_on_unused_components(qtbot, service, checkpoint):
+    from vae_explorer.core.likelihood import IN_USE_SHARE
+
+    tab = ComponentsPanel(service)  # before the model comes, so that it draws it too
+    qtbot.addWidget(tab)
+    tab.show()
+    panel = loaded(qtbot, service, LatentMapPanel, checkpoint)
+    qtbot.waitUntil(lambda: panel.data is not None and tab.result is not None, timeout=60_000)
+    shares = np.array([c.share for c in tab.result.components])
+    np.testing.assert_array_equal(panel.data.in_use, shares >= IN_USE_SHARE)
+    assert {k for k, used in enumerate(panel.data.in_use) if not used} == tab.unused

@@ -6,8 +6,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from apphelpers import answer_messages, message_texts
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit
 
 from vae_explorer.core.checkpoint import CheckpointError, read_checkpoint
 
@@ -84,10 +85,7 @@ def test_filter_suffix_helpers(tmp_path):
 
 
 def test_opening_a_folder_shows_cores_message(window, qtbot, tmp_path, monkeypatch):
-    errors = []
-    monkeypatch.setattr(
-        QMessageBox, "critical", lambda parent, title, text, *a, **k: errors.append((title, text))
-    )
+    errors = answer_messages(monkeypatch)
     folder = tmp_path / "a-run"
     folder.mkdir()
     with pytest.raises(CheckpointError) as core:
@@ -101,8 +99,7 @@ def test_opening_a_folder_shows_cores_message(window, qtbot, tmp_path, monkeypat
 
 
 def test_export_all_into_a_file_says_it_is_not_a_folder(window, tmp_path, monkeypatch):
-    errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: errors.append(text))
+    errors = message_texts(monkeypatch)
     a_file = tmp_path / "passwd"
     a_file.write_text("root:x:0:0")
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(a_file))
@@ -128,3 +125,69 @@ def test_loaded_message_only_for_a_checkpoint_the_user_opened(window, qtbot, che
     with qtbot.waitSignal(window.service.model_loaded, timeout=30_000):
         window.open_checkpoint(str(checkpoint))  # File → Open
     assert window.statusBar().currentMessage() == f"Loaded {checkpoint}"
+
+
+def test_file_dialogs_open_where_the_user_last_was(window, tmp_path, monkeypatch):
+    """Every file dialog opened in the home folder, and the report's did not say what it covers."""
+    from pathlib import Path
+
+    asked = []
+
+    def save_dialog(parent, title, start, filters):
+        asked.append((title, start))
+        return str(tmp_path / "figures" / "plot.png"), filters
+
+    (tmp_path / "figures").mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    window.export_figure(window.training.plot)
+    assert Path(asked[0][1]).parent == Path.home()
+    window.training.save_curves_csv()
+    assert asked[1][1] == str(tmp_path / "figures" / "nll_curves.csv")
+    opened = []
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda p, t, start, f: opened.append(start) or ("", "")
+    )
+    window.open_checkpoint()
+    assert opened == [str(tmp_path / "figures")]
+    # the report's dialog names the runs it covers
+    run = tmp_path / "runs" / "some-run"
+    window.queue_dir = run
+    run.mkdir(parents=True)
+    asked.clear()
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda p, title, start, f: asked.append(title) or ("", "")
+    )
+    window.export_report()
+    assert asked == ["Export a report of 1 run folder: some-run"]
+
+
+def test_export_all_draws_the_tabs_never_opened(window, qtbot, checkpoint, tmp_path):
+    """Open a checkpoint, open no tab, Export all: the figures of the tabs never shown came out as
+    their placeholders while the status bar counted them as exported."""
+    from PySide6.QtGui import QImage
+
+    window.open_checkpoint(str(checkpoint))
+    qtbot.waitUntil(lambda: window.service.info is not None, timeout=30_000)
+    assert window.tabs.currentWidget() is window.training
+    assert all(panel.stale for panel in window.panels)
+    out = tmp_path / "all"
+    out.mkdir()
+    assert len(window.export_all(str(out))) == 27
+    assert window.tabs.currentWidget() is window.training and not any(p.stale for p in window.panels)
+    components, interpolation, latent_map = window.panels[1:4]
+    assert components.result is not None and latent_map.data is not None and interpolation.result is not None
+
+    def colours(name: str) -> int:
+        image = QImage(str(out / name)).convertToFormat(QImage.Format.Format_Grayscale8)
+        step = max(1, image.width() // 200)
+        return len(
+            {
+                image.pixelColor(x, y).value()
+                for x in range(0, image.width(), step)
+                for y in range(0, image.height(), step)
+            }
+        )
+
+    # a placeholder is a grey field with a line of text: a few dozen shades at most
+    for name in ("components.png", "interpolation.png", "latent_map.png", "generated_images.png"):
+        assert colours(name) > 60, name

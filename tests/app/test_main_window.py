@@ -10,10 +10,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from apphelpers import open_and_show, record_events, show_panels, tiny_settings, wait_for_epoch
+from apphelpers import (
+    answer_messages,
+    message_texts,
+    open_and_show,
+    record_events,
+    show_panels,
+    tiny_settings,
+    wait_for_epoch,
+)
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog
 
 import vae_explorer.core.trainer as trainer_mod
 from vae_explorer.app.settings import load_settings
@@ -192,8 +200,7 @@ def test_export_every_figure(window, qtbot, tmp_path):
 
 
 def test_unwritable_export_path(window, monkeypatch, tmp_path):
-    errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: errors.append(a[2]))
+    errors = message_texts(monkeypatch)
     assert window._export(window.training.plot, tmp_path / "missing" / "plot.png") is None
     assert errors and "does not exist" in errors[0]
     assert window._export(window.training.plot, tmp_path / "plot.bmp") is None
@@ -214,8 +221,7 @@ def test_open_and_save_checkpoint_without_training(window, qtbot, checkpoint, tm
 
 
 def test_corrupt_checkpoint_shows_an_error(window, qtbot, monkeypatch, tmp_path):
-    errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: errors.append(a[2]))
+    errors = message_texts(monkeypatch)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
     window.open_checkpoint(str(bad))
@@ -229,10 +235,7 @@ def test_close_during_training_stops_cleanly(window, qtbot, monkeypatch):
     window.settings = tiny_settings(epochs=1000)
     window.start_training()
     wait_for_epoch(qtbot, seen, 1)
-    asked = []
-    monkeypatch.setattr(
-        QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes
-    )
+    asked = answer_messages(monkeypatch, yes=True)
     thread = window.controller._thread
     started = time.monotonic()
     assert window.close()
@@ -248,7 +251,7 @@ def test_close_can_be_cancelled(window, qtbot, monkeypatch):
     window.settings = tiny_settings(epochs=1000)
     window.start_training()
     wait_for_epoch(qtbot, seen, 1)
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    answer_messages(monkeypatch, yes=False)
     assert not window.close()
     assert window.controller.running
     window.stop_training()
@@ -343,8 +346,7 @@ def test_export_figure_from_the_menu(window, qtbot, tmp_path, monkeypatch, suffi
 
 
 def test_export_errors_are_reported_once(window, monkeypatch, tmp_path):
-    errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: errors.append(a[2]))
+    errors = message_texts(monkeypatch)
     assert window.export_all(str(tmp_path / "no" / "such")) == []
     assert len(errors) == 1 and "does not exist" in errors[0]
     (tmp_path / "dir.png").mkdir()
@@ -353,8 +355,7 @@ def test_export_errors_are_reported_once(window, monkeypatch, tmp_path):
 
 
 def test_start_with_an_unusable_runs_folder(window, monkeypatch, tmp_path):
-    errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: errors.append(a[2]))
+    errors = message_texts(monkeypatch)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     window.runs_root = blocker

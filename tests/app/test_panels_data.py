@@ -8,8 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from apphelpers import open_and_show, show_panels, tiny_config
-from PySide6.QtWidgets import QMessageBox
+from apphelpers import answer_messages, open_and_show, show_panels, tiny_config
 
 from vae_explorer.app.inference import InferenceService
 from vae_explorer.core.data import DataError
@@ -37,15 +36,7 @@ def moved_data_checkpoint(tmp_path):
 
 
 def warnings_of(monkeypatch) -> list[tuple[str, str]]:
-    seen: list[tuple[str, str]] = []
-
-    def warning(parent, title, text, *a, **k):
-        seen.append((title, text))
-        return QMessageBox.StandardButton.Ok
-
-    monkeypatch.setattr(QMessageBox, "warning", warning)
-    monkeypatch.setattr(QMessageBox, "critical", warning)
-    return seen
+    return answer_messages(monkeypatch)
 
 
 def test_moved_data_folder_after_a_good_model(window, qtbot, checkpoint, moved_data_checkpoint, monkeypatch):

@@ -232,21 +232,21 @@ def test_empty_plot_has_no_tick_values_and_the_train_toggle_refits_the_range(qtb
 
 
 def test_runs_that_never_ran_leave_the_legend_and_keyed_runs_keep_their_colour(qtbot):
-    from vae_explorer.app.plot import stable_colour
+    from vae_explorer.core.colours import ColourBook
 
     plot = CurvePlot()
     qtbot.addWidget(plot)
+    plot.colours = book = ColourBook()
     a = plot.add_run("lr=0.001", key="/runs/q1/lr_0.001")
     b = plot.add_run("lr=0.01", key="/runs/q1/lr_0.01")
     plot.add_epoch(a, 1, 200.0, 190.0, 1, 190.0)
     plot.drop_from_legend(b)
     assert [label.text for _, label in plot.legend.items] == ["lr=0.001"]
-    assert plot.runs[a].colour == stable_colour("/runs/q1/lr_0.001")
-    plot.clear()  # a new queue, the same run folder first or second: the same colour
+    assert plot.runs[a].colour == book.colour("/runs/q1/lr_0.001") != plot.runs[b].colour
+    plot.clear()  # a new queue, the same run folder second: the same colour
     plot.add_run("other", key="/runs/q2/x")
     again = plot.add_run("lr=0.001", key="/runs/q1/lr_0.001")
-    if plot.runs[0].colour != stable_colour("/runs/q1/lr_0.001"):  # no clash with the first
-        assert plot.runs[again].colour == stable_colour("/runs/q1/lr_0.001")
+    assert plot.runs[again].colour == book.colour("/runs/q1/lr_0.001")
 
 
 def test_smoothing_time_axis_hover_of_every_run_and_csv(qtbot):
@@ -321,3 +321,51 @@ def test_the_exported_legend_keeps_its_right_border(qtbot, tmp_path):
     legend_rows = range(30, 150)  # the legend sits at the top right
     dark = [x for x in range(w - 60, w) if any(image.getpixel((x, y)) < 225 for y in legend_rows)]
     assert dark and dark[-1] < w - 4, (dark[-3:], w)  # its frame ends inside the figure
+
+
+def test_training_time_axis_has_ticks_on_short_runs(qtbot):
+    plot = CurvePlot()
+    qtbot.addWidget(plot)
+    plot.resize(700, 450)
+    plot.show()
+    a = plot.add_run("lr=0.001")
+    for e in range(1, 4):
+        plot.add_epoch(a, e, 300.0 - e, 290.0 - e, e, 290.0 - e, 0.6)  # 0.01 minutes an epoch
+    plot.set_x_time(True)
+    qtbot.wait(50)
+    axis = plot.plot.getAxis("bottom")
+    lo, hi = plot.plot.getViewBox().viewRange()[0]
+    ticks = [v for _, values in axis.tickValues(lo, hi, axis.width()) for v in values]
+    assert len(ticks) >= 2 and any(0.0 < v < 0.05 for v in ticks)
+    assert "x0.001" not in axis.labelString() and axis.labelText == "training time (minutes)"
+    plot.set_x_time(False)
+    ticks = [v for _, values in axis.tickValues(0.5, 3.5, axis.width()) for v in values]
+    assert ticks and all(float(v).is_integer() for v in ticks)
+
+
+def test_hover_follows_the_epoch_under_the_mouse_and_leaves_with_it(qtbot):
+    from PySide6.QtCore import QEvent, QPointF
+
+    plot = CurvePlot()
+    qtbot.addWidget(plot)
+    plot.resize(700, 450)
+    plot.show()
+    a, b = plot.add_run("lr=0.001"), plot.add_run("lr=0.01")
+    for e, (va, vb_) in enumerate([(200.0, 260.0), (150.0, 250.0), (140.0, 240.0)], 1):
+        plot.add_epoch(a, e, va + 10, va, 1, va, 30.0)
+        plot.add_epoch(b, e, vb_ + 10, vb_, 1, vb_, 30.0)
+    qtbot.wait(50)
+    vb = plot.plot.getViewBox()
+    # far above both curves at epoch 2 (more than 12 px from any point): still the values there
+    scene = vb.mapViewToScene(QPointF(2.1, 190.0))
+    assert plot.nearest_point(scene) is None
+    plot._on_mouse_moved(scene)
+    text = plot.hover.textItem.toPlainText()
+    assert plot.hover.isVisible() and text.startswith("epoch 2")
+    # the run nearest the mouse comes first, with its train value like the others
+    assert "▸ lr=0.001: 150.00 (train 160.00)" in text and "lr=0.01: 250.00 (train 260.00)" in text
+    plot._on_mouse_moved(vb.mapViewToScene(QPointF(2.0, 255.0)))
+    assert "▸ lr=0.01: 250.00" in plot.hover.textItem.toPlainText()
+    # leaving the plot takes the box away
+    plot.leaveEvent(QEvent(QEvent.Type.Leave))
+    assert not plot.hover.isVisible()

@@ -35,7 +35,7 @@ def init(self, *args, **kwargs):
         from vae_explorer.app.settings import TrainingSettings
         from vae_explorer.core.config import DataConfig, RunConfig
 
-        QMessageBox.question = lambda *a, **k: QMessageBox.StandardButton.Yes
+        QMessageBox.exec = lambda box: QMessageBox.StandardButton.Yes
         self.settings = TrainingSettings(RunConfig(DataConfig(limit_train=20000, limit_val=200, limit_test=200)))
         QTimer.singleShot(300, self.start_training)
         self.controller.event.connect(

@@ -4,9 +4,8 @@ renaming and deleting; the queue's best run in the explore tabs; the Pin toggle.
 from __future__ import annotations
 
 import pytest
-from apphelpers import make_window, record_events, tiny_settings
+from apphelpers import answer_messages, make_window, record_events, tiny_settings
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 
 from vae_explorer.cli import main
 from vae_explorer.core import events as ev
@@ -45,7 +44,7 @@ def test_runs_of_an_earlier_session_come_back_with_their_curves(qtbot, runs_root
     browser.set_checked(run.key, True)
     plot = win.training.plot
     assert [r.label for r in plot.runs] == [run.name]
-    assert plot.runs[0].val == [h["val_nll"] for h in run.history]
+    assert plot.runs[0].val == run.history.val_nll.tolist()
     colour = plot.runs[0].colour
     # the best run is highlighted: the lowest validation nll of the three
     best = min(browser.runs, key=lambda r: r.best_val)
@@ -92,20 +91,11 @@ def test_rename_and_delete_ask_and_act(qtbot, runs_root, monkeypatch):
     browser.rename_selected("course run")
     assert "course run" in names(browser)
     assert (runs_root / "20260101-120000" / "name.txt").read_text().strip() == "course run"
-    asked = []
-
-    def answer(reply):
-        def question(*args, **kwargs):
-            asked.append(args[2] if len(args) > 2 else "")
-            return reply
-
-        return question
-
     browser.table.selectRow(names(browser).index("course run"))
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    asked = answer_messages(monkeypatch, yes=False)
     assert not browser.delete_selected()
-    assert len(asked) == 1 and "trash" in asked[0] and (runs_root / "20260101-120000").is_dir()
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    assert len(asked) == 1 and "trash" in asked[0][1] and (runs_root / "20260101-120000").is_dir()
+    answer_messages(monkeypatch, yes=True)
     assert browser.delete_selected()
     assert not (runs_root / "20260101-120000").exists()
     assert "course run" not in names(browser) and len(browser.runs) == 2
@@ -176,9 +166,132 @@ def test_export_report_of_the_ticked_runs_pdf_and_html(qtbot, runs_root, monkeyp
     text = html.read_text()
     assert "lr_0.003" in text and "data:image/png;base64," in text
     # an unwritable place: the user is told, the action comes back
-    errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda *a: errors.append(a[2]))
+    errors = answer_messages(monkeypatch)
     assert win.export_report(str(runs_root.parent / "absent" / "r.pdf"))
     qtbot.waitUntil(lambda: win.report_action.isEnabled(), timeout=60_000)
-    assert errors and errors[0].startswith("No report:")
+    assert errors and errors[0][1].startswith("No report:")
     close(win)
+
+
+def test_the_run_table_fits_a_small_screen(qtbot, runs_root):
+    """At 1024x700 a horizontal scrollbar hid the nll columns, and a long settings text was cut
+    with its tooltip no fuller."""
+    import json
+
+    run = runs_root / "20260101-120000"
+    (run / "name.txt").write_text("a rather long name for a run that somebody gave it on purpose")
+    config = json.loads((run / "config.json").read_text())
+    config["train"]["epochs"] = 9
+    config["model"]["mixture_weights"] = "uniform"
+    (run / "config.json").write_text(json.dumps(config))
+    win = make_window(qtbot, runs_root, size=(1024, 700))
+    browser = win.training.browser
+    win.training.run_tabs.setCurrentWidget(browser)
+    qtbot.wait(100)
+    table = browser.table
+    assert not table.horizontalScrollBar().isVisible()
+    viewport = table.viewport().width()
+    for col in (5, 6):  # best validation nll, test nll: wholly in sight
+        assert table.columnViewportPosition(col) + table.columnWidth(col) <= viewport
+    row = browser.row_of(next(r.key for r in browser.runs if r.folder == run))
+    tip = table.item(row, 3).toolTip()
+    for part in ("max 9 epochs", "uniform weights", "lr=0.001"):
+        assert part in tip
+    assert "a rather long name" in table.item(row, 1).toolTip()
+    close(win)
+
+
+def test_ticks_and_delete_reach_the_queues_own_runs(qtbot, tmp_path, monkeypatch):
+    """Unticking a run of the queue left its curve, star and legend entry; deleting it left its
+    legend entry, its 'This queue' row and the explore tabs showing it."""
+    from PySide6.QtCore import QFile
+
+    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
+    win.settings = tiny_settings(epochs=2, lrs=(1e-3, 1e-5))
+    seen = record_events(win)
+    win.start_training()
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
+    qtbot.waitUntil(lambda: "the best of the queue" in win.panels[0].status.text(), timeout=30_000)
+    browser, plot, panel = win.training.browser, win.training.plot, win.training
+    keys = panel.queue_keys
+    assert set(keys) <= browser.checked  # the queue's runs are ticked: their curves show
+
+    def in_legend(i):
+        return plot.legend.getLabel(plot.runs[i].val_curve) is not None
+
+    browser.set_checked(keys[1], False)
+    assert not plot.runs[1].val_curve.isVisible() and not plot.runs[1].best_marker.isVisible()
+    assert not in_legend(1) and in_legend(0)
+    browser.set_checked(keys[1], True)
+    assert plot.runs[1].val_curve.isVisible() and in_legend(1)
+    # delete the best run (the one the explore tabs show), to a trash that deletes for good
+    best = min(range(2), key=lambda i: panel.records[i].best_val)
+    monkeypatch.setattr(QFile, "moveToTrash", lambda path: False)
+    answer_messages(monkeypatch, yes=True)
+    browser.select(keys[best])
+    assert browser.delete_selected()
+    assert not plot.runs[best].val_curve.isVisible() and not in_legend(best)
+    assert panel.table.item(best, 1).text() == "deleted"
+    assert all("was deleted" in p.notice_text() for p in win.panels)
+    close(win)
+
+
+def test_exploring_is_easy_to_find(qtbot, tmp_path):
+    """Explore stayed on the Training tab, a double-click in This queue did nothing, the empty tabs'
+    hint named only File → Open, and Help held only About."""
+    from vae_explorer.app.help import GettingStartedDialog, ShortcutsDialog, shortcut_rows
+
+    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
+    assert "double-click a run" in win.panels[0].status.text()
+    helps = [a.text().replace("&", "") for a in win.help_menu.actions() if a.text()]
+    assert helps[:2] == ["Getting started", "Keyboard shortcuts"]
+    keys = dict(shortcut_rows(win))
+    assert keys["F5"].startswith("Start") and keys["F1"] == "Getting started"
+    ShortcutsDialog(win).deleteLater()
+    # the first launch shows Getting started, once
+    win.show_getting_started_once()
+    shown = [w for w in win.findChildren(GettingStartedDialog) if w.isVisible()]
+    assert len(shown) == 1 and str(tmp_path / "runs") in shown[0].text.text()
+    shown[0].close()
+    win.show_getting_started_once()
+    assert not [w for w in win.findChildren(GettingStartedDialog) if w.isVisible()]
+    # a queue; then a double-click in This queue explores its run, on the first explore tab
+    win.settings = tiny_settings(epochs=1, lrs=(1e-3, 3e-3))
+    seen = record_events(win)
+    win.start_training()
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
+    win.tabs.setCurrentWidget(win.training)
+    wanted = win.training.records[1].checkpoint
+    win.training.table.cellDoubleClicked.emit(1, 0)
+    assert win.tabs.currentWidget() is win.panels[0]
+    qtbot.waitUntil(
+        lambda: win.service.info is not None and win.service.info.checkpoint == wanted, timeout=30_000
+    )
+    # and from All runs the same
+    win.tabs.setCurrentWidget(win.training)
+    browser = win.training.browser
+    browser.table.cellDoubleClicked.emit(browser.row_of(win.training.queue_keys[0]), 1)
+    assert win.tabs.currentWidget() is win.panels[0]
+    close(win)
+
+
+def test_a_run_has_one_colour_in_the_list_the_plot_and_the_next_session(qtbot, runs_root):
+    from PySide6.QtGui import QColor
+
+    from vae_explorer.core.colours import ColourBook, colours_file
+
+    win = make_window(qtbot, runs_root, size=(1100, 750))
+    browser = win.training.browser
+    swatches = {}
+    for run in browser.runs:
+        browser.set_checked(run.key, True)
+        swatches[run.key] = browser.table.item(browser.row_of(run.key), 0).background().color().name()
+    drawn = {r.key: QColor(r.colour).name() for r in win.training.plot.runs}
+    assert drawn == swatches and len(set(swatches.values())) == len(swatches)
+    close(win)
+    again = make_window(qtbot, runs_root, size=(1100, 750))
+    for run in again.training.browser.runs:
+        row = again.training.browser.row_of(run.key)
+        assert again.training.browser.table.item(row, 0).background().color().name() == swatches[run.key]
+    assert ColourBook(colours_file()).colours == swatches
+    close(again)

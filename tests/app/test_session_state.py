@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apphelpers import make_window
+from apphelpers import answer_messages, make_window, message_texts
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
@@ -85,24 +85,16 @@ def test_a_dropped_run_folder_opens_and_goes_to_the_recent_list(qtbot, tmp_path,
 
 
 def test_export_all_asks_before_replacing_files(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
     win = make_window(qtbot, tmp_path / "runs")
     out = tmp_path / "figures"
     out.mkdir()
     assert win.export_all(str(out))  # an empty folder: no question
     before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
-    asked = []
-
-    def no(*args, **kwargs):
-        asked.append(args[2])
-        return QMessageBox.StandardButton.No
-
-    monkeypatch.setattr(QMessageBox, "question", no)
+    asked = message_texts(monkeypatch, yes=False)
     assert win.export_all(str(out)) == []
     assert len(asked) == 1 and "Replace them?" in asked[0]
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    answer_messages(monkeypatch, yes=True)
     assert len(win.export_all(str(out))) == len(before)
     win.service.shutdown()
 
@@ -117,4 +109,45 @@ def test_the_toolbar_does_not_shift_when_pause_becomes_resume(qtbot, tmp_path):
     win.pause_action.setText("&Resume")
     qtbot.wait(20)
     assert stop.mapTo(win, stop.rect().topLeft()).x() == x
+    win.service.shutdown()
+
+
+def test_a_drop_is_a_copy_never_a_move_and_a_refused_one_says_why(qtbot, tmp_path, monkeypatch):
+    win = make_window(qtbot, tmp_path / "runs")
+    told = message_texts(monkeypatch)
+
+    def drop_of(path, actions):
+        data = QMimeData()
+        data.setUrls([QUrl.fromLocalFile(str(path))])
+        event = QDropEvent(
+            QPoint(50, 50).toPointF(),
+            actions,
+            data,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        return event, data  # the event keeps a pointer to the data, which must outlive it
+
+    folder = tmp_path / "just-a-folder"
+    folder.mkdir()
+    # a file manager that proposes a move first: the app takes a copy
+    event, _data = drop_of(folder, Qt.DropAction.MoveAction | Qt.DropAction.CopyAction)
+    win.dragEnterEvent(event)
+    assert event.isAccepted() and event.dropAction() == Qt.DropAction.CopyAction
+    event, _data = drop_of(folder, Qt.DropAction.MoveAction | Qt.DropAction.LinkAction)
+    win.dragEnterEvent(event)
+    assert event.dropAction() == Qt.DropAction.LinkAction
+    event, _data = drop_of(folder, Qt.DropAction.MoveAction)
+    win.dragEnterEvent(event)
+    assert not event.isAccepted()  # move only: refused
+    # dropped, a folder that is no run says why
+    event, _data = drop_of(folder, Qt.DropAction.CopyAction)
+    win.dropEvent(event)
+    assert len(told) == 1 and "not a run folder" in told[0] and str(folder) in told[0]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    event, _data = drop_of(notes, Qt.DropAction.CopyAction)
+    win.dropEvent(event)
+    assert "not a checkpoint" in told[1]
+    assert folder.is_dir() and notes.is_file()
     win.service.shutdown()

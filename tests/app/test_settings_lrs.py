@@ -35,7 +35,7 @@ def test_the_course_preset_and_the_mixture_options_in_the_dialog(qtbot):
 
     from vae_explorer.app.settings import TrainingSettings
     from vae_explorer.app.settings_dialog import SettingsDialog
-    from vae_explorer.core.config import PRESETS, DataConfig, RunConfig
+    from vae_explorer.core.config import PRESETS, DataConfig, RunConfig, apply_preset
 
     dialog = SettingsDialog(TrainingSettings())
     qtbot.addWidget(dialog)
@@ -67,6 +67,17 @@ def test_the_course_preset_and_the_mixture_options_in_the_dialog(qtbot):
     dialog.preset.setCurrentIndex(dialog.preset.findData("recommended"))
     dialog.preset.activated.emit(dialog.preset.currentIndex())
     assert dialog.prior_init.currentData() == "kmeans" and dialog.preset.currentData() == "recommended"
+    # Fast (CPU): its batches, rate and schedule, and back again to the same settings
+    index = dialog.preset.findData("fast")
+    assert dialog.preset.itemText(index) == "Fast (CPU)"
+    dialog.preset.setCurrentIndex(index)
+    dialog.preset.activated.emit(index)
+    s = dialog.settings()
+    assert s.config.train == apply_preset("fast", s.config).train and s.lrs == (3e-3,)
+    assert dialog.schedule.currentData() == "cosine" and dialog.warmup_epochs.isEnabled()
+    assert dialog.batch_size.value() == 256 and dialog.checkpoint_seconds.value() == 60
+    dialog.show_settings(s)
+    assert dialog.preset.currentData() == "fast"
     # a configuration with the new options shows them again
     shown = RunConfig(DataConfig(limit_train=100))
     shown = replace(shown, train=replace(shown.train, prior_init="kmeans", kl_warmup=3))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from apphelpers import message_texts
 from PySide6.QtWidgets import QGroupBox, QLabel
 
-from vae_explorer.app.training_panel import WrappedLabel
+from vae_explorer.app.training_panel import WrappedLabel, format_duration
 
 RESULT = "lr=0.003: max epochs after 4 epochs; test nll 169.59 nats (best model, epoch 4)."
 
@@ -247,7 +248,8 @@ def test_the_queue_eta_bounds_the_time_left_and_the_plan_says_what_start_does(pa
     from vae_explorer.core import events as ev
 
     started(panel, 0)  # two runs of at most 5 epochs
-    panel.on_event(ev.EpochEnd(0, 1, 300.0, 250.0, 2.0, 250.0, 1))
+    panel.clock.now += 2.0  # an epoch's wall time, its validation included
+    panel.on_event(ev.EpochEnd(0, 1, 300.0, 250.0, 1.5, 250.0, 1))
     assert panel.queue_eta_label.text() == "at most 0:18"  # 4 + 5 epochs of 2 s
     plan = TrainingSettings(lrs=(1e-3, 1e-2)).plan("the CPU")
     assert plan.startswith("Start trains 2 runs (lr 0.001, 0.01)")
@@ -256,16 +258,13 @@ def test_the_queue_eta_bounds_the_time_left_and_the_plan_says_what_start_does(pa
 
 
 def test_the_curves_save_as_csv_and_an_unwritable_path_says_why(panel, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
     from vae_explorer.core import events as ev
 
     started(panel, 0)
     panel.on_event(ev.EpochEnd(0, 1, 300.0, 250.0, 2.0, 250.0, 1))
     out = panel.save_curves_csv(str(tmp_path / "curves.csv"))
     assert out.read_text().splitlines()[1].startswith("lr=0.001,1,0.0333,300.0,250.0")
-    errors = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda *a: errors.append(a[2]))
+    errors = message_texts(monkeypatch)
     assert panel.save_curves_csv(str(tmp_path / "absent" / "curves.csv")) is None
     assert errors and "Cannot write" in errors[0]
 
@@ -292,3 +291,31 @@ def test_the_progress_box_says_how_a_gpu_run_steps(panel, step, shown):
     else:
         assert panel.run_label.text() == f"{before}; {shown}"
     assert panel.run_label.toolTip() == f"Training step: {step[0]} ({step[1]})"
+
+
+def test_the_progress_never_contradicts_itself(panel):
+    """The queue's bound was below the epoch's own ETA, a stopped epoch read 'batch 10 / 10' after
+    its evaluation, and a run that diverged at once kept 'Epoch 1 (max 5)'."""
+    from vae_explorer.core import events as ev
+
+    started(panel, 0)
+    for batch in range(1, 10):
+        panel.clock.now += 1.5
+        panel.on_event(ev.BatchProgress(0, 1, batch, 10))
+        epoch_left = (10 - batch) * 1.5
+        queue = panel.queue_eta_label.text().removeprefix("at most ").split(":")
+        assert int(queue[0]) * 60 + int(queue[1]) >= round(epoch_left)
+    panel.clock.now += 20.0  # the last batch and the validation
+    panel.on_event(ev.EpochEnd(0, 1, 300.0, 290.0, 14.0, 290.0, 1))
+    # 4 epochs of this run at 33.5 s (its wall time), then 5 of the next
+    assert panel.queue_eta_label.text() == f"at most {format_duration(9 * 33.5)}"
+    panel.clock.now += 3.0
+    panel.on_event(ev.BatchProgress(0, 2, 4, 10))
+    panel.on_event(ev.RunFinished(0, ev.STOP_USER, 1, 1, 290.0, 280.0, "/x/model.pt"))
+    panel.on_event(ev.Evaluated(0, {"neg_elbo": 280.0}))
+    assert panel.progress.text() == "stopped at batch 4 / 10"
+    assert panel.epoch_label.text() == "1 completed (max 5)" and panel.eta_label.text() == "–"
+    started(panel, 1)
+    panel.on_event(ev.BatchProgress(1, 1, 1, 10))
+    panel.on_event(ev.RunFinished(1, ev.STOP_DIVERGED, 0, 0, float("inf"), None, None))
+    assert panel.epoch_label.text() == "0 completed; diverged in epoch 1 (max 5)"

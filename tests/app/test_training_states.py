@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from apphelpers import record_events, tiny_settings, wait_for_epoch
-from PySide6.QtWidgets import QMessageBox
+from apphelpers import answer_messages, record_events, tiny_settings, wait_for_epoch
 
 
 @pytest.fixture(autouse=True)
 def quit_answers_yes(monkeypatch):
     """A test that fails while training runs must not hang on the close-while-training question."""
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    answer_messages(monkeypatch)
 
 
 def finish(qtbot, win, timeout=120_000):
@@ -34,16 +33,13 @@ def test_a_failed_start_says_training_failed(window, qtbot, monkeypatch, tmp_pat
         settings,
         config=replace(settings.config, data=replace(settings.config.data, root=str(tmp_path / "empty"))),
     )
-    dialogs = []
 
-    def critical(parent, title, text, *args, **kwargs):
+    def shown(title, text):
         # a real dialog runs its own event loop: the queue's end arrives while it is open
-        dialogs.append((title, text))
         qtbot.waitUntil(lambda: not window.controller.running, timeout=60_000)
         qtbot.wait(50)
-        return QMessageBox.StandardButton.Ok
 
-    monkeypatch.setattr(QMessageBox, "critical", critical)
+    dialogs = answer_messages(monkeypatch, on_show=shown)
     window.start_training()
     finish(qtbot, window)
     qtbot.wait(50)

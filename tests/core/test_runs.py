@@ -58,6 +58,13 @@ def test_differing_settings_name_the_rate_and_what_differs(root, tmp_path):
     shown = differing_settings(runs)
     assert shown[read_run(other).key] == "lr=0.001, warm-up 3, uniform weights"
     assert shown[read_run(root / "single").key] == "lr=0.001, warm-up 0, learnable weights"
+    # the budget and the data sizes count as settings too
+    config["train"]["epochs"] = 7
+    config["data"]["limit_val"] = 49
+    config["data"]["limit_test"] = None
+    (other / "config.json").write_text(json.dumps(config))
+    shown = differing_settings(find_runs(root, extra=[other]))
+    assert shown[read_run(other).key].endswith("max 7 epochs, uniform weights, 49 validation, all test")
 
 
 def test_rename_travels_with_the_folder_and_an_empty_name_restores_it(root, tmp_path):
@@ -78,7 +85,9 @@ def test_unreadable_and_partial_folders(root, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(root / "single", bad)
     (bad / "config.json").write_text("{ not json")
-    assert read_run(bad) is None
+    unreadable = read_run(bad)  # listed, with what is wrong, instead of hidden
+    assert unreadable.status == "unreadable" and unreadable.config is None
+    assert unreadable.problem.startswith("config.json: is not valid JSON")
     empty = tmp_path / "empty"
     empty.mkdir()
     assert read_run(empty) is None
@@ -94,8 +103,9 @@ def test_unreadable_and_partial_folders(root, tmp_path):
         assert (killed / LOCK_NAME).read_text().strip() == str(os.getpid())
         assert read_run(killed).status == "running"
     assert find_runs(tmp_path / "absent") == []
-    runs = find_runs(tmp_path)
+    runs = [r for r in find_runs(tmp_path) if r.readable]
     assert {r.folder.name for r in runs} == {"killed"}
+    assert {r.folder.name for r in find_runs(tmp_path) if not r.readable} == {"bad"}
     # a run that ended before outcome.json existed: its test_loss.txt says it finished
     old = tmp_path / "old"
     shutil.copytree(root / "single", old)

@@ -10,8 +10,9 @@ import torch
 from vae_explorer.core import events as ev
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from vae_explorer.core.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
+from vae_explorer.core.device import resolve_device
 from vae_explorer.core.model import VAE
-from vae_explorer.core.trainer import Trainer, resolve_device
+from vae_explorer.core.trainer import Trainer
 
 SMALL = ModelConfig(hidden=64, latent_dim=8, components=4)
 

@@ -1,5 +1,6 @@
 """Shared pieces of the fault suite: a small finished run made once, copied by the tests that
-change it, and helpers to look at a folder and at what a command printed."""
+change it, helpers to look at a folder and at what a command printed, and, for the tests that
+build the real window, the app's names with an isolated QSettings store."""
 
 from __future__ import annotations
 
@@ -105,3 +106,19 @@ def cli(*args: str, **kwargs) -> subprocess.Popen:
 def copy_run(source: Path, target: Path) -> Path:
     shutil.copytree(source, target, symlinks=True)
     return target
+
+
+@pytest.fixture
+def app_settings(qapp, tmp_path):
+    """The application's names, with QSettings in a fresh temporary folder."""
+    from PySide6.QtCore import QSettings
+
+    from vae_explorer import ORG_DOMAIN, ORG_NAME
+
+    qapp.setApplicationName("vae-explorer")
+    qapp.setOrganizationName(ORG_NAME)
+    qapp.setOrganizationDomain(ORG_DOMAIN)
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    QSettings().clear()
+    return qapp

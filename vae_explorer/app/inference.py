@@ -27,9 +27,9 @@ from vae_explorer.core import events as ev
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
 from vae_explorer.core.config import RunConfig
 from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, Splits, data_root, load_splits, model_input
+from vae_explorer.core.device import resolve_device
 from vae_explorer.core.likelihood import Cancelled
 from vae_explorer.core.model import VAE, model_for
-from vae_explorer.core.trainer import resolve_device
 
 
 @dataclass(frozen=True)

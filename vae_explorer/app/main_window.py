@@ -6,15 +6,12 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QTabWidget,
     QWidget,
 )
@@ -22,29 +19,36 @@ from PySide6.QtWidgets import (
 from vae_explorer.core import events as ev
 from vae_explorer.core.atomic import WriteError, atomic_copy
 from vae_explorer.core.config import format_lr
-from vae_explorer.core.runs import RunSummary, read_run
+from vae_explorer.core.device import gpu_name
+from vae_explorer.core.runs import RunSummary, read_run, real_path
 from vae_explorer.core.session import best_run, run_dirs
 
+from . import ask
 from .about import AboutDialog
-from .ask import confirm
 from .export import FILTER, ExportError, export_widget
+from .help import GettingStartedDialog, ShortcutsDialog
 from .inference import InferenceService, ModelInfo
 from .panels.components import ComponentsPanel
 from .panels.evaluation import EvaluationPanel
 from .panels.interpolation import InterpolationPanel
 from .panels.latent_map import LatentMapPanel
 from .panels.real_vs_generated import RealVsGeneratedPanel
-from .settings import TrainingSettings, load_extra_runs, load_settings, save_extra_runs, save_settings
+from .settings import (
+    TrainingSettings,
+    load_extra_runs,
+    load_settings,
+    read_bool,
+    read_bytes,
+    read_int,
+    read_texts,
+    save_extra_runs,
+    save_settings,
+)
 from .settings_dialog import SettingsDialog
 from .training_panel import TrainingPanel
 from .training_worker import TrainingController
 
 RECENT_MAX = 8
-
-
-def _as_bool(value) -> bool:
-    """QSettings gives booleans back as 'true'/'false' strings in some formats."""
-    return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
 
 
 PANEL_CLASSES: list[type] = [
@@ -62,9 +66,8 @@ def default_runs_root() -> Path:
 
 
 def device_description() -> str:
-    if torch.cuda.is_available():
-        return f"GPU: {torch.cuda.get_device_name(0)}"
-    return "CPU (no CUDA GPU found)"
+    name = gpu_name()
+    return f"GPU: {name}" if name is not None else "CPU (no CUDA GPU found)"
 
 
 class MainWindow(QMainWindow):
@@ -91,6 +94,7 @@ class MainWindow(QMainWindow):
         self.browser = self.training.browser
         self.browser.extra = load_extra_runs()
         self.browser.explore_requested.connect(self.explore_run)
+        self.browser.deleted.connect(self._run_deleted)
         self.browser.refresh()
         self.panels = [cls(self.service) for cls in PANEL_CLASSES]
         self.evaluation = next(p for p in self.panels if isinstance(p, EvaluationPanel))
@@ -148,7 +152,7 @@ class MainWindow(QMainWindow):
     def show_plan(self) -> None:
         device = self.settings.config.train.device
         if device == "auto":
-            device = "the GPU" if torch.cuda.is_available() else "the CPU"
+            device = "the GPU" if gpu_name() is not None else "the CPU"
         else:
             device = "the GPU" if device == "cuda" else "the CPU"
         self.training.set_plan(self.settings.plan(device))
@@ -168,27 +172,24 @@ class MainWindow(QMainWindow):
         store.sync()
 
     def restore_state(self) -> None:
+        """What save_state kept; a value of the wrong type (a hand-edited or damaged settings
+        file) is passed over, never raised."""
         store = QSettings()
-        geometry = store.value("window/geometry")
+        geometry = read_bytes(store, "window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
         self._splitters_restored = False
-        self.training.show_train.setChecked(_as_bool(store.value("view/show_train", True)))
-        self.training.log_y.setChecked(_as_bool(store.value("view/log_y", False)))
-        try:
-            self.training.smoothing.setValue(int(store.value("view/smoothing", 0)))
-            self.training.x_axis.setCurrentIndex(int(store.value("view/x_time", 0)))
-        except (TypeError, ValueError):
-            pass
-        checked = store.value("runs/checked", [])
-        for key in [checked] if isinstance(checked, str) else checked or []:
-            self.browser.set_checked(str(key), True)
-        try:
-            tab = int(store.value("window/tab", 0))
-        except (TypeError, ValueError):
-            tab = 0
-        if 0 <= tab < self.tabs.count():
-            self.tabs.setCurrentIndex(tab)
+        self.training.show_train.setChecked(read_bool(store, "view/show_train", True))
+        self.training.log_y.setChecked(read_bool(store, "view/log_y", False))
+        slider = self.training.smoothing
+        self.training.smoothing.setValue(
+            read_int(store, "view/smoothing", 0, slider.minimum(), slider.maximum())
+        )
+        axis = self.training.x_axis
+        axis.setCurrentIndex(read_int(store, "view/x_time", 0, 0, axis.count() - 1))
+        for key in read_texts(store, "runs/checked"):
+            self.browser.set_checked(key, True)
+        self.tabs.setCurrentIndex(read_int(store, "window/tab", 0, 0, self.tabs.count() - 1))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -196,11 +197,14 @@ class MainWindow(QMainWindow):
             # once the window has its size: a splitter restored before would share out its
             # saved sizes again when the window is laid out
             self._splitters_restored = True
-            store = QSettings()
-            for name, splitter in self._splitters().items():
-                state = store.value(f"splitters/{name}")
-                if state is not None:
-                    splitter.restoreState(state)
+            self.restore_splitters()
+
+    def restore_splitters(self) -> None:
+        store = QSettings()
+        for name, splitter in self._splitters().items():
+            state = read_bytes(store, f"splitters/{name}")
+            if state is not None:
+                splitter.restoreState(state)
 
     def _splitters(self) -> dict[str, QWidget]:
         from PySide6.QtWidgets import QSplitter
@@ -214,9 +218,7 @@ class MainWindow(QMainWindow):
 
     # -- recent files and drops ----------------------------------------------------------------
     def recent(self) -> list[str]:
-        value = QSettings().value("recent", [])
-        items = [value] if isinstance(value, str) else list(value or [])
-        return [str(v) for v in items if v]
+        return read_texts(QSettings(), "recent", RECENT_MAX)
 
     def _remember(self, path: str) -> None:
         items = [p for p in self.recent() if p != path]
@@ -238,29 +240,69 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu()
 
     @staticmethod
-    def _dropped_checkpoint(event) -> str | None:
-        """The checkpoint a drag carries: a .pt file, or a run folder's model.pt."""
+    def _dropped_path(event) -> Path | None:
+        """The one local file or folder a drag carries, if that is what it carries."""
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
         if len(urls) != 1 or not urls[0].isLocalFile():
             return None
-        path = Path(urls[0].toLocalFile())
+        return Path(urls[0].toLocalFile())
+
+    @classmethod
+    def _dropped_checkpoint(cls, event) -> str | None:
+        """The checkpoint a drag carries: a .pt file, or a run folder's model.pt."""
+        path = cls._dropped_path(event)
+        if path is None:
+            return None
         if path.is_dir() and (path / "model.pt").is_file():
             return str(path / "model.pt")
         if path.suffix == ".pt" and path.is_file():
             return str(path)
         return None
 
+    @staticmethod
+    def _accept_without_moving(event) -> None:
+        """Take a drop as a copy or a link, never a move: a file manager that honours the action
+        it proposed could otherwise move the user's run folder into the app."""
+        for action in (Qt.DropAction.CopyAction, Qt.DropAction.LinkAction):
+            if event.possibleActions() & action:
+                event.setDropAction(action)
+                event.accept()
+                return
+        event.ignore()
+
     def dragEnterEvent(self, event) -> None:
-        if self._dropped_checkpoint(event):
-            event.acceptProposedAction()
+        # any one local file or folder: the drop says why it cannot open one that is no checkpoint
+        if self._dropped_path(event) is not None:
+            self._accept_without_moving(event)
         else:
             event.ignore()
 
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
     def dropEvent(self, event) -> None:
-        path = self._dropped_checkpoint(event)
-        if path:
-            event.acceptProposedAction()
-            self.open_checkpoint(path)
+        path = self._dropped_path(event)
+        if path is None:
+            event.ignore()
+            return
+        self._accept_without_moving(event)
+        checkpoint = self._dropped_checkpoint(event)
+        if checkpoint:
+            self.open_checkpoint(checkpoint)
+            return
+        if path.is_dir():
+            run = read_run(path, self.runs_root)
+            why = (
+                f"it is a run that cannot be read ({run.problem})"
+                if run is not None and not run.readable
+                else "its run has no model.pt yet (no epoch finished)"
+                if run is not None
+                else "it is not a run folder (it has no config.json and model.pt)"
+            )
+        else:
+            why = "it is not a checkpoint (a .pt file such as a run's model.pt)"
+        self.statusBar().showMessage(f"Not opened: {path.name}", 8000)
+        ask.inform(self, "Open", f"{path} cannot be opened: {why}.")
 
     # -- actions -----------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -321,6 +363,9 @@ class MainWindow(QMainWindow):
         for a in (self.start_action, self.pause_action, self.stop_action):
             train_menu.addAction(a)
         self.help_menu = self.menuBar().addMenu("&Help")
+        self.help_menu.addAction(self._action("&Getting started", self.show_getting_started, "F1"))
+        self.help_menu.addAction(self._action("&Keyboard shortcuts", lambda: ShortcutsDialog(self).exec()))
+        self.help_menu.addSeparator()
         self.help_menu.addAction(self._action("&About VAE Explorer", lambda: self.about_dialog().exec()))
         self.help_menu.addAction(self._action("About &Qt", QApplication.aboutQt))
 
@@ -360,6 +405,20 @@ class MainWindow(QMainWindow):
         self.settings_action.setEnabled(not running)
         self.save_action.setEnabled(self.service.info is not None)
 
+    def show_getting_started(self) -> GettingStartedDialog:
+        """The Getting started page, not modal: the window stays usable beside it."""
+        dialog = GettingStartedDialog(self.runs_root, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_getting_started_once(self) -> None:
+        """On the first launch, the Getting started page (Help shows it again)."""
+        store = QSettings()
+        if not read_bool(store, "help/getting_started_shown", False):
+            store.setValue("help/getting_started_shown", True)
+            self.show_getting_started()
+
     def about_dialog(self) -> AboutDialog:
         return AboutDialog(self)
 
@@ -373,15 +432,23 @@ class MainWindow(QMainWindow):
         return out
 
     def bring_figures_up_to_date(self, timeout_ms: int = 120_000) -> None:
-        """Draw every panel that a new model passed by while hidden, and wait (the window still
-        responding) until their jobs have reported, so that an export shows the current model."""
-        if not any(panel.bring_up_to_date() for panel in self.panels):
-            return
+        """Draw every panel that a new model passed by while hidden, each in front while it draws
+        (a tab never shown has no layout at the window's size, and its figure would export as
+        its placeholder), and wait, the window still responding, until its jobs have reported;
+        then the tab in front before comes back."""
         from PySide6.QtCore import QDeadlineTimer, QEventLoop
 
+        current = self.tabs.currentWidget()
         deadline = QDeadlineTimer(timeout_ms)
-        while self.service.pending() and not deadline.hasExpired():
-            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        for panel in self.panels:
+            if not panel.stale:
+                continue
+            self.tabs.setCurrentWidget(panel)  # shown: it lays out and draws the latest model
+            panel.bring_up_to_date()
+            while self.service.pending() and not deadline.hasExpired():
+                QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            QApplication.processEvents()
+        self.tabs.setCurrentWidget(current)
 
     def export_figure(self, widget: QWidget) -> Path | None:
         """Ask for a file and export `widget` there; the suggested name is the CLI's for it now
@@ -389,9 +456,7 @@ class MainWindow(QMainWindow):
         stem = next((s for s, _, w in self.figures() if w is widget), None)
         if stem is None:
             return None
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Export figure", str(Path.home() / f"{stem}.png"), FILTER
-        )
+        path, chosen = ask.save_file(self, "Export figure", f"{stem}.png", FILTER)
         if not path:
             return None
         self.bring_figures_up_to_date()
@@ -405,14 +470,14 @@ class MainWindow(QMainWindow):
         try:
             export_widget(widget, path)
         except ExportError as exc:
-            QMessageBox.critical(self, "Export failed", str(exc))
+            ask.error(self, "Export failed", str(exc))
             return None
         self.statusBar().showMessage(f"Exported {path}", 5000)
         return path
 
     def export_all(self, folder: str | None = None) -> list[Path]:
         if not folder:
-            folder = QFileDialog.getExistingDirectory(self, "Export all figures to")
+            folder = ask.choose_folder(self, "Export all figures to")
             if not folder:
                 return []
         from .export import check_folder
@@ -420,7 +485,7 @@ class MainWindow(QMainWindow):
         try:
             check_folder(folder)
         except ExportError as exc:
-            QMessageBox.critical(self, "Export failed", str(exc))
+            ask.error(self, "Export failed", str(exc))
             return []
         existing = [
             Path(folder) / f"{stem}{suffix}"
@@ -437,7 +502,7 @@ class MainWindow(QMainWindow):
                 try:
                     written.append(export_widget(widget, Path(folder) / f"{stem}{suffix}"))
                 except ExportError as exc:
-                    QMessageBox.critical(self, "Export failed", str(exc))
+                    ask.error(self, "Export failed", str(exc))
                     return written
         self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 5000)
         return written
@@ -461,17 +526,20 @@ class MainWindow(QMainWindow):
 
         folders = self.report_runs()
         if not folders:
-            QMessageBox.information(
+            ask.inform(
                 self,
                 "Export report",
                 "No runs to report: tick runs in the Training tab's run list (All runs), or train a queue.",
             )
             return False
         if not path:
-            path, chosen = QFileDialog.getSaveFileName(
+            names = ", ".join(f.name for f in folders[:3]) + (
+                f" and {len(folders) - 3} more" if len(folders) > 3 else ""
+            )
+            path, chosen = ask.save_file(
                 self,
-                "Export report",
-                str(Path.home() / "report.pdf"),
+                f"Export a report of {len(folders)} run folder{'s' if len(folders) != 1 else ''}: {names}",
+                "report.pdf",
                 "PDF report (*.pdf);;HTML report, images embedded (*.html)",
             )
             if not path:
@@ -493,7 +561,7 @@ class MainWindow(QMainWindow):
     def _report_failed(self, message: str) -> None:
         self.report_action.setEnabled(True)
         self.statusBar().showMessage("No report", 5000)
-        QMessageBox.critical(self, "Export report", f"No report: {message}")
+        ask.error(self, "Export report", f"No report: {message}")
 
     def _report_written(self, path: str) -> None:
         self.report_action.setEnabled(True)
@@ -501,7 +569,7 @@ class MainWindow(QMainWindow):
 
     def _confirm_replace(self, folder: str, existing: list[Path]) -> bool:
         names = ", ".join(p.name for p in existing[:4]) + (" …" if len(existing) > 4 else "")
-        return confirm(
+        return ask.confirm(
             self,
             "Replace figures?",
             f"{len(existing)} of the figure files are in {folder} already ({names}).\n\nReplace them?",
@@ -520,9 +588,7 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint(self, path: str | None = None) -> None:
         if not path:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Open checkpoint", str(self.runs_root), "Checkpoints (*.pt);;All files (*)"
-            )
+            path = ask.open_file(self, "Open checkpoint", "Checkpoints (*.pt);;All files (*)", self.runs_root)
             if not path:
                 return
         self.statusBar().showMessage(f"Loading {path}…")
@@ -533,10 +599,21 @@ class MainWindow(QMainWindow):
             self._list_run(run)
         self.service.load_checkpoint(path, run.name if run is not None else "")
 
+    def _run_deleted(self, key: str) -> None:
+        """The run the explore tabs show was deleted: they say so (their figures stay on show)."""
+        info = self.service.info
+        if info is None or not info.checkpoint or real_path(Path(info.checkpoint).parent) != key:
+            return
+        for panel in self.panels:
+            panel.set_notice(
+                "<b>The run shown here was deleted.</b> Its figures stay until you explore another "
+                "run or open a checkpoint."
+            )
+
     def _list_run(self, run: RunSummary) -> None:
         """Show `run` in the browser (remembered across sessions when outside the runs folder),
         selected and with its curve."""
-        inside = run.folder.resolve().is_relative_to(self.runs_root.resolve())
+        inside = Path(real_path(run.folder)).is_relative_to(real_path(self.runs_root))
         if not inside:
             self.browser.add_folder(run.folder)
             save_extra_runs(self.browser.extra)
@@ -557,28 +634,25 @@ class MainWindow(QMainWindow):
             8000,
         )
         self.service.load_checkpoint(str(run.checkpoint), run.name)
+        self.tabs.setCurrentWidget(self.panels[0])  # the user asked to see it: show it
 
     def save_checkpoint_as(self, path: str | None = None) -> Path | None:
         info = self.service.info
         if info is None:
-            QMessageBox.information(
-                self, "Save checkpoint", "There is no model yet: train or open one first."
-            )
+            ask.inform(self, "Save checkpoint", "There is no model yet: train or open one first.")
             return None
         if not path:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save checkpoint as", str(Path.home() / "model.pt"), "Checkpoints (*.pt)"
-            )
+            path, _ = ask.save_file(self, "Save checkpoint as", "model.pt", "Checkpoints (*.pt)")
             if not path:
                 return None
         target = Path(path)
         try:
             atomic_copy(info.checkpoint, target)
         except WriteError as exc:
-            QMessageBox.critical(self, "Save checkpoint", f"Cannot save {target}: {exc}")
+            ask.error(self, "Save checkpoint", f"Cannot save {target}: {exc}")
             return None
         except OSError as exc:
-            QMessageBox.critical(self, "Save checkpoint", f"Cannot save {target}: {exc.strerror or exc}")
+            ask.error(self, "Save checkpoint", f"Cannot save {target}: {exc.strerror or exc}")
             return None
         self.statusBar().showMessage(f"Saved {target}", 5000)
         return target
@@ -613,11 +687,11 @@ class MainWindow(QMainWindow):
         from PySide6.QtCore import QTimer
 
         # after the panels have taken the new model, so the dialog is not shown over stale figures
-        QTimer.singleShot(0, self, lambda: QMessageBox.warning(self, "Test images not found", text))
+        QTimer.singleShot(0, self, lambda: ask.warn(self, "Test images not found", text))
 
     @Slot(str, str)
     def _on_load_failed(self, path: str, message: str) -> None:
-        QMessageBox.critical(self, "Cannot open checkpoint", message)
+        ask.error(self, "Cannot open checkpoint", message)
         self.statusBar().showMessage("Checkpoint not loaded", 5000)
 
     # -- training ------------------------------------------------------------------------------
@@ -629,9 +703,7 @@ class MainWindow(QMainWindow):
         try:
             self.queue_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            QMessageBox.critical(
-                self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}"
-            )
+            ask.error(self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}")
             return
         self._queue_best = None
         self.training.start_queue(configs, run_dirs(self.queue_dir, configs))
@@ -722,12 +794,12 @@ class MainWindow(QMainWindow):
         self._update_actions()
         if event.failure is not None:
             failed = next((r for r in self.training.records if r.message), None)
-            QMessageBox.critical(self, "Training failed", failed.message if failed else event.failure)
+            ask.error(self, "Training failed", failed.message if failed else event.failure)
 
     # -- closing -------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.controller.running:
-            if not confirm(
+            if not ask.confirm(
                 self,
                 "Training is running",
                 "Training is still running. Stop it and quit?\n\n"

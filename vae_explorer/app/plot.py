@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import html
 import math
-import zlib
 
 import numpy as np
 import pyqtgraph as pg
@@ -12,29 +12,26 @@ from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
 from PySide6.QtCore import QPointF, QSizeF, Qt
 from PySide6.QtWidgets import QGraphicsLayoutItem, QSizePolicy, QVBoxLayout, QWidget
 
+from vae_explorer.core.colours import ColourBook, hashed_colour
+from vae_explorer.core.runfiles import History, drawable
+
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 NO_DATA_COLOUR = "#7f7f7f"  # the legend mark of a run with nothing to plot; no run's curve is grey
 LEGEND_ROW = 20  # pixels per legend entry (pyqtgraph's samples are 20 x 20)
 COMPACT_AFTER = 12  # more runs than this: a smaller, denser legend
+LABEL_CHARS = 60  # a run's name in the legend is cut to this many characters
+DISPLAY_EPOCHS = 5_000  # points drawn per curve from a run's history; longer runs are thinned
 
 
-# colours of runs that have a folder: one per folder, the same in every queue and the run browser
-STABLE_PALETTE = (
-    *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"),
-    *("#bcbd22", "#393b79", "#000000"),
-)
-
-
-def stable_colour(key: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
-    """The colour of the run whose folder is `key`: picked by a hash of the key, so it does not
-    depend on the run's place in a queue or list; the next free one when another run shown beside
-    it has it already."""
-    start = zlib.crc32(key.encode("utf-8")) % len(STABLE_PALETTE)
-    for i in range(len(STABLE_PALETTE)):
-        colour = STABLE_PALETTE[(start + i) % len(STABLE_PALETTE)]
-        if colour not in taken:
-            return colour
-    return STABLE_PALETTE[start]
+def legend_text(label: str, note: str = "") -> str:
+    """A run's name (and a `note` after it) as the legend shows it: pyqtgraph renders legend
+    labels as rich text, so the name (the user's, from name.txt) is made one line, cut to fit
+    LABEL_CHARS with the note, and escaped, never interpreted."""
+    name = " ".join("".join(c if c.isprintable() else " " for c in label).split())
+    room = max(12, LABEL_CHARS - len(note))
+    if len(name) > room:
+        name = name[: room - 1] + "…"
+    return html.escape(name + note, quote=False)
 
 
 def run_colours(count: int) -> list[str]:
@@ -47,9 +44,14 @@ def run_colours(count: int) -> list[str]:
 
 
 class EpochAxis(pg.AxisItem):
-    """An x-axis with ticks on whole epochs only (no 1.2, 1.4 ... on short runs)."""
+    """An x-axis with ticks on whole epochs only (no 1.2, 1.4 ... on short runs); with `whole`
+    off (the training-time axis) pyqtgraph's own ticks."""
+
+    whole = True
 
     def tickValues(self, minVal, maxVal, size):
+        if not self.whole:
+            return super().tickValues(minVal, maxVal, size)
         levels = [
             (spacing, [v for v in values if float(v).is_integer()])
             for spacing, values in super().tickValues(minVal, maxVal, size)
@@ -205,10 +207,12 @@ class _Run:
         self.minutes: list[float] = []  # training time at the end of each epoch
         self.best: tuple[int, float] | None = None
         self.diverged = False
+        self.no_curve = False  # nothing to draw; the legend says why
+        self.hidden = False  # unticked in the run list: drawn nowhere, its data kept
         self.raw_curve = plot.plot([], [])  # the unsmoothed values, faint, behind a smoothed curve
         self.raw_curve.setZValue(-1)
         self.raw_curve.hide()
-        self.val_curve = plot.plot([], [], name=label)
+        self.val_curve = plot.plot([], [], name=legend_text(label))
         self.train_curve = plot.plot([], [])
         # PlotDataItems, not ScatterPlotItems: pyqtgraph's log mode transforms only those, and a
         # marker left in linear units put a star at 10^200 on the log axis
@@ -220,7 +224,7 @@ class _Run:
 
     def set_colour(self, colour: str) -> None:
         self.colour = colour
-        if self.diverged and not self.epochs:
+        if (self.diverged and not self.epochs) or self.no_curve:
             return  # keeps the grey "nothing to plot" mark in the legend
         self.val_curve.setPen(pg.mkPen(colour, width=2))
         self.val_curve.setSymbol("o")
@@ -236,6 +240,12 @@ class _Run:
         # the divergence cross in the run's own colour, outlined, so it says which run died
         self.end_marker.setSymbolBrush(pg.mkBrush(colour))
         self.end_marker.setSymbolPen(pg.mkPen("#111", width=1.2))
+
+
+def _drawable(values: list[float]) -> np.ndarray:
+    """The values with those no axis can show (non-finite, or huge) left out as gaps."""
+    y = np.asarray(values, dtype=float)
+    return np.where(drawable(y), y, np.nan)
 
 
 class CurvePlot(QWidget):
@@ -264,6 +274,7 @@ class CurvePlot(QWidget):
             ax = self.plot.getAxis(axis)
             ax.setPen(pg.mkPen("#444"))
             ax.setTextPen(pg.mkPen("#222"))
+            ax.enableAutoSIPrefix(False)  # "(x0.001)" beside minutes or nats helps nobody
         self.hover = pg.TextItem(
             color="#111", fill=pg.mkBrush(255, 255, 224, 235), anchor=(0, 1), border=pg.mkPen("#888")
         )
@@ -272,6 +283,7 @@ class CurvePlot(QWidget):
         self.hover.hide()
         self.plot.addItem(self.hover, ignoreBounds=True)
         self.runs: list[_Run] = []
+        self.colours: ColourBook | None = None  # the run folders' colours, shared with the run list
         self.show_train = True
         self.log_y = False
         self.smoothing = 0.0
@@ -296,8 +308,8 @@ class CurvePlot(QWidget):
     def add_run(self, label: str, key: str | None = None) -> int:
         """A new curve; a run with a folder (`key`) gets its stable colour, others the next of the
         palette in order."""
-        if key is not None:
-            colour = stable_colour(key, {r.colour for r in self.runs})
+        if key is not None:  # the run folder's own colour, as the run list shows it
+            colour = self.colours.colour(key) if self.colours is not None else hashed_colour(key)
         else:
             colour = PALETTE[len(self.runs) % len(PALETTE)]
         run = _Run(self.plot, label, colour)
@@ -314,25 +326,71 @@ class CurvePlot(QWidget):
     def remove_runs_from(self, index: int) -> None:
         """Take the runs from `index` on off the plot (the overlaid runs of the browser)."""
         for run in self.runs[index:]:
-            for item in (run.val_curve, run.train_curve, run.raw_curve, run.best_marker, run.end_marker):
-                self.plot.removeItem(item)
-            self.legend.removeItem(run.val_curve)
+            self._remove(run)
         del self.runs[index:]
         if not any(r.epochs for r in self.runs):
             self._show_values(False)
         self._fit_legend()
 
-    def add_history(self, label: str, key: str, history: list[dict[str, float]]) -> int:
-        """A finished run's curve from its metrics rows, in its stable colour."""
+    def add_history(self, label: str, key: str, history: History) -> int:
+        """A run's curve from its metrics, in its stable colour, drawn once: a very long run is
+        thinned to DISPLAY_EPOCHS points (its best and last kept). A run without a finished epoch
+        gets a grey mark in the legend that says so."""
         index = self.add_run(label, key)
-        best_epoch, best_val = 0, math.inf
-        for h in history:
-            if h["val_nll"] < best_val:
-                best_epoch, best_val = int(h["epoch"]), h["val_nll"]
-            self.add_epoch(
-                index, int(h["epoch"]), h["train_loss"], h["val_nll"], best_epoch, best_val, h.get("seconds")
-            )
+        run = self.runs[index]
+        if not len(history):
+            self.mark_no_curve(index, "no finished epoch")
+            return index
+        best = history.best()
+        total_minutes = np.cumsum(np.nan_to_num(history.seconds, nan=0.0, posinf=0.0, neginf=0.0)) / 60.0
+        shown = history.for_display(DISPLAY_EPOCHS)
+        keep = np.searchsorted(history.epoch, shown.epoch)
+        run.epochs = shown.epoch.tolist()
+        run.val = shown.val_nll.tolist()
+        run.train = shown.train_loss.tolist()
+        run.minutes = total_minutes[keep].tolist()
+        run.best = best
+        if len(shown) < len(history):
+            self._relabel(run, f" ({len(shown):,} of its {len(history):,} epochs drawn)")
+        if not any(len(r.epochs) for r in self.runs if r is not run):
+            self._show_values(True)
+        self._draw(run)
         return index
+
+    def remove_run(self, key: str, start: int = 0) -> None:
+        """Take the curve of the run whose folder is `key` off the plot: the first one from the
+        `start`th run on (the browser's runs come after the queue's own)."""
+        for index, run in enumerate(self.runs[start:], start):
+            if run.key == key:
+                self._remove(run)
+                del self.runs[index]
+                break
+        if not any(r.epochs for r in self.runs):
+            self._show_values(False)
+        self._fit_legend()
+
+    def _remove(self, run: _Run) -> None:
+        for item in (run.val_curve, run.train_curve, run.raw_curve, run.best_marker, run.end_marker):
+            self.plot.removeItem(item)
+        self.legend.removeItem(run.val_curve)
+
+    def mark_no_curve(self, index: int, reason: str) -> None:
+        """A run with nothing to draw: a grey cross in the legend and 'no curve: <reason>'."""
+        run = self.runs[index]
+        run.val_curve.setPen(None)
+        run.val_curve.setSymbol("x")
+        run.val_curve.setSymbolSize(11)
+        run.val_curve.setSymbolBrush(pg.mkBrush(NO_DATA_COLOUR))
+        run.val_curve.setSymbolPen(pg.mkPen(NO_DATA_COLOUR))
+        run.no_curve = True
+        self._relabel(run, f" (no curve: {reason})")
+
+    def _relabel(self, run: _Run, note: str) -> None:
+        """The run's legend entry: its name, then `note` (" (diverged)")."""
+        label = self.legend.getLabel(run.val_curve)
+        if label is not None:
+            label.setText(legend_text(run.label, note))
+            self.legend.updateSize()
 
     def add_epoch(
         self,
@@ -374,10 +432,10 @@ class CurvePlot(QWidget):
 
     def _draw(self, run: _Run) -> None:
         x = self.xs(run)
-        run.val_curve.setData(x, self.shown(run.val))
-        run.train_curve.setData(x, self.shown(run.train))
-        run.raw_curve.setData(x, run.val)
-        run.raw_curve.setVisible(self.smoothing > 0)
+        run.val_curve.setData(x, _drawable(self.shown(run.val)))
+        run.train_curve.setData(x, _drawable(self.shown(run.train)))
+        run.raw_curve.setData(x, _drawable(run.val))
+        run.raw_curve.setVisible(self.smoothing > 0 and not run.hidden)
         if run.best is not None and run.best[0] in run.epochs:
             i = run.epochs.index(run.best[0])
             run.best_marker.setData([x[i]], [run.best[1]])
@@ -392,6 +450,7 @@ class CurvePlot(QWidget):
 
     def set_x_time(self, on: bool) -> None:
         self.x_time = on
+        self.plot.getAxis("bottom").whole = not on
         self.plot.setLabel("bottom", "training time (minutes)" if on else "epoch")
         for run in self.runs:
             self._draw(run)
@@ -430,16 +489,29 @@ class CurvePlot(QWidget):
             run.val_curve.setSymbolSize(11)
             run.val_curve.setSymbolBrush(pg.mkBrush(NO_DATA_COLOUR))
             run.val_curve.setSymbolPen(pg.mkPen(NO_DATA_COLOUR))
-        label = self.legend.getLabel(run.val_curve)
-        if label is not None:
-            label.setText(f"{run.label} (diverged)")
-        self.legend.updateSize()
+        self._relabel(run, " (diverged)")
 
     def set_train_visible(self, visible: bool) -> None:
         self.show_train = visible
         for run in self.runs:
-            run.train_curve.setVisible(visible)
+            run.train_curve.setVisible(visible and not run.hidden)
         self.plot.enableAutoRange()  # the y-range follows the curves shown
+
+    def set_run_shown(self, index: int, shown: bool) -> None:
+        """Show or hide a run's curves, markers and legend entry (its data stay, for showing again)."""
+        run = self.runs[index]
+        if run.hidden == (not shown):
+            return
+        run.hidden = not shown
+        for item in (run.val_curve, run.best_marker, run.end_marker):
+            item.setVisible(shown)
+        run.train_curve.setVisible(shown and self.show_train)
+        run.raw_curve.setVisible(shown and self.smoothing > 0)
+        if shown:
+            self.legend.addItem(run.val_curve, legend_text(run.label))
+        elif self.legend.getLabel(run.val_curve) is not None:
+            self.legend.removeItem(run.val_curve)
+        self._fit_legend()
 
     def drop_from_legend(self, index: int) -> None:
         """Leave a run that never ran out of the legend (and so out of exported figures)."""
@@ -479,21 +551,34 @@ class CurvePlot(QWidget):
             self.legend.fit(height)
 
     # -- hover -------------------------------------------------------------------------------
-    def nearest_point(self, scene_pos: QPointF, max_px: float = 12.0) -> tuple[str, int, float] | None:
-        """(run label, epoch, value) of the plotted point nearest to scene_pos, within max_px."""
+    def nearest_point(self, scene_pos: QPointF, max_px: float = 12.0, runs=None):
+        """(run label, epoch, value) of the plotted point nearest to scene_pos, within max_px;
+        with `runs`, among theirs only, and with the distance in pixels as a fourth element."""
         vb = self.plot.getViewBox()
+        view = vb.mapSceneToView(scene_pos)
+        # pixels per view unit along each axis, from two mapped points
+        one = vb.mapViewToScene(QPointF(view.x() + 1.0, view.y() + 1.0))
+        sx, sy = abs(one.x() - scene_pos.x()), abs(one.y() - scene_pos.y())
         best, best_d = None, max_px
-        for run in self.runs:
+        for run in self.runs if runs is None else runs:
+            if not run.epochs:
+                continue
             series = [(run.label, self.shown(run.val), run.val)]
             if self.show_train:
                 series.append((f"{run.label} train", self.shown(run.train), run.train))
+            x = np.asarray(self.xs(run), dtype=float)
             for label, drawn, values in series:
-                for x, epoch, y_drawn, value in zip(self.xs(run), run.epochs, drawn, values):
-                    y = np.log10(y_drawn) if self.log_y and y_drawn > 0 else y_drawn
-                    p = vb.mapViewToScene(QPointF(x, y))
-                    d = float(np.hypot(p.x() - scene_pos.x(), p.y() - scene_pos.y()))
-                    if d < best_d:
-                        best, best_d = (label, epoch, value), d
+                y = np.asarray(drawn, dtype=float)
+                if self.log_y:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), y)
+                d = np.hypot((x - view.x()) * sx, (y - view.y()) * sy)
+                d[~np.isfinite(d)] = np.inf
+                i = int(np.argmin(d))
+                if d[i] < best_d:
+                    best, best_d = (label, run.epochs[i], values[i]), float(d[i])
+        if runs is not None and best is not None:
+            return (*best, best_d)
         return best
 
     def values_at(self, epoch: int) -> list[str]:
@@ -501,19 +586,52 @@ class CurvePlot(QWidget):
         lines = []
         for run in self.runs:
             if epoch in run.epochs and self.legend.getLabel(run.val_curve) is not None:
-                i = run.epochs.index(epoch)
-                train = f" (train {run.train[i]:.2f})" if self.show_train else ""
-                lines.append(f"{run.label}: {run.val[i]:.2f}{train}")
+                lines.append(self._value_line(run, run.epochs.index(epoch)))
         return lines
 
+    def hover_text(self, scene_pos: QPointF, max_px: float = 40.0) -> str | None:
+        """What the hover box says with the mouse at `scene_pos`: the epoch under the mouse (the
+        nearest point's, within `max_px` across), the run nearest the mouse first, then every
+        other run shown at that epoch, each with its validation and train value."""
+        vb = self.plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        view = vb.mapSceneToView(scene_pos)
+        per_px = abs(vb.mapViewToScene(QPointF(view.x() + 1.0, view.y())).x() - scene_pos.x())
+        best = None  # (pixels across, pixels total, run, index)
+        for run in self.runs:
+            if not run.epochs or self.legend.getLabel(run.val_curve) is None:
+                continue
+            x = np.asarray(self.xs(run), dtype=float)
+            i = int(np.argmin(np.abs(x - view.x())))
+            across = abs(x[i] - view.x()) * per_px
+            near = self.nearest_point(scene_pos, max_px=float("inf"), runs=[run])
+            total = near[3] if near is not None else float("inf")
+            if across <= max_px and (best is None or total < best[1]):
+                best = (across, total, run, i)
+        if best is None:
+            return None
+        _, _, run, i = best
+        epoch = run.epochs[i]
+        when = f", {run.minutes[i]:.2f} min" if self.x_time else ""
+        own = self._value_line(run, i)
+        others = [line for line in self.values_at(epoch) if line != own]
+        return "\n".join([f"epoch {epoch}{when}, nats", f"▸ {own}", *others])
+
+    def _value_line(self, run: _Run, i: int) -> str:
+        train = f" (train {run.train[i]:.2f})" if self.show_train else ""
+        return f"{run.label}: {run.val[i]:.2f}{train}"
+
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
-        hit = self.nearest_point(scene_pos)
-        if hit is None:
+        text = self.hover_text(scene_pos)
+        if text is None:
             self.hover.hide()
             return
-        label, epoch, value = hit
-        others = [line for line in self.values_at(epoch) if not line.startswith(f"{label}:")]
-        self.hover.setText("\n".join([f"epoch {epoch}, nats", f"{label}: {value:.2f}", *others]))
-        vb = self.plot.getViewBox()
-        self.hover.setPos(vb.mapSceneToView(scene_pos))
+        self.hover.setText(text)
+        self.hover.setPos(self.plot.getViewBox().mapSceneToView(scene_pos))
         self.hover.show()
+
+    def leaveEvent(self, event) -> None:
+        """The hover box goes when the mouse leaves the plot."""
+        self.hover.hide()
+        super().leaveEvent(event)

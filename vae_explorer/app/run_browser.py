@@ -4,12 +4,13 @@ earlier ones) and every run folder opened by the user, with its curve on request
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QFile, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import QFile, Qt, QUrl, Signal
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -17,7 +18,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -25,13 +25,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vae_explorer.core.runs import RunSummary, differing_settings, find_runs, rename_run
+from vae_explorer.core.colours import ColourBook
+from vae_explorer.core.runfiles import clean_text
+from vae_explorer.core.runs import UNREADABLE, RunSummary, differing_settings, find_runs, rename_run
 
-from .ask import confirm
-from .plot import stable_colour
+from . import ask
 
 COLUMNS = ("", "name", "date", "settings", "status", "best val nll", "test nll")
 BEST_BACKGROUND = QColor("#e3f1dc")
+UNREADABLE_COLOUR = QColor("#8a8a8a")
+CELL_CHARS = 60  # a name or status longer than this is cut in its cell; the tooltip holds it whole
+# name, settings, status: the shares of the width the other columns leave, and their least widths
+SHARED_COLUMNS = {1: (0.35, 60), 3: (0.35, 60), 4: (0.30, 60)}
+
+
 KEY_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -60,6 +67,7 @@ class RunBrowser(QWidget):
         self.runs: list[RunSummary] = []
         self.checked: set[str] = set()
         self.busy: set[str] = set()  # runs this app is training now (not to be deleted)
+        self.colours = ColourBook()  # the window gives it the one it shares with the plot
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter by name, settings or status")
         self.filter.setClearButtonEnabled(True)
@@ -70,13 +78,21 @@ class RunBrowser(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setWordWrap(False)
+        # the tick, date and nll columns fit their contents; the name, settings and status share
+        # what is left (cut with "…", whole in their tooltips), so nothing needs a scrollbar
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for col in SHARED_COLUMNS:
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setToolTip("Double-click a run to explore its best model; tick it to show its curve")
         self.explore_button = QPushButton("Explore this run")
         self.rename_button = QPushButton("Rename…")
         self.delete_button = QPushButton("Delete…")
+        self.open_button = QPushButton("Open folder")
+        self.open_button.setToolTip("Show the run's folder in the file manager")
         self.refresh_button = QPushButton("Refresh")
         self.count_label = QLabel()
         self.count_label.setStyleSheet("color: #555;")
@@ -84,7 +100,7 @@ class RunBrowser(QWidget):
         bar.addWidget(self.filter, 1)
         bar.addWidget(self.refresh_button)
         buttons = QHBoxLayout()
-        for b in (self.explore_button, self.rename_button, self.delete_button):
+        for b in (self.explore_button, self.rename_button, self.delete_button, self.open_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.count_label)
@@ -98,6 +114,7 @@ class RunBrowser(QWidget):
         self.explore_button.clicked.connect(self._explore_selected)
         self.rename_button.clicked.connect(self.rename_selected)
         self.delete_button.clicked.connect(self.delete_selected)
+        self.open_button.clicked.connect(self.open_selected_folder)
         self.table.cellDoubleClicked.connect(lambda row, _col: self._explore_row(row))
         self.table.itemChanged.connect(self._item_changed)
         self.table.itemSelectionChanged.connect(self._update_buttons)
@@ -116,21 +133,18 @@ class RunBrowser(QWidget):
         selected = self.selected()
         self.runs = find_runs(self.root, self.extra) if self.root is not None else []
         keys = {r.key for r in self.runs}
-        self.checked &= keys
+        self.checked &= {r.key for r in self.runs if r.readable}
         settings = differing_settings(self.runs)
         best = best_key(self.runs)
         self.table.blockSignals(True)
         self.table.setRowCount(len(self.runs))
         for row, run in enumerate(self.runs):
-            date = datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M")
-            status = run.status + (f" ({run.reason})" if run.reason and run.reason not in run.status else "")
-            best_val = f"{run.best_val:.2f} (ep. {run.best_epoch})" if math.isfinite(run.best_val) else "–"
-            test = f"{run.test_nll:.2f}" if run.test_nll is not None else "–"
-            values = ("", run.name, date, settings.get(run.key, ""), status, best_val, test)
-            for col, value in enumerate(values):
+            for col, value in enumerate(self._cells(run, settings)):
                 item = QTableWidgetItem(value)
                 item.setData(KEY_ROLE, run.key)
-                if col == 0:
+                if not run.readable:
+                    self._grey(item, run)
+                elif col == 0:
                     item.setFlags(
                         Qt.ItemFlag.ItemIsUserCheckable
                         | Qt.ItemFlag.ItemIsEnabled
@@ -139,10 +153,14 @@ class RunBrowser(QWidget):
                     item.setCheckState(
                         Qt.CheckState.Checked if run.key in self.checked else Qt.CheckState.Unchecked
                     )
-                    item.setBackground(QBrush(QColor(stable_colour(run.key))))
+                    item.setBackground(QBrush(QColor(self.colours.colour(run.key))))
                     item.setToolTip("show this run's curves on the plot")
                 elif col == 1:
-                    item.setToolTip(str(run.folder))
+                    item.setToolTip(ask.plain_tooltip(f"{run.name}\n{run.folder}"))
+                elif col == 3 and value:
+                    item.setToolTip(ask.plain_tooltip(value.replace(", ", "\n")))
+                elif col == 4 and run.reason:
+                    item.setToolTip(ask.plain_tooltip(f"{run.status}: {run.reason}"))
                 if run.key == best:
                     if col:
                         item.setBackground(BEST_BACKGROUND)
@@ -150,13 +168,62 @@ class RunBrowser(QWidget):
                     font.setBold(True)
                     item.setFont(font)
                     if col == 1:
-                        item.setToolTip(f"{run.folder}\nthe lowest validation nll of the runs listed")
+                        item.setToolTip(
+                            ask.plain_tooltip(
+                                f"{run.name}\n{run.folder}\nthe lowest validation nll of the runs listed"
+                            )
+                        )
                 self.table.setItem(row, col, item)
         self.table.blockSignals(False)
+        self.fit_columns()
         self._apply_filter()
         if selected is not None and selected.key in keys:
             self.select(selected.key)
         self._update_buttons()
+
+    @staticmethod
+    def _cells(run: RunSummary, settings: dict[str, str]) -> tuple[str, ...]:
+        """The row's texts: plain text, each one line (QTableWidgetItem never renders markup)."""
+        try:
+            date = datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M")
+        except (OverflowError, OSError, ValueError):  # a time stamp no calendar holds
+            date = "–"
+        name = clean_text(run.name, CELL_CHARS)
+        if not run.readable:
+            return ("", name, date, "", clean_text(f"{UNREADABLE}: {run.problem}", CELL_CHARS), "–", "–")
+        status = run.status + (f" ({run.reason})" if run.reason and run.reason not in run.status else "")
+        status = clean_text(status, CELL_CHARS)
+        best_val = f"{run.best_val:.2f} (ep. {run.best_epoch})" if math.isfinite(run.best_val) else "–"
+        test = f"{run.test_nll:.2f}" if run.test_nll is not None else "–"
+        return ("", name, date, settings.get(run.key, ""), status, best_val, test)
+
+    @staticmethod
+    def _grey(item: QTableWidgetItem, run: RunSummary) -> None:
+        """An unreadable run's cell: grey, not tickable, the reason in its tooltip."""
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+        item.setForeground(QBrush(UNREADABLE_COLOUR))
+        item.setToolTip(
+            ask.plain_tooltip(
+                f"{run.folder}\n{UNREADABLE}: {run.problem}\n"
+                "Its files cannot be used: Open folder to look at them, or Delete it."
+            )
+        )
+
+    def fit_columns(self) -> None:
+        """Give the name, settings and status columns their shares of the width left over."""
+        table = self.table
+        fixed = sum(table.columnWidth(c) for c in range(table.columnCount()) if c not in SHARED_COLUMNS)
+        free = max(0, table.viewport().width() - fixed)
+        for col, (share, least) in SHARED_COLUMNS.items():
+            natural = table.sizeHintForColumn(col) + 12
+            table.setColumnWidth(col, max(least, min(int(free * share), max(natural, least))))
+        spare = free - sum(table.columnWidth(c) for c in SHARED_COLUMNS)
+        if spare > 0:  # short names and statuses: the settings take the rest
+            table.setColumnWidth(3, table.columnWidth(3) + spare)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
 
     def run_of(self, key: str) -> RunSummary | None:
         return next((r for r in self.runs if r.key == key), None)
@@ -205,13 +272,15 @@ class RunBrowser(QWidget):
             self.table.setRowHidden(row, hide)
             shown += not hide
         total = len(self.runs)
-        self.count_label.setText(f"{shown} of {total} runs" if words else f"{total} runs")
+        noun = "run" if total == 1 else "runs"
+        self.count_label.setText(f"{shown} of {total} {noun}" if words else f"{total} {noun}")
         self.count_label.setToolTip(f"the runs in {self.root} and the run folders you opened")
 
     def _update_buttons(self) -> None:
         run = self.selected()
         self.explore_button.setEnabled(run is not None and run.checkpoint is not None)
-        self.rename_button.setEnabled(run is not None)
+        self.rename_button.setEnabled(run is not None and run.readable)
+        self.open_button.setEnabled(run is not None)
         self.delete_button.setEnabled(
             run is not None and run.key not in self.busy and run.status != "running"
         )
@@ -219,16 +288,26 @@ class RunBrowser(QWidget):
     # -- actions ------------------------------------------------------------------------------------
     def _explore_row(self, row: int) -> None:
         if 0 <= row < len(self.runs):
-            self._explore(self.runs[row])
+            self.explore(self.runs[row])
 
     def _explore_selected(self) -> None:
         run = self.selected()
         if run is not None:
-            self._explore(run)
+            self.explore(run)
 
-    def _explore(self, run: RunSummary) -> None:
+    def explore(self, run: RunSummary) -> None:
+        if not run.readable:
+            ask.inform(self, "Explore run", f"{run.name} cannot be explored: {run.problem}")
+            return
         if run.checkpoint is None:
-            QMessageBox.information(self, "Explore run", f"{run.name} has no model yet (no epoch finished).")
+            why = (
+                "it diverged before its first epoch ended"
+                if run.status == "diverged"
+                else "it has not finished an epoch yet"
+                if run.status == "running"
+                else "no epoch of it finished"
+            )
+            ask.inform(self, "Explore run", f"{run.name} has no model: {why}.")
             return
         self.explore_requested.emit(run)
 
@@ -236,19 +315,32 @@ class RunBrowser(QWidget):
         run = self.selected()
         if run is None:
             return
+        if run.problem is not None:
+            return
         if name is None or not isinstance(name, str):
-            name, ok = QInputDialog.getText(
-                self, "Rename run", f"Name of {run.folder}\n(empty: the folder's name)", text=run.name
-            )
-            if not ok:
+            dialog = QInputDialog(self)
+            dialog.setWindowTitle("Rename run")
+            dialog.setLabelText(f"Name of {run.folder}\n(empty: the folder's name)")
+            dialog.setTextValue(run.name)
+            label = dialog.findChild(QLabel)
+            if label is not None:
+                label.setTextFormat(Qt.TextFormat.PlainText)
+            if not dialog.exec():
                 return
+            name = dialog.textValue()
         try:
             rename_run(run, name)
         except OSError as exc:
-            QMessageBox.critical(self, "Rename run", str(exc))
+            ask.error(self, "Rename run", str(exc))
             return
         self.refresh()
         self.curves_changed.emit()  # the legend names the run
+
+    def open_selected_folder(self) -> None:
+        """Show the selected run's folder in the system's file manager."""
+        run = self.selected()
+        if run is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(run.folder)))
 
     def delete_selected(self, confirmed: bool = False) -> bool:
         """Move the selected run's folder to the system trash (or, where there is none, delete it
@@ -257,21 +349,34 @@ class RunBrowser(QWidget):
         if run is None or run.key in self.busy or run.status == "running":
             return False
         if not confirmed:
-            question = (
-                f"Move the run “{run.name}” to the trash?\n\n{run.folder}\n\n"
-                "Its model, metrics and figures go with it."
-            )
-            if not confirm(self, "Delete run", question):
+            if os.path.islink(run.folder):
+                question = (
+                    f"Remove the link “{run.folder}”?\n\nIt points to {os.path.realpath(run.folder)}, "
+                    "which stays as it is."
+                )
+            else:
+                question = (
+                    f"Move the run “{run.name}” to the trash?\n\n{run.folder}\n\n"
+                    "Its model, metrics and figures go with it."
+                )
+            if not ask.confirm(self, "Delete run", question):
                 return False
-        if not QFile.moveToTrash(str(run.folder)):
-            if not confirm(
+        if os.path.islink(run.folder):
+            # a run opened through a link: the link goes, the folder it points to stays
+            try:
+                os.unlink(run.folder)
+            except OSError as exc:
+                ask.error(self, "Delete run", f"Cannot remove the link {run.folder}: {exc.strerror or exc}")
+                return False
+        elif not QFile.moveToTrash(str(run.folder)):
+            if not ask.confirm(
                 self, "Delete run", f"{run.folder} cannot be moved to a trash here. Delete it for good?"
             ):
                 return False
             try:
                 shutil.rmtree(run.folder)
             except OSError as exc:
-                QMessageBox.critical(self, "Delete run", f"Cannot delete {run.folder}: {exc.strerror or exc}")
+                ask.error(self, "Delete run", f"Cannot delete {run.folder}: {exc.strerror or exc}")
                 return False
         self.checked.discard(run.key)
         self.extra = [f for f in self.extra if f.exists()]

@@ -7,11 +7,57 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QByteArray, QSettings
 
 from vae_explorer.core.config import ConfigError, RunConfig, check_lr, format_lr
 
 KEY = "training/settings"
+MAX_LIST = 1000  # entries of a list read back from the settings, at most
+
+
+# -- typed reads: the settings file is the user's, and any value in it may have any type -------------
+def read_bool(store: QSettings, key: str, default: bool) -> bool:
+    """A boolean (some formats give 'true'/'false' back as text); `default` for anything else."""
+    value = store.value(key, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    return default
+
+
+def read_int(store: QSettings, key: str, default: int, low: int, high: int) -> int:
+    """A whole number from `low` to `high`; `default` for anything else."""
+    value = store.value(key, default)
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return default
+    return value
+
+
+def read_bytes(store: QSettings, key: str) -> QByteArray | None:
+    """A saved geometry or splitter state; None when there is none or it is not bytes."""
+    value = store.value(key)
+    if isinstance(value, QByteArray):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return QByteArray(bytes(value))
+    return None
+
+
+def read_texts(store: QSettings, key: str, limit: int = MAX_LIST) -> list[str]:
+    """A list of non-empty texts (one text alone counts as a list of one); entries of other
+    types are left out, and at most `limit` are read."""
+    value = store.value(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        return []
+    return [v for v in value[:limit] if isinstance(v, str) and v and "\0" not in v]
 
 
 @dataclass(frozen=True)
@@ -54,7 +100,7 @@ class TrainingSettings:
     def from_json(cls, text: str) -> TrainingSettings:
         raw = json.loads(text)
         config = RunConfig.from_dict(raw["config"]).validate()
-        lrs = tuple(check_lr(float(v)) for v in raw["lrs"])
+        lrs = tuple(check_lr(v) for v in raw["lrs"][:MAX_LIST])
         if not lrs:
             raise ConfigError("no learning rate")
         return cls(replace(config), lrs)
@@ -87,12 +133,12 @@ def load_settings(store: QSettings | None = None) -> TrainingSettings:
     """The saved settings, or the defaults when there are none or they are unreadable."""
     store = store or QSettings()
     text = store.value(KEY, "")
-    if not text:
+    if not text or not isinstance(text, str):
         return TrainingSettings()
     try:
-        return TrainingSettings.from_json(str(text))
-    except (ValueError, KeyError, TypeError, ConfigError):
-        return TrainingSettings()
+        return TrainingSettings.from_json(text)
+    except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError, RecursionError):
+        return TrainingSettings()  # ConfigError is a ValueError
 
 
 def save_settings(settings: TrainingSettings, store: QSettings | None = None) -> None:
@@ -107,10 +153,7 @@ EXTRA_RUNS_KEY = "runs/extra"
 def load_extra_runs(store: QSettings | None = None) -> list[Path]:
     """Run folders outside the runs folder that the user opened, which the browser keeps listing."""
     store = store or QSettings()
-    value = store.value(EXTRA_RUNS_KEY, [])
-    if isinstance(value, str):
-        value = [value]
-    return [Path(v) for v in (value or []) if isinstance(v, str) and v]
+    return [Path(v) for v in read_texts(store, EXTRA_RUNS_KEY)]
 
 
 def save_extra_runs(folders: list[Path], store: QSettings | None = None) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from vae_explorer.core.config import (
     OPTIMIZERS,
     PRESETS,
+    PRIOR_KINDS,
     ConfigError,
     DataConfig,
     ModelConfig,
@@ -34,8 +34,10 @@ from vae_explorer.core.config import (
     TrainConfig,
     apply_preset,
     preset_of,
+    prior_kind,
 )
 from vae_explorer.core.data import FOLDERS
+from vae_explorer.core.device import gpu_name
 
 from .settings import TrainingSettings, format_lrs, parse_lrs
 
@@ -44,7 +46,6 @@ SOURCES = {
     "mnist": "MNIST from a torchvision folder",
     "fashion-mnist": "Fashion-MNIST from a torchvision folder",
 }
-PRIOR_LABELS = {"mog": "Mixture of Gaussians (learnable)", "standard": "Standard Gaussian"}
 ARCH_LABELS = {"mlp": "MLP (784-H-H-L)", "conv": "Convolutional"}
 LIKELIHOOD_LABELS = {
     "bernoulli": "Bernoulli (binarised pixels)",
@@ -55,7 +56,12 @@ PRIOR_INIT_LABELS = {
     "random": "Random N(0, I) (the course)",
     "kmeans": "k-means of encoder means after epoch 1",
 }
-PRESET_LABELS = {"course": "Course protocol"}
+PRESET_LABELS = {"course": "Course protocol", "recommended": "Recommended", "fast": "Fast (CPU)"}
+SCHEDULE_LABELS = {
+    "constant": "Constant (the course)",
+    "cosine": "Warm-up, then cosine down to 2%",
+    "plateau": "Halve after 5 epochs without improvement",
+}
 OPTIMIZER_LABELS = {
     "adamax": "Adamax",
     "adam": "Adam",
@@ -110,7 +116,7 @@ class SettingsDialog(QDialog):
         self.limit_test = _spin(0, 10_000, "all 10,000")
         # model
         self.arch = _combo(ARCH_LABELS)
-        self.prior = _combo(PRIOR_LABELS)
+        self.prior = _combo({kind.name: kind.label for kind in PRIOR_KINDS.values()})
         self.components = _spin(1, 512)
         self.mixture_weights = _combo(
             {"learnable": "Learnable (the course)", "uniform": "Uniform, fixed (means and variances learned)"}
@@ -145,12 +151,28 @@ class SettingsDialog(QDialog):
             "k-means: after the first epoch the mixture's components are placed on k-means clusters "
             "of the training images' encoder means, so that every component starts where data lies"
         )
+        self.schedule = _combo(SCHEDULE_LABELS)
+        self.schedule.setToolTip("How the learning rate changes over the run")
+        self.warmup_epochs = _spin(0, 10_000, "none")
+        self.warmup_epochs.setToolTip(
+            "With the cosine schedule: epochs over which the rate first rises from 0"
+        )
+        self.val_every = _spin(1, 10_000)
+        self.val_every.setToolTip(
+            "Validate every this many epochs (the last epoch always is); early-stop patience counts epochs"
+        )
+        self.checkpoint_seconds = _spin(0, 86_400, "every validation")
+        self.checkpoint_seconds.setSuffix(" s")
+        self.checkpoint_seconds.setToolTip(
+            "Write last.pt (the state a run resumes from) at most this often; the last state is always written"
+        )
         self.seed = _spin(0, 2**31 - 1)
         self.device = QComboBox()
         self.device.addItem("Automatic (GPU when available)", "auto")
         self.device.addItem("CPU", "cpu")
-        self.device.addItem("CUDA GPU" if torch.cuda.is_available() else "CUDA GPU (not available)", "cuda")
-        if not torch.cuda.is_available():
+        has_gpu = gpu_name() is not None
+        self.device.addItem("CUDA GPU" if has_gpu else "CUDA GPU (not available)", "cuda")
+        if not has_gpu:
             self.device.model().item(2).setEnabled(False)
         self.show_settings(settings)
 
@@ -183,6 +205,7 @@ class SettingsDialog(QDialog):
             self.likelihood,
             self.optimizer,
             self.prior_init,
+            self.schedule,
             self.device,
         ):
             w.currentIndexChanged.connect(self.validate)
@@ -199,6 +222,9 @@ class SettingsDialog(QDialog):
             self.epochs,
             self.patience,
             self.kl_warmup,
+            self.warmup_epochs,
+            self.val_every,
+            self.checkpoint_seconds,
             self.seed,
         ):
             w.valueChanged.connect(self.validate)
@@ -230,17 +256,25 @@ class SettingsDialog(QDialog):
         train.addRow("Batch size", self.batch_size)
         train.addRow("Max epochs", self.epochs)
         train.addRow("Early-stop patience", self.patience)
-        train.addRow("KL warm-up (epochs)", self.kl_warmup)
-        train.addRow("Mixture placement", self.prior_init)
         train.addRow("Seed", self.seed)
         train.addRow("Device", self.device)
+        course = QFormLayout()
+        course.addRow("Rate schedule", self.schedule)
+        course.addRow("Rate warm-up (epochs)", self.warmup_epochs)
+        course.addRow("Validate every (epochs)", self.val_every)
+        course.addRow("Save state at most every", self.checkpoint_seconds)
+        course.addRow("KL warm-up (epochs)", self.kl_warmup)
+        course.addRow("Mixture placement", self.prior_init)
         grid = QGridLayout()
         for col, (title, form) in enumerate((("Data", data), ("Model", model))):
             box = QGroupBox(title)
             box.setLayout(form)
             grid.addWidget(box, 0, col)
         box = QGroupBox("Training")
-        box.setLayout(train)
+        columns = QHBoxLayout(box)
+        columns.addLayout(train, 1)
+        columns.addSpacing(12)
+        columns.addLayout(course, 1)
         grid.addWidget(box, 1, 0, 1, 2)
         outer = QVBoxLayout(self)
         outer.addLayout(top)
@@ -277,6 +311,10 @@ class SettingsDialog(QDialog):
         self.patience.setValue(c.train.patience)
         self.kl_warmup.setValue(c.train.kl_warmup)
         _select(self.prior_init, c.train.prior_init)
+        _select(self.schedule, c.train.schedule)
+        self.warmup_epochs.setValue(c.train.warmup_epochs)
+        self.val_every.setValue(c.train.val_every)
+        self.checkpoint_seconds.setValue(round(c.train.checkpoint_seconds))
         self.seed.setValue(c.train.seed)
         _select(self.device, c.train.device)
 
@@ -328,7 +366,11 @@ class SettingsDialog(QDialog):
         folder_bundled = self.source.currentData() == "bundled"
         self.folder.setEnabled(not folder_bundled)
         self.browse.setEnabled(not folder_bundled)
-        self.components.setEnabled(self.prior.currentData() == "mog")
+        self.warmup_epochs.setEnabled(self.schedule.currentData() == "cosine")
+        kind = prior_kind(self.prior.currentData())
+        self.components.setEnabled(kind.components)
+        self.mixture_weights.setEnabled(kind.weights_option)
+        self.prior_init.setEnabled(kind.placeable)
         problems = []
         folder_problem = self._folder_problem()
         self.folder.setStyleSheet(INVALID_STYLE if folder_problem else "")
@@ -383,6 +425,10 @@ class SettingsDialog(QDialog):
             patience=self.patience.value(),
             kl_warmup=self.kl_warmup.value(),
             prior_init=self.prior_init.currentData(),
+            schedule=self.schedule.currentData(),
+            warmup_epochs=self.warmup_epochs.value() if self.schedule.currentData() == "cosine" else 0,
+            val_every=self.val_every.value(),
+            checkpoint_seconds=float(self.checkpoint_seconds.value()),
             seed=self.seed.value(),
             device=self.device.currentData(),
         )

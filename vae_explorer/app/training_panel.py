@@ -29,10 +29,13 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
+from vae_explorer.core.colours import ColourBook, colours_file
 from vae_explorer.core.config import RunConfig, format_lr, nll_label
 from vae_explorer.core.events import RunStatus
+from vae_explorer.core.runs import real_path
 from vae_explorer.core.session import RunRecord, route
 
+from . import ask
 from .plot import CurvePlot
 from .run_browser import RunBrowser
 
@@ -98,7 +101,10 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.browser = RunBrowser(runs_root)
         self.browser.curves_changed.connect(self.show_browser_curves)
+        self.browser.deleted.connect(self._run_deleted)
         self.plot = CurvePlot()
+        # one colour per run folder, the same in the list, the plot and the report, and kept
+        self.plot.colours = self.browser.colours = ColourBook(colours_file())
         self.plot.widget.setMinimumHeight(260)
         self.show_train = QCheckBox("Show train loss (dashed)")
         self.show_train.setChecked(True)
@@ -143,6 +149,7 @@ class TrainingPanel(QWidget):
         self.result_label = WrappedLabel("No run yet. Press Start (F5) to train with the current settings.")
 
         self.table = QTableWidget(0, len(COLUMNS))
+        self.table.cellDoubleClicked.connect(self._explore_queue_row)
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -156,10 +163,17 @@ class TrainingPanel(QWidget):
         # a mirror of the engine's run records, kept by applying the same events
         self.records: list[RunRecord] = []
         self.queue_keys: list[str | None] = []  # the run folders of the queue shown
+        self._browser_curves: dict[str, tuple[str, int]] = {}  # key -> (name, epochs) drawn
+        self.deleted_runs: set[int] = set()  # runs of the queue shown whose folders were deleted
+        self._listed: set[int] = set()  # runs of the queue shown that the run list ticked
         self._result_run: int | None = None  # the run the result line is about
         self._epoch_started = time.monotonic()
         self._paused_since: float | None = None  # monotonic time of the pause, while paused
         self._batches = 1  # batches per epoch of the run under way
+        self._last_batch = (0, 1)  # (batch, total) the run under way last reported
+        self._run_started = time.monotonic()
+        self._epoch_wall: float | None = None  # wall seconds an epoch took, validation included
+        self._last_epoch_end: tuple[int, float] | None = None  # (epoch, clock) of the last EpochEnd
         self._build()
 
     def _build(self) -> None:
@@ -223,10 +237,13 @@ class TrainingPanel(QWidget):
         self.records = [RunRecord(i, c) for i, c in enumerate(configs)]
         self._result_run: int | None = None
         self.queue_keys = [
-            str(Path(f).resolve()) if f is not None else None for f in (folders or [None] * len(configs))
+            real_path(Path(f)) if f is not None else None for f in (folders or [None] * len(configs))
         ]
         self._paused_since = None
         self.plot.clear()
+        self._browser_curves = {}
+        self.deleted_runs = set()
+        self._listed = set()
         if configs:
             self.plot.set_nll_label(nll_label(configs[0].model.likelihood))
         self.table.setRowCount(len(configs))
@@ -244,21 +261,17 @@ class TrainingPanel(QWidget):
     def save_curves_csv(self, path: str | None = None) -> Path | None:
         """Write the plotted curves to a CSV file (asked for when not given); None when cancelled
         or when the file cannot be written (the user is told why)."""
-        from PySide6.QtWidgets import QFileDialog, QMessageBox
-
         from vae_explorer.core.atomic import WriteError, atomic_write_text
 
         if not path:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save the curves as CSV", str(Path.home() / "nll_curves.csv"), "CSV files (*.csv)"
-            )
+            path, _ = ask.save_file(self, "Save the curves as CSV", "nll_curves.csv", "CSV files (*.csv)")
             if not path:
                 return None
         target = Path(path)
         try:
             atomic_write_text(target, self.plot.to_csv())
         except (WriteError, OSError) as exc:
-            QMessageBox.critical(self, "Save curves", f"Cannot write {target}: {exc}")
+            ask.error(self, "Save curves", f"Cannot write {target}: {exc}")
             return None
         return target
 
@@ -266,21 +279,59 @@ class TrainingPanel(QWidget):
         """The line that says what Start will do (or, while training, what it is doing)."""
         self.plan_label.setText(text)
 
-    def queue_eta(self, run: int, epoch: int, seconds: float) -> str:
-        """At most this long: the remaining epochs of this run and of the runs after it, at
-        `seconds` an epoch (batches per epoch taken as equal between runs of one queue)."""
+    def queue_eta(self, run: int, epoch: int, seconds: float, in_epoch: float | None = None) -> str:
+        """At most this long: the rest of the epoch under way (`in_epoch` seconds, when one is),
+        the remaining epochs of this run and of the runs after it at `seconds` an epoch (batches
+        per epoch taken as equal between runs of one queue)."""
         left = self.records[run].config.train.epochs - epoch
         left += sum(r.config.train.epochs for r in self.records[run + 1 :] if r.status is RunStatus.QUEUED)
-        return f"at most {format_duration(left * seconds)}" if left else "0:00"
+        total = left * seconds + (in_epoch or 0.0)
+        return f"at most {format_duration(total)}" if total > 0 else "0:00"
 
     def show_browser_curves(self) -> None:
         """The curves of the runs ticked in the browser, after the queue's own (a run of the queue
-        is drawn once, live)."""
-        self.plot.remove_runs_from(len(self.records))
+        is drawn once, live). Only what changed is redrawn: a run ticked is added, a run unticked
+        (or renamed, or read again with more epochs) is taken off, the others stay as drawn."""
         live = {k for k in self.queue_keys if k is not None}
-        for run in self.browser.checked_runs():
-            if run.key not in live and run.history:
-                self.plot.add_history(run.name, run.key, run.history)
+        listed = {r.key for r in self.browser.runs}
+        for index, key in enumerate(self.queue_keys):  # the queue's runs: shown while ticked
+            if key is not None and index < len(self.plot.runs):
+                ticked = key not in listed or key in self.browser.checked
+                self.plot.set_run_shown(index, ticked and index not in self.deleted_runs)
+        wanted = {
+            run.key: (run.name, len(run.history), run.history)
+            for run in self.browser.checked_runs()
+            if run.key not in live and run.readable
+        }
+        for key, drawn in list(self._browser_curves.items()):
+            if key not in wanted or wanted[key][:2] != drawn:
+                self.plot.remove_run(key, start=len(self.records))
+                del self._browser_curves[key]
+        for key, (name, epochs, history) in wanted.items():
+            if key not in self._browser_curves:
+                self.plot.add_history(name, key, history)
+                self._browser_curves[key] = (name, epochs)
+
+    def _explore_queue_row(self, row: int, _column: int = 0) -> None:
+        """Double-click in This queue: explore that run, as a double-click in All runs does."""
+        key = self.queue_keys[row] if 0 <= row < len(self.queue_keys) else None
+        if key is None or row in self.deleted_runs:
+            return
+        run = self.browser.run_of(key)
+        if run is None:  # its first epoch may have ended after the last listing
+            self.browser.refresh()
+            run = self.browser.run_of(key)
+        if run is not None:
+            self.browser.explore(run)
+
+    def _run_deleted(self, key: str) -> None:
+        """A run of this queue deleted from the run list: off the plot, and its row says so."""
+        if key not in self.queue_keys:
+            return
+        index = self.queue_keys.index(key)
+        self.plot.set_run_shown(index, False)
+        self.deleted_runs.add(index)
+        self._render_row(index)
 
     def _reset_progress(self, text: str = "batch %v / %m") -> None:
         self.progress.setFormat(text)
@@ -294,7 +345,7 @@ class TrainingPanel(QWidget):
         r = self.records[row]
         values = (
             format_lr(r.config.train.lr),
-            r.status.value,
+            "deleted" if row in self.deleted_runs else r.status.value,
             str(r.epochs) if r.status is not RunStatus.QUEUED else "",
             f"{r.best_val:.2f}" if math.isfinite(r.best_val) else ("–" if r.status.final else ""),
             f"{r.test_nll:.2f}" if r.test_nll is not None else ("–" if r.status.final else ""),
@@ -363,9 +414,12 @@ class TrainingPanel(QWidget):
             for label in (self.epoch_label, self.best_label, self.speed_label, self.eta_label):
                 label.setText("–")  # nothing of the previous run stays beside this one's name
             self._batches = max(event.batches_per_epoch, 1)
+            self._last_batch = (0, self._batches)
+            self.progress.setFormat("paused at batch %v / %m" if self.paused else "batch %v / %m")
             self.progress.setRange(0, event.batches_per_epoch)
             self.progress.setValue(0)
-            self._epoch_started = self._clock()
+            self._epoch_started = self._run_started = self._clock()
+            self._epoch_wall, self._last_epoch_end = None, None
             self.result_label.setText(PAUSED_TEXT if self.paused else "Training…")
         elif isinstance(event, ev.StepChosen):  # after RunStarted: the run label is this run's
             self.run_label.setToolTip(f"Training step: {event.text()}")
@@ -373,6 +427,7 @@ class TrainingPanel(QWidget):
                 mode = "CUDA-graph steps" if event.mode == ev.STEP_CUDA_GRAPH else "eager steps"
                 self.run_label.setText(f"{self.run_label.text()}; {mode}")
         elif isinstance(event, ev.BatchProgress):
+            self._last_batch = (event.batch, event.total)
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.batch)
             self.epoch_label.setText(f"{event.epoch} (max {self.records[run].config.train.epochs})")
@@ -382,7 +437,18 @@ class TrainingPanel(QWidget):
                 elapsed = time.monotonic() - self._epoch_started
                 left = elapsed / max(event.batch, 1) * (event.total - event.batch)
                 self.eta_label.setText(format_duration(left))
+                # the queue's bound from the same clock: this epoch's rest, then whole epochs at
+                # the last one's pace (or this one's, in a run's first epoch), so it is never
+                # below the epoch's own
+                per_epoch = self._epoch_wall or elapsed / max(event.batch, 1) * event.total
+                self.queue_eta_label.setText(self.queue_eta(run, event.epoch, per_epoch, left))
         elif isinstance(event, ev.EpochEnd):
+            key = self.queue_keys[run] if run < len(self.queue_keys) else None
+            if key is not None and run not in self._listed:
+                # its first epoch made it a run folder: listed now, and ticked, as its curve shows
+                self._listed.add(run)
+                self.browser.refresh()
+                self.browser.set_checked(key, True)
             self.plot.add_epoch(
                 run,
                 event.epoch,
@@ -392,20 +458,26 @@ class TrainingPanel(QWidget):
                 event.best_val,
                 event.seconds,
             )
-            self._epoch_started = self._clock()
+            now = self._clock()
+            epochs = event.epoch - self._last_epoch_end[0] if self._last_epoch_end else 1
+            # wall time an epoch takes, validation and checkpoints included
+            self._epoch_wall = (now - (self._last_epoch_end or (0, self._run_started))[1]) / max(epochs, 1)
+            self._last_epoch_end = (event.epoch, now)
+            self._epoch_started = now
             self.best_label.setText(f"{event.best_val:.2f} (epoch {event.best_epoch})")
             self.speed_label.setText(f"{event.seconds:.1f}")
-            self.queue_eta_label.setText(self.queue_eta(run, event.epoch, event.seconds))
+            self.queue_eta_label.setText(self.queue_eta(run, event.epoch, self._epoch_wall))
         elif isinstance(event, ev.RunFinished):
             self._show_result(self.records[run])
         elif isinstance(event, ev.EvaluationProgress):
             self.progress.setFormat(f"evaluating the best model: {event.stage} %p%")
             self.progress.setRange(0, max(event.total, 1))
             self.progress.setValue(event.done)
-        elif isinstance(event, ev.Evaluated):  # back to the run's last epoch, complete
-            self.progress.setFormat("batch %v / %m")
-            self.progress.setRange(0, self._batches)
-            self.progress.setValue(self._batches)
+        elif isinstance(event, ev.Evaluated):  # back to where the run's training ended
+            stopped = self.records[run].status is RunStatus.STOPPED
+            self.progress.setFormat("stopped at batch %v / %m" if stopped else "batch %v / %m")
+            self.progress.setRange(0, self._last_batch[1])
+            self.progress.setValue(self._last_batch[0])
         elif isinstance(event, ev.QueueFinished):
             self._queue_finished(event)
             for r in self.records:
@@ -423,6 +495,14 @@ class TrainingPanel(QWidget):
         self._result_run = r.index
         reason = REASONS.get(r.reason, r.reason)
         lr = format_lr(r.config.train.lr)
+        most = r.config.train.epochs
+        if r.status is RunStatus.DIVERGED:
+            self.epoch_label.setText(f"{r.epochs} completed; diverged in epoch {r.epochs + 1} (max {most})")
+        else:
+            self.epoch_label.setText(f"{r.epochs} completed (max {most})")
+        self.eta_label.setText("–")
+        if r.status is RunStatus.STOPPED:
+            self.progress.setFormat("stopped at batch %v / %m")
         if r.status is RunStatus.DIVERGED:
             self.plot.mark_diverged(r.index)
         if r.checkpoint is None:

@@ -208,7 +208,7 @@ def output_file(path: str, suffixes: tuple[str, ...] = (".png", ".pdf")) -> Path
 
 def load_model(path: str, device: str = "cpu", accept_unchecked: bool = False):
     from vae_explorer.core.checkpoint import is_unchecked, load_checkpoint
-    from vae_explorer.core.trainer import resolve_device
+    from vae_explorer.core.device import resolve_device
 
     loaded = load_checkpoint(path, resolve_device(device), accept_unchecked)
     if is_unchecked(loaded[2]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .args import UserError, output_file
 
@@ -30,16 +31,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from vae_explorer.report import SUFFIXES, ReportError, collect_runs, write_report
+    from vae_explorer.report import (
+        SUFFIXES,
+        ReportError,
+        collect_runs,
+        readable_runs,
+        unreadable_text,
+        write_report,
+    )
 
     try:
         runs = collect_runs(args.runs)
     except ReportError as exc:
         raise UserError(str(exc)) from None
     out = output_file(args.out, SUFFIXES)
+    readable, unreadable = readable_runs(runs)
+    for run in unreadable:
+        print(f"warning: left out {unreadable_text(run)}", file=sys.stderr)
     try:
         write_report(runs, out, all_runs=args.all_runs)
     except ReportError as exc:  # a WriteError goes on: exit code 1, like every write error
         raise UserError(str(exc)) from None
-    print(f"wrote {out} ({len(runs)} run{'s' if len(runs) != 1 else ''})")
+    n = len(readable)
+    left_out = f", {len(unreadable)} unreadable left out" if unreadable else ""
+    print(f"wrote {out} ({n} run{'s' if n != 1 else ''}{left_out})")
     return 0

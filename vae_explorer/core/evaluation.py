@@ -9,7 +9,6 @@ is the FID of as many training images against the test images, computed the same
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from .evaluate import EVAL_NOISE_SEED, elbo_terms
 from .likelihood import Cancelled, iw_batching, iw_nll, latent_statistics
 from .model import VAE
 from .sample_quality import class_histogram, frechet_distance, inception_score
+from .userdata import user_data_dir
 
 MAX_IW_SAMPLES = 5000  # what papers report; more buys nothing a reader can compare
 MIN_IW_SAMPLES = 10  # a time budget never buys fewer (an IW-NLL of a few samples is barely below the bound)
@@ -43,18 +43,6 @@ REFERENCES = (
     ("VAE, standard prior, IW-NLL (S=5000)", "iw_nll", 88.56, "Tomczak & Welling 2018 (VampPrior), Table 2"),
     ("VAE, VampPrior, IW-NLL (S=5000)", "iw_nll", 85.57, "Tomczak & Welling 2018 (VampPrior), Table 2"),
 )
-
-
-def user_data_dir() -> Path:
-    """Per-user folder for files the app makes (trained classifiers); never inside the package."""
-    if sys.platform == "win32":
-        base = os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
-        return Path(base) / "vae-explorer"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "vae-explorer"
-    xdg = os.environ.get("XDG_DATA_HOME", "")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
-    return base / "vae-explorer"
 
 
 def user_classifier_path(dataset: str) -> Path:

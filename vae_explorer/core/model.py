@@ -18,7 +18,7 @@ from .distributions import (
     normal_noise,
 )
 from .networks import decoder_net, encoder_net
-from .priors import MixtureOfGaussiansPrior, make_prior
+from .priors import LatentPrior, build_prior
 
 
 class Encoder(nn.Module):
@@ -111,8 +111,9 @@ class Decoder(nn.Module):
 
 def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
     """Draw every parameter afresh from `generator`, by torch's default rule for each layer kind
-    (Kaiming-uniform weights with a=sqrt(5), biases uniform in +-1/sqrt(fan_in)), N(0, 1) mixture
-    means, equal mixture weights and unit variances, and zero every buffer."""
+    (Kaiming-uniform weights with a=sqrt(5), biases uniform in +-1/sqrt(fan_in)), each prior's by
+    its own reset_parameters (the mixture: N(0, 1) means, equal weights, unit variances), and zero
+    every buffer."""
     with torch.no_grad():
         for layer in module.modules():
             if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
@@ -121,10 +122,8 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
                     fan_in, _ = nn.init._calculate_fan_in_and_fan_out(layer.weight)
                     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
                     nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-            elif isinstance(layer, MixtureOfGaussiansPrior):
-                layer.means.copy_(torch.randn(layer.means.shape, generator=generator))
-                layer.logits.zero_()
-                layer.log_vars.zero_()
+            elif isinstance(layer, LatentPrior):
+                layer.reset_parameters(generator)
         for buffer in module.buffers():
             buffer.zero_()
 
@@ -173,7 +172,7 @@ class VAE(nn.Module):
             config.likelihood,
             side * side,
         )
-        self.prior = make_prior(config.prior, config.latent_dim, config.components, config.mixture_weights)
+        self.prior = build_prior(config)
 
     def elbo_terms(
         self, x: torch.Tensor, generator: torch.Generator | None, eps: torch.Tensor | None = None

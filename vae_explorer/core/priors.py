@@ -1,11 +1,77 @@
-"""Priors over the latent space: the standard Gaussian and a learnable mixture of Gaussians."""
+"""Priors over the latent space: the interface the rest of the package asks of one, and the
+standard Gaussian and the learnable mixture of Gaussians.
+
+A prior is offered by registering a `config.PriorKind` (its name, label, factory and which mixture
+settings apply); its class implements `LatentPrior`. Nothing else names a prior: the model builds
+it with `build_prior`, the trainer places it when its kind is placeable, and the panels read its
+components through `component_params`.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
+from .config import ConfigError, ModelConfig, prior_kind
 from .distributions import categorical_draw, log_normal_diag, log_standard_normal, normal_noise
+
+
+@runtime_checkable
+class LatentPrior(Protocol):
+    """p(z): what the model, the trainer, evaluation and the panels ask of a prior (an nn.Module)."""
+
+    latent_dim: int
+
+    @property
+    def num_components(self) -> int:
+        """K: components the panels show and sample from one by one (1 for a single Gaussian)."""
+        ...
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) for z (B, L); returns (B,)."""
+        ...
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n draws of z, every draw from `generator`."""
+        ...
+
+    def sample_component(
+        self, k: int, n: int, generator: torch.Generator, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """n draws from component k, its spread scaled by `temperature`."""
+        ...
+
+    def component_params(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(weights (K,), means (K, L), log-variances (K, L)) of its Gaussian components, detached."""
+        ...
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Draw its initial parameters from `generator` (a run's seed decides them)."""
+        ...
+
+    def fit_to(self, mu: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Place it on the encoder outputs (mu, log_var) (N, L); returns each code's component.
+        Called only for priors whose kind is `placeable`."""
+        ...
+
+
+def build_prior(config: ModelConfig) -> nn.Module:
+    """The prior `config.prior` names, built by its registered factory."""
+    kind = prior_kind(config.prior)
+    factory = kind.factory
+    if isinstance(factory, str):
+        module, _, attribute = factory.partition(":")
+        target = importlib.import_module(module)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+        factory = target
+    prior = factory(config)
+    if not isinstance(prior, nn.Module) or not isinstance(prior, LatentPrior):
+        raise ConfigError(f"prior {config.prior!r} does not build a latent prior module")
+    return prior
 
 
 class StandardNormalPrior(nn.Module):
@@ -15,6 +81,16 @@ class StandardNormalPrior(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> StandardNormalPrior:
+        return cls(config.latent_dim)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Nothing to draw: it has no parameters."""
+
+    def fit_to(self, mu: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return torch.zeros(len(mu), dtype=torch.long, device=mu.device)
 
     @property
     def num_components(self) -> int:
@@ -59,6 +135,21 @@ class MixtureOfGaussiansPrior(nn.Module):
         self.means = nn.Parameter(torch.randn(num_components, latent_dim, generator=generator))
         self.log_vars = nn.Parameter(torch.zeros(num_components, latent_dim))
 
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> MixtureOfGaussiansPrior:
+        return cls(config.latent_dim, config.components, learn_weights=config.mixture_weights == "learnable")
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """The course's placement: means drawn from N(0, I), equal weights, unit variances."""
+        self.means.copy_(torch.randn(self.means.shape, generator=generator))
+        self.logits.zero_()
+        self.log_vars.zero_()
+
+    def fit_to(self, mu: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The components on k-means clusters of the codes (see fit_mixture_to)."""
+        return fit_mixture_to(self, mu, log_var, generator)
+
     @property
     def num_components(self) -> int:
         return self.logits.shape[0]
@@ -92,14 +183,6 @@ class MixtureOfGaussiansPrior(nn.Module):
             self.means.detach(),
             self.log_vars.detach(),
         )
-
-
-def make_prior(kind: str, latent_dim: int, components: int, mixture_weights: str = "learnable") -> nn.Module:
-    if kind == "mog":
-        return MixtureOfGaussiansPrior(latent_dim, components, learn_weights=mixture_weights == "learnable")
-    if kind == "standard":
-        return StandardNormalPrior(latent_dim)
-    raise ValueError(f"unknown prior {kind!r}")
 
 
 def kmeans(

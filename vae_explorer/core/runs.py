@@ -4,40 +4,47 @@ A run folder holds config.json and, once it has trained, metrics.csv, model.pt a
 outcome.json (why and with what figures); evaluation.json when it was evaluated. Its name is the
 folder's (queue folder / lr_* folder for a comparison) until the user gives it one, kept in
 name.txt beside the run's files so that it travels with the folder.
+
+Every file is untrusted input (core.runfiles): a run whose files cannot be used is listed as
+unreadable, with the file and the reason, and never stops the others from loading. The folders
+are walked without following symbolic links, so nothing outside the root is listed through one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import json
 import math
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import runfiles as rf
 from .atomic import atomic_write_text
 from .config import ConfigError, RunConfig, format_lr
+from .runfiles import FileProblem, History
 from .runlock import probably_busy
 
-OUTCOME_FILE = "outcome.json"
-NAME_FILE = "name.txt"
+OUTCOME_FILE = rf.OUTCOME
+NAME_FILE = rf.NAME
 MAX_DEPTH = 3  # root / queue folder / lr_* folder, with one level to spare
-MAX_NAME = 200
+MAX_NAME = rf.MAX_NAME
+MAX_FOLDERS = 100_000  # folders visited under a root, at most
+UNREADABLE = "unreadable"
 
 
 @dataclass
 class RunSummary:
-    """What the run browser shows of one run folder; plain values only."""
+    """What the run browser shows of one run folder; plain values only. A run whose files cannot
+    be used has `problem` ('<file>: <what is wrong>'), status "unreadable" and no settings."""
 
     folder: Path
     default_name: str
     name: str
     created: float  # seconds since the epoch: when config.json was written
     config: RunConfig | None
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: History = field(default_factory=History.empty)
     status: str = "incomplete"  # an outcome.json's status, "running", "finished" or "incomplete"
     reason: str | None = None
     best_val: float = math.inf
@@ -46,15 +53,22 @@ class RunSummary:
     evaluation: dict[str, Any] | None = None
     device: str | None = None  # where it trained ("cpu", "cuda:0 (NVIDIA H200)"), where recorded
     training_step: str | None = None  # how its steps ran, where recorded
+    problem: str | None = None
 
     @property
     def key(self) -> str:
         """Stable identity of the run (its folder), for colours and selections."""
-        return str(self.folder.resolve())
+        return real_path(self.folder)
+
+    @property
+    def readable(self) -> bool:
+        return self.problem is None
 
     @property
     def checkpoint(self) -> Path | None:
-        path = self.folder / "model.pt"
+        if self.problem is not None:
+            return None
+        path = self.folder / rf.MODEL
         return path if path.is_file() else None
 
     @property
@@ -66,28 +80,21 @@ class RunSummary:
         return len(self.history)
 
 
-def _read_history(path: Path) -> list[dict[str, float]]:
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        return [{k: float(v) for k, v in row.items()} for row in rows]
-    except (OSError, ValueError, TypeError):
-        return []
+def real_path(path: Path) -> str:
+    """The absolute path with links resolved, as far as they resolve (a loop stops there)."""
+    return os.path.realpath(path)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
+def _lexists(path: Path) -> bool:
+    return os.path.lexists(path)
 
 
 def is_run_folder(folder: Path) -> bool:
     """A folder a run wrote: its settings and a trace of training (metrics, a model, or the
-    outcome of a run that diverged before its first epoch ended)."""
-    return (folder / "config.json").is_file() and any(
-        (folder / name).is_file() for name in ("metrics.csv", "model.pt", OUTCOME_FILE)
+    outcome of a run that diverged before its first epoch ended). Judged by the names alone, so
+    that a run whose files are damaged is still found (and listed as unreadable)."""
+    return _lexists(folder / rf.CONFIG) and any(
+        _lexists(folder / name) for name in (rf.METRICS, rf.MODEL, rf.OUTCOME)
     )
 
 
@@ -95,77 +102,111 @@ def default_name(folder: Path, root: Path | None) -> str:
     """The folder's path below `root` (queue folder / lr_* folder), or its own name."""
     if root is not None:
         try:
-            return folder.resolve().relative_to(root.resolve()).as_posix()
+            return Path(os.path.abspath(folder)).relative_to(os.path.abspath(root)).as_posix()
         except ValueError:
             pass
-    return folder.name
+    return folder.name or str(folder)
+
+
+def read_config(folder: Path) -> RunConfig:
+    """The run's settings from config.json; FileProblem when missing or invalid."""
+    raw = rf.read_json_object(folder / rf.CONFIG)
+    if raw is None:
+        raise FileProblem(rf.CONFIG, "is missing")
+    try:
+        return RunConfig.from_dict(raw).validate()
+    except ConfigError as exc:
+        raise FileProblem(rf.CONFIG, rf.clean_text(str(exc))) from None
+    except (RecursionError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+        raise FileProblem(
+            rf.CONFIG, f"is not a vae-explorer configuration ({rf.clean_text(str(exc), 120)})"
+        ) from None
 
 
 def read_run(folder: Path, root: Path | None = None) -> RunSummary | None:
-    """The run in `folder`, or None when it holds none (or its settings cannot be read)."""
+    """The run in `folder` (None when it holds none). A run whose files cannot be used comes back
+    with its `problem` set; nothing is raised for what the files hold."""
     folder = Path(folder)
     if not is_run_folder(folder):
         return None
-    raw = _read_json(folder / "config.json")
-    try:
-        config = RunConfig.from_dict(raw).validate() if raw is not None else None
-    except ConfigError:
-        config = None
-    if config is None:
-        return None
-    try:
-        created = (folder / "config.json").stat().st_mtime
-    except OSError:
-        created = time.time()
     fallback = default_name(folder, root)
     try:
-        name = (folder / NAME_FILE).read_text().strip()[:MAX_NAME] or fallback
+        created = os.lstat(folder / rf.CONFIG).st_mtime
     except OSError:
-        name = fallback
-    history = _read_history(folder / "metrics.csv")
-    run = RunSummary(folder, fallback, name, created, config, history)
-    finite = [h for h in history if math.isfinite(h.get("val_nll", math.nan))]
-    if finite:
-        best = min(finite, key=lambda h: h["val_nll"])
-        run.best_val, run.best_epoch = best["val_nll"], int(best["epoch"])
-    outcome = _read_json(folder / OUTCOME_FILE)
-    if outcome is not None:
-        run.status = str(outcome.get("status", "incomplete"))
-        run.reason = outcome.get("reason")
-        run.device = _text_or_none(outcome.get("device"))
-        run.training_step = _text_or_none(outcome.get("training_step"))
-        test = outcome.get("test_nll")
-        run.test_nll = float(test) if isinstance(test, (int, float)) else None
-    elif probably_busy(folder):
-        run.status = "running"
-    elif (folder / "test_loss.txt").is_file():  # ended, written before outcome.json existed
-        run.status = "finished"
-    if run.test_nll is None:
-        with contextlib.suppress(OSError, ValueError):
-            run.test_nll = float((folder / "test_loss.txt").read_text())
-    run.evaluation = _read_json(folder / "evaluation.json")
+        created = time.time()
+    run = RunSummary(folder, fallback, fallback, created, None)
+    try:
+        _fill(run)
+    except FileProblem as exc:
+        run.config, run.history, run.evaluation = None, History.empty(), None
+        run.status, run.problem = UNREADABLE, str(exc)
+        run.reason = run.problem
+        run.best_val, run.best_epoch, run.test_nll = math.inf, 0, None
     return run
 
 
+def _fill(run: RunSummary) -> None:
+    folder = run.folder
+    run.config = read_config(folder)
+    run.name = rf.read_name(folder / rf.NAME) or run.default_name
+    run.history = rf.read_history(folder / rf.METRICS)
+    best = run.history.best()
+    if best is not None:
+        run.best_epoch, run.best_val = best
+    outcome = rf.read_outcome(folder / rf.OUTCOME)
+    test_loss = rf.read_test_loss(folder / rf.TEST_LOSS)
+    if outcome is not None:
+        run.status, run.reason = outcome.status, outcome.reason
+        run.device, run.training_step = outcome.device, outcome.training_step
+        run.test_nll = outcome.test_nll
+    elif probably_busy(folder):
+        run.status = "running"
+    elif test_loss is not None:  # ended, written before outcome.json existed
+        run.status = "finished"
+    if run.test_nll is None:
+        run.test_nll = test_loss
+    run.evaluation = rf.read_evaluation(folder / rf.EVALUATION)
+
+
+def subfolders(folder: Path) -> list[Path]:
+    """The folders in `folder`, sorted, without following links and leaving hidden ones out."""
+    try:
+        with os.scandir(folder) as entries:
+            found = [
+                Path(e.path)
+                for e in entries
+                if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+            ]
+    except OSError:
+        return []
+    return sorted(found)
+
+
 def find_runs(root: Path, extra: list[Path] | tuple[Path, ...] = ()) -> list[RunSummary]:
-    """Every run folder under `root` (to MAX_DEPTH levels) and the `extra` folders, newest first."""
+    """Every run folder under `root` (to MAX_DEPTH levels, never through a symbolic link) and the
+    `extra` folders, newest first; unreadable runs included, with their problem."""
     root = Path(root)
     found: dict[str, RunSummary] = {}
+    visited = 0
 
     def visit(folder: Path, depth: int) -> None:
+        nonlocal visited
+        visited += 1
+        if visited > MAX_FOLDERS:
+            return
         run = read_run(folder, root)
         if run is not None:
             found.setdefault(run.key, run)
         if depth >= MAX_DEPTH:
             return
-        try:
-            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-        except OSError:
-            return
-        for child in children:
+        for child in subfolders(folder):
             visit(child, depth + 1)
 
-    if root.is_dir():
+    try:
+        root_is_dir = stat.S_ISDIR(os.stat(root).st_mode)
+    except OSError:
+        root_is_dir = False
+    if root_is_dir:
         visit(root, 0)
     for folder in extra:
         run = read_run(Path(folder), root)
@@ -196,6 +237,11 @@ _SHOWN = {
     ("train", "batch_size"): lambda v: f"batch {v}",
     ("train", "kl_warmup"): lambda v: f"warm-up {v}",
     ("train", "prior_init"): lambda v: f"{v} init",
+    ("train", "schedule"): lambda v: f"{v} rate",
+    ("train", "warmup_epochs"): lambda v: f"rate warm-up {v}",
+    ("train", "val_every"): lambda v: f"validated every {v}",
+    ("train", "epochs"): lambda v: f"max {v} epochs",
+    ("train", "patience"): lambda v: f"patience {v}",
     ("train", "seed"): lambda v: f"seed {v}",
     ("model", "arch"): str,
     ("model", "prior"): lambda v: f"{v} prior",
@@ -206,12 +252,14 @@ _SHOWN = {
     ("model", "mixture_weights"): lambda v: f"{v} weights",
     ("data", "dataset"): str,
     ("data", "limit_train"): lambda v: f"{v or 'all'} train",
+    ("data", "limit_val"): lambda v: f"{v or 'all'} validation",
+    ("data", "limit_test"): lambda v: f"{v or 'all'} test",
 }
 
 
 def differing_settings(runs: list[RunSummary]) -> dict[str, str]:
-    """For each run (by key), the settings that are not the same in all `runs`, as one short text;
-    the learning rate is always named."""
+    """For each readable run (by key), the settings that are not the same in all `runs`, as one
+    short text; the learning rate is always named."""
     configs = {r.key: r.config for r in runs if r.config is not None}
     differ = []
     for (section, name), fmt in _SHOWN.items():
@@ -222,10 +270,6 @@ def differing_settings(runs: list[RunSummary]) -> dict[str, str]:
         key: ", ".join(fmt(getattr(getattr(c, section), name)) for section, name, fmt in differ)
         for key, c in configs.items()
     }
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def outcome_record(event: Any, **facts: str | None) -> dict[str, Any]:

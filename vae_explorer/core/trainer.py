@@ -7,7 +7,6 @@ The trainer computes; it writes no file itself. With a run folder it hands its e
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -18,15 +17,16 @@ import torch
 
 from . import events as ev
 from .checkpoint import CheckpointError, load_model_state, read_checkpoint, run_config_of
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, prior_kind
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
+from .device import describe_device, device_memory, resolve_device
 from .distributions import normal_noise
 from .evaluate import negative_elbo
 from .graphstep import CapturedStep, CaptureError
 from .model import VAE, new_model
 from .optim import StepInBackward, adopt_device_options, device_options, make_optimizer, supports
-from .priors import MixtureOfGaussiansPrior, fit_mixture_to
 from .runfolder import FigureWriter, RunFolderWriter
+from .schedule import Plateau, cosine_factor
 
 EventSink = Callable[[object], None]
 
@@ -35,33 +35,6 @@ def train_rng_key(device: torch.device) -> str:
     """The name of the run's generator state in a checkpoint; a CPU and a CUDA generator's states
     are not interchangeable, so a run resumed on another device draws afresh."""
     return f"train-{device.type}"
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without it is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was requested but no CUDA device is available")
-    return torch.device(name)
-
-
-def describe_device(device: torch.device) -> str:
-    """The device as a log line names it: "cpu", or "cuda:0 (NVIDIA H200)"."""
-    if device.type != "cuda":
-        return str(device)
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-
-
-def device_memory(device: torch.device) -> int | None:
-    """Bytes of memory on `device` (physical RAM for the CPU), or None where it cannot be told."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 # float32 tensors of (batch, K, L) that a training step with a mixture prior holds at once: the
@@ -83,10 +56,11 @@ def memory_estimate(config: RunConfig) -> tuple[int, int, int]:
             f"the model is too large: its parameters cannot even be counted (hidden={config.model.hidden}, "
             f"latent_dim={config.model.latent_dim}, components={config.model.components})"
         ) from None
-    mixture = config.model.prior == "mog"
-    prior = config.model.components * config.model.latent_dim if mixture else 0
+    kind = prior_kind(config.model.prior)
+    prior = config.model.components * config.model.latent_dim if kind.components else 0
     step = PRIOR_STEP_COPIES * 4 * config.train.batch_size * prior
-    if mixture and config.train.prior_init == "kmeans" and config.model.components <= KMEANS_IMAGES:
+    kmeans = kind.placeable and config.train.prior_init == "kmeans"
+    if kmeans and config.model.components <= KMEANS_IMAGES:
         # the k-means placement after epoch 1: distances of its images to the K centroids (float64)
         step = max(step, 2 * 8 * KMEANS_IMAGES * config.model.components)
     return count, 4 * count * 4, step
@@ -191,6 +165,8 @@ def _eager_reason(on_gpu: bool, cuda_graph: bool, in_backward: bool, config: Run
         )
     if not cuda_graph:
         return "CUDA graphs turned off"
+    if config.train.schedule != "constant":
+        return f"the {config.train.schedule} schedule changes the learning rate at every step"
     return f"fewer training images than one batch of {config.train.batch_size}, so nothing to capture"
 
 
@@ -284,7 +260,12 @@ class Trainer(Controlled):
         # the run's draws: shuffles, binarisations and the reparameterisation noise
         self.generator = torch.Generator(self.device).manual_seed(seed)
         on_gpu = self.device.type == "cuda"
-        capture = on_gpu and cuda_graph and len(splits.train_images) >= config.train.batch_size
+        capture = (
+            on_gpu
+            and cuda_graph
+            and len(splits.train_images) >= config.train.batch_size
+            and config.train.schedule == "constant"  # a captured step bakes its rate in
+        )
         self.optimizer = make_optimizer(
             config.train.optimizer, self.model.parameters(), config.train.lr, capturable=capture
         )
@@ -313,7 +294,9 @@ class Trainer(Controlled):
         self.best_epoch = 0
         self.stale_epochs = 0
         self.start_epoch = 1
-        self._steps = 0  # optimiser steps taken (the KL warm-up follows them)
+        self._steps = 0  # optimiser steps taken (the KL warm-up and the schedule follow them)
+        self.plateau = Plateau()  # the plateau schedule's state (unused by the others)
+        self._last_state_written = -math.inf  # time.monotonic() of the last TrainingState
         self.best_weights: dict[str, torch.Tensor] | None = None  # a CPU copy
         self.resumed_exactly = False
         self.accept_unchecked = accept_unchecked
@@ -344,6 +327,7 @@ class Trainer(Controlled):
         self.choose_step()
         report_every = max(1, total // 100)
         reason, epoch = ev.STOP_MAX_EPOCHS, self.start_epoch - 1
+        unvalidated: list[tuple[float, float]] = []  # (mean loss, seconds) of epochs since validation
         for epoch in range(self.start_epoch, self.config.train.epochs + 1):
             started, paused_seconds = time.perf_counter(), 0.0
             self.model.train()
@@ -366,26 +350,35 @@ class Trainer(Controlled):
                         diverged = True
                         break
                     self.on_event(ev.BatchProgress(self.index, epoch, i, total))
-            if interrupted:
-                reason, epoch = ev.STOP_USER, epoch - 1
+            if interrupted:  # the epochs trained since the last validation are not kept
+                reason, epoch = ev.STOP_USER, self.history[-1]["epoch"] if self.history else 0
                 break
-            train_loss = float(loss_sum) / max(seen, 1)
-            if diverged or not math.isfinite(train_loss):
+            epoch_loss = float(loss_sum) / max(seen, 1)
+            if diverged or not math.isfinite(epoch_loss):
                 reason = ev.STOP_DIVERGED
                 break
             if epoch == 1 and self.config.train.prior_init == "kmeans":
                 self.fit_prior_to_data()  # the standard prior has nothing to place
+            unvalidated.append((epoch_loss, time.perf_counter() - started - paused_seconds))
+            last = epoch == self.config.train.epochs
+            if not (last or self.control.stopped or epoch % self.config.train.val_every == 0):
+                continue
             val_nll = negative_elbo(self.model, self.val)
             if not math.isfinite(val_nll):
                 reason = ev.STOP_DIVERGED
                 break
-            seconds = time.perf_counter() - started - paused_seconds  # training time only
+            # the epochs since the last validation, as one row: their mean loss and their time
+            train_loss = sum(loss for loss, _ in unvalidated) / len(unvalidated)
+            seconds = sum(t for _, t in unvalidated)  # training time only, pauses left out
+            since, unvalidated = len(unvalidated), []
             improved = val_nll < self.best_val
             if improved:
                 self.best_val, self.best_epoch, self.stale_epochs = val_nll, epoch, 0
                 self.best_weights = _cpu_copy(self.model.state_dict())
             else:
-                self.stale_epochs += 1
+                self.stale_epochs += since
+            if self.config.train.schedule == "plateau":
+                self.plateau.after_validation(improved, since)
             end = ev.EpochEnd(self.index, epoch, train_loss, val_nll, seconds, self.best_val, self.best_epoch)
             self.history.append(end.record())
             self.on_event(end)
@@ -395,16 +388,19 @@ class Trainer(Controlled):
                         self.index, epoch, val_nll, self.config, self.best_weights, self.checkpoint_path
                     )
                 )
-            self.on_event(
-                ev.TrainingState(
-                    self.index,
-                    epoch,
-                    self.model.state_dict(),
-                    self.optimizer.state_dict(),
-                    self.rng_state(),
-                    self.metrics(),
+            ending = last or self.control.stopped or self.stale_epochs >= self.config.train.patience
+            if ending or time.monotonic() - self._last_state_written >= self.config.train.checkpoint_seconds:
+                self._last_state_written = time.monotonic()
+                self.on_event(
+                    ev.TrainingState(
+                        self.index,
+                        epoch,
+                        self.model.state_dict(),
+                        self.optimizer.state_dict(),
+                        self.rng_state(),
+                        self.metrics(),
+                    )
                 )
-            )
             if self.stale_epochs >= self.config.train.patience:
                 reason = ev.STOP_EARLY
                 break
@@ -428,8 +424,8 @@ class Trainer(Controlled):
         the prior's parameters, which belong to the old placement."""
         prior = self.model.prior
         n = len(self.batches.images)
-        if not isinstance(prior, MixtureOfGaussiansPrior) or n < prior.num_components:
-            return  # no mixture, or fewer images than components to place
+        if not prior_kind(self.config.model.prior).placeable or n < prior.num_components:
+            return  # nothing to place, or fewer images than components to place
         pick = torch.randperm(n, generator=self.generator, device=self.device)[:max_images]
         x = self.batches.inputs(pick)
         was_training = self.model.training
@@ -438,7 +434,7 @@ class Trainer(Controlled):
         self.model.train(was_training)
         mu = torch.cat([m for m, _ in outputs])
         log_var = torch.cat([v for _, v in outputs])
-        fit_mixture_to(prior, mu, log_var, self.generator)
+        prior.fit_to(mu, log_var, self.generator)
         for p in prior.parameters():
             for name, value in self.optimizer.state.get(p, {}).items():
                 if name != "step" and isinstance(value, torch.Tensor):
@@ -480,11 +476,28 @@ class Trainer(Controlled):
         the same order: the batch's binarisation, then the latent noise."""
         self.choose_step()
         weight = self.kl_weight()
+        self._set_rate()
         self._steps += 1
         if self._graph is not None and len(x) == self._graph.batch_size:
             eps = normal_noise((len(x), self.config.model.latent_dim), self.generator, x)
             return self._graph(x, eps, weight)
         return self._eager_step(x, weight)
+
+    def lr_factor(self) -> float:
+        """The schedule's factor on the set learning rate for the coming step."""
+        train = self.config.train
+        if train.schedule == "cosine":
+            return cosine_factor(self._steps, len(self.batches), train.epochs, train.warmup_epochs)
+        if train.schedule == "plateau":
+            return self.plateau.factor
+        return 1.0
+
+    def _set_rate(self) -> None:
+        if self.config.train.schedule == "constant":
+            return  # the rate the optimiser was made (or resumed) with
+        lr = self.config.train.lr * self.lr_factor()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def _eager_step(self, x: torch.Tensor, weight: float) -> torch.Tensor:
         loss = self.model(x, self.generator, reduction="mean", kl_weight=weight)
@@ -526,6 +539,8 @@ class Trainer(Controlled):
             "best_epoch": self.best_epoch,
             "stale_epochs": self.stale_epochs,
             "epoch": self.history[-1]["epoch"] if self.history else 0,
+            "lr_factor": self.plateau.factor,
+            "plateau_stale": self.plateau.stale,
         }
 
     def _check_resumable(self, path: str | Path, payload: dict[str, Any]) -> None:
@@ -576,6 +591,7 @@ class Trainer(Controlled):
         self.stale_epochs = int(m.get("stale_epochs", 0))
         self.start_epoch = int(m.get("epoch", 0)) + 1
         self._steps = (self.start_epoch - 1) * len(self.batches)
+        self.plateau = Plateau(float(m.get("lr_factor", 1.0)), int(m.get("plateau_stale", 0)))
         if self.history:
             self.best_weights = _cpu_copy(self.model.state_dict())
             if self.best_epoch != self.start_epoch - 1:

@@ -9,8 +9,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
+from vae_explorer.app.ask import plain_tooltip
 from vae_explorer.app.inference import InferenceService, ModelInfo
 from vae_explorer.core.config import format_lr
+from vae_explorer.core.runfiles import MAX_NAME, clean_text
 
 NOTICE_STYLE = (
     "QLabel { background: #fff4d6; color: #4a3800; border: 1px solid #d9b24c;"
@@ -33,6 +35,7 @@ def describe_model(info: ModelInfo) -> str:
     """One line: which run, learning rate, epoch and checkpoint a tab shows."""
     m = info.config.model
     name = info.name or (Path(info.checkpoint).parent.name if info.checkpoint else "training run")
+    name = clean_text(name, MAX_NAME)
     where = Path(info.checkpoint).name if info.checkpoint else "not saved"
     return (
         f"Showing {name}: lr={format_lr(info.config.train.lr)}, epoch {info.epoch}, "
@@ -49,8 +52,12 @@ class Panel(QWidget):
         super().__init__(parent)
         self.service = service
         self.info: ModelInfo | None = None
-        self.status = QLabel("Train a model or open a checkpoint (File → Open checkpoint).")
+        self.status = QLabel(
+            "Nothing to show yet: press Start to train, double-click a run in the Training tab's run "
+            "list, or open a checkpoint (File → Open checkpoint)."
+        )
         self.status.setStyleSheet("color: #555;")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # it names runs: the user's text
         self.status.setWordWrap(True)  # a long header wraps instead of widening the window
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -87,13 +94,20 @@ class Panel(QWidget):
     def _model_loaded(self, info: ModelInfo) -> None:
         self.info = info
         self.status.setText(describe_model(info))
-        self.status.setToolTip(info.checkpoint or "a model of the training under way, not saved yet")
+        self.status.setToolTip(
+            plain_tooltip(info.checkpoint or "a model of the training under way, not saved yet")
+        )
         # a tab of a shown window that is not the current one waits: during training a new best
         # arrives every epoch, and figures nobody sees would take CPU from the training
         self._stale = self.window().isVisible() and not self.isVisible()
         if not self._stale:
             self.set_notice(None)
             self.on_model_loaded(info)
+
+    @property
+    def stale(self) -> bool:
+        """A model arrived while the panel was hidden, and it has not drawn it yet."""
+        return self._stale and self.info is not None
 
     def bring_up_to_date(self) -> bool:
         """Draw the latest model now if it arrived while the panel was hidden; True if it did."""

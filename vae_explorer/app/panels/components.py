@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -48,6 +48,7 @@ ROW_HEIGHT = 58  # before the pane's width is known
 MIN_ROW_HEIGHT, MAX_ROW_HEIGHT = 22, 120  # the rows scale between these to fill the pane's width
 LABEL_WIDTH, BAR_WIDTH = 126, 124
 MAX_TYPICAL = 16  # test images shown per component
+TICK_GAP_PX = 8  # between two component indices under the weights chart
 ORDERS = (("component index", "index"), ("weight", "weight"), ("share of test images", "usage"))
 BAR_COLOUR, DOMINANT_COLOUR = QColor("#9ecae1"), QColor("#1f5f99")
 WEIGHT_COLOUR, SHARE_COLOUR = "#1f77b4", "#ff7f0e"
@@ -301,6 +302,7 @@ class ComponentsPanel(Panel):
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.hideButtons()
         self.chart.getAxis("left").enableAutoSIPrefix(False)
+        self.chart.getPlotItem().getViewBox().sigResized.connect(self._tick_components)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=WEIGHT_COLOUR)
         self.share_bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=SHARE_COLOUR)
         self.chart.addItem(self.bars)
@@ -598,9 +600,21 @@ class ComponentsPanel(Panel):
             size="9pt",
         )
         self.chart.setXRange(-0.8, k_total - 0.2, padding=0)
-        step = max(1, math.ceil(k_total / 16))  # whole component indices only, at most ~16
-        self.chart.getAxis("bottom").setTicks([[(k, str(k)) for k in range(0, k_total, step)]])
+        self._tick_components()
         self.chart.setYRange(0, max(top * 1.15, 1e-3), padding=0)
+
+    def _tick_components(self, *_) -> None:
+        """Whole component indices under the bars, as many as fit the chart's width without
+        running together (a label and a gap each)."""
+        if self.result is None:
+            return
+        k_total = len(self.result.weights)
+        axis = self.chart.getAxis("bottom")
+        font = axis.style.get("tickFont") or axis.font()
+        label = QFontMetrics(font).horizontalAdvance(str(max(k_total - 1, 0))) + TICK_GAP_PX
+        width = self.chart.getPlotItem().getViewBox().width() or self.chart.width()
+        step = max(1, math.ceil(k_total / max(1, int(width // label))))
+        axis.setTicks([[(k, str(k)) for k in range(0, k_total, step)]])
 
     def _show_row(self, result: tuple[int, np.ndarray]) -> None:
         k, strip = result

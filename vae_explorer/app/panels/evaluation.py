@@ -9,9 +9,9 @@ inference worker's thread with a progress bar and Cancel.
 from __future__ import annotations
 
 import csv
-import json
 import threading
 from dataclasses import dataclass, replace
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,9 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -37,9 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vae_explorer.app import ask
 from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.app.panels.base import Panel
 from vae_explorer.core.evaluation import REFERENCES
+from vae_explorer.core.runfiles import EVALUATION, FileProblem, read_evaluation
 
 COLUMNS = (
     "model",
@@ -313,14 +313,13 @@ class EvaluationPanel(Panel):
         self.evaluate_button.setEnabled(self._evaluating is None)
         known = any(r.results.get("checkpoint") == info.checkpoint for r in self.rows)
         if info.checkpoint and not known:
-            saved = Path(info.checkpoint).with_name("evaluation.json")
-            if saved.is_file():
-                try:
-                    results = json.loads(saved.read_text())
-                except (OSError, ValueError):
-                    return
-                if isinstance(results, dict) and results.get("checkpoint") in (None, info.checkpoint):
-                    self.add_result(self._name(info), results)
+            try:  # a file from disk: checked key by key, never trusted
+                results = read_evaluation(Path(info.checkpoint).with_name(EVALUATION))
+            except FileProblem as exc:
+                self.set_notice(escape(f"The saved evaluation is not shown: {exc}"))
+                return
+            if results is not None and results.get("checkpoint") in (None, info.checkpoint):
+                self.add_result(self._name(info), results)
 
     @staticmethod
     def _name(info: ModelInfo) -> str:
@@ -398,9 +397,7 @@ class EvaluationPanel(Panel):
     def save_csv(self, path: str | Path | None = None) -> Path | None:
         """Write the table, reference rows included, as CSV; None when the user cancels."""
         if path is None:
-            chosen, _ = QFileDialog.getSaveFileName(
-                self, "Export evaluation table", str(Path.home() / "evaluation.csv"), "CSV table (*.csv)"
-            )
+            chosen, _ = ask.save_file(self, "Export evaluation table", "evaluation.csv", "CSV table (*.csv)")
             if not chosen:
                 return None
             path = chosen
@@ -419,10 +416,10 @@ class EvaluationPanel(Panel):
         try:
             atomic_write_text(path, buf.getvalue())
         except WriteError as exc:
-            QMessageBox.critical(self, "Export failed", str(exc))
+            ask.error(self, "Export failed", str(exc))
             return None
         except OSError as exc:
-            QMessageBox.critical(self, "Export failed", f"Cannot write {path}: {exc.strerror or exc}")
+            ask.error(self, "Export failed", f"Cannot write {path}: {exc.strerror or exc}")
             return None
         return path
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from vae_explorer.app.clickable_view import ClickableImageView
 from vae_explorer.app.image_view import ImageView
 from vae_explorer.app.inference import ModelContext, ModelInfo
+from vae_explorer.core.config import prior_kind
 from vae_explorer.core.explore import MAX_STEPS, decode_latents, encode_means, interpolation_path
 from vae_explorer.core.grids import tile, to_images
 
@@ -233,7 +234,7 @@ class InterpolationPanel(Panel):
         target.setValue(index)
 
     def on_model_loaded(self, info: ModelInfo) -> None:
-        k = info.config.model.components if info.config.model.prior == "mog" else 1
+        k = info.config.model.components if prior_kind(info.config.model.prior).components else 1
         for box in (self.mean_a, self.mean_b):
             box.setRange(0, k - 1)
         if info.data_error is None:

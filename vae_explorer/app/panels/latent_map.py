@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpin
 from vae_explorer.app.image_view import ImageView
 from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.app.plot import PALETTE
+from vae_explorer.core.config import prior_kind
 from vae_explorer.core.explore import (
     NEGLIGIBLE_WEIGHT,
     Projection,
@@ -22,7 +23,7 @@ from vae_explorer.core.explore import (
     fit_projection,
 )
 from vae_explorer.core.grids import to_images
-from vae_explorer.core.likelihood import best_components
+from vae_explorer.core.likelihood import IN_USE_SHARE, best_components, latent_statistics
 
 from .base import Panel, missing_data_text
 
@@ -34,9 +35,10 @@ COMPONENT_COLOURS = (
     *("#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"),
 )
 PICK_PX = 8.0
+SIDE_WIDTH = 190  # pixels of the picked images' column
 TEST_IMAGES = 10_000  # MNIST's and Fashion-MNIST's test sets
 MAP_TITLES = {
-    "digit": "Test-set encoder means by digit label; crosses: component means (grey: unused)",
+    "digit": "Test-set encoder means by digit label; crosses: component means (grey: unused, under 1% of test images)",
     "component": "Test-set encoder means by the component that explains each best; crosses: component means",
 }
 MAP_TITLE = MAP_TITLES["digit"]
@@ -53,6 +55,9 @@ class MapData:
     projection: Projection
     is_pca: bool
     components: np.ndarray | None = None  # (N,) the component that explains each point best
+    # (K,) whether each component is in use: it explains at least IN_USE_SHARE of the model's test
+    # images, the Components tab's rule, counted over the same images
+    in_use: np.ndarray | None = None
 
 
 def map_job(limit: int):
@@ -63,13 +68,15 @@ def map_job(limit: int):
         proj = fit_projection(z)
         recon = to_images(decode_latents(ctx.model, z), ctx.side)
         images = to_images(ctx.test_images()[:n].float().numpy() / 255.0, ctx.side)
-        comps, weights, best = np.zeros((0, 2)), np.zeros(0), None
-        if ctx.config.model.prior == "mog":
+        comps, weights, best, in_use = np.zeros((0, 2)), np.zeros(0), None, None
+        if prior_kind(ctx.config.model.prior).components:
             w, means, log_vars = (t.cpu() for t in ctx.model.prior.component_params())
             comps, weights = proj.project(means.numpy()), w.numpy()
             best = best_components(
                 z.astype(np.float64), w.double().numpy(), means.double().numpy(), log_vars.double().numpy()
             )
+            stats = latent_statistics(ctx.model, ctx.test_inputs(), None)
+            in_use = np.array([c.share >= IN_USE_SHARE for c in stats.components])
         return MapData(
             proj.project(z),
             ctx.test_labels()[:n].numpy(),
@@ -80,6 +87,7 @@ def map_job(limit: int):
             proj,
             z.shape[1] > 2,
             best,
+            in_use,
         )
 
     return job
@@ -124,7 +132,10 @@ class LatentMapPanel(Panel):
         self.plot.setWindowTitle("Latent map")
         self.set_title(MAP_TITLE)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.setAspectLocked(False)
+        # one unit is as long across as up: a direction with 1% of the variance looks like it
+        self.plot.setAspectLocked(True, ratio=1.0)
+        for axis in ("left", "bottom"):
+            self.plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
         # the legend sits in its own column right of the view box, so it never hides points
         self.legend = SideLegend(labelTextColor="#222", verSpacing=-4)
         self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
@@ -153,7 +164,12 @@ class LatentMapPanel(Panel):
         self.info_label.setWordWrap(True)
         for v in (self.image_view, self.recon_view):
             v.setFixedSize(170, 170)
-        side = QVBoxLayout()
+        for label in (self.image_title, self.recon_title, self.info_label):
+            label.setWordWrap(True)
+        side_panel = QWidget()
+        side_panel.setFixedWidth(SIDE_WIDTH)  # what it shows never changes the plot's size
+        side = QVBoxLayout(side_panel)
+        side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.image_title)
         side.addWidget(self.image_view)
         side.addWidget(self.recon_title)
@@ -169,7 +185,7 @@ class LatentMapPanel(Panel):
         bar.addWidget(self.limit)
         body = QHBoxLayout()
         body.addWidget(self.plot, 1)
-        body.addLayout(side)
+        body.addWidget(side_panel)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.notice)
@@ -253,7 +269,7 @@ class LatentMapPanel(Panel):
         for group, item in self.scatters.items():
             pts = data.coords[groups_of == group]
             item.setData(pts[:, 0], pts[:, 1])
-        used = data.component_weights >= NEGLIGIBLE_WEIGHT
+        used = data.in_use if data.in_use is not None else data.component_weights >= NEGLIGIBLE_WEIGHT
         pens = [pg.mkPen("k" if u else "#999", width=2.5 if u else 1.5) for u in used]
         self.means.setData(
             data.component_coords[:, 0],

@@ -1,0 +1,103 @@
+"""Exact 2-D quantities by quadrature, against closed forms and against the IW bound."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vae_explorer.core.config import ModelConfig
+from vae_explorer.core.exact2d import (
+    exact_log_px,
+    grid_around,
+    log_joint_grid,
+    model_grid,
+    model_log_joint,
+    posterior_density,
+)
+from vae_explorer.core.likelihood import iw_nll
+from vae_explorer.core.model import new_model
+
+W = torch.tensor([[1.2, -0.4], [0.3, 0.9], [-0.7, 0.5]], dtype=torch.float64)
+B = torch.tensor([0.2, -0.1, 0.4], dtype=torch.float64)
+S = 0.7  # the observation noise's standard deviation
+
+
+def linear_gaussian(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """log N(x | W z + b, S^2 I) + log N(z | 0, I), for every x (N, 3) and z (G, 2)."""
+    mean = z.double() @ W.T + B  # (G, 3)
+    obs = torch.distributions.Normal(mean[None], S).log_prob(x.double()[:, None]).sum(-1)
+    return obs + torch.distributions.Normal(0.0, 1.0).log_prob(z.double()).sum(-1)[None]
+
+
+def closed_form_posterior(x: torch.Tensor):
+    precision = torch.eye(2, dtype=torch.float64) + W.T @ W / S**2
+    cov = torch.linalg.inv(precision)
+    return (cov @ W.T @ (x.double() - B) / S**2), cov
+
+
+X = torch.tensor([[0.5, 1.0, -0.3], [2.0, -1.0, 0.8], [-1.5, 0.4, 1.9]], dtype=torch.float64)
+
+
+def test_quadrature_equals_the_closed_form_marginal():
+    marginal = torch.distributions.MultivariateNormal(B, W @ W.T + S**2 * torch.eye(3, dtype=torch.float64))
+    means = torch.stack([closed_form_posterior(x)[0] for x in X])
+    grid = grid_around(torch.cat([means, torch.zeros(1, 2)]), torch.ones(len(X) + 1, 2), n=50)
+    result = exact_log_px(linear_gaussian, X, grid)
+    assert result.converged and result.change < 1e-3
+    np.testing.assert_allclose(result.log_px, marginal.log_prob(X).numpy(), atol=1e-3)
+    assert [n for n, _ in result.steps][:2] == [50, 100]
+
+
+def test_the_true_posterior_on_the_grid_is_the_closed_form_one():
+    x = X[1:2]
+    mean, cov = closed_form_posterior(x[0])
+    grid = grid_around(torch.stack([mean, torch.zeros(2, dtype=torch.float64)]), torch.ones(2, 2), n=300)
+    density = posterior_density(linear_gaussian, x, grid)
+    assert density.sum() * grid.cell_area == pytest.approx(1.0, abs=1e-9)  # integrates to 1
+    z = grid.points()
+    expected = (
+        torch.distributions.MultivariateNormal(mean, cov).log_prob(z).exp().view(grid.n, grid.n).numpy()
+    )
+    assert np.abs(density - expected).max() < 1e-3 * expected.max()
+    flat = density.ravel() * grid.cell_area
+    np.testing.assert_allclose(flat @ z.numpy(), mean.numpy(), atol=1e-4)  # its mean
+
+
+@pytest.fixture(scope="module")
+def model_2d():
+    model = new_model(ModelConfig(hidden=32, latent_dim=2, components=3), torch.Generator().manual_seed(3))
+    return model.eval()
+
+
+def test_the_bernoulli_shortcut_equals_the_decoder(model_2d):
+    x = torch.bernoulli(torch.full((4, 784), 0.3), generator=torch.Generator().manual_seed(0))
+    grid = model_grid(model_2d, x, n=8)
+    fast = log_joint_grid(model_log_joint(model_2d), x, grid)
+    z = grid.points().float()
+    slow = torch.stack(
+        [model_2d.decoder.log_prob(xi.expand(len(z), -1), z) + model_2d.prior.log_prob(z) for xi in x]
+    ).double()
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-3)
+
+
+def test_the_iw_bound_tightens_towards_the_exact_value(model_2d):
+    x = torch.bernoulli(torch.full((6, 784), 0.15), generator=torch.Generator().manual_seed(1))
+    exact = exact_log_px(model_log_joint(model_2d), x, model_grid(model_2d, x), tolerance=1e-3)
+    assert exact.converged
+    exact_nll = -exact.log_px.mean()
+    means = []
+    for k in (1, 10, 100, 1000):
+        runs = [
+            iw_nll(model_2d, x, k, torch.Generator().manual_seed(seed)).per_image.mean() for seed in range(6)
+        ]
+        means.append(float(np.mean(runs)))
+    # non-increasing in expectation (averaged over draws), and every bound above the exact value
+    assert all(a >= b - 0.05 for a, b in itertools.pairwise(means)), means
+    assert means[0] - means[-1] > 0.5
+    assert min(means) >= exact_nll - 0.05
+    assert means[-1] - exact_nll < 0.3 * (means[0] - exact_nll) + 0.05
+    assert math.isfinite(exact_nll)

@@ -1,0 +1,81 @@
+"""One colour per run folder, the same in the run list, the plot and the report, from one session
+to the next.
+
+A run's colour is first chosen by a hash of its folder (its key), or the next colour free of the
+runs given one most recently, and then kept in a small JSON file in the user's data folder
+(`run-colours.json`), which every front end reads. The file is untrusted input: anything in it
+that is not a key and a palette colour is passed over.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+from .atomic import WriteError, atomic_write_text
+from .runfiles import FileProblem, read_text
+from .userdata import user_data_dir
+
+PALETTE = (
+    *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"),
+    *("#bcbd22", "#393b79", "#000000"),
+)
+MAX_KEPT = 2000  # runs remembered; the oldest are forgotten first
+FILE_LIMIT = 1024 * 1024
+
+
+def hashed_colour(key: str) -> str:
+    """The colour a run's key hashes to, before any other run is taken into account."""
+    return PALETTE[zlib.crc32(key.encode("utf-8")) % len(PALETTE)]
+
+
+def colours_file() -> Path:
+    return user_data_dir() / "run-colours.json"
+
+
+class ColourBook:
+    """Run key -> colour, kept in `path` (None: in memory only)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.colours: dict[str, str] = self._read() if path is not None else {}
+
+    def _read(self) -> dict[str, str]:
+        try:
+            text = read_text(self.path, FILE_LIMIT)
+            raw = json.loads(text) if text else {}
+        except (FileProblem, ValueError, RecursionError):
+            return {}
+        if not isinstance(raw, dict):
+            return {}
+        return {k: v for k, v in raw.items() if isinstance(k, str) and v in PALETTE}
+
+    def colour(self, key: str) -> str:
+        """The run's colour, chosen and kept the first time it is asked for."""
+        if key in self.colours:
+            return self.colours[key]
+        recent = set(list(self.colours.values())[-(len(PALETTE) - 1) :])
+        start = PALETTE.index(hashed_colour(key))
+        choice = next(
+            (
+                PALETTE[(start + i) % len(PALETTE)]
+                for i in range(len(PALETTE))
+                if PALETTE[(start + i) % len(PALETTE)] not in recent
+            ),
+            PALETTE[start],
+        )
+        self.colours[key] = choice
+        while len(self.colours) > MAX_KEPT:
+            del self.colours[next(iter(self.colours))]
+        self._save()
+        return choice
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, json.dumps(self.colours, indent=0) + "\n")
+        except (OSError, WriteError):
+            pass  # the colours stay for this session; a read-only home costs nothing else

@@ -1,0 +1,190 @@
+"""Exact quantities of a model with a two-dimensional latent space, by quadrature on a grid.
+
+With z in 2-D, p(x) = ∫ p(x|z) p(z) dz is a sum over a grid fine enough to resolve the integrand:
+log p(x) ≈ logsumexp_g [log p(x|z_g) + log p(z_g)] + log(cell area), with z_g the cells' centres
+(the midpoint rule). The grid is centred and sized from the data (the encoder's q(z|x) of the
+images asked about and the prior's components, each widened by MARGIN standard deviations) and
+refined, doubling its points a side, until log p(x) moves by less than a tolerance. On it, the
+true posterior p(z|x) = p(x|z) p(z) / p(x), the prior density and the aggregate posterior
+(1/N) Σ_n q(z|x_n) are densities that integrate to 1 (up to the mass beyond the grid).
+
+Everything here works on any `log_joint(x, z) -> (N, G)` function, so that it can be checked
+against a model whose marginal has a closed form; `model_log_joint(vae)` is the VAE's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .distributions import log_normal_diag
+
+MARGIN = 6.0  # standard deviations of q(z|x) and of the prior's components inside the grid
+START_POINTS = 100  # points a side of the first grid
+MAX_POINTS = 800  # points a side, at most (640,000 decoder calls per image batch)
+TOLERANCE = 1e-3  # nats: the largest change of log p(x) between two refinements that counts as converged
+GRID_CHUNK = 8192  # grid points per decoder call
+
+LogJoint = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x (N, D), z (G, 2)) -> (N, G)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """n x n cells covering [lo, hi] in each latent coordinate; their centres are the points."""
+
+    lo: tuple[float, float]
+    hi: tuple[float, float]
+    n: int
+
+    def axes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The centres along z1 and along z2."""
+        return tuple(
+            self.lo[d] + (np.arange(self.n) + 0.5) * (self.hi[d] - self.lo[d]) / self.n for d in range(2)
+        )
+
+    @property
+    def cell_area(self) -> float:
+        return (self.hi[0] - self.lo[0]) * (self.hi[1] - self.lo[1]) / self.n**2
+
+    def points(self) -> torch.Tensor:
+        """(n*n, 2) float64: row r*n + c holds (z1 of column c, z2 of row r), so that values over
+        the points reshaped to (n, n) are an image with z2 down the rows."""
+        z1, z2 = self.axes()
+        rows, cols = np.meshgrid(z2, z1, indexing="ij")
+        return torch.from_numpy(np.stack([cols.ravel(), rows.ravel()], axis=1))
+
+    def refined(self) -> Grid:
+        return Grid(self.lo, self.hi, self.n * 2)
+
+
+def grid_around(
+    centres: torch.Tensor, spreads: torch.Tensor, n: int = START_POINTS, margin: float = MARGIN
+) -> Grid:
+    """The grid holding every `centres[i] ± margin * spreads[i]` ((M, 2) each)."""
+    centres, spreads = centres.double().cpu(), spreads.double().cpu()
+    lo = (centres - margin * spreads).min(0).values
+    hi = (centres + margin * spreads).max(0).values
+    return Grid((float(lo[0]), float(lo[1])), (float(hi[0]), float(hi[1])), n)
+
+
+def model_grid(model, x: torch.Tensor, n: int = START_POINTS) -> Grid:
+    """The grid for `model` and images `x`: their q(z|x) and the prior's components, each within
+    MARGIN standard deviations."""
+    with torch.no_grad():
+        mu, log_var = model.encoder(x)
+        _, means, log_vars = model.prior.component_params()
+    centres = torch.cat([mu.double().cpu(), means.double().cpu()])
+    spreads = torch.cat([(0.5 * log_var).exp().double().cpu(), (0.5 * log_vars).exp().double().cpu()])
+    return grid_around(centres, spreads, n)
+
+
+def model_log_joint(model) -> LogJoint:
+    """log p(x|z) + log p(z) of a VAE (2-D latent), for every image and grid point."""
+
+    def log_joint(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        device = next(model.parameters()).device
+        dtype = next(model.parameters()).dtype
+        zt = z.to(device=device, dtype=dtype)
+        xt = x.to(device=device, dtype=dtype)
+        with torch.no_grad():
+            decoder = model.decoder
+            if decoder.likelihood == "bernoulli":
+                # sum_d x_d l_d - softplus(l_d): one product for every image and point
+                logits = decoder.logits(zt)
+                log_px_z = xt @ logits.T - torch.nn.functional.softplus(logits).sum(-1)
+            else:
+                g, n = len(zt), len(xt)
+                log_px_z = decoder.log_prob(xt.repeat_interleave(g, 0), zt.repeat(n, 1)).view(n, g)
+            log_pz = model.prior.log_prob(zt)
+        return (log_px_z + log_pz).double().cpu()
+
+    return log_joint
+
+
+def log_joint_grid(log_joint: LogJoint, x: torch.Tensor, grid: Grid, chunk: int = GRID_CHUNK) -> torch.Tensor:
+    """(N, n*n) float64: log p(x_i, z_g) at every grid point."""
+    z = grid.points()
+    return torch.cat([log_joint(x, z[lo : lo + chunk]) for lo in range(0, len(z), chunk)], dim=1)
+
+
+def log_marginal(log_joint: LogJoint, x: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """(N,) log p(x_i) by the midpoint rule on `grid`."""
+    return torch.logsumexp(log_joint_grid(log_joint, x, grid), dim=1) + math.log(grid.cell_area)
+
+
+@dataclass(frozen=True)
+class Quadrature:
+    """log p(x) per image by quadrature, refined until converged (or the grid's cap)."""
+
+    log_px: np.ndarray  # (N,) nats, on the finest grid
+    grid: Grid
+    change: float  # the largest |change| of log p(x) in the last refinement
+    converged: bool
+    steps: list[tuple[int, float]] = field(default_factory=list)  # (points a side, mean -log p(x))
+
+
+def exact_log_px(
+    log_joint: LogJoint,
+    x: torch.Tensor,
+    grid: Grid,
+    tolerance: float = TOLERANCE,
+    max_points: int = MAX_POINTS,
+) -> Quadrature:
+    """log p(x) on `grid`, then on grids of twice the points a side until no image's value moves
+    by more than `tolerance` nats, or the next grid would pass `max_points` a side."""
+    current = log_marginal(log_joint, x, grid)
+    steps = [(grid.n, float(-current.mean()))]
+    change = math.inf
+    while grid.n * 2 <= max_points:
+        finer = grid.refined()
+        refined = log_marginal(log_joint, x, finer)
+        change = float((refined - current).abs().max())
+        grid, current = finer, refined
+        steps.append((grid.n, float(-current.mean())))
+        if change < tolerance:
+            break
+    return Quadrature(current.numpy(), grid, change, change < tolerance, steps)
+
+
+def posterior_density(log_joint: LogJoint, x1: torch.Tensor, grid: Grid) -> np.ndarray:
+    """p(z|x) of one image (x1 of shape (1, D)) on the grid, as an (n, n) image (z2 down the rows)
+    of densities: they sum, times the cell area, to 1."""
+    log_w = log_joint_grid(log_joint, x1, grid)[0]
+    log_post = log_w - torch.logsumexp(log_w, 0) - math.log(grid.cell_area)
+    return log_post.exp().view(grid.n, grid.n).numpy()
+
+
+def prior_density(model, grid: Grid) -> np.ndarray:
+    """p(z) on the grid, (n, n)."""
+    z = grid.points()
+    with torch.no_grad():
+        param = next(model.parameters())
+        log_p = torch.cat(
+            [
+                model.prior.log_prob(z[lo : lo + GRID_CHUNK].to(device=param.device, dtype=param.dtype))
+                .double()
+                .cpu()
+                for lo in range(0, len(z), GRID_CHUNK)
+            ]
+        )
+    return log_p.exp().view(grid.n, grid.n).numpy()
+
+
+def aggregate_posterior_density(model, x: torch.Tensor, grid: Grid, batch: int = 256) -> np.ndarray:
+    """(1/N) Σ_n q(z|x_n) on the grid, (n, n): where the encoder puts the data, to set beside the
+    prior."""
+    z = grid.points()
+    total = torch.zeros(len(z), dtype=torch.float64)
+    with torch.no_grad():
+        for lo in range(0, len(x), batch):
+            mu, log_var = model.encoder(x[lo : lo + batch])
+            mu, log_var = mu.double().cpu(), log_var.double().cpu()
+            for g0 in range(0, len(z), GRID_CHUNK):
+                zg = z[g0 : g0 + GRID_CHUNK]
+                log_q = log_normal_diag(zg[None], mu[:, None], log_var[:, None])  # (B, G)
+                total[g0 : g0 + len(zg)] += log_q.exp().sum(0)
+    return (total / len(x)).view(grid.n, grid.n).numpy()
