@@ -122,9 +122,15 @@ def save_image_grid(
     plt.close(fig)
 
 
-def curves_figure(curves: dict[str, Sequence[tuple[int, float]]], ylabel: str = "nll", log_y: bool = False):
+def curves_figure(
+    curves: dict[str, Sequence[tuple[int, float]]],
+    ylabel: str = "nll",
+    log_y: bool = False,
+    legend: bool = True,
+):
     """The figure `save_curves` writes (the caller closes it): whole-number epoch ticks, and a marker
-    on every point while there are few, so a one-epoch curve is a visible dot above "1"."""
+    on every point while there are few, so a one-epoch curve is a visible dot above "1".
+    legend=False: the caller draws its own."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
@@ -144,7 +150,7 @@ def curves_figure(curves: dict[str, Sequence[tuple[int, float]]], ylabel: str = 
     if log_y:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    if len(curves) > 1:
+    if legend and len(curves) > 1:
         plain_legend(ax.legend(title="learning rate" if all(k.startswith("lr") for k in curves) else None))
     fig.tight_layout()
     return fig
