@@ -1,18 +1,27 @@
-"""Command line: no arguments opens the desktop app; sub-commands drive the core headless."""
+"""Command line: no arguments opens the desktop app; sub-commands drive the core headless.
+
+This module imports next to nothing at its top, so that the handlers of Ctrl-C, SIGTERM and
+SIGHUP are in place before anything slow is loaded (see cli.interrupts).
+"""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from vae_explorer import __version__
+from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
-from .args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UserError, check_path_lengths
+if TYPE_CHECKING:
+    import argparse
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from vae_explorer import __version__
+
     from . import evaluation, explore, report, train
 
     parser = argparse.ArgumentParser(
@@ -42,18 +51,19 @@ def main(argv: list[str] | None = None, restore_signals: bool = True) -> int:
         from vae_explorer.app.main import run_app
 
         return run_app()
-    from .interrupts import interruptible
+    from .interrupts import interruptible, settle
 
     # from here on, Ctrl-C, SIGTERM and SIGHUP end the command cleanly
     with interruptible(restore_signals, sys._getframe()) as pending:
         try:
-            code = _run(argv)
+            code: int | None = _run(argv)
+            settle()  # inside the try: an interrupt raised up to here is caught below
         except KeyboardInterrupt:
-            pending.append(0)
-        if pending:  # interrupted, or a signal came as the command finished: said either way
+            code = None
+            settle()
+        if code is None or pending:  # interrupted, or a signal came as the command ended
             with contextlib.suppress(OSError):
                 print("\ninterrupted", file=sys.stderr)
-            pending.clear()
             return EXIT_INTERRUPTED
         return code
 
@@ -64,6 +74,8 @@ def entry() -> int:
 
 
 def _run(argv: list[str]) -> int:
+    from .args import UserError, check_path_lengths
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -92,6 +104,14 @@ def _run(argv: list[str]) -> int:
         print(f"error: {where}{(exc.strerror or str(exc)).lower()}", file=sys.stderr)
         return EXIT_FAILED
     return 0
+
+
+def __getattr__(name: str):
+    if name == "UserError":  # imported on first use, with the argument helpers
+        from .args import UserError
+
+        return UserError
+    raise AttributeError(name)
 
 
 __all__ = ["EXIT_USAGE", "UserError", "build_parser", "entry", "main"]

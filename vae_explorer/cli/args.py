@@ -13,9 +13,8 @@ from pathlib import Path
 
 from vae_explorer.core.config import DATASETS
 
-EXIT_FAILED = 1  # a run failed (diverged, or a file could not be written)
-EXIT_USAGE = 2  # bad input
-EXIT_INTERRUPTED = 130  # stopped by Ctrl-C (or SIGTERM, SIGHUP), as shells report SIGINT
+from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE  # noqa: F401 (the commands import them here)
+
 MAX_THREADS = 1024  # torch takes more, then crashes in OpenMP when it starts them
 PATH_MAX = 4096  # bytes in a path on Linux; a longer one cannot be opened at all
 # the arguments that name files or folders, checked for lengths before anything is read or made

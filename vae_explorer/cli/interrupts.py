@@ -22,16 +22,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from vae_explorer.core.atomic import STOP_SIGNALS
+from .exits import EXIT_INTERRUPTED
 
-from .args import EXIT_INTERRUPTED
+# the signals that stop a command (core.atomic holds them back while it names a temporary file);
+# imported from nowhere heavy: these handlers go in before anything else is imported
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 _handled: list[int] = []  # the signals this process handles (not those it found ignored)
 _pending: list[int] = []  # a signal whose KeyboardInterrupt waits for a place it can be raised
 _RETRY_SECONDS = 0.02
-_PATIENCE_SECONDS = 2.0  # deferred longer than this (a stuck import?), it is raised where it is
+# deferred longer than this (an import stuck for good?), it is raised where it is; imports take
+# seconds on a loaded machine
+_PATIENCE_SECONDS = 30.0
 _boundary: list = []  # the frame of main(), which catches the KeyboardInterrupt
 _since: list[float] = []  # when the pending signal came
+_settled: list[bool] = []  # non-empty once the command has ended: a signal is recorded, not raised
 
 
 def abort(signum=None, frame=None) -> None:
@@ -50,7 +57,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def _deliver(frame) -> None:
-    if not _pending:
+    if not _pending or _settled:
         return
     patient = bool(_since) and time.monotonic() - _since[0] < _PATIENCE_SECONDS
     if patient and _unsafe(frame) and hasattr(signal, "setitimer"):
@@ -75,6 +82,14 @@ def _unsafe(frame) -> bool:
     return False
 
 
+def settle() -> None:
+    """The command has ended (call it inside the `try` that catches the KeyboardInterrupt): from
+    now on a signal is only recorded in the pending list, never raised."""
+    _settled[:] = [True]
+    if hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 @contextlib.contextmanager
 def interruptible(restore: bool = True, boundary=None) -> Iterator[list[int]]:
     """Within: Ctrl-C, SIGTERM and SIGHUP raise KeyboardInterrupt once, then abort. Yields the
@@ -90,6 +105,7 @@ def interruptible(restore: bool = True, boundary=None) -> Iterator[list[int]]:
     alarm = signal.getsignal(signal.SIGALRM) if hasattr(signal, "SIGALRM") else None
     _handled[:] = [sig for sig, handler in previous.items() if handler is not signal.SIG_IGN]
     _pending.clear()
+    _settled.clear()
     _boundary[:] = [boundary] if boundary is not None else []
     for sig in _handled:
         signal.signal(sig, _interrupt)
@@ -97,6 +113,7 @@ def interruptible(restore: bool = True, boundary=None) -> Iterator[list[int]]:
         yield _pending
     finally:
         _boundary.clear()
+        _settled[:] = [True]
         if alarm is not None:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, alarm)
