@@ -73,9 +73,9 @@ def test_the_course_preset_and_the_mixture_options_in_the_dialog(qtbot):
     dialog.preset.setCurrentIndex(index)
     dialog.preset.activated.emit(index)
     s = dialog.settings()
-    assert s.config.train == apply_preset("fast", s.config).train and s.lrs == (3e-3,)
+    assert s.config.train == apply_preset("fast", s.config).train and s.lrs == (4e-3,)
     assert dialog.schedule.currentData() == "cosine" and dialog.warmup_epochs.isEnabled()
-    assert dialog.batch_size.value() == 256 and dialog.checkpoint_seconds.value() == 60
+    assert dialog.batch_size.value() == 512 and dialog.checkpoint_seconds.value() == 60
     dialog.show_settings(s)
     assert dialog.preset.currentData() == "fast"
     # a configuration with the new options shows them again
@@ -105,3 +105,20 @@ def test_the_dialog_keeps_its_height_and_field_places_while_messages_come_and_go
     # the data folder field shows its whole placeholder
     f = dialog.folder
     assert f.width() >= f.fontMetrics().horizontalAdvance(f.placeholderText())
+
+
+def test_the_seed_field_takes_what_the_configuration_takes(qtbot):
+    """The dialog stopped seeds at 2^31 - 1 where the CLI took 2^63 - 1; the configuration alone
+    says what a seed may be."""
+    from vae_explorer.app.settings import TrainingSettings
+    from vae_explorer.app.settings_dialog import SettingsDialog
+    from vae_explorer.core.config import MAX_SEED
+
+    dialog = SettingsDialog(TrainingSettings())
+    qtbot.addWidget(dialog)
+    dialog.seed.setText(str(2**40))
+    assert dialog.validate() and dialog.settings().config.train.seed == 2**40
+    dialog.seed.setText(str(MAX_SEED + 1))
+    assert not dialog.validate() and "seed must be from 0 to" in dialog.error.text()
+    dialog.seed.setText("")
+    assert not dialog.validate() and "seed must be" in dialog.error.text()

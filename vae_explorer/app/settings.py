@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -117,8 +116,7 @@ def parse_lrs(text: str) -> tuple[float, ...]:
             value = float(part)
         except ValueError:
             raise ConfigError(f"{part!r} is not a number") from None
-        if not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"learning rate {part} must be a positive finite number")
+        check_lr(value)  # the one rule for a rate, in core.config
         if value in values:
             raise ConfigError(f"learning rate {part} is given twice")
         values.append(value)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRegularExpression, Qt
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -79,6 +80,24 @@ def _spin(lo: int, hi: int, special: str | None = None) -> QSpinBox:
     if special:
         box.setSpecialValueText(special)
     return box
+
+
+class SeedEdit(QLineEdit):
+    """The seed: any whole number the configuration takes (core.config checks its range; a spin
+    box would stop at 2^31 - 1). value() is -1 for text that is no whole number, which the
+    configuration then refuses with its own message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"\d{0,20}")))
+        self.setToolTip("The run's seed: its initial weights, shuffles, binarisations and noise")
+
+    def value(self) -> int:
+        text = self.text().strip()
+        return int(text) if text.isdigit() else -1
+
+    def setValue(self, value: int) -> None:
+        self.setText(str(value))
 
 
 def _combo(items: dict[str, str]) -> QComboBox:
@@ -166,7 +185,7 @@ class SettingsDialog(QDialog):
         self.checkpoint_seconds.setToolTip(
             "Write last.pt (the state a run resumes from) at most this often; the last state is always written"
         )
-        self.seed = _spin(0, 2**31 - 1)
+        self.seed = SeedEdit()
         self.device = QComboBox()
         self.device.addItem("Automatic (GPU when available)", "auto")
         self.device.addItem("CPU", "cpu")
@@ -225,9 +244,9 @@ class SettingsDialog(QDialog):
             self.warmup_epochs,
             self.val_every,
             self.checkpoint_seconds,
-            self.seed,
         ):
             w.valueChanged.connect(self.validate)
+        self.seed.textChanged.connect(self.validate)
         self.validate()
 
     def _layout(self) -> None:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .metrics import count_keys, numeric_keys
+
 CONFIG = "config.json"
 METRICS = "metrics.csv"
 MODEL = "model.pt"
@@ -387,10 +389,10 @@ def clean_evaluation(raw: Any, name: str = EVALUATION) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise FileProblem(name, f"holds {_kind(raw)}, expected a JSON object")
     out: dict[str, Any] = {}
-    for key in _EVAL_NUMBERS:
+    for key in sorted(set(_EVAL_NUMBERS) | numeric_keys()):  # every metric of core.metrics too
         if key in raw:
             out[key] = number(raw[key], name, key)
-    for key in _EVAL_COUNTS:
+    for key in sorted(set(_EVAL_COUNTS) | count_keys()):
         if key in raw:
             out[key] = count(raw[key], name, key)
     for key in _EVAL_TEXTS:
