@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -31,6 +32,48 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(var, str(home / var.lower()))
     yield home
+
+
+@pytest.fixture(scope="session")
+def gc_on_the_gui_thread(qapp):
+    """Python's cyclic collector runs on the GUI thread's timer, as in the app (pytest-qt
+    processes events around every test, which fires it): never on a worker thread."""
+    from vae_explorer.app.main import collect_garbage_on_gui_thread
+
+    return collect_garbage_on_gui_thread()
+
+
+_terminal: int | None = None  # the real stderr, for Qt's fatal messages
+
+
+def pytest_configure(config):
+    global _terminal
+    _terminal = os.dup(2)  # output capture is suspended while plugins are configured
+
+
+@pytest.fixture(autouse=True)
+def _qt_session(request):
+    """Every test that has a QApplication collects garbage on the GUI thread only, and a fatal
+    Qt message ("QThread: Destroyed while thread … is still running") reaches the terminal
+    before Qt aborts: pytest-qt keeps the test's Qt messages and fd capture the rest, both lost
+    in an abort, and CI looks for that line."""
+    if "qapp" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("gc_on_the_gui_thread")
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    def handler(kind, context, message):
+        if kind == QtMsgType.QtFatalMsg and _terminal is not None:
+            os.write(_terminal, f"Qt fatal message: {message}\n".encode(errors="replace"))
+        if previous is not None:
+            previous(kind, context, message)
+        else:
+            print(message, file=sys.stderr)
+
+    previous = qInstallMessageHandler(handler)
+    yield
+    qInstallMessageHandler(previous)
 
 
 @pytest.fixture(scope="session")

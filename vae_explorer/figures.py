@@ -1,11 +1,22 @@
-"""Report figures for the headless CLI, drawn with matplotlib's Agg backend (no display needed)."""
+"""Report figures for the headless CLI, drawn with matplotlib's Agg canvas (no display needed).
+
+Every figure is a `matplotlib.figure.Figure` of its own with an Agg canvas, never one of
+matplotlib's state machine, which keeps a figure registry and a current backend for the whole
+process while the training thread and the report thread draw at the same time. Such a figure
+belongs to whoever made it and is freed like any Python object, written or not: a failed write
+leaves nothing behind. Styles are passed to each figure and text; matplotlib's rcParams are not
+changed, except the PDF font type below.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from vae_explorer.core.atomic import atomic_write
 from vae_explorer.core.config import nll_label
@@ -16,6 +27,12 @@ from vae_explorer.core.runfolder import RUN_FIGURES
 COMPARISON_FIGURE = "nll_val_curves"
 COMPARISON_FILES = tuple(f"{COMPARISON_FIGURE}{suffix}" for suffix in FORMATS)
 SAMPLE_SEED = 0  # the generated images of a run folder are drawn from this seed
+
+# The one process-wide setting: matplotlib (3.7 to 3.11) takes the PDF font type from rcParams
+# alone, with no per-figure or per-file option. Every PDF the package writes embeds TrueType
+# (Type 42) fonts, whose text stays selectable. It is set here, when the module is imported, before
+# any thread draws, and never changed afterwards, so no drawing thread sees it change.
+matplotlib.rcParams["pdf.fonttype"] = 42
 
 
 def savefig(fig, path: Path, **options) -> Path:
@@ -34,13 +51,11 @@ def plain_legend(legend):
     return legend
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """An empty figure with the Agg canvas, registered nowhere."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 # -- drawing on a given axes: the run folders', the CLI's and the report's figures share these ---------
@@ -76,8 +91,6 @@ def draw_component_row(ax, samples: np.ndarray, label: str, side: int = 28) -> N
 
 def draw_latent_map(ax, coords: np.ndarray, labels: np.ndarray, explained: np.ndarray) -> None:
     """Test images' encoder means in two principal directions, coloured by digit."""
-    import matplotlib
-
     cmap = matplotlib.colormaps["tab10"]
     for digit in range(10):
         chosen = labels == digit
@@ -112,14 +125,13 @@ def save_image_grid(
     flat: np.ndarray, paths: Sequence[Path], side: int = 28, cols: int = 4, title: str | None = None
 ) -> None:
     """A grid of digits (4x4 for 16 images) with white gaps, as in the course."""
-    plt = _pyplot()
     rows = -(-len(flat) // cols)
-    fig, ax = plt.subplots(figsize=(cols * 1.2, rows * 1.2 + (0.3 if title else 0)))
+    fig = new_figure((cols * 1.2, rows * 1.2 + (0.3 if title else 0)))
+    ax = fig.subplots()
     draw_images(ax, image_grid(flat, side, cols), title, fontsize=11)
     fig.tight_layout()
     for path in paths:
         savefig(fig, path, dpi=150)
-    plt.close(fig)
 
 
 def curves_figure(
@@ -128,13 +140,13 @@ def curves_figure(
     log_y: bool = False,
     legend: bool = True,
 ):
-    """The figure `save_curves` writes (the caller closes it): whole-number epoch ticks, and a marker
+    """The figure `save_curves` writes: whole-number epoch ticks, and a marker
     on every point while there are few, so a one-epoch curve is a visible dot above "1".
     legend=False: the caller draws its own."""
-    plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig = new_figure((6.4, 4.0))
+    ax = fig.subplots()
     all_epochs: list[int] = []
     for label, points in curves.items():
         if points:
@@ -163,34 +175,30 @@ def save_curves(
     log_y: bool = False,
 ) -> None:
     """Validation nll per epoch; several curves overlay with a legend."""
-    plt = _pyplot()
     fig = curves_figure(curves, ylabel, log_y)
     for path in paths:
         savefig(fig, path)
-    plt.close(fig)
 
 
 def save_component_rows(samples: np.ndarray, labels: Sequence[str], path: Path, side: int = 28) -> None:
     """One row of decoded samples per mixture component, its label (index, weight) on the left."""
-    plt = _pyplot()
     k, n = samples.shape[:2]
-    fig, axes = plt.subplots(k, 1, figsize=(0.55 * n + 1.3, 0.6 * k + 0.3), squeeze=False)
+    fig = new_figure((0.55 * n + 1.3, 0.6 * k + 0.3))
+    axes = fig.subplots(k, 1, squeeze=False)
     for row, (ax, label) in enumerate(zip(axes[:, 0], labels)):
         draw_component_row(ax, samples[row], label, side)
     fig.tight_layout(pad=0.3)
     savefig(fig, path, dpi=150, bbox_inches="tight", pad_inches=0.05)
-    plt.close(fig)
 
 
 def save_strip(images: np.ndarray, path: Path, side: int = 28, title: str | None = None) -> None:
     """A single row of images, e.g. an interpolation path."""
-    plt = _pyplot()
     n = len(images)
-    fig, ax = plt.subplots(figsize=(0.8 * n + 0.4, 1.4 if title else 1.1))
+    fig = new_figure((0.8 * n + 0.4, 1.4 if title else 1.1))
+    ax = fig.subplots()
     draw_images(ax, image_strip(images, side), title)
     fig.tight_layout(pad=0.2)
     savefig(fig, path, dpi=150, bbox_inches="tight", pad_inches=0.05)
-    plt.close(fig)
 
 
 def write_run_figures(

@@ -904,11 +904,9 @@ class _PdfLayout:
     # pages
     def new_page(self, fig=None) -> None:
         """Start a page (on `fig`, resized, when given); an empty page before it is dropped."""
-        from matplotlib.figure import Figure
-
         self.finish()
         if fig is None:
-            fig = Figure(figsize=(PAGE_W, PAGE_H))
+            fig = figures.new_figure((PAGE_W, PAGE_H))
         else:
             fig.set_size_inches(PAGE_W, PAGE_H)
         self.fig, self.y, self.empty = fig, MARGIN, True
@@ -922,7 +920,6 @@ class _PdfLayout:
         else:
             self.text(PAGE_W / 2, PAGE_H - MARGIN / 2, f"page {self.pages}", 8, ha="center", color="grey")
             self.pdf.savefig(self.fig)
-        figures._pyplot().close(self.fig)
         self.fig = None
 
     def room(self) -> float:
@@ -1111,17 +1108,14 @@ def _start_height(block: Block) -> float:
 
 def write_pdf(blocks: Sequence[Block], fh: IO[bytes], title: str = "Training report") -> int:
     """Render `blocks` into a PDF written to `fh`; returns the number of pages. Text is kept as text,
-    in embedded TrueType fonts (selectable and searchable)."""
-    import matplotlib
+    in embedded TrueType fonts (selectable and searchable; see figures.py)."""
     from matplotlib.backends.backend_pdf import PdfPages
 
-    figures._pyplot()  # the Agg backend for the figures that pyplot makes (curves_figure)
-    with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
-        metadata = {"Title": title, "Creator": f"vae-explorer {__version__}"}
-        with PdfPages(fh, metadata=metadata) as pdf:
-            layout = _PdfLayout(pdf)
-            layout.add_all(blocks)
-            layout.finish()
+    metadata = {"Title": title, "Creator": f"vae-explorer {__version__}"}
+    with PdfPages(fh, metadata=metadata) as pdf:
+        layout = _PdfLayout(pdf)
+        layout.add_all(blocks)
+        layout.finish()
     return layout.pages
 
 
@@ -1143,7 +1137,6 @@ figcaption, .small { font-size: 0.85em; color: #374151; }
 def _png(fig, **options) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, **options)
-    figures._pyplot().close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -1154,9 +1147,6 @@ def _img(data: str, alt: str, caption: str) -> str:
 
 def html_report(blocks: Sequence[Block], title: str = "Training report") -> str:
     """One self-contained HTML page: the tables as tables, the figures as embedded PNG images."""
-    from matplotlib.figure import Figure
-
-    figures._pyplot()
     e = html.escape
     body: list[str] = []
     for block in blocks:
@@ -1182,7 +1172,7 @@ def html_report(blocks: Sequence[Block], title: str = "Training report") -> str:
                 rows.append("<tr>" + "".join(cells) + "</tr>")
             body.append("<table>\n" + "\n".join(rows) + "\n</table>")
         elif isinstance(block, Plot):
-            fig = Figure(figsize=(BODY_W, block.height))
+            fig = figures.new_figure((BODY_W, block.height))
             block.draw(fig, (0.0, 0.0, 1.0, 1.0))
             body.append(_img(_png(fig, bbox_inches="tight", pad_inches=0.1), "figure", block.caption))
         elif isinstance(block, OwnFigure):

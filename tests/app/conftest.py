@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,16 @@ from vae_explorer import ORG_DOMAIN, ORG_NAME
 
 
 @pytest.fixture(autouse=True)
-def collect_between_tests():
-    """Collect the previous tests' garbage (windows, plots, figures) now, while no worker thread
-    runs, rather than at whatever moment a later test's allocations trigger it."""
-    gc.collect()
+def no_worker_thread_left(app_env):
+    """A test ends with every worker thread joined (windows are closed before this runs): a
+    QThread destroyed while it runs aborts the process."""
     yield
-    gc.collect()
+    from vae_explorer.app.threads import join_all, running_threads
+
+    left = running_threads()
+    if left:
+        join_all()
+        pytest.fail(f"worker threads still running after the test: {left}")
 
 
 @pytest.fixture(autouse=True)

@@ -35,15 +35,18 @@ def test_evaluate_the_model_shown(window, qtbot, checkpoint, tmp_path):
     assert "importance sampling" in stages and panel.progress.text() == "idle"
     results = panel.rows[0].results
     assert results["iw_samples"] == 8 and results["images"] == 128  # the checkpoint's whole test set
-    assert cell(panel, 0, 4) == "8" and "±" in cell(panel, 0, 3)
+    assert cell(panel, 0, 3).endswith("(S=8)") and "±" in cell(panel, 0, 3)
     assert cell(panel, 0, 2) == f"{results['neg_elbo']:.2f}"
-    assert cell(panel, 1, 0).startswith("reference:") and "92.07" in [cell(panel, 1, c) for c in range(10)]
+    assert cell(panel, 1, 0).startswith("course write-up") and "92.07" in [
+        cell(panel, 1, c) for c in range(9)
+    ]
     saved = panel.save_csv(tmp_path / "evaluation.csv")
     with open(saved) as fh:
-        rows = list(csv.reader(fh))
-    assert (
-        rows[0][0] == "model" and rows[1][2] == cell(panel, 0, 2) and len(rows) == 1 + panel.table.rowCount()
-    )
+        rows = list(csv.DictReader(fh))
+    # numbers, each in its own column, with the units in the header
+    assert float(rows[0]["neg_elbo (nats)"]) == results["neg_elbo"] and rows[0]["iw_nll_samples"] == "8"
+    assert float(rows[0]["iw_nll_stderr (nats)"]) == results["iw_nll_stderr"]
+    assert len(rows) == panel.table.rowCount() and rows[1]["neg_elbo (nats)"] == "92.07"
 
 
 def test_cancel_stops_an_evaluation(window, qtbot, checkpoint):
@@ -75,7 +78,9 @@ def test_end_of_run_evaluations_become_rows(window, qtbot):
     panel.iw_samples.setValue(6)
     panel.fid.setChecked(False)
     panel.evaluate_button.click()
-    qtbot.waitUntil(lambda: panel.rows[-1].results.get("iw_samples") == 6, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: 6 in [r["iw_samples"] for r in panel.rows[-1].results.get("iw_runs") or []], timeout=60_000
+    )
     assert [r.name for r in panel.rows] == ["run 2: lr=0.003", "run 1: lr=0.001"]
     assert window.service.info.checkpoint == str(window.queue_dir / "lr_0.001" / "model.pt")
     assert panel.rows[-1].results["checkpoint"] == window.service.info.checkpoint
@@ -89,3 +94,125 @@ def test_rows_are_one_per_model_across_queues(window):
     panel.add_result("run 1: lr=0.001", {"checkpoint": "/q1/model.pt", "neg_elbo": 93.0, "epoch": 3})
     assert [r.results["neg_elbo"] for r in panel.rows] == [94.0, 93.0]  # the same model, evaluated again
     assert cell(panel, 1, 2) == "93.00" and cell(panel, 1, 3) == "–"
+
+
+DAMAGED = {
+    "neg-elbo-text": ('{"neg_elbo": "x"}', "neg_elbo"),
+    "fid-text": ('{"fid": "z"}', "fid"),
+    "iw-nll-a-list": ('{"iw_nll": [1]}', "iw_nll"),
+    "components-text": ('{"components": "abc"}', "components"),
+}
+
+
+@pytest.mark.parametrize("name", list(DAMAGED))
+def test_a_damaged_evaluation_json_is_named_when_the_tab_comes_to_the_front(window, qtbot, checkpoint, name):
+    """These files once killed the app (SIGSEGV, SIGABRT) as the tab was shown: the model arrives
+    while another tab is in front, and the Evaluation tab draws it in its showEvent."""
+    content, key = DAMAGED[name]
+    checkpoint.with_name("evaluation.json").write_text(content)
+    window.tabs.setCurrentWidget(window.training)
+    window.open_checkpoint(str(checkpoint))
+    qtbot.waitUntil(lambda: window.service.info is not None, timeout=30_000)
+    panel = window.evaluation
+    assert panel._stale  # drawn when shown, not before
+    window.tabs.setCurrentWidget(panel)
+    shown = panel.notice_text()
+    assert shown.startswith("The saved evaluation is not shown: evaluation.json: "), shown
+    assert key in shown and panel.rows == []
+    assert panel.evaluate_button.isEnabled()  # the tab goes on working
+    window.tabs.setCurrentIndex(1)
+    window.tabs.setCurrentWidget(panel)
+
+
+ODD_RESULTS = [
+    {"neg_elbo": "x", "epoch": None},
+    {"fid": "z", "fid_floor": [1], "inception_score": {}, "inception_score_std": "s"},
+    {"iw_nll": [1], "iw_nll_stderr": "e", "iw_samples": 2.5},
+    {"components": "abc", "components_in_use": "all"},
+    {"components": [{"x": 1}], "latent_dim": "eight", "active_units": None},
+    {"class_histogram": "x", "notes": "one note"},
+    {"class_histogram": [1, 2, "3"], "notes": [1, None]},
+    {"iw_nll": float("nan"), "neg_elbo": 90.0, "gap": True, "checkpoint": ["not", "a", "path"]},
+    {},
+]
+
+
+def test_results_of_any_shape_are_shown_never_raised(window):
+    panel = window.evaluation
+    window.tabs.setCurrentWidget(panel)
+    for i, results in enumerate(ODD_RESULTS):
+        panel.add_result(f"odd {i}", results)
+    assert len(panel.rows) == len(ODD_RESULTS)
+    assert cell(panel, 0, 2) == "?" and cell(panel, 0, 1) == "–"
+    assert cell(panel, 1, 5) == "?" and cell(panel, 1, 6) == "?"  # FID, IS
+    assert cell(panel, 2, 3) == "?"  # IW-NLL
+    assert cell(panel, 3, 7) == "?" and cell(panel, 4, 7) == "–" and cell(panel, 4, 8) == "?"
+    for row in range(len(ODD_RESULTS)):
+        panel.table.selectRow(row)  # the histogram of each, drawn or "not shown"
+    panel.evaluate_shown()  # a selected row whose checkpoint is not a path: the model shown, or nothing
+    panel.cancel()
+    assert panel.bound_bars.opts["height"] == []  # no pair of finite numbers to compare
+
+
+def test_an_error_while_drawing_is_shown_in_the_tab(window, qtbot, checkpoint, monkeypatch):
+    """The mechanism of those crashes: an error that C code raised (a format code on text) must
+    not leave the tab's showEvent, where PySide6 6.11 turns it into a segmentation fault."""
+    from vae_explorer.app.panels.evaluation import EvaluationPanel
+
+    def broken(self, info):
+        return f"{'text':.2f}"
+
+    monkeypatch.setattr(EvaluationPanel, "on_model_loaded", broken)
+    window.tabs.setCurrentWidget(window.training)
+    window.open_checkpoint(str(checkpoint))
+    qtbot.waitUntil(lambda: window.service.info is not None, timeout=30_000)
+    window.tabs.setCurrentWidget(window.evaluation)
+    shown = window.evaluation.notice_text()
+    assert shown.startswith("This tab cannot show the model: ValueError: Unknown format code"), shown
+    window.tabs.setCurrentIndex(0)
+
+
+def test_evaluations_run_in_the_tab_are_kept_in_the_run_folder(window, qtbot, checkpoint):
+    """An S=50 result showed in the table while evaluation.json kept S=10, so the report printed
+    the S=10 figure. Now every S is kept, and the largest one is the figure shown everywhere."""
+    import json
+
+    from vae_explorer.core.runs import read_run
+
+    panel = window.evaluation
+    open_and_show(window, qtbot, checkpoint)
+    window.tabs.setCurrentWidget(panel)
+    panel.fid.setChecked(False)
+    panel.inception.setChecked(False)
+    for samples in (12, 5):
+        panel.iw_samples.setValue(samples)
+        panel.evaluate_button.click()
+        qtbot.waitUntil(lambda: panel.message.text().startswith("Evaluated"), timeout=60_000)
+        assert "Saved in" in panel.message.text()
+        panel.message.setText("")
+    saved = json.loads(checkpoint.with_name("evaluation.json").read_text())
+    assert saved["iw_samples"] == 12 and [r["iw_samples"] for r in saved["iw_runs"]] == [5, 12]
+    assert panel.rows[-1].results["iw_samples"] == 12 and cell(panel, 0, 3).endswith("(S=12)")
+    assert read_run(checkpoint.parent).evaluation["iw_samples"] == 12  # what the report reads
+
+
+def test_names_references_messages_and_bars_read_right(window, qtbot, checkpoint):
+    """A renamed run showed as 'lr_0.01/model.pt', the reference labels were cut at 1024 px,
+    'Evaluation cancelled.' outlived a change of model, and the bars started near 185."""
+    (checkpoint.parent / "name.txt").write_text("my favourite run\n")
+    window.resize(1024, 700)
+    panel = window.evaluation
+    window.tabs.setCurrentWidget(panel)
+    panel.message.setText("Evaluation cancelled.")
+    window.open_checkpoint(str(checkpoint))
+    qtbot.waitUntil(lambda: window.service.info is not None, timeout=30_000)
+    assert panel.message.text() == ""
+    assert panel._name(window.service.info).startswith("my favourite run (lr=")
+    references = [panel.table.item(r, 0) for r in range(panel.table.rowCount())]
+    for item in references:
+        metrics = panel.table.fontMetrics()
+        assert metrics.horizontalAdvance(item.text()) <= panel.table.columnWidth(0), item.text()
+        assert "Tomczak" in item.toolTip()
+    panel.add_result("a", {"neg_elbo": 188.0, "iw_nll": 185.0})
+    low, high = panel.gap_plot.getPlotItem().getViewBox().viewRange()[1]
+    assert low <= 0.0 and high >= 188.0

@@ -121,9 +121,24 @@ def test_overwrite_replaces_a_whole_comparison_and_keeps_the_users_files(tmp_pat
 
 
 def test_a_comparison_holds_each_of_its_run_folders(tmp_path):
+    # the comparison is long enough to be running still when the second process checks the
+    # lock, however fast this machine; it is stopped by Ctrl-C once the check is done
     out = tmp_path / "cmp"
     first = cli(
-        "train", "--epochs", "8", "--hidden", "64", *TINY, "--lr", "1e-3", "--lr", "1e-2", "--out", str(out)
+        "train",
+        "--epochs",
+        "5000",
+        "--patience",
+        "5000",
+        "--hidden",
+        "64",
+        *TINY,
+        "--lr",
+        "1e-3",
+        "--lr",
+        "1e-2",
+        "--out",
+        str(out),
     )
     for line in first.stdout:
         if line.startswith("epoch 1 "):
@@ -139,9 +154,12 @@ def test_a_comparison_holds_each_of_its_run_folders(tmp_path):
     )
     _, err = second.communicate(timeout=120)
     assert second.returncode == 2 and f"process {first.pid}" in err
+    assert first.poll() is None  # the refusal came from the lock, not from a finished comparison
+    first.send_signal(signal.SIGINT)
     first.stdout.read()
-    assert first.wait(timeout=300) == 0
-    assert len((out / "lr_0.001" / "metrics.csv").read_text().splitlines()) == 9
+    assert first.wait(timeout=300) == 130
+    epochs = [line.split(",")[0] for line in (out / "lr_0.001" / "metrics.csv").read_text().splitlines()[1:]]
+    assert epochs == [str(e) for e in range(1, len(epochs) + 1)]  # one writer: no epoch twice
 
 
 def test_resuming_into_a_new_folder_takes_the_best_model_along(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import shiboken6
 import torch
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from vae_explorer.core import events as ev
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
@@ -30,6 +31,8 @@ from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, Splits, data_r
 from vae_explorer.core.device import resolve_device
 from vae_explorer.core.likelihood import Cancelled
 from vae_explorer.core.model import VAE, model_for
+
+from .threads import OwnedThreads
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class ModelContext:
         self.model = model
         self.config = config
         self.checkpoint = ""  # the file the model came from ("" when it has none)
+        # set when the service shuts down: a long job checks it between chunks and ends
+        self.stopping = threading.Event()
         self._test_limit = test_limit
         self._splits: Splits | None = None
         self._test_inputs: torch.Tensor | None = None
@@ -101,10 +106,12 @@ class InferenceWorker(QObject):
         test_limit: int | None,
         device: torch.device,
         lazy: bool = False,
+        stopping: threading.Event | None = None,
     ) -> None:
         """`lazy`: take in a model only when a job comes (the latest one asked for), not on every
-        load; for a worker whose jobs are rare."""
+        load; for a worker whose jobs are rare. `stopping`: set when the service shuts down."""
         super().__init__()
+        self.stopping = stopping if stopping is not None else threading.Event()
         self.device = device
         self._lazy = lazy
         self._deferred: Callable[[], None] | None = None
@@ -166,6 +173,7 @@ class InferenceWorker(QObject):
         old = self._ctx
         self._ctx = ModelContext(model, config, self._test_limit)
         self._ctx.checkpoint = path
+        self._ctx.stopping = self.stopping
         if old is not None and old.config.data == config.data:
             self._ctx._splits = old._splits  # same data: keep it loaded
             self._ctx._test_inputs = old._test_inputs
@@ -281,20 +289,21 @@ class InferenceService(QObject):
         self.device = resolve_device(device)
         # two workers, each with its own copy of the model: the figures', and one for the long
         # jobs (LONG_JOBS), so that minutes of evaluation hold no figure up
-        self._threads: list[QThread] = []
+        self._stopping = threading.Event()  # set on shutdown: a long job ends at its next chunk
+        self._owned = OwnedThreads(self)
         workers = []
         for name, jobs in (("inference", self._job), ("evaluation", self._long_job)):
-            thread = QThread()
-            thread.setObjectName(name)
-            worker = InferenceWorker(self._stale, test_limit, self.device, lazy=name == "evaluation")
-            worker.moveToThread(thread)
+            worker = InferenceWorker(
+                self._stale, test_limit, self.device, lazy=name == "evaluation", stopping=self._stopping
+            )
+            thread = self._owned.start(self, name, worker, stop=self._stopping.set)
             self._load.connect(worker.load)
             self._load_best.connect(worker.load_best)
             jobs.connect(worker.run_job)
             worker.result.connect(self._on_result)
             worker.failed.connect(self._on_failed)
-            self._threads.append(thread)
             workers.append(worker)
+        self._threads = self._owned.threads
         self._workers = workers
         self._thread = self._threads[0]  # the figures' thread
         workers[0].loaded.connect(self._on_loaded)  # both load the same; one tells the GUI
@@ -373,7 +382,6 @@ class InferenceService(QObject):
         return any(thread.isRunning() for thread in self._threads)
 
     def shutdown(self) -> None:
-        for thread in self._threads:
-            thread.quit()
-        for thread in self._threads:
-            thread.wait()
+        """End the workers: a long job under way stops at its next chunk; both threads are joined.
+        (It also happens when the service is destroyed without this call.)"""
+        self._owned.join()

@@ -28,9 +28,31 @@ def create_application(argv: list[str] | None = None, plots: bool = True):
 
 
 def configure_plots() -> None:
+    """pyqtgraph's options, and garbage collection on the GUI thread (pyqtgraph's collector; before
+    any worker thread starts)."""
     import pyqtgraph as pg
 
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    collect_garbage_on_gui_thread()
+
+
+_collector = None  # the one GarbageCollector of the process, once installed
+
+
+def collect_garbage_on_gui_thread():
+    """Run Python's cyclic garbage collector only on the GUI thread (pyqtgraph's GarbageCollector:
+    automatic collection off, a GUI-thread timer collects each second).
+
+    An automatic collection runs on whichever thread happens to allocate past the threshold: the
+    training, figure or report thread. A Qt object it frees there (a closed window's widgets, a
+    QThread, a timer) is destroyed off the GUI thread while the GUI thread uses Qt, which can
+    crash. Needs a QApplication; installing it again returns the one already installed."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=1.0)
+    return _collector
 
 
 def loading_window():

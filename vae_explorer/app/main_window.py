@@ -808,11 +808,13 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             self.statusBar().showMessage("Stopping training…")
+        try:
+            self.save_state()
+        finally:  # the workers end before the window, whatever saving the state met
+            QApplication.instance().removeEventFilter(self)
             self.controller.stop_and_wait()
-        self.evaluation.cancel()  # an evaluation under way ends at its next chunk
-        if self.reporter is not None:
-            self.reporter.wait()
-        self.save_state()
-        QApplication.instance().removeEventFilter(self)
-        self.service.shutdown()
+            self.evaluation.cancel()  # an evaluation under way ends at its next chunk
+            if self.reporter is not None:
+                self.reporter.wait()
+            self.service.shutdown()
         event.accept()

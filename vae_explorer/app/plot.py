@@ -209,6 +209,7 @@ class _Run:
         self.diverged = False
         self.no_curve = False  # nothing to draw; the legend says why
         self.hidden = False  # unticked in the run list: drawn nowhere, its data kept
+        self.note = ""  # what its legend entry says after its name (" (diverged)")
         self.raw_curve = plot.plot([], [])  # the unsmoothed values, faint, behind a smoothed curve
         self.raw_curve.setZValue(-1)
         self.raw_curve.hide()
@@ -387,6 +388,7 @@ class CurvePlot(QWidget):
 
     def _relabel(self, run: _Run, note: str) -> None:
         """The run's legend entry: its name, then `note` (" (diverged)")."""
+        run.note = note
         label = self.legend.getLabel(run.val_curve)
         if label is not None:
             label.setText(legend_text(run.label, note))
@@ -508,7 +510,7 @@ class CurvePlot(QWidget):
         run.train_curve.setVisible(shown and self.show_train)
         run.raw_curve.setVisible(shown and self.smoothing > 0)
         if shown:
-            self.legend.addItem(run.val_curve, legend_text(run.label))
+            self.legend.addItem(run.val_curve, legend_text(run.label, run.note))
         elif self.legend.getLabel(run.val_curve) is not None:
             self.legend.removeItem(run.val_curve)
         self._fit_legend()

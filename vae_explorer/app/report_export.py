@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from .threads import OwnedThreads
+
 
 class ReportWorker(QObject):
     """Runs in its own thread: reads the run folders and writes the report."""
@@ -48,6 +50,7 @@ class ReportExport(QObject):
         super().__init__(parent)
         self._thread: QThread | None = None
         self._worker: ReportWorker | None = None
+        self._owned = OwnedThreads(self)  # a report being written is finished before we go
 
     @property
     def running(self) -> bool:
@@ -56,10 +59,8 @@ class ReportExport(QObject):
     def start(self, folders: list[str | Path], out: str | Path) -> None:
         if self.running:
             raise RuntimeError("a report is being written already")
-        thread = QThread()
-        thread.setObjectName("report")
         worker = ReportWorker([str(f) for f in folders], str(out))
-        worker.moveToThread(thread)
+        thread = self._owned.start(self, "report", worker)
         thread.started.connect(worker.run)
         worker.done.connect(self._done)
         worker.failed.connect(self._failed)
@@ -72,6 +73,7 @@ class ReportExport(QObject):
         if thread is not None:
             thread.quit()
             thread.wait()
+            self._owned.forget(thread)
             thread.deleteLater()
         if worker is not None:
             worker.deleteLater()

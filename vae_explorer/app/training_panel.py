@@ -312,6 +312,15 @@ class TrainingPanel(QWidget):
                 self.plot.add_history(name, key, history)
                 self._browser_curves[key] = (name, epochs)
 
+    def _tick_listed_queue_runs(self) -> None:
+        """Tick the queue's runs the run list shows for the first time: their curves are on the
+        plot, so their ticks say so (a run that diverged at once is listed only at the end)."""
+        listed = {r.key for r in self.browser.runs}
+        for index, key in enumerate(self.queue_keys):
+            if key is not None and key in listed and index not in self._listed:
+                self._listed.add(index)
+                self.browser.set_checked(key, True)
+
     def _explore_queue_row(self, row: int, _column: int = 0) -> None:
         """Double-click in This queue: explore that run, as a double-click in All runs does."""
         key = self.queue_keys[row] if 0 <= row < len(self.queue_keys) else None
@@ -443,12 +452,9 @@ class TrainingPanel(QWidget):
                 per_epoch = self._epoch_wall or elapsed / max(event.batch, 1) * event.total
                 self.queue_eta_label.setText(self.queue_eta(run, event.epoch, per_epoch, left))
         elif isinstance(event, ev.EpochEnd):
-            key = self.queue_keys[run] if run < len(self.queue_keys) else None
-            if key is not None and run not in self._listed:
-                # its first epoch made it a run folder: listed now, and ticked, as its curve shows
-                self._listed.add(run)
-                self.browser.refresh()
-                self.browser.set_checked(key, True)
+            if run < len(self.queue_keys) and run not in self._listed:
+                self.browser.refresh()  # its first epoch made its folder a run folder
+                self._tick_listed_queue_runs()
             self.plot.add_epoch(
                 run,
                 event.epoch,
@@ -485,6 +491,7 @@ class TrainingPanel(QWidget):
                     self.plot.drop_from_legend(r.index)
             self.browser.busy = set()
             self.browser.refresh()
+            self._tick_listed_queue_runs()
             for row in range(len(self.records)):
                 self._render_row(row)
             return

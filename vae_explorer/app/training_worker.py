@@ -21,6 +21,8 @@ from vae_explorer.core import events as ev
 from vae_explorer.core.config import RunConfig
 from vae_explorer.core.session import EndOfRunEvaluation, Session
 
+from .threads import OwnedThreads
+
 
 def training_threads(cores: int | None = None) -> int:
     """Intra-op threads for the training thread: all cores but one, which stays with the GUI.
@@ -78,6 +80,7 @@ class TrainingController(QObject):
         self._thread: QThread | None = None
         self._worker: TrainingWorker | None = None
         self.session: Session | None = None
+        self._owned = OwnedThreads(self)  # a queue still training is stopped before we go
 
     @property
     def running(self) -> bool:
@@ -101,10 +104,8 @@ class TrainingController(QObject):
             compare=figures.write_comparison,
             evaluation=EndOfRunEvaluation(),
         )
-        thread = QThread()
-        thread.setObjectName("training")
         worker = TrainingWorker(self.session)
-        worker.moveToThread(thread)
+        thread = self._owned.start(self, "training", worker, stop=self.session.stop)
         thread.started.connect(worker.run)
         worker.event.connect(self.event)
         # direct: the GUI thread may be blocked in stop_and_wait(), so a queued quit would never run
@@ -138,8 +139,10 @@ class TrainingController(QObject):
             return
         thread, worker = self._thread, self._worker
         self._thread = self._worker = None
+        if thread is not None:
+            thread.wait()  # it has emitted finished; its run() returns at once
+            self._owned.forget(thread)
+            thread.deleteLater()
         if worker is not None:
             worker.deleteLater()
-        if thread is not None:
-            thread.deleteLater()
         self.finished.emit()

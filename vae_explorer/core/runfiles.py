@@ -424,8 +424,30 @@ def clean_evaluation(raw: Any, name: str = EVALUATION) -> dict[str, Any]:
         out["components"] = _components(raw["components"], name)
     elif "components" in raw:
         out["components"] = None
+    if "iw_runs" in raw and raw["iw_runs"] is not None:
+        out["iw_runs"] = _iw_runs(raw["iw_runs"], name)
     if out.get("iw_nll") is not None and out.get("iw_nll_stderr") is None:
         out["iw_nll_stderr"] = 0.0 if out.get("iw_samples") else None
+    return out
+
+
+def _iw_runs(value: Any, name: str) -> list[dict[str, Any]]:
+    """Every IW-NLL computed for the model: its samples, value, standard error and gap."""
+    if not isinstance(value, list) or len(value) > 100:
+        raise FileProblem(name, f"iw_runs is {_kind(value)}, expected a list of at most 100 IW-NLL figures")
+    out = []
+    for i, run in enumerate(value):
+        where = f"iw_runs[{i}]"
+        if not isinstance(run, dict):
+            raise FileProblem(name, f"{where} is {_kind(run)}, expected an object")
+        out.append(
+            {
+                "iw_nll": number(run.get("iw_nll"), name, f"{where}.iw_nll", optional=False),
+                "iw_nll_stderr": number(run.get("iw_nll_stderr"), name, f"{where}.iw_nll_stderr"),
+                "iw_samples": count(run.get("iw_samples"), name, f"{where}.iw_samples", optional=False),
+                "gap": number(run.get("gap"), name, f"{where}.gap"),
+            }
+        )
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from html import escape
 from pathlib import Path
 
@@ -101,8 +102,7 @@ class Panel(QWidget):
         # arrives every epoch, and figures nobody sees would take CPU from the training
         self._stale = self.window().isVisible() and not self.isVisible()
         if not self._stale:
-            self.set_notice(None)
-            self.on_model_loaded(info)
+            self._draw(info)
 
     @property
     def stale(self) -> bool:
@@ -114,9 +114,26 @@ class Panel(QWidget):
         if not self._stale or self.info is None:
             return False
         self._stale = False
-        self.set_notice(None)
-        self.on_model_loaded(self.info)
+        self._draw(self.info)
         return True
+
+    def _draw(self, info: ModelInfo) -> None:
+        """`on_model_loaded`, with any error it raises shown in the notice instead of raised.
+
+        It runs inside Qt's calls into Python (a slot, and `showEvent` when the tab comes to the
+        front). An exception that leaves a Python override of a C++ virtual there is not a
+        traceback but a crash: PySide6 6.11 wraps it in "Error calling Python override of …" and
+        reads the arguments of errors that C code raised (`f"{'x':.2f}"`) as exception objects when
+        they are not yet, which is a segmentation fault."""
+        self.set_notice(None)
+        try:
+            self.on_model_loaded(info)
+        except Exception as exc:  # a drawing bug must not take the window down
+            traceback.print_exc()
+            self.set_notice(
+                f"<b>This tab cannot show the model</b>: {escape(type(exc).__name__)}: "
+                f"{escape(clean_text(str(exc), 300))}"
+            )
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -9,6 +9,8 @@ inference worker's thread with a progress bar and Cancel.
 from __future__ import annotations
 
 import csv
+import math
+import textwrap
 import threading
 from dataclasses import dataclass, replace
 from html import escape
@@ -39,20 +41,21 @@ from vae_explorer.app import ask
 from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.app.panels.base import Panel
 from vae_explorer.core.evaluation import REFERENCES
+from vae_explorer.core.metrics import METRICS, csv_header, csv_row
 from vae_explorer.core.runfiles import EVALUATION, FileProblem, read_evaluation
 
-COLUMNS = (
-    "model",
-    "epoch",
-    "test neg. ELBO",
-    "IW-NLL ± s.e.",
-    "S",
-    "ELBO − IW gap",
-    "FID (floor)",
-    "IS ± s.d.",
-    "components in use",
-    "active units",
-)
+
+# the model, its epoch, then core.metrics' table: every metric there is a column here
+def _header(metric) -> str:
+    """A metric's column header: its name on lines of at most 12 characters, then its unit."""
+    lines = textwrap.wrap(metric.short or metric.label, 12)
+    return "\n".join(lines + ([f"({metric.unit})"] if metric.unit else []))
+
+
+COLUMNS = ("model", "epoch", *(_header(m) for m in METRICS))
+METRIC_COLUMN = {m.key: 2 + i for i, m in enumerate(METRICS)}
+# the published figures, named short in the table (their full names and sources in tooltips)
+REFERENCE_NAMES = ("course write-up (MoG prior)", "VAE, standard prior", "VAE, VampPrior")
 REFERENCE_COLOUR = "#6b6b6b"
 ALIGN = {
     False: Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
@@ -68,34 +71,58 @@ class Row:
     results: dict[str, Any]
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+def _number(value: Any) -> float | None:
+    """`value` as a float when it is a number (a bool is not), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _whole(value: Any) -> str:
+    """A count: "–" when there is none, "?" when it is not a whole number."""
+    if value is None:
+        return "–"
+    number = _number(value)
+    return str(int(number)) if number is not None and number.is_integer() else "?"
+
+
+def metric_cell(metric, results: dict[str, Any]) -> str:
+    """A metric as the table shows it (core.metrics writes it); "?" when one of its values is
+    there but not a number (results of any shape are shown, never raised on), "–" when missing."""
+    keys = [k for k in (metric.key, metric.spread, metric.samples, metric.reference) if k]
+    if metric.total and metric.total != "#components":
+        keys.append(metric.total)
+    if any(results.get(k) is not None and _number(results.get(k)) is None for k in keys):
+        return "?"
+    counted = metric.total == "#components" and results.get(metric.key) is not None
+    if counted and not isinstance(results.get("components"), list):
+        return "?"
+    return metric.text(results) or "–"
 
 
 def row_cells(row: Row) -> list[str]:
+    """The table's cells of one evaluated model."""
     r = row.results
-    iw = "–" if r.get("iw_nll") is None else f"{r['iw_nll']:.2f} ± {r['iw_nll_stderr']:.2f}"
-    fid = "–" if r.get("fid") is None else f"{r['fid']:.2f} ({r['fid_floor']:.2f})"
-    score = (
-        "–"
-        if r.get("inception_score") is None
-        else f"{r['inception_score']:.2f} ± {r['inception_score_std']:.2f}"
-    )
-    components = r.get("components") or []
-    in_use = f"{r['components_in_use']} of {len(components)}" if components else "–"
-    active = f"{r['active_units']} of {r['latent_dim']}" if r.get("latent_dim") else "–"
-    return [
-        row.name,
-        str(r.get("epoch", "–")),
-        _fmt(r.get("neg_elbo")),
-        iw,
-        str(r.get("iw_samples") or "–"),
-        _fmt(r.get("gap")),
-        fid,
-        score,
-        in_use,
-        active,
-    ]
+    return [str(row.name), _whole(r.get("epoch")), *(metric_cell(m, r) for m in METRICS)]
+
+
+def class_counts(results: dict[str, Any]) -> np.ndarray | None:
+    """The class histogram of generated digits: ten finite, non-negative counts, else None."""
+    value = results.get("class_histogram")
+    if not isinstance(value, list) or len(value) != 10:
+        return None
+    counts = [_number(v) for v in value]
+    if any(c is None or not math.isfinite(c) or c < 0 for c in counts):
+        return None
+    return np.array(counts, dtype=float)
+
+
+def bound_and_iw(results: dict[str, Any]) -> tuple[float, float] | None:
+    """(negative ELBO, IW-NLL) when both are finite numbers, else None."""
+    bound, iw = _number(results.get("neg_elbo")), _number(results.get("iw_nll"))
+    if bound is None or iw is None or not (math.isfinite(bound) and math.isfinite(iw)):
+        return None
+    return bound, iw
 
 
 def evaluation_job(
@@ -112,8 +139,12 @@ def evaluation_job(
 
         data = replace(ctx.config.data, limit_train=None, limit_val=None, download=False)
         request = EvaluationRequest(iw_samples, fid, inception)
+
+        def stop() -> bool:  # Cancel, or the service shutting down (the window closing)
+            return cancel() or ctx.stopping.is_set()
+
         return evaluate_with_notes(
-            ctx.model, replace(ctx.config, data=data), load_splits(data), request, progress, cancel
+            ctx.model, replace(ctx.config, data=data), load_splits(data), request, progress, stop
         )
 
     return job
@@ -244,7 +275,7 @@ class EvaluationPanel(Panel):
         self.table.selectRow(len(self.rows) - 1)
         notes = results.get("notes") or []
         if notes:
-            self.message.setText(" ".join(notes))
+            self.message.setText(" ".join(map(str, notes)) if isinstance(notes, list) else str(notes))
 
     def _render(self) -> None:
         refs = [(label, key, value, source) for label, key, value, source in REFERENCES]
@@ -257,12 +288,12 @@ class EvaluationPanel(Panel):
         for j, (label, key, value, source) in enumerate(refs):
             i = len(self.rows) + j
             cells = ["–"] * len(COLUMNS)
-            cells[0] = f"reference: {label}"
-            cells[2 if key == "neg_elbo" else 3] = f"{value:.2f}"
+            cells[0] = REFERENCE_NAMES[j] if j < len(REFERENCE_NAMES) else label  # grey, italic
+            cells[METRIC_COLUMN[key]] = f"{value:.2f}"
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setForeground(QBrush(QColor(REFERENCE_COLOUR)))
-                item.setToolTip(source)
+                item.setToolTip(f"Published figure, {label}: {value:.2f}\n{source}")
                 font = item.font()
                 font.setItalic(True)
                 item.setFont(font)
@@ -279,38 +310,46 @@ class EvaluationPanel(Panel):
 
     def _draw_histogram(self) -> None:
         row = self._selected()
-        counts = (row.results.get("class_histogram") if row else None) or [0] * 10
-        self.bars.setOpts(height=np.asarray(counts, float))
-        what = f" — {row.name}" if row and row.results.get("class_histogram") else ""
-        self.histogram_title.setText(f"<b>Class histogram of generated digits</b>{what}")
-        if row is not None and row.results.get("class_histogram") is None:
-            self.histogram_title.setText(
-                "<b>Class histogram of generated digits</b> — not computed (FID/IS off)"
-            )
+        counts = class_counts(row.results) if row is not None else None
+        heights = counts if counts is not None else np.zeros(10)
+        self.bars.setOpts(height=heights)
+        title = "<b>Class histogram of generated digits</b>"
+        if row is None:
+            self.histogram_title.setText(title)
+        elif counts is not None:
+            self.histogram_title.setText(f"{title} — {escape(str(row.name))}")
+        elif row.results.get("class_histogram") is None:
+            self.histogram_title.setText(f"{title} — not computed (FID/IS off)")
+        else:
+            self.histogram_title.setText(f"{title} — not shown: not ten counts")
         plot = self.histogram.getPlotItem()
-        if any(counts):
+        if heights.any():
             plot.enableAutoRange()
         else:  # nothing to show: a plain 0..1 axis, not autoscaled noise around zero
             plot.setYRange(0, 1, padding=0)
 
     def _draw_gap(self) -> None:
-        shown = [r for r in self.rows if r.results.get("iw_nll") is not None]
+        pairs = [(r, bound_and_iw(r.results)) for r in self.rows]
+        shown = [(r, pair) for r, pair in pairs if pair is not None]
         x = np.arange(len(shown), dtype=float)
-        self.bound_bars.setOpts(x=x - 0.18, height=[r.results["neg_elbo"] for r in shown])
-        self.iw_bars.setOpts(x=x + 0.18, height=[r.results["iw_nll"] for r in shown])
+        self.bound_bars.setOpts(x=x - 0.18, height=[bound for _, (bound, _) in shown])
+        self.iw_bars.setOpts(x=x + 0.18, height=[iw for _, (_, iw) in shown])
         axis = self.gap_plot.getPlotItem().getAxis("bottom")
-        axis.setTicks([[(i, r.name) for i, r in enumerate(shown)]])
+        axis.setTicks([[(i, str(r.name)) for i, (r, _) in enumerate(shown)]])
         title = "<b>Bound against importance-weighted NLL</b>"
         self.gap_title.setText(title if shown else f"{title} — no IW-NLL yet (Evaluate with IW samples)")
-        if shown:
-            low = min(min(r.results["iw_nll"], r.results["neg_elbo"]) for r in shown)
-            high = max(max(r.results["iw_nll"], r.results["neg_elbo"]) for r in shown)
-            self.gap_plot.getPlotItem().setYRange(max(0.0, low - 0.1 * (high - low) - 2), high + 2)
+        if shown:  # from zero: a bar's height is its value, so a 3-nat gap looks like one
+            high = max(max(pair) for _, pair in shown)
+            self.gap_plot.getPlotItem().setYRange(
+                min(0.0, *(min(pair) for _, pair in shown)), high * 1.25
+            )  # room for the legend above the bars
             self.gap_plot.getPlotItem().setXRange(-0.6, len(shown) - 0.4)
 
     # -- evaluating the model shown ---------------------------------------------------------------
     def on_model_loaded(self, info: ModelInfo) -> None:
         self.evaluate_button.setEnabled(self._evaluating is None)
+        if self._evaluating is None:
+            self.message.setText("")  # "Evaluation cancelled." was about another model
         known = any(r.results.get("checkpoint") == info.checkpoint for r in self.rows)
         if info.checkpoint and not known:
             try:  # a file from disk: checked key by key, never trusted
@@ -323,8 +362,9 @@ class EvaluationPanel(Panel):
 
     @staticmethod
     def _name(info: ModelInfo) -> str:
+        """The run's name (its name.txt, else its folder), as the run list shows it."""
         path = Path(info.checkpoint) if info.checkpoint else None
-        where = f"{path.parent.name}/{path.name}" if path else "model"
+        where = info.name or (path.parent.name if path else "model")
         return f"{where} (lr={info.config.train.lr:g})"
 
     def evaluate_shown(self) -> None:
@@ -334,7 +374,7 @@ class EvaluationPanel(Panel):
             return
         row = self._selected()
         checkpoint = row.results.get("checkpoint") if row is not None else None
-        if checkpoint and Path(checkpoint).is_file():
+        if isinstance(checkpoint, str) and checkpoint and Path(checkpoint).is_file():
             if self.info is None or self.info.checkpoint != checkpoint:
                 self.service.load_checkpoint(checkpoint)  # runs before the job, in the same thread
             name = row.name
@@ -382,13 +422,39 @@ class EvaluationPanel(Panel):
 
     def _done(self, results: dict[str, Any]) -> None:
         name = self._evaluating or "model"
-        self._finish(f"Evaluated {name}.")
         results = {
             **results,
             "epoch": self.info.epoch if self.info else None,
             "checkpoint": self.info.checkpoint if self.info else None,
         }
+        saved = self._save(results)
+        self._finish(f"Evaluated {name}. {saved}")
         self.add_result(name, results)
+
+    def _save(self, results: dict[str, Any]) -> str:
+        """Keep an evaluation of a run's model in the run's evaluation.json (an IW-NLL with more
+        samples there stays the one shown); says what became of it."""
+        from vae_explorer.core.atomic import WriteError
+        from vae_explorer.core.evaluation_file import save_evaluation
+        from vae_explorer.core.runlock import RunFolderBusy
+        from vae_explorer.core.runs import is_run_folder
+
+        checkpoint = results.get("checkpoint")
+        if not isinstance(checkpoint, str) or Path(checkpoint).name != "model.pt":
+            return ""
+        folder = Path(checkpoint).parent
+        if not is_run_folder(folder):
+            return ""
+        try:
+            merged = save_evaluation(folder, results)
+        except RunFolderBusy:
+            return f"Not saved: {folder} is being written by another process."
+        except (WriteError, OSError) as exc:
+            return f"Not saved: {exc}"
+        results.update(
+            {k: merged.get(k) for k in ("iw_nll", "iw_nll_stderr", "iw_samples", "gap", "iw_runs")}
+        )
+        return f"Saved in {folder / 'evaluation.json'}."
 
     def _failed(self, message: str) -> None:
         self._finish("Evaluation cancelled." if "cancelled" in message else f"Evaluation failed: {message}")
@@ -404,11 +470,16 @@ class EvaluationPanel(Panel):
         path = Path(path)
         from vae_explorer.core.atomic import WriteError, atomic_write_text
 
-        lines: list[list[str]] = [list(COLUMNS)]
-        for i in range(self.table.rowCount()):
-            lines.append(
-                [self.table.item(i, c).text() if self.table.item(i, c) else "" for c in range(len(COLUMNS))]
-            )
+        # numbers only, each in its own column, units in the header (core.metrics)
+        lines: list[list[str]] = [["model", "epoch", *csv_header()]]
+        for row in self.rows:
+            epoch = _number(row.results.get("epoch"))
+            lines.append([str(row.name), "" if epoch is None else str(int(epoch)), *csv_row(row.results)])
+        header = lines[0]
+        for label, key, value, _ in REFERENCES:
+            reference = ["reference: " + label, "", *[""] * (len(header) - 2)]
+            reference[header.index(next(h for h in header if h.split(" ")[0] == key))] = repr(value)
+            lines.append(reference)
         import io
 
         buf = io.StringIO()

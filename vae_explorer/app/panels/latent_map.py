@@ -38,7 +38,7 @@ PICK_PX = 8.0
 SIDE_WIDTH = 190  # pixels of the picked images' column
 TEST_IMAGES = 10_000  # MNIST's and Fashion-MNIST's test sets
 MAP_TITLES = {
-    "digit": "Test-set encoder means by digit label; crosses: component means (grey: unused, under 1% of test images)",
+    "digit": "Test-set encoder means by digit label; crosses: component means (grey: unused)",
     "component": "Test-set encoder means by the component that explains each best; crosses: component means",
 }
 MAP_TITLE = MAP_TITLES["digit"]
