@@ -54,6 +54,7 @@ RUNS_PER_TABLE = 5  # columns of runs in one settings or results table; more con
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 TEST_SIZE = 10_000
 LEGEND_NAME = 40  # characters of a run's name in a curve legend
+LEGEND_RUNS = 12  # runs a curve legend names (those of lowest validation nll); the table has all
 DISPLAY_EPOCHS = 5_000  # points per curve, at most; a longer run is drawn from evenly spaced epochs
 HIGHLIGHT = "#fde68a"
 HEADER_FILL = "#e5e7eb"
@@ -459,7 +460,9 @@ def _shown_history(run: RunSummary):
 
 def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
     """A maker of figures.curves_figure with the validation curves, the training curves dashed in
-    the same colours and a star on each best epoch; None when no run finished an epoch."""
+    the same colours and a star on each best epoch; None when no run finished an epoch. Every
+    curve has a colour of its own; the legend names the LEGEND_RUNS runs of lowest validation nll
+    and says how many more there are, so that it stays within the plot however many runs."""
     labels = differing_settings(list(runs))
     drawn = [r for r in runs if drawable(r.history.val_nll).any()]
     if not drawn:
@@ -469,22 +472,34 @@ def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
         name = clean_text(run.name, LEGEND_NAME)
         return f"{name}: {labels[run.key]}" if labels.get(run.key) else name
 
+    names: dict[str, str] = {}  # run key -> its label, made unique (one curve each)
+    for run in drawn:
+        text, n = label(run), 1
+        while text in names.values():
+            n += 1
+            text = f"{label(run)} ({n})"
+        names[run.key] = text
+
     def make():
         from matplotlib.lines import Line2D
 
         shown = {r.key: _shown_history(r) for r in drawn}
-        val = {label(r): _finite(shown[r.key].epoch, shown[r.key].val_nll) for r in drawn}
-        train = {label(r): _finite(shown[r.key].epoch, shown[r.key].train_loss) for r in drawn}
+        val = {names[r.key]: _finite(shown[r.key].epoch, shown[r.key].val_nll) for r in drawn}
+        train = {names[r.key]: _finite(shown[r.key].epoch, shown[r.key].train_loss) for r in drawn}
         values = [v for points in (*val.values(), *train.values()) for _, v in points]
         log_y = min(values) > 0 and max(values) / min(values) > 20
         likelihoods = {r.config.model.likelihood for r in drawn if r.config is not None}
         ylabel = nll_label(likelihoods.pop()) if len(likelihoods) == 1 else "nll (nats)"
-        fig = figures.curves_figure(val, ylabel, log_y)
+        fig = figures.curves_figure(val, ylabel, log_y, legend=False)
         ax = fig.axes[0]
-        handles = []
-        for line, run in zip(ax.get_lines(), drawn):
+        lines = dict(zip((r.key for r in drawn), ax.get_lines()))
+        for line, colour in zip(lines.values(), _curve_colours(len(drawn))):
+            if colour is not None:
+                line.set_color(colour)
+        for run in drawn:
+            line = lines[run.key]
             colour = line.get_color()
-            points = train[label(run)]
+            points = train[names[run.key]]
             if points:
                 ax.plot(*zip(*points), linestyle="--", linewidth=1.2, color=colour, alpha=0.8)
             if math.isfinite(run.best_val):
@@ -498,8 +513,14 @@ def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
                     linestyle="none",
                     zorder=5,
                 )
-            line.set_label(label(run))
-            handles.append(line)
+            line.set_label(names[run.key])
+        best_first = sorted(drawn, key=lambda r: r.best_val if math.isfinite(r.best_val) else math.inf)
+        handles = [lines[r.key] for r in best_first[:LEGEND_RUNS]]
+        if len(drawn) > LEGEND_RUNS:
+            more = len(drawn) - LEGEND_RUNS
+            handles.append(
+                Line2D([], [], linestyle="none", label=f"… and {more} more runs (each in the table)")
+            )
         handles += [
             Line2D([], [], color="grey", linestyle="--", label="training loss (dashed)"),
             Line2D(
@@ -513,11 +534,21 @@ def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
                 label="best epoch",
             ),
         ]
-        figures.plain_legend(ax.legend(handles=handles, fontsize=8))
+        figures.plain_legend(ax.legend(handles=handles, fontsize=8 if len(handles) <= 8 else 6))
         ax.set_title("validation nll per epoch (solid), training loss (dashed)", fontsize=10)
         return fig
 
     return make
+
+
+def _curve_colours(n: int) -> list:
+    """A colour for each of n curves: matplotlib's own ten while they suffice (None: keep it),
+    else n evenly spaced colours of one colour map, so that no two runs share one."""
+    if n <= 10:
+        return [None] * n
+    from matplotlib import colormaps
+
+    return [tuple(c) for c in colormaps["turbo"](np.linspace(0.03, 0.97, n))]
 
 
 # -- the model figures ------------------------------------------------------------------------------------

@@ -11,7 +11,17 @@ from pathlib import Path
 
 from vae_explorer.core.config import DATASETS, DEVICES
 
-from .args import SEED, UserError, add_data_args, data_root, int_at_least, load_model
+from .args import (
+    MAX_THREADS,
+    SEED,
+    UserError,
+    add_accept_unchecked,
+    add_data_args,
+    data_root,
+    ensure_writable_dir,
+    int_at_least,
+    load_model,
+)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +45,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--json", action="store_true", help="print one JSON object (stable keys) instead of a table"
     )
+    add_accept_unchecked(e)
     e.set_defaults(func=cmd_evaluate, command_parser=e)
 
     c = sub.add_parser("classifier", help="the digit classifier whose spaces FID and IS are measured in")
@@ -48,7 +59,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int_at_least(1), default=10)
     t.add_argument("--seed", type=SEED, default=0)
     t.add_argument(
-        "--threads", type=int_at_least(1), metavar="N", help="CPU threads (default: torch's choice)"
+        "--threads",
+        type=int_at_least(1, MAX_THREADS),
+        metavar="N",
+        help=f"CPU threads (default: torch's choice, at most {MAX_THREADS})",
     )
     t.add_argument(
         "--out",
@@ -63,10 +77,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from vae_explorer.core.classifier import ClassifierError
     from vae_explorer.core.data import load_splits
-    from vae_explorer.core.evaluation import EvaluationRequest, evaluate
+    from vae_explorer.core.evaluation import EvaluationRequest, evaluate, load_classifier_for
     from vae_explorer.core.likelihood import Cancelled
 
-    model, config, payload = load_model(args.model, args.device)
+    model, config, payload = load_model(args.model, args.device, args.accept_unchecked)
     data = replace(
         config.data,
         dataset=args.dataset or config.data.dataset,
@@ -83,9 +97,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .train import TerminalProgress
 
     progress = TerminalProgress(sys.stderr)
+    notes: list[str] = []
     try:
+        classifier = (
+            load_classifier_for(data.dataset, next(model.parameters()).device, notes)
+            if args.fid or args.inception
+            else None
+        )
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
         with torch.no_grad():
-            result = evaluate(model, replace(config, data=data), splits, request, progress=progress.show)
+            result = evaluate(
+                model, replace(config, data=data), splits, request, classifier, progress=progress.show
+            )
     except (ClassifierError, ValueError) as exc:
         raise UserError(str(exc)) from None
     except (Cancelled, KeyboardInterrupt):
@@ -156,10 +180,7 @@ def cmd_classifier_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else user_classifier_path(args.dataset)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / (args.dataset + '.pt')}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
+    ensure_writable_dir(out.parent)
     if args.threads:
         torch.set_num_threads(args.threads)
     splits = load_splits(DataConfig(dataset=args.dataset, root=args.data_root, download=args.download))

@@ -32,7 +32,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from vae_explorer.core.atomic import WriteError
     from vae_explorer.report import (
         SUFFIXES,
         ReportError,
@@ -53,7 +52,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"warning: left out {unreadable_text(run)}", file=sys.stderr)
     try:
         write_report(runs, out, all_runs=args.all_runs, sweeps=sweep_folders(args.runs))
-    except (ReportError, WriteError) as exc:
+    except ReportError as exc:  # a WriteError goes on: exit code 1, like every write error
         raise UserError(str(exc)) from None
     n = len(readable)
     left_out = f", {len(unreadable)} unreadable left out" if unreadable else ""

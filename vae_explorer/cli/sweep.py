@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
-import signal
+import contextlib
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -247,26 +246,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         load_splits(runner.trials[0].config.data)  # bad data: an error before any folder or worker
     out.mkdir(parents=True, exist_ok=True)
 
-    def abort(signum, frame):  # second Ctrl-C: end now; Ray's processes end with this one
-        os.write(2, b"\naborted: every trial keeps its last.pt and best model.pt\n")
-        os._exit(EXIT_INTERRUPTED)
+    from .interrupts import on_stop
 
-    def on_sigint(signum, frame):
-        signal.signal(signal.SIGINT, abort)
+    def stop() -> None:  # first Ctrl-C (or SIGTERM, SIGHUP): every trial stops after its batch
         runner.stop()
-        print(
-            "\nstopping every trial after its current batch (Ctrl-C again to abort)",
-            file=sys.stderr,
-            flush=True,
-        )
+        with contextlib.suppress(OSError):  # a hung-up terminal
+            print(
+                "\nstopping every trial after its current batch (Ctrl-C again to abort)",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        results = runner.run()
+        with on_stop(stop):
+            results = runner.run()
     except SweepError as exc:
         raise UserError(str(exc)) from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if runner.error is not None:
         print(f"error: the sweep could not finish: {printer.failure}", file=sys.stderr)
         return EXIT_FAILED

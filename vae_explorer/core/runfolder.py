@@ -21,6 +21,7 @@ from . import events as ev
 from .atomic import atomic_write_text
 from .checkpoint import HISTORY_FIELDS, save_checkpoint
 from .config import RunConfig
+from .runlock import is_plain_file
 from .runs import OUTCOME_FILE, outcome_record
 
 # figures(run_dir, config, best weights, real test images (uint8, N x pixels), history) -> files
@@ -28,6 +29,13 @@ FigureWriter = Callable[
     [Path, RunConfig, dict[str, torch.Tensor], torch.Tensor, list[dict[str, float]]], list[Path]
 ]
 METRIC_FIELDS = HISTORY_FIELDS  # the columns of metrics.csv
+# the figures a run folder holds (drawn by the front end's FigureWriter), each in both formats
+RUN_FIGURES = ("real_images", "generated_images", "nll_val_curve")
+FIGURE_FORMATS = (".png", ".pdf")
+RUN_FIGURE_FILES = tuple(f"{name}{suffix}" for name in RUN_FIGURES for suffix in FIGURE_FORMATS)
+# what a run's end writes: a resumed run removes these of the run it continues as it starts, so
+# that nobody reads the earlier run's outcome, figures or test nll as the new run's
+RESULT_FILES = (OUTCOME_FILE, "evaluation.json", "test_loss.txt", *RUN_FIGURE_FILES)
 
 
 def metrics_csv(history: list[dict[str, float]]) -> str:
@@ -60,6 +68,8 @@ class RunFolderWriter:
             self.device = event.device
             self.history = [dict(h) for h in event.history]
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.history:
+                self.invalidate_results()
             self._text("config.json", event.config.to_json() + "\n")
             if self.best_weights is not None and self.history and not (self.run_dir / "model.pt").exists():
                 # resumed into another folder: the best model so far goes there too
@@ -105,6 +115,16 @@ class RunFolderWriter:
 
         elif isinstance(event, ev.Evaluated):
             self._text("evaluation.json", json.dumps(event.results, indent=2) + "\n")
+
+    def invalidate_results(self) -> None:
+        """Remove the end-of-run results (outcome, evaluation, test nll, figures) of the run this
+        one continues: until it ends, the folder reads as a run in progress (or, killed, as an
+        unfinished one), never as done with the earlier figures. Regular files only: a symbolic
+        link of that name is not ours."""
+        for name in RESULT_FILES:
+            path = self.run_dir / name
+            if is_plain_file(path):
+                path.unlink(missing_ok=True)
 
     def _text(self, name: str, text: str) -> None:
         self.written.append(atomic_write_text(self.run_dir / name, text))
