@@ -32,6 +32,7 @@ import numpy as np
 from vae_explorer import __version__, figures
 from vae_explorer.core.atomic import atomic_write, atomic_write_text
 from vae_explorer.core.config import RunConfig, format_lr, nll_label
+from vae_explorer.core.metrics import METRICS, Metric
 from vae_explorer.core.runfiles import clean_text, drawable
 from vae_explorer.core.runs import (
     RunSummary,
@@ -313,46 +314,32 @@ def settings_tables(runs: Sequence[RunSummary]) -> list[Table]:
 
 
 def _evaluation_cells(run: RunSummary) -> list[str]:
-    """IW-NLL, FID, IS, components in use, active units."""
+    """Each metric of the evaluation past the test negative ELBO (core.metrics' table: IW-NLL,
+    the bound's gap, FID, IS, components in use, active units), written as everywhere else."""
     e = run.evaluation
+    shown = _evaluation_metrics()
     if e is None:
-        return ["not evaluated (no evaluation.json)"] + ["not evaluated"] * 4
-    iw = _num(e.get("iw_nll"))
-    if iw is not None:
-        stderr = _num(e.get("iw_nll_stderr"))
-        iw += (f" ± {stderr}" if stderr is not None else "") + f" (S={e.get('iw_samples')})"
-    fid = _num(e.get("fid"), 1)
-    if fid is not None and _num(e.get("fid_floor"), 1) is not None:
-        fid += f" (floor {_num(e.get('fid_floor'), 1)})"
-    inception = _num(e.get("inception_score"), 3)
-    if inception is not None and _num(e.get("inception_score_std"), 3) is not None:
-        inception += f" ± {_num(e.get('inception_score_std'), 3)}"
-    k = run.config.model.components if run.config else "?"
-    used = e.get("components_in_use")
-    active = e.get("active_units")
+        return ["not evaluated (no evaluation.json)"] + ["not evaluated"] * (len(shown) - 1)
+    return [m.text(e) or "not computed" for m in shown]
+
+
+def _evaluation_metrics() -> list[Metric]:
+    """The metrics of the results table past its own row of the test negative ELBO (that comes
+    from metrics.csv, or from the evaluation when metrics.csv lacks it)."""
+    return [m for m in METRICS if m.key != "neg_elbo"]
+
+
+def result_rows() -> list[str]:
     return [
-        iw or "not computed",
-        fid or "not computed",
-        inception or "not computed",
-        f"{used} of {k}" if used is not None else "not computed",
-        f"{active} of {e.get('latent_dim', '?')}" if active is not None else "not computed",
+        "learning rate",
+        "epochs run",
+        "status",
+        "why it ended",
+        "training time",
+        "best validation nll",
+        "test negative ELBO",
+        *(f"{m.label} ({m.unit})" if m.unit else m.label for m in _evaluation_metrics()),
     ]
-
-
-RESULT_ROWS = (
-    "learning rate",
-    "epochs run",
-    "status",
-    "why it ended",
-    "training time",
-    "best validation nll",
-    "test negative ELBO",
-    "IW-NLL ± stderr (samples)",
-    "FID (floor)",
-    "Inception Score ± std",
-    "components in use",
-    "active latent units",
-)
 
 
 def result_tables(runs: Sequence[RunSummary]) -> list[Table]:
@@ -377,7 +364,7 @@ def result_tables(runs: Sequence[RunSummary]) -> list[Table]:
                     *_evaluation_cells(run),
                 ]
             )
-        rows = [[label, *(col[i] for col in columns)] for i, label in enumerate(RESULT_ROWS)]
+        rows = [[label, *(col[i] for col in columns)] for i, label in enumerate(result_rows())]
         marked = {(i, c + 1) for c, run in enumerate(chunk) if diverged(run) for i in (2, 3)}
         tables.append(Table(["", *(r.name for r in chunk)], rows, marked))
     return tables
