@@ -59,6 +59,8 @@ def columns() -> list[str]:
 
 def metric_column(key: str) -> int:
     return 2 + [m.key for m in METRICS].index(key)
+
+
 # the published figures, named short in the table (their full names and sources in tooltips)
 REFERENCE_NAMES = ("course write-up (MoG prior)", "VAE, standard prior", "VAE, VampPrior")
 REFERENCE_COLOUR = "#6b6b6b"
