@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
+from vae_explorer.core import runfiles as rf
 from vae_explorer.core.atomic import WriteError, atomic_copy
 from vae_explorer.core.config import format_lr
 from vae_explorer.core.device import gpu_name
@@ -253,8 +254,8 @@ class MainWindow(QMainWindow):
         path = cls._dropped_path(event)
         if path is None:
             return None
-        if path.is_dir() and (path / "model.pt").is_file():
-            return str(path / "model.pt")
+        if path.is_dir() and (path / rf.MODEL).is_file():
+            return str(path / rf.MODEL)
         if path.suffix == ".pt" and path.is_file():
             return str(path)
         return None
@@ -642,7 +643,7 @@ class MainWindow(QMainWindow):
             ask.inform(self, "Save checkpoint", "There is no model yet: train or open one first.")
             return None
         if not path:
-            path, _ = ask.save_file(self, "Save checkpoint as", "model.pt", "Checkpoints (*.pt)")
+            path, _ = ask.save_file(self, "Save checkpoint as", rf.MODEL, "Checkpoints (*.pt)")
             if not path:
                 return None
         target = Path(path)

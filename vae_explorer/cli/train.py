@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from vae_explorer.core import runfiles as rf
 from vae_explorer.core.config import (
     ARCHS,
     DEVICES,
@@ -71,7 +72,7 @@ TRAIN_OPTIONS = (
     "val_every",
     "checkpoint_seconds",
 )
-RUN_FILES = ("model.pt", "last.pt", "metrics.csv")
+RUN_FILES = (rf.MODEL, rf.LAST, rf.METRICS)
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -261,10 +262,10 @@ def _base_config(args: argparse.Namespace) -> RunConfig:
 
 RUN_OUTPUTS = (
     *RUN_FILES,
-    "config.json",
-    "test_loss.txt",
-    "outcome.json",
-    "evaluation.json",
+    rf.CONFIG,
+    rf.TEST_LOSS,
+    rf.OUTCOME,
+    rf.EVALUATION,
     *RUN_FIGURE_FILES,
 )
 

@@ -42,7 +42,7 @@ from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.app.panels.base import Panel
 from vae_explorer.core.evaluation import REFERENCES
 from vae_explorer.core.metrics import METRICS, csv_header, csv_row
-from vae_explorer.core.runfiles import EVALUATION, FileProblem, read_evaluation
+from vae_explorer.core.runfiles import EVALUATION, MODEL, FileProblem, read_evaluation
 
 
 # the model, its epoch, then core.metrics' table: every metric there is a column here
@@ -447,7 +447,7 @@ class EvaluationPanel(Panel):
         from vae_explorer.core.runs import is_run_folder
 
         checkpoint = results.get("checkpoint")
-        if not isinstance(checkpoint, str) or Path(checkpoint).name != "model.pt":
+        if not isinstance(checkpoint, str) or Path(checkpoint).name != MODEL:
             return ""
         folder = Path(checkpoint).parent
         if not is_run_folder(folder):
