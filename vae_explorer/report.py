@@ -575,11 +575,12 @@ def component_label(k: int, weight: float, evaluation: dict[str, Any] | None) ->
     return text + f"\ndigit {c['dominant_digit']}{purity}"
 
 
-def model_figures(run: RunSummary) -> ModelFigures:
-    """Load the run's model.pt and draw its samples, components, an interpolation and the latent map."""
+def model_figures(run: RunSummary, accept_unchecked: bool = False) -> ModelFigures:
+    """Load the run's model.pt and draw its samples, components, an interpolation and the latent map
+    (one saved before the whole-content checksum only with `accept_unchecked`)."""
     import torch
 
-    from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
+    from vae_explorer.core.checkpoint import CheckpointError, UncheckedCheckpoint, load_checkpoint
     from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, load_splits, model_input
     from vae_explorer.core.explore import (
         MAX_COMPONENT_ROWS,
@@ -594,7 +595,13 @@ def model_figures(run: RunSummary) -> ModelFigures:
     side = run.config.model.image_size if run.config else 28
     out = ModelFigures(run, side)
     try:
-        model, config, _ = load_checkpoint(run.checkpoint)
+        model, config, _ = load_checkpoint(run.checkpoint, accept_unchecked=accept_unchecked)
+    except UncheckedCheckpoint:
+        out.notes.append(
+            "model.pt was saved before checkpoints carried a checksum of their whole content, so its "
+            "figures are left out (`vae-explorer report --accept-unchecked` draws them)"
+        )
+        return out
     except CheckpointError as exc:
         out.notes.append(f"model.pt could not be read: {exc}")
         return out
@@ -732,9 +739,13 @@ def unreadable_text(run: RunSummary) -> str:
 
 
 def build_document(
-    runs: Sequence[RunSummary], all_runs: bool = False, now: float | None = None
+    runs: Sequence[RunSummary],
+    all_runs: bool = False,
+    now: float | None = None,
+    accept_unchecked: bool = False,
 ) -> list[Block]:
-    """The report's blocks; unreadable runs among `runs` are named in the summary and left out."""
+    """The report's blocks; unreadable runs among `runs` are named in the summary and left out.
+    `accept_unchecked`: draw the figures of checkpoints saved before the whole-content checksum."""
     runs, unreadable = readable_runs(runs)
     if not runs:
         problems = "; ".join(unreadable_text(r) for r in unreadable[:5])
@@ -816,7 +827,7 @@ def build_document(
                 f"Samples and latent space of the best run, {run_label(run)}: validation nll "
                 f"{_num(run.best_val)} at epoch {run.best_epoch}"
             )
-        blocks += model_blocks(model_figures(run), heading)
+        blocks += model_blocks(model_figures(run, accept_unchecked), heading)
     return blocks
 
 
@@ -1176,13 +1187,15 @@ def html_report(blocks: Sequence[Block], title: str = "Training report") -> str:
 
 
 # -- the report file ---------------------------------------------------------------------------------------
-def write_report(runs: Sequence[RunSummary], out: str | Path, all_runs: bool = False) -> Path:
+def write_report(
+    runs: Sequence[RunSummary], out: str | Path, all_runs: bool = False, accept_unchecked: bool = False
+) -> Path:
     """Write the report of `runs` to `out` (.pdf or .html), atomically; returns its path."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
         raise ReportError(f"a report is a .pdf or .html file, not {out.name!r}")
-    blocks = build_document(runs, all_runs)
+    blocks = build_document(runs, all_runs, accept_unchecked=accept_unchecked)
     if suffix == ".html":
         return atomic_write_text(out, html_report(blocks))
     return atomic_write(out, lambda fh: write_pdf(blocks, fh))

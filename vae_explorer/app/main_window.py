@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
 
         self.service = InferenceService(self)
         self.service.load_failed.connect(self._on_load_failed)
+        self.service.load_unchecked.connect(self._on_load_unchecked)
         self.service.model_loaded.connect(self._on_model_loaded)
         self.service.job_failed.connect(lambda key, msg: self.statusBar().showMessage(f"{key}: {msg}", 8000))
         self.controller = TrainingController(self)
@@ -689,6 +690,20 @@ class MainWindow(QMainWindow):
 
         # after the panels have taken the new model, so the dialog is not shown over stale figures
         QTimer.singleShot(0, self, lambda: ask.warn(self, "Test images not found", text))
+
+    @Slot(str, str)
+    def _on_load_unchecked(self, path: str, name: str) -> None:
+        """A checkpoint saved by a vae-explorer from before the whole-content checksum: the user
+        decides whether to open it unchecked (a damaged byte in it could not be told)."""
+        text = (
+            f"{path} was saved by an earlier version of vae-explorer, before checkpoints carried a "
+            "checksum of their whole content, so a damaged byte in it cannot be detected.\n\n"
+            "Open it anyway? (The file is not changed.)"
+        )
+        if ask.confirm(self, "Checkpoint without a checksum", text):
+            self.service.load_checkpoint(path, name, accept_unchecked=True)
+        else:
+            self.statusBar().showMessage("Checkpoint not loaded", 5000)
 
     @Slot(str, str)
     def _on_load_failed(self, path: str, message: str) -> None:
