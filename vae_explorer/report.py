@@ -32,6 +32,7 @@ import numpy as np
 from vae_explorer import __version__, figures, report_sweep
 from vae_explorer.core.atomic import atomic_write, atomic_write_text
 from vae_explorer.core.config import ConfigError, RunConfig, format_lr, nll_label
+from vae_explorer.core.metrics import METRICS, Metric
 from vae_explorer.core.runfiles import clean_text, drawable
 from vae_explorer.core.runs import (
     RunSummary,
@@ -324,46 +325,32 @@ def settings_tables(runs: Sequence[RunSummary]) -> list[Table]:
 
 
 def _evaluation_cells(run: RunSummary) -> list[str]:
-    """IW-NLL, FID, IS, components in use, active units."""
+    """Each metric of the evaluation past the test negative ELBO (core.metrics' table: IW-NLL,
+    the bound's gap, FID, IS, components in use, active units), written as everywhere else."""
     e = run.evaluation
+    shown = _evaluation_metrics()
     if e is None:
-        return ["not evaluated (no evaluation.json)"] + ["not evaluated"] * 4
-    iw = _num(e.get("iw_nll"))
-    if iw is not None:
-        stderr = _num(e.get("iw_nll_stderr"))
-        iw += (f" ± {stderr}" if stderr is not None else "") + f" (S={e.get('iw_samples')})"
-    fid = _num(e.get("fid"), 1)
-    if fid is not None and _num(e.get("fid_floor"), 1) is not None:
-        fid += f" (floor {_num(e.get('fid_floor'), 1)})"
-    inception = _num(e.get("inception_score"), 3)
-    if inception is not None and _num(e.get("inception_score_std"), 3) is not None:
-        inception += f" ± {_num(e.get('inception_score_std'), 3)}"
-    k = run.config.model.components if run.config else "?"
-    used = e.get("components_in_use")
-    active = e.get("active_units")
+        return ["not evaluated (no evaluation.json)"] + ["not evaluated"] * (len(shown) - 1)
+    return [m.text(e) or "not computed" for m in shown]
+
+
+def _evaluation_metrics() -> list[Metric]:
+    """The metrics of the results table past its own row of the test negative ELBO (that comes
+    from metrics.csv, or from the evaluation when metrics.csv lacks it)."""
+    return [m for m in METRICS if m.key != "neg_elbo"]
+
+
+def result_rows() -> list[str]:
     return [
-        iw or "not computed",
-        fid or "not computed",
-        inception or "not computed",
-        f"{used} of {k}" if used is not None else "not computed",
-        f"{active} of {e.get('latent_dim', '?')}" if active is not None else "not computed",
+        "learning rate",
+        "epochs run",
+        "status",
+        "why it ended",
+        "training time",
+        "best validation nll",
+        "test negative ELBO",
+        *(f"{m.label} ({m.unit})" if m.unit else m.label for m in _evaluation_metrics()),
     ]
-
-
-RESULT_ROWS = (
-    "learning rate",
-    "epochs run",
-    "status",
-    "why it ended",
-    "training time",
-    "best validation nll",
-    "test negative ELBO",
-    "IW-NLL ± stderr (samples)",
-    "FID (floor)",
-    "Inception Score ± std",
-    "components in use",
-    "active latent units",
-)
 
 
 def result_tables(runs: Sequence[RunSummary]) -> list[Table]:
@@ -388,7 +375,7 @@ def result_tables(runs: Sequence[RunSummary]) -> list[Table]:
                     *_evaluation_cells(run),
                 ]
             )
-        rows = [[label, *(col[i] for col in columns)] for i, label in enumerate(RESULT_ROWS)]
+        rows = [[label, *(col[i] for col in columns)] for i, label in enumerate(result_rows())]
         marked = {(i, c + 1) for c, run in enumerate(chunk) if diverged(run) for i in (2, 3)}
         tables.append(Table(["", *(r.name for r in chunk)], rows, marked))
     return tables
@@ -599,11 +586,12 @@ def component_label(k: int, weight: float, evaluation: dict[str, Any] | None) ->
     return text + f"\ndigit {c['dominant_digit']}{purity}"
 
 
-def model_figures(run: RunSummary) -> ModelFigures:
-    """Load the run's model.pt and draw its samples, components, an interpolation and the latent map."""
+def model_figures(run: RunSummary, accept_unchecked: bool = False) -> ModelFigures:
+    """Load the run's model.pt and draw its samples, components, an interpolation and the latent map
+    (one saved before the whole-content checksum only with `accept_unchecked`)."""
     import torch
 
-    from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
+    from vae_explorer.core.checkpoint import CheckpointError, UncheckedCheckpoint, load_checkpoint
     from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, load_splits, model_input
     from vae_explorer.core.explore import (
         MAX_COMPONENT_ROWS,
@@ -618,7 +606,13 @@ def model_figures(run: RunSummary) -> ModelFigures:
     side = run.config.model.image_size if run.config else 28
     out = ModelFigures(run, side)
     try:
-        model, config, _ = load_checkpoint(run.checkpoint)
+        model, config, _ = load_checkpoint(run.checkpoint, accept_unchecked=accept_unchecked)
+    except UncheckedCheckpoint:
+        out.notes.append(
+            "model.pt was saved before checkpoints carried a checksum of their whole content, so its "
+            "figures are left out (`vae-explorer report --accept-unchecked` draws them)"
+        )
+        return out
     except CheckpointError as exc:
         out.notes.append(f"model.pt could not be read: {exc}")
         return out
@@ -774,8 +768,10 @@ def build_document(
     all_runs: bool = False,
     now: float | None = None,
     sweeps: Sequence[Path] = (),
+    accept_unchecked: bool = False,
 ) -> list[Block]:
-    """The report's blocks; unreadable runs among `runs` are named in the summary and left out."""
+    """The report's blocks; unreadable runs among `runs` are named in the summary and left out.
+    `accept_unchecked`: draw the figures of checkpoints saved before the whole-content checksum."""
     runs, unreadable = readable_runs(runs)
     if not runs:
         problems = "; ".join(unreadable_text(r) for r in unreadable[:5])
@@ -859,7 +855,7 @@ def build_document(
                 f"Samples and latent space of the best run, {run_label(run)}: validation nll "
                 f"{_num(run.best_val)} at epoch {run.best_epoch}"
             )
-        blocks += model_blocks(model_figures(run), heading)
+        blocks += model_blocks(model_figures(run, accept_unchecked), heading)
     return blocks
 
 
@@ -1220,7 +1216,11 @@ def html_report(blocks: Sequence[Block], title: str = "Training report") -> str:
 
 # -- the report file ---------------------------------------------------------------------------------------
 def write_report(
-    runs: Sequence[RunSummary], out: str | Path, all_runs: bool = False, sweeps: Sequence[Path] = ()
+    runs: Sequence[RunSummary],
+    out: str | Path,
+    all_runs: bool = False,
+    sweeps: Sequence[Path] = (),
+    accept_unchecked: bool = False,
 ) -> Path:
     """Write the report of `runs` to `out` (.pdf or .html), atomically; returns its path. Each of
     `sweeps` (sweep folders) gets a section of its own."""
@@ -1228,7 +1228,7 @@ def write_report(
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
         raise ReportError(f"a report is a .pdf or .html file, not {out.name!r}")
-    blocks = build_document(runs, all_runs, sweeps=sweeps)
+    blocks = build_document(runs, all_runs, sweeps=sweeps, accept_unchecked=accept_unchecked)
     if suffix == ".html":
         return atomic_write_text(out, html_report(blocks))
     return atomic_write(out, lambda fh: write_pdf(blocks, fh))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import cli
+from faulthelpers import cli
 
 from vae_explorer.cli import main
 

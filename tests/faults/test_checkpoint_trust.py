@@ -9,7 +9,7 @@ import json
 
 import pytest
 import torch
-from conftest import one_line_error, snapshot
+from faulthelpers import one_line_error, snapshot
 
 from vae_explorer.cli import main
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint, read_checkpoint

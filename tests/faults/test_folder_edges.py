@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import torch
-from conftest import FAST, copy_run, one_line_error, snapshot
+from faulthelpers import FAST, copy_run, one_line_error, snapshot
 
 from vae_explorer.cli import main
 from vae_explorer.core import events as ev

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, cli, one_line_error
+from faulthelpers import FAST, cli, one_line_error
 
 from vae_explorer.cli import main
 

@@ -5,35 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
+
+from helpers import cli, tiny
 
 from vae_explorer.core.checkpoint import read_checkpoint, run_config_of
 
-TINY = [
-    "--limit-train",
-    "320",
-    "--limit-val",
-    "128",
-    "--limit-test",
-    "128",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-]
-
-
-def cli(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "vae_explorer", *args],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+TINY = tiny(train=320, val=128, test=128, threads=1)
 
 
 def test_a_second_writer_is_refused_and_the_first_keeps_its_folder(tmp_path):

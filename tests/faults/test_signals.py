@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import FAST, cli
+from faulthelpers import FAST, cli
 
 from vae_explorer.core import events as ev
 from vae_explorer.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig

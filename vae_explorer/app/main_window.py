@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
+from vae_explorer.core import runfiles as rf
 from vae_explorer.core.atomic import WriteError, atomic_copy
 from vae_explorer.core.config import format_lr
 from vae_explorer.core.device import gpu_name
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
 
         self.service = InferenceService(self)
         self.service.load_failed.connect(self._on_load_failed)
+        self.service.load_unchecked.connect(self._on_load_unchecked)
         self.service.model_loaded.connect(self._on_model_loaded)
         self.service.job_failed.connect(lambda key, msg: self.statusBar().showMessage(f"{key}: {msg}", 8000))
         self.controller = TrainingController(self)
@@ -263,8 +265,8 @@ class MainWindow(QMainWindow):
         path = cls._dropped_path(event)
         if path is None:
             return None
-        if path.is_dir() and (path / "model.pt").is_file():
-            return str(path / "model.pt")
+        if path.is_dir() and (path / rf.MODEL).is_file():
+            return str(path / rf.MODEL)
         if path.suffix == ".pt" and path.is_file():
             return str(path)
         return None
@@ -663,7 +665,7 @@ class MainWindow(QMainWindow):
             ask.inform(self, "Save checkpoint", "There is no model yet: train or open one first.")
             return None
         if not path:
-            path, _ = ask.save_file(self, "Save checkpoint as", "model.pt", "Checkpoints (*.pt)")
+            path, _ = ask.save_file(self, "Save checkpoint as", rf.MODEL, "Checkpoints (*.pt)")
             if not path:
                 return None
         target = Path(path)
@@ -709,6 +711,20 @@ class MainWindow(QMainWindow):
 
         # after the panels have taken the new model, so the dialog is not shown over stale figures
         QTimer.singleShot(0, self, lambda: ask.warn(self, "Test images not found", text))
+
+    @Slot(str, str)
+    def _on_load_unchecked(self, path: str, name: str) -> None:
+        """A checkpoint saved by a vae-explorer from before the whole-content checksum: the user
+        decides whether to open it unchecked (a damaged byte in it could not be told)."""
+        text = (
+            f"{path} was saved by an earlier version of vae-explorer, before checkpoints carried a "
+            "checksum of their whole content, so a damaged byte in it cannot be detected.\n\n"
+            "Open it anyway? (The file is not changed.)"
+        )
+        if ask.confirm(self, "Checkpoint without a checksum", text):
+            self.service.load_checkpoint(path, name, accept_unchecked=True)
+        else:
+            self.statusBar().showMessage("Checkpoint not loaded", 5000)
 
     @Slot(str, str)
     def _on_load_failed(self, path: str, message: str) -> None:

@@ -122,36 +122,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-ROWS = (
-    ("test negative ELBO (nats)", "neg_elbo"),
-    ("  reconstruction -E log p(x|z)", "reconstruction"),
-    ("  KL-like E[log q(z|x) - log p(z)]", "kl"),
-    ("IW-NLL (nats)", "iw_nll"),
-    ("  standard error", "iw_nll_stderr"),
-    ("  importance samples", "iw_samples"),
-    ("  ELBO - IW gap", "gap"),
-    ("active units", "active_units"),
-    ("mixture components in use", "components_in_use"),
-    ("FID (classifier features)", "fid"),
-    ("  floor: training vs test images", "fid_floor"),
-    ("Inception Score (classifier labels)", "inception_score"),
-    ("  standard deviation over 10 splits", "inception_score_std"),
-)
+# lines a metric's own line is followed by, in this table only
+DETAILS = {
+    "neg_elbo": (
+        ("  reconstruction -E log p(x|z)", "reconstruction"),
+        ("  KL-like E[log q(z|x) - log p(z)]", "kl"),
+    ),
+}
 
 
 def format_table(result: dict) -> str:
-    """The figures as aligned text lines; what was not asked for is left out."""
+    """The figures as aligned text lines, one per metric of core.metrics' table (written as the
+    app and the report write them); what was not asked for is left out."""
+    from vae_explorer.core.metrics import METRICS
+
     lines = [
         f"{result['checkpoint']} (epoch {result['epoch']}), {result['images']} {result['dataset']} test images"
     ]
-    for label, key in ROWS:
-        value = result.get(key)
-        if value is None:
+    for m in METRICS:
+        text = m.text(result)
+        if text is None:
             continue
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        if key == "active_units":
-            text += f" of {result['latent_dim']}"
+        label = f"{m.label} ({m.unit})" if m.unit else m.label
         lines.append(f"{label:<38} {text}")
+        for detail, key in DETAILS.get(m.key, ()):
+            value = result.get(key)
+            if isinstance(value, (int, float)):
+                lines.append(f"{detail:<38} {value:,.{m.digits}f}")
     if result.get("class_histogram") is not None:
         lines.append(
             f"{'generated digits per class (0-9)':<38} {' '.join(str(c) for c in result['class_histogram'])}"

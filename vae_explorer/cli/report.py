@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .args import UserError, output_file
+from .args import UserError, add_accept_unchecked, output_file
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +28,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="draw the samples, components, interpolation and latent map of every run with a model.pt "
         "(default: of the best run only)",
     )
+    add_accept_unchecked(r)
     r.set_defaults(func=cmd_report, command_parser=r)
 
 
@@ -51,7 +52,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     for run in unreadable:
         print(f"warning: left out {unreadable_text(run)}", file=sys.stderr)
     try:
-        write_report(runs, out, all_runs=args.all_runs, sweeps=sweep_folders(args.runs))
+        write_report(
+            runs,
+            out,
+            all_runs=args.all_runs,
+            sweeps=sweep_folders(args.runs),
+            accept_unchecked=args.accept_unchecked,
+        )
     except ReportError as exc:  # a WriteError goes on: exit code 1, like every write error
         raise UserError(str(exc)) from None
     n = len(readable)

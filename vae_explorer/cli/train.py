@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from vae_explorer.core import runfiles as rf
 from vae_explorer.core.config import (
     ARCHS,
     DEVICES,
@@ -26,6 +27,7 @@ from vae_explorer.core.config import (
     format_lr,
 )
 from vae_explorer.core.events import RunStatus
+from vae_explorer.core.metrics import summary_line
 from vae_explorer.core.runfolder import RUN_FIGURE_FILES
 from vae_explorer.core.runlock import LOCK_NAME
 from vae_explorer.figures import COMPARISON_FIGURE, COMPARISON_FILES
@@ -70,7 +72,7 @@ TRAIN_OPTIONS = (
     "val_every",
     "checkpoint_seconds",
 )
-RUN_FILES = ("model.pt", "last.pt", "metrics.csv")
+RUN_FILES = (rf.MODEL, rf.LAST, rf.METRICS)
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -260,10 +262,10 @@ def _base_config(args: argparse.Namespace) -> RunConfig:
 
 RUN_OUTPUTS = (
     *RUN_FILES,
-    "config.json",
-    "test_loss.txt",
-    "outcome.json",
-    "evaluation.json",
+    rf.CONFIG,
+    rf.TEST_LOSS,
+    rf.OUTCOME,
+    rf.EVALUATION,
     *RUN_FIGURE_FILES,
 )
 
@@ -540,25 +542,11 @@ class EventPrinter:
         elif isinstance(event, ev.Evaluated):
             self.progress.clear()
             if "error" not in event.results:
-                say(f"evaluation: {evaluation_summary(event.results)}")
+                say(f"evaluation: {summary_line(event.results)}")
             for note in event.results.get("notes", []):
                 print(f"note: {note}", file=sys.stderr)
         elif isinstance(event, ev.QueueFinished) and event.written:
             say(f"wrote {event.written[0]} and .pdf")
-
-
-def evaluation_summary(r: dict) -> str:
-    """One line of the end-of-run figures."""
-    parts = [f"test neg ELBO={r['neg_elbo']:.4f}"]
-    if r.get("iw_nll") is not None:
-        parts.append(f"IW-NLL={r['iw_nll']:.4f} ± {r['iw_nll_stderr']:.4f} (S={r['iw_samples']})")
-    if r.get("fid") is not None:
-        parts.append(f"FID={r['fid']:.3f} (floor {r['fid_floor']:.3f})")
-    if r.get("inception_score") is not None:
-        parts.append(f"IS={r['inception_score']:.3f} ± {r['inception_score_std']:.3f}")
-    parts.append(f"components in use {r['components_in_use']}/{len(r['components'])}")
-    parts.append(f"active units {r['active_units']}/{r['latent_dim']}")
-    return ", ".join(parts)
 
 
 def train_images(config: RunConfig) -> int:

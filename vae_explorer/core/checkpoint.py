@@ -41,6 +41,11 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, corrupt, or not one of ours."""
 
 
+class UncheckedCheckpoint(CheckpointError):
+    """A checkpoint saved before the whole-content checksum: it loads only when the user accepts
+    it unchecked (the CLI's --accept-unchecked, a question in the app)."""
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     weights: dict[str, torch.Tensor],
@@ -187,7 +192,7 @@ def read_checkpoint(path: str | os.PathLike, accept_unchecked: bool = False) -> 
     if version == VERSION:
         _check_content(payload, path)
     elif not accept_unchecked:
-        raise CheckpointError(
+        raise UncheckedCheckpoint(
             f"{path} was saved by an older vae-explorer, without a checksum over its settings, metrics "
             "and optimiser state, so a damaged byte there cannot be told; pass --accept-unchecked to "
             "load it anyway"

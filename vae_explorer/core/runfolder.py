@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from . import events as ev
+from . import runfiles as rf
 from .atomic import atomic_write_text
 from .checkpoint import HISTORY_FIELDS, save_checkpoint
 from .config import RunConfig
@@ -35,7 +36,7 @@ FIGURE_FORMATS = (".png", ".pdf")
 RUN_FIGURE_FILES = tuple(f"{name}{suffix}" for name in RUN_FIGURES for suffix in FIGURE_FORMATS)
 # what a run's end writes: a resumed run removes these of the run it continues as it starts, so
 # that nobody reads the earlier run's outcome, figures or test nll as the new run's
-RESULT_FILES = (OUTCOME_FILE, "evaluation.json", "test_loss.txt", *RUN_FIGURE_FILES)
+RESULT_FILES = (OUTCOME_FILE, rf.EVALUATION, rf.TEST_LOSS, *RUN_FIGURE_FILES)
 
 
 def metrics_csv(history: list[dict[str, float]]) -> str:
@@ -70,8 +71,8 @@ class RunFolderWriter:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if self.history:
                 self.invalidate_results()
-            self._text("config.json", event.config.to_json() + "\n")
-            if self.best_weights is not None and self.history and not (self.run_dir / "model.pt").exists():
+            self._text(rf.CONFIG, event.config.to_json() + "\n")
+            if self.best_weights is not None and self.history and not (self.run_dir / rf.MODEL).exists():
                 # resumed into another folder: the best model so far goes there too
                 best = min(self.history, key=lambda h: h["val_nll"])
                 epoch = int(best["epoch"])
@@ -82,14 +83,14 @@ class RunFolderWriter:
                     "stale_epochs": 0,
                     "epoch": epoch,
                 }
-                self._checkpoint("model.pt", self.best_weights, metrics)
+                self._checkpoint(rf.MODEL, self.best_weights, metrics)
             if self.history:
-                self._text("metrics.csv", metrics_csv(self.history))
+                self._text(rf.METRICS, metrics_csv(self.history))
         elif isinstance(event, ev.StepChosen):
             self.step = event.text()
         elif isinstance(event, ev.EpochEnd):
             self.history.append(event.record())
-            self._text("metrics.csv", metrics_csv(self.history))
+            self._text(rf.METRICS, metrics_csv(self.history))
         elif isinstance(event, ev.NewBest):
             self.best_weights = event.weights
             metrics = {
@@ -99,12 +100,12 @@ class RunFolderWriter:
                 "stale_epochs": 0,
                 "epoch": event.epoch,
             }
-            self._checkpoint("model.pt", event.weights, metrics)
+            self._checkpoint(rf.MODEL, event.weights, metrics)
         elif isinstance(event, ev.TrainingState):
-            self._checkpoint("last.pt", event.weights, event.metrics, event.optimizer, event.rng)
+            self._checkpoint(rf.LAST, event.weights, event.metrics, event.optimizer, event.rng)
         elif isinstance(event, ev.RunFinished):
             if event.test_nll is not None:
-                self._text("test_loss.txt", f"{event.test_nll:.4f}\n")
+                self._text(rf.TEST_LOSS, f"{event.test_nll:.4f}\n")
             record = outcome_record(event, device=self.device, training_step=self.step)
             self._text(OUTCOME_FILE, json.dumps(record, indent=2) + "\n")
             drawable = self.best_weights is not None and self.real_images is not None
@@ -114,7 +115,7 @@ class RunFolderWriter:
                 )
 
         elif isinstance(event, ev.Evaluated):
-            self._text("evaluation.json", json.dumps(event.results, indent=2) + "\n")
+            self._text(rf.EVALUATION, json.dumps(event.results, indent=2) + "\n")
 
     def invalidate_results(self) -> None:
         """Remove the end-of-run results (outcome, evaluation, test nll, figures) of the run this

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from . import events as ev
+from . import runfiles as rf
 from .checkpoint import CheckpointError, load_model_state, read_checkpoint, run_config_of
 from .config import ConfigError, RunConfig, prior_kind
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
@@ -310,7 +311,7 @@ class Trainer(Controlled):
 
     @property
     def checkpoint_path(self) -> str | None:
-        return str(self.run_dir / "model.pt") if self.run_dir is not None else None
+        return str(self.run_dir / rf.MODEL) if self.run_dir is not None else None
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> ev.RunFinished:
@@ -599,7 +600,7 @@ class Trainer(Controlled):
             self.best_weights = _cpu_copy(self.model.state_dict())
             if self.best_epoch != self.start_epoch - 1:
                 # resumed from the last state: the best weights are in model.pt beside it
-                best = Path(path).with_name("model.pt")
+                best = Path(path).with_name(rf.MODEL)
                 if not best.is_file() or best == Path(path):
                     raise CheckpointError(
                         f"cannot resume from {path}: its best model (epoch {self.best_epoch}) "
