@@ -365,6 +365,8 @@ class EvaluationPanel(Panel):
                 self.set_notice(escape(f"The saved evaluation is not shown: {exc}"))
                 return
             if results is not None and results.get("checkpoint") in (None, info.checkpoint):
+                if results.get("epoch") is None:  # model.pt's evaluation: the model's epoch
+                    results = {**results, "epoch": info.epoch}
                 self.add_result(self._name(info), results)
 
     @staticmethod
