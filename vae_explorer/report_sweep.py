@@ -113,7 +113,7 @@ def curves_figure(results: list[TrialResult], spec: SweepSpec):
     """The validation curves grouped by setting, on a figure of its own."""
     import matplotlib
 
-    fig = figures.new_figure((6.4, 4.0))  # an Agg figure of its own, no pyplot state
+    fig = figures.new_figure((6.4, 4.0))  # an Agg figure of its own, outside any global state
     ax = fig.subplots()
     settings = list(dict.fromkeys(r.plan.setting for r in results))
     colours = matplotlib.colormaps["tab10" if len(settings) <= 10 else "viridis"]

@@ -7,9 +7,12 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 from helpers import cli, tiny
 
 from vae_explorer.core.checkpoint import read_checkpoint, run_config_of
+
+pytestmark = pytest.mark.slow  # real processes racing for folders: about two minutes
 
 TINY = tiny(train=320, val=128, test=128, threads=1)
 

@@ -12,12 +12,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import helpers
+import pytest
 from helpers import tiny
 
 from vae_explorer.core.checkpoint import load_checkpoint
 
 RUNS = 20
 EPOCHS = 4
+pytestmark = pytest.mark.slow  # twenty runs killed and resumed: minutes
+
 TINY = tiny(train=320, val=64, test=64, hidden=32, threads=1, eval_budget=0)
 
 
