@@ -26,6 +26,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--accept-unchecked",
+        action="store_true",
+        help="load a checkpoint saved before the whole-content checksum (as `vae-explorer evaluate`)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -37,7 +42,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, config, _ = load_checkpoint(args.checkpoint, args.device)
+    model, config, _ = load_checkpoint(args.checkpoint, args.device, args.accept_unchecked)
     splits = load_splits(replace(config.data, limit_train=None, limit_val=None, limit_test=None))
     classifier = load_classifier_for(config.data.dataset, args.device)
     print(

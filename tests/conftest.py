@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -49,6 +50,22 @@ _terminal: int | None = None  # the real stderr, for Qt's fatal messages
 def pytest_configure(config):
     global _terminal
     _terminal = os.dup(2)  # output capture is suspended while plugins are configured
+    _foreground_signals()
+
+
+def _foreground_signals() -> None:
+    """The commands the tests start behave as in a terminal's foreground, where Ctrl-C, SIGTERM
+    and SIGHUP are not ignored. A runner that starts pytest in the background (`&` in a script,
+    nohup) has them ignored, the children would inherit that, and a command keeps an ignored
+    signal ignored: reset here, so that the tests' signals reach the commands."""
+    for name, handler in (
+        ("SIGINT", signal.default_int_handler),
+        ("SIGTERM", signal.SIG_DFL),
+        ("SIGHUP", signal.SIG_DFL),
+    ):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is signal.SIG_IGN:
+            signal.signal(sig, handler)
 
 
 @pytest.fixture(autouse=True)

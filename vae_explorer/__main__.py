@@ -1,5 +1,5 @@
 """`python -m vae_explorer` behaves like the `vae-explorer` command."""
 
-from vae_explorer.cli import main
+from vae_explorer.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

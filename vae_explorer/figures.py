@@ -21,11 +21,10 @@ from matplotlib.figure import Figure
 from vae_explorer.core.atomic import atomic_write
 from vae_explorer.core.config import nll_label
 from vae_explorer.core.grids import tile, to_images
+from vae_explorer.core.runfolder import FIGURE_FORMATS as FORMATS  # each figure in both
+from vae_explorer.core.runfolder import RUN_FIGURES
 
-RUN_FIGURES = ("real_images", "generated_images", "nll_val_curve")
 COMPARISON_FIGURE = "nll_val_curves"
-FORMATS = (".png", ".pdf")  # each figure of a run folder is written in both
-RUN_FIGURE_FILES = tuple(f"{name}{suffix}" for name in RUN_FIGURES for suffix in FORMATS)
 COMPARISON_FILES = tuple(f"{COMPARISON_FIGURE}{suffix}" for suffix in FORMATS)
 SAMPLE_SEED = 0  # the generated images of a run folder are drawn from this seed
 
@@ -135,9 +134,15 @@ def save_image_grid(
         savefig(fig, path, dpi=150)
 
 
-def curves_figure(curves: dict[str, Sequence[tuple[int, float]]], ylabel: str = "nll", log_y: bool = False):
-    """The figure `save_curves` writes: whole-number epoch ticks, and a marker on every point while
-    there are few, so a one-epoch curve is a visible dot above "1"."""
+def curves_figure(
+    curves: dict[str, Sequence[tuple[int, float]]],
+    ylabel: str = "nll",
+    log_y: bool = False,
+    legend: bool = True,
+):
+    """The figure `save_curves` writes: whole-number epoch ticks, and a marker
+    on every point while there are few, so a one-epoch curve is a visible dot above "1".
+    legend=False: the caller draws its own."""
     from matplotlib.ticker import MaxNLocator
 
     fig = new_figure((6.4, 4.0))
@@ -157,7 +162,7 @@ def curves_figure(curves: dict[str, Sequence[tuple[int, float]]], ylabel: str = 
     if log_y:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    if len(curves) > 1:
+    if legend and len(curves) > 1:
         plain_legend(ax.legend(title="learning rate" if all(k.startswith("lr") for k in curves) else None))
     fig.tight_layout()
     return fig

@@ -29,9 +29,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from vae_explorer import __version__, figures
+from vae_explorer import __version__, figures, report_sweep
 from vae_explorer.core.atomic import atomic_write, atomic_write_text
-from vae_explorer.core.config import RunConfig, format_lr, nll_label
+from vae_explorer.core.config import ConfigError, RunConfig, format_lr, nll_label
+from vae_explorer.core.metrics import METRICS, Metric
 from vae_explorer.core.runfiles import clean_text, drawable
 from vae_explorer.core.runs import (
     RunSummary,
@@ -54,6 +55,7 @@ RUNS_PER_TABLE = 5  # columns of runs in one settings or results table; more con
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 TEST_SIZE = 10_000
 LEGEND_NAME = 40  # characters of a run's name in a curve legend
+LEGEND_RUNS = 12  # runs a curve legend names (those of lowest validation nll); the table has all
 DISPLAY_EPOCHS = 5_000  # points per curve, at most; a longer run is drawn from evenly spaced epochs
 HIGHLIGHT = "#fde68a"
 HEADER_FILL = "#e5e7eb"
@@ -78,6 +80,17 @@ def _queue_runs(folder: Path) -> list[RunSummary]:
     return sorted((r for r in runs if r is not None), key=lambda r: (r.lr or 0.0, r.name))
 
 
+def _sweep_runs(folder: Path) -> list[RunSummary]:
+    """The trials of a sweep folder (vae-explorer sweep), in the sweep's order."""
+    if not report_sweep.sweep_folders([folder]):
+        return []
+    try:
+        folders = report_sweep.trial_folders(folder)
+    except ConfigError as exc:
+        raise ReportError(f"{folder}: {exc}") from None
+    return [r for p in folders if (r := read_run(p, folder.parent)) is not None]
+
+
 def collect_runs(folders: Sequence[str | Path]) -> list[RunSummary]:
     """The runs of `folders`, in their order: a run folder is one run, a queue folder (one that
     holds lr_* run folders) its runs by learning rate. Unreadable runs come back too, with their
@@ -90,11 +103,11 @@ def collect_runs(folders: Sequence[str | Path]) -> list[RunSummary]:
             raise ReportError(f"{folder} {what}; give a run folder or a queue folder of lr_* runs")
         folder = Path(os.path.abspath(folder))  # "." gets its own name, not "."
         run = read_run(folder, folder.parent)
-        found = [run] if run is not None else _queue_runs(folder)
+        found = [run] if run is not None else _sweep_runs(folder) or _queue_runs(folder)
         if not found:
             raise ReportError(
-                f"{given} is not a run folder (config.json with metrics.csv or model.pt) "
-                "nor a queue folder of lr_* run folders"
+                f"{given} is not a run folder (config.json with metrics.csv or model.pt), "
+                "a queue folder of lr_* run folders nor a sweep folder with trials"
             )
         for r in found:
             runs.setdefault(r.key, r)
@@ -312,46 +325,32 @@ def settings_tables(runs: Sequence[RunSummary]) -> list[Table]:
 
 
 def _evaluation_cells(run: RunSummary) -> list[str]:
-    """IW-NLL, FID, IS, components in use, active units."""
+    """Each metric of the evaluation past the test negative ELBO (core.metrics' table: IW-NLL,
+    the bound's gap, FID, IS, components in use, active units), written as everywhere else."""
     e = run.evaluation
+    shown = _evaluation_metrics()
     if e is None:
-        return ["not evaluated (no evaluation.json)"] + ["not evaluated"] * 4
-    iw = _num(e.get("iw_nll"))
-    if iw is not None:
-        stderr = _num(e.get("iw_nll_stderr"))
-        iw += (f" ± {stderr}" if stderr is not None else "") + f" (S={e.get('iw_samples')})"
-    fid = _num(e.get("fid"), 1)
-    if fid is not None and _num(e.get("fid_floor"), 1) is not None:
-        fid += f" (floor {_num(e.get('fid_floor'), 1)})"
-    inception = _num(e.get("inception_score"), 3)
-    if inception is not None and _num(e.get("inception_score_std"), 3) is not None:
-        inception += f" ± {_num(e.get('inception_score_std'), 3)}"
-    k = run.config.model.components if run.config else "?"
-    used = e.get("components_in_use")
-    active = e.get("active_units")
+        return ["not evaluated (no evaluation.json)"] + ["not evaluated"] * (len(shown) - 1)
+    return [m.text(e) or "not computed" for m in shown]
+
+
+def _evaluation_metrics() -> list[Metric]:
+    """The metrics of the results table past its own row of the test negative ELBO (that comes
+    from metrics.csv, or from the evaluation when metrics.csv lacks it)."""
+    return [m for m in METRICS if m.key != "neg_elbo"]
+
+
+def result_rows() -> list[str]:
     return [
-        iw or "not computed",
-        fid or "not computed",
-        inception or "not computed",
-        f"{used} of {k}" if used is not None else "not computed",
-        f"{active} of {e.get('latent_dim', '?')}" if active is not None else "not computed",
+        "learning rate",
+        "epochs run",
+        "status",
+        "why it ended",
+        "training time",
+        "best validation nll",
+        "test negative ELBO",
+        *(f"{m.label} ({m.unit})" if m.unit else m.label for m in _evaluation_metrics()),
     ]
-
-
-RESULT_ROWS = (
-    "learning rate",
-    "epochs run",
-    "status",
-    "why it ended",
-    "training time",
-    "best validation nll",
-    "test negative ELBO",
-    "IW-NLL ± stderr (samples)",
-    "FID (floor)",
-    "Inception Score ± std",
-    "components in use",
-    "active latent units",
-)
 
 
 def result_tables(runs: Sequence[RunSummary]) -> list[Table]:
@@ -376,7 +375,7 @@ def result_tables(runs: Sequence[RunSummary]) -> list[Table]:
                     *_evaluation_cells(run),
                 ]
             )
-        rows = [[label, *(col[i] for col in columns)] for i, label in enumerate(RESULT_ROWS)]
+        rows = [[label, *(col[i] for col in columns)] for i, label in enumerate(result_rows())]
         marked = {(i, c + 1) for c, run in enumerate(chunk) if diverged(run) for i in (2, 3)}
         tables.append(Table(["", *(r.name for r in chunk)], rows, marked))
     return tables
@@ -448,7 +447,9 @@ def _shown_history(run: RunSummary):
 
 def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
     """A maker of figures.curves_figure with the validation curves, the training curves dashed in
-    the same colours and a star on each best epoch; None when no run finished an epoch."""
+    the same colours and a star on each best epoch; None when no run finished an epoch. Every
+    curve has a colour of its own; the legend names the LEGEND_RUNS runs of lowest validation nll
+    and says how many more there are, so that it stays within the plot however many runs."""
     labels = differing_settings(list(runs))
     drawn = [r for r in runs if drawable(r.history.val_nll).any()]
     if not drawn:
@@ -458,22 +459,34 @@ def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
         name = clean_text(run.name, LEGEND_NAME)
         return f"{name}: {labels[run.key]}" if labels.get(run.key) else name
 
+    names: dict[str, str] = {}  # run key -> its label, made unique (one curve each)
+    for run in drawn:
+        text, n = label(run), 1
+        while text in names.values():
+            n += 1
+            text = f"{label(run)} ({n})"
+        names[run.key] = text
+
     def make():
         from matplotlib.lines import Line2D
 
         shown = {r.key: _shown_history(r) for r in drawn}
-        val = {label(r): _finite(shown[r.key].epoch, shown[r.key].val_nll) for r in drawn}
-        train = {label(r): _finite(shown[r.key].epoch, shown[r.key].train_loss) for r in drawn}
+        val = {names[r.key]: _finite(shown[r.key].epoch, shown[r.key].val_nll) for r in drawn}
+        train = {names[r.key]: _finite(shown[r.key].epoch, shown[r.key].train_loss) for r in drawn}
         values = [v for points in (*val.values(), *train.values()) for _, v in points]
         log_y = min(values) > 0 and max(values) / min(values) > 20
         likelihoods = {r.config.model.likelihood for r in drawn if r.config is not None}
         ylabel = nll_label(likelihoods.pop()) if len(likelihoods) == 1 else "nll (nats)"
-        fig = figures.curves_figure(val, ylabel, log_y)
+        fig = figures.curves_figure(val, ylabel, log_y, legend=False)
         ax = fig.axes[0]
-        handles = []
-        for line, run in zip(ax.get_lines(), drawn):
+        lines = dict(zip((r.key for r in drawn), ax.get_lines()))
+        for line, colour in zip(lines.values(), _curve_colours(len(drawn))):
+            if colour is not None:
+                line.set_color(colour)
+        for run in drawn:
+            line = lines[run.key]
             colour = line.get_color()
-            points = train[label(run)]
+            points = train[names[run.key]]
             if points:
                 ax.plot(*zip(*points), linestyle="--", linewidth=1.2, color=colour, alpha=0.8)
             if math.isfinite(run.best_val):
@@ -487,8 +500,14 @@ def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
                     linestyle="none",
                     zorder=5,
                 )
-            line.set_label(label(run))
-            handles.append(line)
+            line.set_label(names[run.key])
+        best_first = sorted(drawn, key=lambda r: r.best_val if math.isfinite(r.best_val) else math.inf)
+        handles = [lines[r.key] for r in best_first[:LEGEND_RUNS]]
+        if len(drawn) > LEGEND_RUNS:
+            more = len(drawn) - LEGEND_RUNS
+            handles.append(
+                Line2D([], [], linestyle="none", label=f"… and {more} more runs (each in the table)")
+            )
         handles += [
             Line2D([], [], color="grey", linestyle="--", label="training loss (dashed)"),
             Line2D(
@@ -502,11 +521,21 @@ def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
                 label="best epoch",
             ),
         ]
-        figures.plain_legend(ax.legend(handles=handles, fontsize=8))
+        figures.plain_legend(ax.legend(handles=handles, fontsize=8 if len(handles) <= 8 else 6))
         ax.set_title("validation nll per epoch (solid), training loss (dashed)", fontsize=10)
         return fig
 
     return make
+
+
+def _curve_colours(n: int) -> list:
+    """A colour for each of n curves: matplotlib's own ten while they suffice (None: keep it),
+    else n evenly spaced colours of one colour map, so that no two runs share one."""
+    if n <= 10:
+        return [None] * n
+    from matplotlib import colormaps
+
+    return [tuple(c) for c in colormaps["turbo"](np.linspace(0.03, 0.97, n))]
 
 
 # -- the model figures ------------------------------------------------------------------------------------
@@ -557,11 +586,12 @@ def component_label(k: int, weight: float, evaluation: dict[str, Any] | None) ->
     return text + f"\ndigit {c['dominant_digit']}{purity}"
 
 
-def model_figures(run: RunSummary) -> ModelFigures:
-    """Load the run's model.pt and draw its samples, components, an interpolation and the latent map."""
+def model_figures(run: RunSummary, accept_unchecked: bool = False) -> ModelFigures:
+    """Load the run's model.pt and draw its samples, components, an interpolation and the latent map
+    (one saved before the whole-content checksum only with `accept_unchecked`)."""
     import torch
 
-    from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
+    from vae_explorer.core.checkpoint import CheckpointError, UncheckedCheckpoint, load_checkpoint
     from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, load_splits, model_input
     from vae_explorer.core.explore import (
         MAX_COMPONENT_ROWS,
@@ -577,7 +607,13 @@ def model_figures(run: RunSummary) -> ModelFigures:
     side = run.config.model.image_size if run.config else 28
     out = ModelFigures(run, side)
     try:
-        model, config, _ = load_checkpoint(run.checkpoint)
+        model, config, _ = load_checkpoint(run.checkpoint, accept_unchecked=accept_unchecked)
+    except UncheckedCheckpoint:
+        out.notes.append(
+            "model.pt was saved before checkpoints carried a checksum of their whole content, so its "
+            "figures are left out (`vae-explorer report --accept-unchecked` draws them)"
+        )
+        return out
     except CheckpointError as exc:
         out.notes.append(f"model.pt could not be read: {exc}")
         return out
@@ -722,10 +758,29 @@ def unreadable_text(run: RunSummary) -> str:
     return f"{run.folder}: unreadable, {run.problem}"
 
 
+def sweep_blocks(folder: Path) -> list[Block]:
+    """The section of a sweep (report_sweep): its summary, curves by setting, comparison."""
+    try:
+        s = report_sweep.sweep_section(folder)
+    except ConfigError as exc:
+        raise ReportError(f"{folder}: {exc}") from None
+    blocks: list[Block] = [Heading(s.title), Paragraph(s.intro), Table(s.header, s.rows, label_width=2.2)]
+    if s.curves is not None:
+        blocks.append(OwnFigure(s.curves, 4.3, f"{s.title}: curves by setting", s.caption))
+    blocks += [Heading(f"{s.title}: comparison, paired by seed (95% intervals)")]
+    blocks += [Paragraph(line) for line in s.comparison + s.notes]
+    return blocks
+
+
 def build_document(
-    runs: Sequence[RunSummary], all_runs: bool = False, now: float | None = None
+    runs: Sequence[RunSummary],
+    all_runs: bool = False,
+    now: float | None = None,
+    sweeps: Sequence[Path] = (),
+    accept_unchecked: bool = False,
 ) -> list[Block]:
-    """The report's blocks; unreadable runs among `runs` are named in the summary and left out."""
+    """The report's blocks; unreadable runs among `runs` are named in the summary and left out.
+    `accept_unchecked`: draw the figures of checkpoints saved before the whole-content checksum."""
     runs, unreadable = readable_runs(runs)
     if not runs:
         problems = "; ".join(unreadable_text(r) for r in unreadable[:5])
@@ -760,8 +815,10 @@ def build_document(
             if unreadable
             else []
         ),
-        Heading("Settings"),
     ]
+    for folder in sweeps:
+        blocks += sweep_blocks(Path(folder))
+    blocks.append(Heading("Settings"))
     if len(runs) > 1:
         blocks.append(Paragraph("Highlighted: the settings that differ between the runs.", small=True))
     blocks += settings_tables(runs)
@@ -810,7 +867,7 @@ def build_document(
                 f"Samples and latent space of the best run, {run_label(run)}: validation nll "
                 f"{_num(run.best_val)} at epoch {run.best_epoch}"
             )
-        blocks += model_blocks(model_figures(run), heading)
+        blocks += model_blocks(model_figures(run, accept_unchecked), heading)
     return blocks
 
 
@@ -1170,13 +1227,20 @@ def html_report(blocks: Sequence[Block], title: str = "Training report") -> str:
 
 
 # -- the report file ---------------------------------------------------------------------------------------
-def write_report(runs: Sequence[RunSummary], out: str | Path, all_runs: bool = False) -> Path:
-    """Write the report of `runs` to `out` (.pdf or .html), atomically; returns its path."""
+def write_report(
+    runs: Sequence[RunSummary],
+    out: str | Path,
+    all_runs: bool = False,
+    sweeps: Sequence[Path] = (),
+    accept_unchecked: bool = False,
+) -> Path:
+    """Write the report of `runs` to `out` (.pdf or .html), atomically; returns its path. Each of
+    `sweeps` (sweep folders) gets a section of its own."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
         raise ReportError(f"a report is a .pdf or .html file, not {out.name!r}")
-    blocks = build_document(runs, all_runs)
+    blocks = build_document(runs, all_runs, sweeps=sweeps, accept_unchecked=accept_unchecked)
     if suffix == ".html":
         return atomic_write_text(out, html_report(blocks))
     return atomic_write(out, lambda fh: write_pdf(blocks, fh))

@@ -2,8 +2,8 @@
 
 import multiprocessing
 
-from vae_explorer.cli import main
+from vae_explorer.cli import entry
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()  # harmless unless a child process is ever spawned from the bundle
-    raise SystemExit(main())
+    raise SystemExit(entry())

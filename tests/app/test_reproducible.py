@@ -11,9 +11,9 @@ import csv
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
+import helpers
 import pytest
 from apphelpers import show_panels
 
@@ -54,15 +54,7 @@ def val_nll(run_dir: Path) -> list[str]:
 
 
 def cli(*args: str, **popen) -> subprocess.Popen:
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "vae_explorer", "train", *args, *CLI_OPTIONS],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,
-    )
+    return helpers.cli("train", *args, *CLI_OPTIONS, **popen)
 
 
 def run_cli(*args: str) -> str:

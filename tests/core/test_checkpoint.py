@@ -15,6 +15,7 @@ from vae_explorer.core.checkpoint import (
     load_checkpoint,
     read_checkpoint,
     save_checkpoint,
+    signed,
 )
 from vae_explorer.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vae_explorer.core.model import VAE
@@ -42,11 +43,13 @@ def _good(tmp_path, name="good.pt"):
 
 
 def _tampered(tmp_path, name, change):
-    """Load a good checkpoint, change its payload, and save it again with plain torch.save."""
+    """Load a good checkpoint, change its payload, and save it again with plain torch.save, with
+    a checksum that matches the change: a crafted file, which passes the checksum and meets the
+    checks behind it (an unsigned change is refused by the checksum: tests/faults)."""
     payload = torch.load(_good(tmp_path), map_location="cpu", weights_only=True)
     change(payload)
     path = tmp_path / name
-    torch.save(payload, path)
+    torch.save(signed(payload) if isinstance(payload, dict) else payload, path)
     return path
 
 
@@ -264,7 +267,7 @@ def test_a_flipped_byte_in_the_weights_is_refused(tmp_path):
     flipped.write_bytes(bytes(blob))
     changed = torch.load(flipped, weights_only=True)  # torch itself does not notice
     assert not torch.equal(changed["model"]["decoder.net.2.weight"], payload["model"]["decoder.net.2.weight"])
-    with pytest.raises(CheckpointError, match="do not match their checksum") as exc:
+    with pytest.raises(CheckpointError, match="does not match its checksum") as exc:
         load_checkpoint(flipped)
     assert "\n" not in str(exc.value) and "flipped.pt" in str(exc.value)
     assert main(["sample", str(flipped), "--out", str(tmp_path / "s.png")]) == 2

@@ -440,7 +440,7 @@ def test_a_folder_is_not_a_checkpoint(tmp_path, capsys):
 def test_evaluate_with_importance_samples_prints_a_table(trained, capsys):
     assert main(["evaluate", str(trained / "model.pt"), "--limit-test", "50", "--iw-samples", "20"]) == 0
     out = capsys.readouterr().out
-    assert "IW-NLL (nats)" in out and "importance samples" in out and "active units" in out
+    assert "IW-NLL (nats)" in out and "(S=20)" in out and "active latent units" in out
     assert (
         main(["evaluate", str(trained / "model.pt"), "--limit-test", "50", "--iw-samples", "20", "--json"])
         == 0

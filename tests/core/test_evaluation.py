@@ -106,10 +106,17 @@ def test_classifier_problems_become_notes_or_one_line_errors(small, tmp_path, mo
     other = tmp_path / "fashion.pt"
     save_classifier(DigitClassifier(torch.Generator().manual_seed(0)), other, "fashion-mnist")
     monkeypatch.setattr("vae_explorer.core.evaluation.user_classifier_path", lambda d: other)
-    with pytest.raises(ClassifierError, match="trained on fashion-mnist, not mnist"):
-        load_classifier_for("mnist")
+    # the user's classifier of another data set does not hide the bundled one: that is used instead
+    notes: list[str] = []
+    assert isinstance(load_classifier_for("mnist", notes=notes), DigitClassifier)
+    assert len(notes) == 1 and "trained on fashion-mnist, not mnist" in notes[0] and "bundled" in notes[0]
     out = evaluate_with_notes(model, CONFIG, splits, EvaluationRequest(fid=True, inception=True))
-    assert out["fid"] is None and len(out["notes"]) == 1 and "fashion-mnist" in out["notes"][0]
+    assert out["fid"] is not None and len(out["notes"]) == 1 and "fashion-mnist" in out["notes"][0]
+    monkeypatch.setattr(
+        "vae_explorer.core.evaluation.bundled_classifier_path", lambda d: tmp_path / "none.pt"
+    )
+    with pytest.raises(ClassifierError, match="trained on fashion-mnist, not mnist"):
+        load_classifier_for("mnist")  # with no bundled one to fall back on, the reason is the error
     monkeypatch.setattr("vae_explorer.core.evaluation.user_classifier_path", lambda d: tmp_path / "no.pt")
     monkeypatch.setattr("vae_explorer.core.evaluation.bundled_classifier_path", lambda d: tmp_path / "no.pt")
     with pytest.raises(ClassifierError, match="classifier train --dataset fashion-mnist"):

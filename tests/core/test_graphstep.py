@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vae_explorer.core import events as ev
-from vae_explorer.core.checkpoint import read_checkpoint
+from vae_explorer.core.checkpoint import read_checkpoint, signed
 from vae_explorer.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vae_explorer.core.distributions import normal_noise
 from vae_explorer.core.graphstep import CapturedStep, CaptureError, _first_cause, restore, snapshot
@@ -127,7 +127,7 @@ def test_optimiser_state_saved_with_gpu_options_resumes_on_the_cpu(tiny_splits, 
     payload = read_checkpoint(tmp_path / "last.pt")
     for group in payload["optimizer"]["param_groups"]:
         group["capturable"] = True
-    torch.save(payload, tmp_path / "last.pt")
+    torch.save(signed(payload), tmp_path / "last.pt")  # as a GPU run saves it
     resumed = Trainer(config(epochs=3), tiny_splits, tmp_path, resume_from=tmp_path / "last.pt")
     assert resumed.resumed_exactly
     assert resumed.optimizer.param_groups[0]["capturable"] is False

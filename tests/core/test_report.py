@@ -116,7 +116,7 @@ def parse_html(path: Path) -> Page:
 
 
 def expected_figures(folder: Path) -> list[str]:
-    """The figures of a run's files as the report writes them."""
+    """The figures of a run's files as the report writes them (core.metrics' digits)."""
     with open(folder / "metrics.csv") as f:
         history = list(csv.DictReader(f))
     best = min(history, key=lambda h: float(h["val_nll"]))
@@ -128,7 +128,11 @@ def expected_figures(folder: Path) -> list[str]:
         f"{e['components_in_use']} of 3",
         f"{e['active_units']} of 4",
         *([f"{e['fid']:.1f} (floor {e['fid_floor']:.1f})"] if e["fid"] is not None else []),
-        *([f"{e['inception_score']:.3f}"] if e["inception_score"] is not None else []),
+        *(
+            [f"{e['inception_score']:.2f} ± {e['inception_score_std']:.2f}"]
+            if e["inception_score"] is not None
+            else []
+        ),
     ]
 
 

@@ -1,8 +1,32 @@
-"""Fault tests that build the real window: the app's names and an isolated QSettings store."""
+"""The fault suite's fixtures: a small finished run made once, copied by the tests that change
+it, and, for the tests that build the real window, the app's names with an isolated QSettings
+store. Its plain helpers are in faulthelpers.py."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+from faulthelpers import BASE
+
+from vae_explorer.cli import main
+
+
+@pytest.fixture(scope="session")
+def base_run(tmp_path_factory) -> Path:
+    """A finished run (config, metrics, model.pt, last.pt, outcome, evaluation, figures), made once;
+    tests that change a run work on a copy."""
+    out = tmp_path_factory.mktemp("base") / "base"
+    assert main(["train", *BASE, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def run_copy(base_run, tmp_path) -> Path:
+    target = tmp_path / "run"
+    shutil.copytree(base_run, target, symlinks=True)
+    return target
 
 
 @pytest.fixture

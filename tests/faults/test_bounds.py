@@ -81,4 +81,4 @@ def test_a_flipped_byte_is_refused_by_every_command(checkpoint, tmp_path):
         proc = run(*command)
         assert proc.returncode == 2, command
         lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and "do not match their checksum" in lines[0], proc.stderr
+        assert len(lines) == 1 and "does not match its checksum" in lines[0], proc.stderr

@@ -3,38 +3,18 @@ ends at once, without a traceback, leaving every file whole."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
+
+from helpers import cli, tiny
 
 from vae_explorer.core.checkpoint import load_checkpoint
 
-TINY = [
-    "--limit-train",
-    "640",
-    "--limit-val",
-    "128",
-    "--limit-test",
-    "128",
-    "--hidden",
-    "64",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-]
+TINY = tiny(train=640, val=128, test=128, hidden=64, threads=1)
 
 
 def start(out) -> subprocess.Popen:
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vae_explorer", "train", "--epochs", "200", *TINY, "--out", str(out)],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = cli("train", "--epochs", "200", *TINY, "--out", str(out))
     for line in proc.stdout:
         if line.startswith("epoch 2 "):
             return proc

@@ -5,42 +5,23 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
+
+import pytest
+from helpers import cli, tiny
 
 from vae_explorer.core.checkpoint import read_checkpoint, run_config_of
 
-TINY = [
-    "--limit-train",
-    "320",
-    "--limit-val",
-    "128",
-    "--limit-test",
-    "128",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-]
+pytestmark = pytest.mark.slow  # real processes racing for folders: about two minutes
 
-
-def cli(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "vae_explorer", *args],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+TINY = tiny(train=320, val=128, test=128, threads=1)
 
 
 def test_a_second_writer_is_refused_and_the_first_keeps_its_folder(tmp_path):
     out = tmp_path / "run"
-    # enough epochs that the first is still writing when the second has started up, even on a
-    # loaded machine (the second's imports alone can take seconds)
-    first = cli("train", "--epochs", "40", "--hidden", "64", *TINY, "--out", str(out))
+    # the first runs until the second has been refused, however fast or loaded the machine (the
+    # second's imports alone can take seconds); then Ctrl-C stops it
+    first = cli("train", "--epochs", "5000", "--patience", "5000", "--hidden", "64", *TINY, "--out", str(out))
     for line in first.stdout:
         if line.startswith("epoch 1 "):
             break
@@ -48,13 +29,16 @@ def test_a_second_writer_is_refused_and_the_first_keeps_its_folder(tmp_path):
     _, err = second.communicate(timeout=120)
     assert second.returncode == 2
     assert err.strip().count("\n") == 0 and f"process {first.pid}" in err and str(out) in err
+    assert first.poll() is None
+    first.send_signal(signal.SIGINT)
     first.stdout.read()
-    assert first.wait(timeout=300) == 0
+    assert first.wait(timeout=300) == 130
     # the folder is the first run's alone
     for name in ("model.pt", "last.pt"):
         assert run_config_of(read_checkpoint(out / name), out / name).model.hidden == 64
     assert '"hidden": 64' in (out / "config.json").read_text()
-    assert len((out / "metrics.csv").read_text().splitlines()) == 41
+    epochs = [line.split(",")[0] for line in (out / "metrics.csv").read_text().splitlines()[1:]]
+    assert epochs == [str(e) for e in range(1, len(epochs) + 1)]
 
 
 def test_temporaries_of_a_killed_writer_are_removed_by_the_next(tmp_path):

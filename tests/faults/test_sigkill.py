@@ -8,41 +8,24 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import helpers
+import pytest
+from helpers import tiny
 
 from vae_explorer.core.checkpoint import load_checkpoint
 
 RUNS = 20
 EPOCHS = 4
-TINY = [
-    "--limit-train",
-    "320",
-    "--limit-val",
-    "64",
-    "--limit-test",
-    "64",
-    "--hidden",
-    "32",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-    "--eval-budget",
-    "0",
-]
+pytestmark = pytest.mark.slow  # twenty runs killed and resumed: minutes
+
+TINY = tiny(train=320, val=64, test=64, hidden=32, threads=1, eval_budget=0)
 
 
 def cli(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "vae_explorer", "train", *args, *TINY],
-        env=env,
-        text=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    return helpers.cli("train", *args, *TINY, stdout=subprocess.DEVNULL)
 
 
 def kill_and_finish(i: int, out) -> tuple[str, int]:

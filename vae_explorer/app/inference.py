@@ -25,7 +25,7 @@ import torch
 from PySide6.QtCore import QObject, Signal, Slot
 
 from vae_explorer.core import events as ev
-from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint
+from vae_explorer.core.checkpoint import CheckpointError, UncheckedCheckpoint, load_checkpoint
 from vae_explorer.core.config import RunConfig
 from vae_explorer.core.data import TEST_BINARISE_SEED, DataError, Splits, data_root, load_splits, model_input
 from vae_explorer.core.device import resolve_device
@@ -97,6 +97,7 @@ class InferenceWorker(QObject):
 
     loaded = Signal(object)  # ModelInfo
     load_failed = Signal(str, str)  # path, message
+    load_unchecked = Signal(str, str)  # path, name: saved before the checksum; the user decides
     result = Signal(int, object)  # job id, result
     failed = Signal(int, str)  # job id, message
 
@@ -121,17 +122,20 @@ class InferenceWorker(QObject):
         self._ctx: ModelContext | None = None
         self._generation = 0
 
-    @Slot(str, str)
-    def load(self, path: str, name: str = "") -> None:
+    @Slot(str, str, bool)
+    def load(self, path: str, name: str = "", accept_unchecked: bool = False) -> None:
         if self._lazy:
-            self._deferred = lambda: self._load(path, name)
+            self._deferred = lambda: self._load(path, name, accept_unchecked)
         else:
-            self._load(path, name)
+            self._load(path, name, accept_unchecked)
 
-    def _load(self, path: str, name: str) -> None:
+    def _load(self, path: str, name: str, accept_unchecked: bool = False) -> None:
         try:
             with self._on_stream():
-                model, config, payload = load_checkpoint(path, self.device)
+                model, config, payload = load_checkpoint(path, self.device, accept_unchecked)
+        except UncheckedCheckpoint:
+            self.load_unchecked.emit(path, name)
+            return
         except CheckpointError as exc:
             self.load_failed.emit(path, str(exc))
             return
@@ -268,9 +272,10 @@ class InferenceService(QObject):
 
     model_loaded = Signal(object)  # ModelInfo
     load_failed = Signal(str, str)
+    load_unchecked = Signal(str, str)  # path, name: a checkpoint from before the checksum
     job_failed = Signal(str, str)  # key, message: a failed job submitted without on_error
     pinned_changed = Signal(bool)
-    _load = Signal(str, str)
+    _load = Signal(str, str, bool)
     _load_best = Signal(object, str)
     _job = Signal(int, str, object)
     _long_job = Signal(int, str, object)
@@ -308,14 +313,17 @@ class InferenceService(QObject):
         self._thread = self._threads[0]  # the figures' thread
         workers[0].loaded.connect(self._on_loaded)  # both load the same; one tells the GUI
         workers[0].load_failed.connect(self.load_failed)
+        workers[0].load_unchecked.connect(self.load_unchecked)
         for thread in self._threads:
             thread.start()
 
     def _stale(self, key: str, job_id: int) -> bool:
         return self._latest.get(key, job_id) != job_id
 
-    def load_checkpoint(self, path: str, name: str = "") -> None:
-        self._load.emit(str(path), name)
+    def load_checkpoint(self, path: str, name: str = "", accept_unchecked: bool = False) -> None:
+        """Load a checkpoint in the workers; one saved before the whole-content checksum is refused
+        (load_unchecked) unless `accept_unchecked`."""
+        self._load.emit(str(path), name, accept_unchecked)
 
     def load_best(self, best: ev.NewBest, name: str = "") -> None:
         """Show a run's new best model, from the CPU copy of the weights its event carries."""

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
+from vae_explorer.core import runfiles as rf
 from vae_explorer.core.atomic import WriteError, atomic_copy
 from vae_explorer.core.config import format_lr
 from vae_explorer.core.device import gpu_name
@@ -25,6 +26,7 @@ from vae_explorer.core.session import best_run, run_dirs
 
 from . import ask
 from .about import AboutDialog
+from .experiment_dialog import ExperimentDialog
 from .export import FILTER, ExportError, export_widget
 from .help import GettingStartedDialog, ShortcutsDialog
 from .inference import InferenceService, ModelInfo
@@ -46,6 +48,8 @@ from .settings import (
     save_settings,
 )
 from .settings_dialog import SettingsDialog
+from .sweep_panel import SweepPanel
+from .sweep_worker import SweepController
 from .training_panel import TrainingPanel
 from .training_worker import TrainingController
 
@@ -85,12 +89,20 @@ class MainWindow(QMainWindow):
 
         self.service = InferenceService(self)
         self.service.load_failed.connect(self._on_load_failed)
+        self.service.load_unchecked.connect(self._on_load_unchecked)
         self.service.model_loaded.connect(self._on_model_loaded)
         self.service.job_failed.connect(lambda key, msg: self.statusBar().showMessage(f"{key}: {msg}", 8000))
         self.controller = TrainingController(self)
         self._opened_by_user: str | None = None  # the checkpoint File → Open is loading
         self.controller.event.connect(self._on_event)
         self.controller.finished.connect(self._update_actions)
+        # experiments: a sweep's driver on a thread of its own, shown in a tab added at its first start
+        self.sweeps = SweepController(self)
+        self.sweep_panel = SweepPanel()
+        self.sweeps.event.connect(self.sweep_panel.on_event)
+        self.sweeps.finished.connect(self._on_sweep_finished)
+        self.sweep_panel.explore_requested.connect(self.explore_run)
+        self.sweep_panel.stop_requested.connect(self.stop_experiment)
 
         self.training = TrainingPanel(self.runs_root)
         self.browser = self.training.browser
@@ -255,8 +267,8 @@ class MainWindow(QMainWindow):
         path = cls._dropped_path(event)
         if path is None:
             return None
-        if path.is_dir() and (path / "model.pt").is_file():
-            return str(path / "model.pt")
+        if path.is_dir() and (path / rf.MODEL).is_file():
+            return str(path / rf.MODEL)
         if path.suffix == ".pt" and path.is_file():
             return str(path)
         return None
@@ -321,6 +333,11 @@ class MainWindow(QMainWindow):
         self.start_action = self._action("&Start", self.start_training, "F5", "Start training")
         self.pause_action = self._action("&Pause", self.toggle_pause, "F6", "Pause or resume training")
         self.stop_action = self._action("S&top", self.stop_training, "Shift+F5", "Stop training")
+        self.experiment_action = self._action(
+            "New &experiment…",
+            self.new_experiment,
+            tip="Compare settings across seeds, in parallel on Ray (this machine or a cluster)",
+        )
         self.settings_action = self._action(
             "&Settings…", self.edit_settings, "Ctrl+,", "Edit the training settings"
         )
@@ -364,6 +381,8 @@ class MainWindow(QMainWindow):
         train_menu = self.menuBar().addMenu("&Train")
         for a in (self.start_action, self.pause_action, self.stop_action):
             train_menu.addAction(a)
+        train_menu.addSeparator()
+        train_menu.addAction(self.experiment_action)
         self.help_menu = self.menuBar().addMenu("&Help")
         self.help_menu.addAction(self._action("&Getting started", self.show_getting_started, "F1"))
         self.help_menu.addAction(self._action("&Keyboard shortcuts", lambda: ShortcutsDialog(self).exec()))
@@ -400,9 +419,13 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         running = self.controller.running
-        self.start_action.setEnabled(not running)
+        sweeping = self.sweeps.running
+        self.start_action.setEnabled(not running and not sweeping)
+        self.experiment_action.setEnabled(not running and not sweeping)
         self.pause_action.setEnabled(running and not self.stop_requested)
-        self.stop_action.setEnabled(running and not self.stop_requested)
+        self.stop_action.setEnabled(
+            (running and not self.stop_requested) or (sweeping and not self.sweeps.stop_requested)
+        )
         self.pause_action.setText("&Resume" if self.paused else "&Pause")
         self.settings_action.setEnabled(not running)
         self.save_action.setEnabled(self.service.info is not None)
@@ -654,7 +677,7 @@ class MainWindow(QMainWindow):
             ask.inform(self, "Save checkpoint", "There is no model yet: train or open one first.")
             return None
         if not path:
-            path, _ = ask.save_file(self, "Save checkpoint as", "model.pt", "Checkpoints (*.pt)")
+            path, _ = ask.save_file(self, "Save checkpoint as", rf.MODEL, "Checkpoints (*.pt)")
             if not path:
                 return None
         target = Path(path)
@@ -716,6 +739,20 @@ class MainWindow(QMainWindow):
             self.tabs.setTabToolTip(index, "" if ok else getattr(panel, "not_applicable", ""))
 
     @Slot(str, str)
+    def _on_load_unchecked(self, path: str, name: str) -> None:
+        """A checkpoint saved by a vae-explorer from before the whole-content checksum: the user
+        decides whether to open it unchecked (a damaged byte in it could not be told)."""
+        text = (
+            f"{path} was saved by an earlier version of vae-explorer, before checkpoints carried a "
+            "checksum of their whole content, so a damaged byte in it cannot be detected.\n\n"
+            "Open it anyway? (The file is not changed.)"
+        )
+        if ask.confirm(self, "Checkpoint without a checksum", text):
+            self.service.load_checkpoint(path, name, accept_unchecked=True)
+        else:
+            self.statusBar().showMessage("Checkpoint not loaded", 5000)
+
+    @Slot(str, str)
     def _on_load_failed(self, path: str, message: str) -> None:
         ask.error(self, "Cannot open checkpoint", message)
         self.statusBar().showMessage("Checkpoint not loaded", 5000)
@@ -752,6 +789,8 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def stop_training(self) -> None:
+        if self.sweeps.running:
+            self.stop_experiment()
         if not self.controller.running:
             return
         self.controller.stop()
@@ -822,8 +861,48 @@ class MainWindow(QMainWindow):
             failed = next((r for r in self.training.records if r.message), None)
             ask.error(self, "Training failed", failed.message if failed else event.failure)
 
+    # -- experiments -------------------------------------------------------------------------------
+    def new_experiment(self, dialog: ExperimentDialog | None = None) -> bool:
+        """Train → New experiment…: a sweep over the current settings into a new folder of the runs
+        folder (each trial a run there, listed in the run browser as one group)."""
+        if self.controller.running or self.sweeps.running:
+            return False
+        dialog = dialog or ExperimentDialog(self.settings.config, self)
+        if dialog.exec() != ExperimentDialog.DialogCode.Accepted:
+            return False
+        folder = self.runs_root / (datetime.now().strftime("%Y%m%d-%H%M%S") + "-experiment")
+        try:
+            folder.mkdir(parents=True, exist_ok=False)
+        except OSError as exc:
+            ask.error(self, "Cannot start", f"Cannot create {folder}: {exc.strerror or exc}")
+            return False
+        if self.tabs.indexOf(self.sweep_panel) < 0:
+            self.tabs.addTab(self.sweep_panel, self.sweep_panel.title)
+        self.tabs.setCurrentWidget(self.sweep_panel)
+        self.sweeps.start(dialog.spec(), folder, dialog.options())
+        self.queue_label.setText(f"experiment: {folder}")
+        self._update_actions()
+        return True
+
+    def stop_experiment(self) -> None:
+        if self.sweeps.running and not self.sweeps.stop_requested:
+            self.sweeps.stop()
+            self.sweep_panel.set_stopping()
+            self.statusBar().showMessage("Stopping every trial after its current batch…")
+        self._update_actions()
+
+    def _on_sweep_finished(self) -> None:
+        self.queue_label.setText("")
+        self.browser.refresh()
+        self._update_actions()
+
     # -- closing -------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.sweeps.running:
+            if not ask.confirm(self, "Experiment is running", "An experiment is running. Stop it and quit?"):
+                event.ignore()
+                return
+            self.sweeps.stop_and_wait()
         if self.controller.running:
             if not ask.confirm(
                 self,

@@ -33,6 +33,7 @@ from . import ask
 
 COLUMNS = ("", "name", "date", "settings", "status", "best val nll", "test nll")
 BEST_BACKGROUND = QColor("#e3f1dc")
+GROUP_BACKGROUND = QColor("#eef1f6")
 UNREADABLE_COLOUR = QColor("#8a8a8a")
 CELL_CHARS = 60  # a name or status longer than this is cut in its cell; the tooltip holds it whole
 # name, settings, status: the shares of the width the other columns leave, and their least widths
@@ -51,6 +52,22 @@ def best_key(runs: list[RunSummary]) -> str | None:
     return min(pool, key=lambda r: r.best_val).key if pool else None
 
 
+def grouped(runs: list[RunSummary]) -> list[RunSummary | None]:
+    """The rows of the list: runs in their order, except that a sweep's trials follow each other
+    (at the place of its first, in their folder order) under a heading (None)."""
+    rows: list[RunSummary | None] = []
+    done: set[str] = set()
+    for run in runs:
+        group = run.group_key
+        if group is None:
+            rows.append(run)
+        elif group not in done:
+            done.add(group)
+            rows.append(None)
+            rows += sorted((r for r in runs if r.group_key == group), key=lambda r: r.folder.name)
+    return rows
+
+
 class RunBrowser(QWidget):
     """Lists runs; emits explore_requested(run) and curves_changed() (the checked runs changed)."""
 
@@ -65,6 +82,7 @@ class RunBrowser(QWidget):
         self.root = Path(root) if root is not None else None
         self.extra: list[Path] = list(extra or [])
         self.runs: list[RunSummary] = []
+        self.rows: list[RunSummary | None] = []  # the run in each table row (None: a sweep's heading)
         self.checked: set[str] = set()
         self.busy: set[str] = set()  # runs this app is training now (not to be deleted)
         self.colours = ColourBook()  # the window gives it the one it shares with the plot
@@ -136,9 +154,14 @@ class RunBrowser(QWidget):
         self.checked &= {r.key for r in self.runs if r.readable}
         settings = differing_settings(self.runs)
         best = best_key(self.runs)
+        self.rows = grouped(self.runs)
         self.table.blockSignals(True)
-        self.table.setRowCount(len(self.runs))
-        for row, run in enumerate(self.runs):
+        self.table.clearSpans()
+        self.table.setRowCount(len(self.rows))
+        for row, run in enumerate(self.rows):
+            if run is None:
+                self._group_row(row)
+                continue
             for col, value in enumerate(self._cells(run, settings)):
                 item = QTableWidgetItem(value)
                 item.setData(KEY_ROLE, run.key)
@@ -180,6 +203,30 @@ class RunBrowser(QWidget):
         if selected is not None and selected.key in keys:
             self.select(selected.key)
         self._update_buttons()
+
+    def _group_row(self, row: int) -> None:
+        """The heading of a sweep's trials (listed below it): its folder and how many trials."""
+        members = [r for r in self.rows[row + 1 :] if r is not None]
+        first = members[0]
+        count = 0
+        for r in members:
+            if r.group_key != first.group_key:
+                break
+            count += 1
+        assert first.group is not None
+        text = f"experiment {first.group.name}: {count} trial{'s' if count != 1 else ''}"
+        tip = ask.plain_tooltip(f"a sweep (vae-explorer sweep or Train → New experiment…)\n{first.group}")
+        for col in range(len(COLUMNS)):
+            item = QTableWidgetItem(clean_text(text, 2 * CELL_CHARS) if col == 1 else "")
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            item.setBackground(GROUP_BACKGROUND)
+            font = QFont(item.font())
+            font.setBold(True)
+            item.setFont(font)
+            item.setToolTip(tip)
+            self.table.setItem(row, col, item)
+        # the text spans from the name column on (the tick column keeps its own width)
+        self.table.setSpan(row, 1, 1, len(COLUMNS) - 1)
 
     @staticmethod
     def _cells(run: RunSummary, settings: dict[str, str]) -> tuple[str, ...]:
@@ -229,7 +276,7 @@ class RunBrowser(QWidget):
         return next((r for r in self.runs if r.key == key), None)
 
     def row_of(self, key: str) -> int | None:
-        return next((i for i, r in enumerate(self.runs) if r.key == key), None)
+        return next((i for i, r in enumerate(self.rows) if r is not None and r.key == key), None)
 
     def select(self, key: str) -> None:
         row = self.row_of(key)
@@ -241,7 +288,7 @@ class RunBrowser(QWidget):
         if len(rows) != 1:
             return None
         row = rows.pop()
-        return self.runs[row] if row < len(self.runs) else None
+        return self.rows[row] if row < len(self.rows) else None
 
     def checked_runs(self) -> list[RunSummary]:
         return [r for r in self.runs if r.key in self.checked]
@@ -266,11 +313,21 @@ class RunBrowser(QWidget):
     def _apply_filter(self) -> None:
         words = self.filter.text().lower().split()
         shown = 0
+        heading = None  # the row of the sweep heading above, shown while one of its trials is
         for row in range(self.table.rowCount()):
+            if row >= len(self.rows) or self.rows[row] is None:
+                heading = row
+                self.table.setRowHidden(row, True)
+                continue
             text = " ".join(self.table.item(row, col).text().lower() for col in range(1, len(COLUMNS)))
             hide = any(w not in text for w in words)
             self.table.setRowHidden(row, hide)
             shown += not hide
+            group = self.rows[row].group_key
+            if heading is not None and not hide and group is not None:
+                self.table.setRowHidden(heading, False)
+            if group is None:
+                heading = None
         total = len(self.runs)
         noun = "run" if total == 1 else "runs"
         self.count_label.setText(f"{shown} of {total} {noun}" if words else f"{total} {noun}")
@@ -287,8 +344,8 @@ class RunBrowser(QWidget):
 
     # -- actions ------------------------------------------------------------------------------------
     def _explore_row(self, row: int) -> None:
-        if 0 <= row < len(self.runs):
-            self.explore(self.runs[row])
+        if 0 <= row < len(self.rows) and self.rows[row] is not None:
+            self.explore(self.rows[row])
 
     def _explore_selected(self) -> None:
         run = self.selected()

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import math
+import os
+import secrets
+import sys
 from pathlib import Path
 
 from vae_explorer.core.config import DATASETS
 
-EXIT_FAILED = 1  # a run failed (diverged, or a file could not be written)
-EXIT_USAGE = 2  # bad input
-EXIT_INTERRUPTED = 130  # stopped by Ctrl-C, as shells report SIGINT
+from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE  # noqa: F401 (the commands import them here)
+
+MAX_THREADS = 1024  # torch takes more, then crashes in OpenMP when it starts them
+PATH_MAX = 4096  # bytes in a path on Linux; a longer one cannot be opened at all
+# the arguments that name files or folders, checked for lengths before anything is read or made
+PATH_ARGS = ("out", "model", "resume", "data_root", "runs")
 
 
 class UserError(Exception):
@@ -79,14 +87,112 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def ensure_writable_dir(path: Path) -> Path:
+    """Make the folder `path` (with its parents) and check that a file can be written in it. A
+    path that cannot name a folder is bad input (exit code 2); a folder that cannot be made or
+    written to for want of room or permission is a WriteError (exit code 1)."""
+    make_folder(path)
+    probe_writable(path)
+    return path
+
+
+# why mkdir fails when the path itself is wrong (bad input), not the disk or the permissions
+_BAD_PATH = (errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP)
+
+
+def probe_writable(folder: Path) -> None:
+    """Write and remove a small file of a name nobody else uses, made with O_EXCL|O_NOFOLLOW: no
+    other process's probe is ever removed, and no planted link is followed. WriteError when it
+    cannot be written (a full disk, no permission); nothing is left behind."""
+    from vae_explorer.core.atomic import WriteError
+
+    probe = folder / f".write-test.{os.getpid()}.{secrets.token_hex(6)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(probe, flags, 0o600)
+    except OSError as exc:
+        raise WriteError(folder, exc) from None
+    try:
+        os.write(fd, b"ok")
+    except OSError as exc:
+        raise WriteError(folder, exc) from None
+    finally:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(probe)
+
+
+def make_folder(path: Path) -> list[Path]:
+    """mkdir -p `path`; returns the folders it made, outermost first (to remove again, if empty,
+    when the command fails). WriteError when it cannot."""
+    from vae_explorer.core.atomic import WriteError
+
+    missing = []
+    for folder in (path, *path.parents):
+        if os.path.lexists(folder):
+            break
+        missing.append(folder)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
     except OSError as exc:
-        raise UserError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
-    return path
+        if exc.errno in _BAD_PATH:
+            raise UserError(f"cannot write to {path}: {(exc.strerror or str(exc)).lower()}") from None
+        raise WriteError(path, exc) from None
+    return missing[::-1]
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove these folders, innermost first, as long as they are empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def check_path_lengths(args: argparse.Namespace) -> None:
+    """Every path argument within the system's limits: each name at most NAME_MAX bytes (255 on
+    the usual file systems), the whole at most PATH_MAX; else one line, exit code 2."""
+    for attr in PATH_ARGS:
+        value = getattr(args, attr, None)
+        what = attr.upper() if attr in ("model", "runs") else "--" + attr.replace("_", "-")
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and text:
+                check_path_length(text, what)
+
+
+def check_path_length(text: str, what: str) -> None:
+    from vae_explorer.core.atomic import name_max
+
+    path = Path(text).expanduser().absolute()
+    size = len(os.fsencode(str(path)))
+    if size > PATH_MAX:
+        raise UserError(f"{what}: the path is {size:,} bytes long, too long (at most {PATH_MAX})")
+    existing = next((p for p in (path, *path.parents) if os.path.isdir(p)), None)
+    limit = name_max(existing) if existing is not None else 255
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            raise UserError(
+                f"{what}: the name {part[:24]}... is {size} bytes long, too long for the file system "
+                f"(at most {limit})"
+            )
+
+
+def add_accept_unchecked(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--accept-unchecked",
+        action="store_true",
+        help="load a checkpoint saved by an older vae-explorer, whose checksum covers its weights "
+        "only (or which has none): its settings, metrics and optimiser state cannot be checked",
+    )
+
+
+def warn_unchecked(path: str | os.PathLike) -> None:
+    print(
+        f"warning: {path} predates checksums over the whole checkpoint; its settings, metrics and "
+        "optimiser state were loaded unchecked (--accept-unchecked)",
+        file=sys.stderr,
+    )
 
 
 def output_file(path: str, suffixes: tuple[str, ...] = (".png", ".pdf")) -> Path:
@@ -99,8 +205,11 @@ def output_file(path: str, suffixes: tuple[str, ...] = (".png", ".pdf")) -> Path
     return out
 
 
-def load_model(path: str, device: str = "cpu"):
-    from vae_explorer.core.checkpoint import load_checkpoint
+def load_model(path: str, device: str = "cpu", accept_unchecked: bool = False):
+    from vae_explorer.core.checkpoint import is_unchecked, load_checkpoint
     from vae_explorer.core.device import resolve_device
 
-    return load_checkpoint(path, resolve_device(device))
+    loaded = load_checkpoint(path, resolve_device(device), accept_unchecked)
+    if is_unchecked(loaded[2]):
+        warn_unchecked(path)
+    return loaded

@@ -11,7 +11,17 @@ from pathlib import Path
 
 from vae_explorer.core.config import DATASETS, DEVICES
 
-from .args import SEED, UserError, add_data_args, data_root, int_at_least, load_model
+from .args import (
+    MAX_THREADS,
+    SEED,
+    UserError,
+    add_accept_unchecked,
+    add_data_args,
+    data_root,
+    ensure_writable_dir,
+    int_at_least,
+    load_model,
+)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +50,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--json", action="store_true", help="print one JSON object (stable keys) instead of a table"
     )
+    add_accept_unchecked(e)
     e.set_defaults(func=cmd_evaluate, command_parser=e)
 
     c = sub.add_parser("classifier", help="the digit classifier whose spaces FID and IS are measured in")
@@ -53,7 +64,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int_at_least(1), default=10)
     t.add_argument("--seed", type=SEED, default=0)
     t.add_argument(
-        "--threads", type=int_at_least(1), metavar="N", help="CPU threads (default: torch's choice)"
+        "--threads",
+        type=int_at_least(1, MAX_THREADS),
+        metavar="N",
+        help=f"CPU threads (default: torch's choice, at most {MAX_THREADS})",
     )
     t.add_argument(
         "--out",
@@ -68,10 +82,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from vae_explorer.core.classifier import ClassifierError
     from vae_explorer.core.data import load_splits
-    from vae_explorer.core.evaluation import EvaluationRequest, evaluate
+    from vae_explorer.core.evaluation import EvaluationRequest, evaluate, load_classifier_for
     from vae_explorer.core.likelihood import Cancelled
 
-    model, config, payload = load_model(args.model, args.device)
+    model, config, payload = load_model(args.model, args.device, args.accept_unchecked)
     data = replace(
         config.data,
         dataset=args.dataset or config.data.dataset,
@@ -88,9 +102,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .train import TerminalProgress
 
     progress = TerminalProgress(sys.stderr)
+    notes: list[str] = []
     try:
+        classifier = (
+            load_classifier_for(data.dataset, next(model.parameters()).device, notes)
+            if args.fid or args.inception
+            else None
+        )
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
         with torch.no_grad():
-            result = evaluate(model, replace(config, data=data), splits, request, progress=progress.show)
+            result = evaluate(
+                model, replace(config, data=data), splits, request, classifier, progress=progress.show
+            )
     except (ClassifierError, ValueError) as exc:
         raise UserError(str(exc)) from None
     except (Cancelled, KeyboardInterrupt):
@@ -111,38 +135,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-ROWS = (
-    ("test negative ELBO (nats)", "neg_elbo"),
-    ("  reconstruction -E log p(x|z)", "reconstruction"),
-    ("  KL-like E[log q(z|x) - log p(z)]", "kl"),
-    ("exact NLL by quadrature (nats)", "exact_nll"),
-    ("  grid points a side", "exact_grid"),
-    ("  change in the last refinement", "exact_change"),
-    ("IW-NLL (nats)", "iw_nll"),
-    ("  standard error", "iw_nll_stderr"),
-    ("  importance samples", "iw_samples"),
-    ("  ELBO - IW gap", "gap"),
-    ("active units", "active_units"),
-    ("mixture components in use", "components_in_use"),
-    ("FID (classifier features)", "fid"),
-    ("  floor: training vs test images", "fid_floor"),
-    ("Inception Score (classifier labels)", "inception_score"),
-    ("  standard deviation over 10 splits", "inception_score_std"),
-)
+# lines a metric's own line is followed by, in this table only: (label, key, format)
+DETAILS = {
+    "neg_elbo": (
+        ("  reconstruction -E log p(x|z)", "reconstruction", ",.2f"),
+        ("  KL-like E[log q(z|x) - log p(z)]", "kl", ",.2f"),
+        ("exact NLL by quadrature (nats)", "exact_nll", ",.4f"),
+        ("  grid points a side", "exact_grid", ",d"),
+        ("  change in the last refinement", "exact_change", ".2g"),
+    ),
+}
 
 
 def format_table(result: dict) -> str:
-    """The figures as aligned text lines; what was not asked for is left out."""
+    """The figures as aligned text lines, one per metric of core.metrics' table (written as the
+    app and the report write them); what was not asked for is left out."""
+    from vae_explorer.core.metrics import METRICS
+
     lines = [
         f"{result['checkpoint']} (epoch {result['epoch']}), {result['images']} {result['dataset']} test images"
     ]
-    for label, key in ROWS:
-        value = result.get(key)
-        if value is None:
+    for m in METRICS:
+        text = m.text(result)
+        if text is None:
             continue
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        if key == "active_units":
-            text += f" of {result['latent_dim']}"
+        label = f"{m.label} ({m.unit})" if m.unit else m.label
         lines.append(f"{label:<38} {text}")
     if result.get("exact_note"):
         lines.append(f"{'exact NLL':<38} {result['exact_note']}")
@@ -174,10 +191,7 @@ def cmd_classifier_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else user_classifier_path(args.dataset)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / (args.dataset + '.pt')}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
+    ensure_writable_dir(out.parent)
     if args.threads:
         torch.set_num_threads(args.threads)
     splits = load_splits(DataConfig(dataset=args.dataset, root=args.data_root, download=args.download))

@@ -15,7 +15,7 @@ from vae_explorer.core.explore import (
     MAX_STEPS,
 )
 
-from .args import SEED, UserError, int_at_least, load_model, output_file, positive_float
+from .args import SEED, UserError, add_accept_unchecked, int_at_least, load_model, output_file, positive_float
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -36,6 +36,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--binary", action="store_true", help="draw binary pixels instead of probabilities")
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
+    add_accept_unchecked(s)
     s.set_defaults(func=cmd_sample, command_parser=s)
 
     c = sub.add_parser("components", help="a row of samples from every mixture component")
@@ -51,6 +52,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--binary", action="store_true", help="binary draws instead of probabilities")
     c.add_argument("--seed", type=SEED, default=0)
     c.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
+    add_accept_unchecked(c)
     c.set_defaults(func=cmd_components, command_parser=c)
 
     i = sub.add_parser("interpolate", help="decode a path between two test images' latents")
@@ -79,6 +81,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     i.add_argument("--method", choices=("linear", "spherical"), default="linear")
     i.add_argument("--out", required=True, metavar="FILE", help="a .png, .pdf or .svg file")
+    add_accept_unchecked(i)
     i.set_defaults(func=cmd_interpolate, command_parser=i)
 
 
@@ -88,7 +91,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from vae_explorer import figures
 
     out = output_file(args.out, FIGURE_SUFFIXES)
-    model, config, _ = load_model(args.model)
+    model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
     generator = torch.Generator().manual_seed(args.seed)
     k = model.prior.num_components
     if args.component is not None and args.component >= k:
@@ -113,7 +116,7 @@ def cmd_components(args: argparse.Namespace) -> int:
     from vae_explorer.core.explore import all_components, component_order, format_weight
 
     out = output_file(args.out, FIGURE_SUFFIXES)
-    model, config, _ = load_model(args.model)
+    model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
     if model.prior.num_components > MAX_COMPONENT_ROWS:
         raise UserError(
             f"the model has {model.prior.num_components} components; a components figure shows "
@@ -135,7 +138,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from vae_explorer.core.explore import decode_latents, encode_means, interpolation_path
 
     out = output_file(args.out, FIGURE_SUFFIXES)
-    model, config, _ = load_model(args.model)
+    model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
     splits = load_splits(config.data.test_only())
     n = len(splits.test_images)
     for name, index in (("--from", args.start), ("--to", args.end)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .args import UserError, output_file
+from .args import UserError, add_accept_unchecked, output_file
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +17,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "runs",
         nargs="+",
         metavar="RUN_DIR",
-        help="a run folder (config.json with metrics.csv or model.pt), or a queue folder whose lr_* "
-        "folders are runs",
+        help="a run folder (config.json with metrics.csv or model.pt), a queue folder whose lr_* "
+        "folders are runs, or a sweep folder (its trials, and a section with its summary, curves "
+        "by setting and comparison)",
     )
     r.add_argument("--out", required=True, metavar="FILE", help="report.pdf or report.html")
     r.add_argument(
@@ -27,11 +28,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="draw the samples, components, interpolation and latent map of every run with a model.pt "
         "(default: of the best run only)",
     )
+    add_accept_unchecked(r)
     r.set_defaults(func=cmd_report, command_parser=r)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from vae_explorer.core.atomic import WriteError
     from vae_explorer.report import (
         SUFFIXES,
         ReportError,
@@ -40,6 +41,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         unreadable_text,
         write_report,
     )
+    from vae_explorer.report_sweep import sweep_folders
 
     try:
         runs = collect_runs(args.runs)
@@ -50,8 +52,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     for run in unreadable:
         print(f"warning: left out {unreadable_text(run)}", file=sys.stderr)
     try:
-        write_report(runs, out, all_runs=args.all_runs)
-    except (ReportError, WriteError) as exc:
+        write_report(
+            runs,
+            out,
+            all_runs=args.all_runs,
+            sweeps=sweep_folders(args.runs),
+            accept_unchecked=args.accept_unchecked,
+        )
+    except ReportError as exc:  # a WriteError goes on: exit code 1, like every write error
         raise UserError(str(exc)) from None
     n = len(readable)
     left_out = f", {len(unreadable)} unreadable left out" if unreadable else ""

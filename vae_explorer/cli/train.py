@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+from vae_explorer.core import runfiles as rf
 from vae_explorer.core.config import (
     ARCHS,
     DEVICES,
@@ -27,19 +28,26 @@ from vae_explorer.core.config import (
 )
 from vae_explorer.core.epochlog import WEIGHTS_FILE
 from vae_explorer.core.events import RunStatus
+from vae_explorer.core.metrics import summary_line
+from vae_explorer.core.runfolder import RUN_FIGURE_FILES
 from vae_explorer.core.runlock import LOCK_NAME
-from vae_explorer.figures import COMPARISON_FIGURE, COMPARISON_FILES, RUN_FIGURE_FILES
+from vae_explorer.figures import COMPARISON_FIGURE, COMPARISON_FILES
 
 from .args import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    MAX_THREADS,
     SEED,
     UserError,
+    add_accept_unchecked,
     add_data_args,
-    ensure_writable_dir,
     int_at_least,
+    make_folder,
     non_negative_float,
     positive_float,
+    probe_writable,
+    remove_if_empty,
+    warn_unchecked,
 )
 
 MODEL_OPTIONS = {
@@ -65,7 +73,7 @@ TRAIN_OPTIONS = (
     "val_every",
     "checkpoint_seconds",
 )
-RUN_FILES = ("model.pt", "last.pt", "metrics.csv")
+RUN_FILES = (rf.MODEL, rf.LAST, rf.METRICS)
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -176,10 +184,10 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument(
         "--threads",
-        type=int_at_least(1),
+        type=int_at_least(1, MAX_THREADS),
         metavar="N",
         help="CPU threads for training (default: torch's choice); results are bit-identical "
-        "between runs with the same seed and the same thread count",
+        f"between runs with the same seed and the same thread count (at most {MAX_THREADS})",
     )
     t.add_argument(
         "--resume",
@@ -188,6 +196,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "(with a fresh optimiser), with the checkpoint's model, optimiser and data settings; "
         "--lr, --epochs, --patience, --batch-size, --device and the data options may be changed",
     )
+    add_accept_unchecked(t)
     t.add_argument(
         "--eval-budget",
         type=non_negative_float,
@@ -252,58 +261,98 @@ def _base_config(args: argparse.Namespace) -> RunConfig:
         return apply_preset(args.preset, RunConfig()) if args.preset else RunConfig()
     if args.preset:
         raise UserError("--preset starts a new run; a resumed run keeps its checkpoint's settings")
-    from vae_explorer.core.checkpoint import read_checkpoint, run_config_of
+    from vae_explorer.core.checkpoint import is_unchecked, read_checkpoint, run_config_of
 
-    return run_config_of(read_checkpoint(args.resume), args.resume)
+    payload = read_checkpoint(args.resume, args.accept_unchecked)
+    if is_unchecked(payload):
+        warn_unchecked(args.resume)
+    return run_config_of(payload, args.resume)
 
 
 RUN_OUTPUTS = (
     *RUN_FILES,
-    "config.json",
-    "test_loss.txt",
-    "outcome.json",
-    "evaluation.json",
+    rf.CONFIG,
+    rf.TEST_LOSS,
+    rf.OUTCOME,
+    rf.EVALUATION,
     WEIGHTS_FILE,  # a new run without mixture weights must not show the old run's
     *RUN_FIGURE_FILES,
 )
 
 
-def clear_previous_outputs(out: Path) -> list[Path]:
+def clear_previous_outputs(out: Path) -> list[str]:
     """--overwrite: remove everything a previous run or comparison wrote into `out` (its files and
-    its lr_* folders), and only that; returns the other files, which stay."""
-    kept: list[Path] = []
+    its lr_* folders), and only that; returns the names (below `out`) of what stays.
+
+    Nothing is followed: a symbolic link, whatever its name, is not ours and stays (an lr_* link
+    to a run elsewhere leaves that run alone), and only regular files are removed. Each lr_*
+    folder is cleared under its own lock, all of them taken before anything is removed, so a run
+    training in one of them is refused (RunFolderBusy) with its files untouched."""
+    from vae_explorer.core.runlock import (
+        RunFolderLock,
+        is_plain_file,
+        remove_stale_temporaries,
+    )
+
+    children = sorted(
+        p for p in out.iterdir() if p.name.startswith("lr_") and p.is_dir() and not p.is_symlink()
+    )
+    locks: list[RunFolderLock] = []
     try:
+        for child in children:
+            locks.append(RunFolderLock(child).acquire())
         for name in (*RUN_OUTPUTS, *COMPARISON_FILES):
-            (out / name).unlink(missing_ok=True)
-        for folder in sorted(p for p in out.glob("lr_*") if p.is_dir()):
+            if is_plain_file(out / name):
+                (out / name).unlink()
+        for child in children:
+            remove_stale_temporaries(child)
             for name in RUN_OUTPUTS:
-                (folder / name).unlink(missing_ok=True)
-            if any(folder.iterdir()):
-                kept.extend(sorted(folder.iterdir()))
-            else:
-                folder.rmdir()
+                if is_plain_file(child / name):
+                    (child / name).unlink()
     except OSError as exc:
         raise UserError(f"cannot replace the outputs in {out}: {exc.strerror or exc}") from None
-    kept.extend(
-        p
+    finally:
+        for lock in locks:
+            lock.release()
+    kept: list[str] = []
+    for child in children:
+        left = sorted(p.name for p in child.iterdir()) if child.is_dir() else []
+        if left:
+            kept += [f"{child.name}/{name}" for name in left]
+        else:
+            with contextlib.suppress(OSError):  # someone took it meanwhile: it stays
+                child.rmdir()
+    kept += [
+        p.name + ("/" if p.is_dir() and not p.is_symlink() else "")
         for p in sorted(out.iterdir())
-        if p.is_file() and p.name != LOCK_NAME and not p.name.startswith("lr_")
-    )
+        if p.name != LOCK_NAME and not (p in children and p.is_dir())
+    ]
     return kept
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` lies in `folder` or below it (both as the system resolves them)."""
+    path, folder = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    return folder == path or folder in path.parents
 
 
 def refuse_to_replace_a_run(run_dir: Path, args: argparse.Namespace) -> None:
     """A new run into a folder that holds one would overwrite its model and figures (--overwrite
     clears the folder first, --resume continues the run that lives there)."""
-    found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    found = [name for name in RUN_FILES if os.path.lexists(run_dir / name)]
     if not found or args.overwrite:
         return
-    if args.resume and Path(args.resume).absolute().parent == run_dir.absolute():
+    if args.resume and resumes_in_place(args.resume, run_dir):
         return  # continuing the run that lives there
     raise UserError(
         f"{run_dir} already holds a run ({found[0]}); continue it with --resume "
         f"{run_dir / 'last.pt'}, choose another --out, or add --overwrite to replace it"
     )
+
+
+def resumes_in_place(checkpoint: str, run_dir: Path) -> bool:
+    """Whether `checkpoint` is the run folder's own (its last.pt or model.pt)."""
+    return os.path.realpath(Path(checkpoint).parent) == os.path.realpath(run_dir)
 
 
 def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> None:
@@ -330,8 +379,7 @@ def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> No
 def cmd_train(args: argparse.Namespace) -> int:
     from vae_explorer.core.data import load_splits
     from vae_explorer.core.device import resolve_device
-    from vae_explorer.core.runlock import RunFolderLock, remove_stale_temporaries
-    from vae_explorer.core.session import run_dirs
+    from vae_explorer.core.trainer import check_model_fits
 
     if not args.out.strip():
         raise UserError("--out must name a folder")
@@ -342,23 +390,55 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("--resume continues one run; give at most one --lr")
     base = _base_config(args)
     configs = [_run_config(args, lr, base) for lr in lrs]
-    resolve_device(configs[0].train.device)
+    device = resolve_device(configs[0].train.device)
+    for config in configs:  # every limit before any folder is made, in one line
+        try:
+            check_model_fits(config, device)
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
+    if os.path.lexists(out) and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
     splits = load_splits(configs[0].data)  # bad data: an error before any folder is made
-    ensure_writable_dir(out)
-    # one writer per folder: checked and prepared under the lock, so that a run starting beside
-    # this one cannot slip between the check and the first write
+    made = make_folder(out)
+    code = EXIT_FAILED
+    try:
+        code = _prepare_and_train(args, configs, out, splits)
+    finally:
+        if code != 0:  # a run that failed or was refused before it wrote anything leaves no folder
+            remove_if_empty(made)
+    return code
+
+
+def _prepare_and_train(args: argparse.Namespace, configs: list[RunConfig], out: Path, splits) -> int:
+    """Under the folder's lock: check it is writable, clean it, refuse what would mix or replace
+    runs, clear it for --overwrite, then train. One writer per folder: checked and prepared
+    under the lock, so that a run starting beside this one cannot slip between the check and
+    the first write."""
+    from vae_explorer.core.runlock import (
+        RunFolderLock,
+        remove_stale_temporaries,
+        remove_stale_temporaries_below,
+    )
+    from vae_explorer.core.session import run_dirs
+
     with RunFolderLock(out):
+        probe_writable(out)
         remove_stale_temporaries(out)
+        remove_stale_temporaries_below(out)  # in the sub-folders whose locks are free
         refuse_to_mix_runs(out, len(configs) > 1, args)
         for run_dir in run_dirs(out, configs):
             refuse_to_replace_a_run(run_dir, args)
-        if args.overwrite and not args.resume:
+        in_place = args.resume and resumes_in_place(args.resume, out)
+        if args.overwrite and not in_place:
+            if args.resume and _inside(args.resume, out):
+                raise UserError(
+                    f"--overwrite would clear {out}, which holds {args.resume}, the checkpoint to "
+                    "resume from; resume into another folder"
+                )
             kept = clear_previous_outputs(out)
             if kept:
-                say(f"kept in {out} (not written by vae-explorer): {', '.join(p.name for p in kept)}")
+                say(f"kept in {out} (not written by vae-explorer): {', '.join(kept)}")
         return _train(args, configs, out, splits)
 
 
@@ -367,6 +447,8 @@ def _train(args: argparse.Namespace, configs: list[RunConfig], out: Path, splits
 
     from vae_explorer import figures
     from vae_explorer.core.session import EndOfRunEvaluation, Session, best_run
+
+    from .interrupts import on_stop
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -382,23 +464,16 @@ def _train(args: argparse.Namespace, configs: list[RunConfig], out: Path, splits
         evaluation=EndOfRunEvaluation(args.eval_budget, args.eval_iw_samples),
         lock_folder=False,
         cuda_graph=args.cuda_graph,
+        accept_unchecked=args.accept_unchecked,
     )
-    previous = signal.getsignal(signal.SIGINT)
 
-    def abort(signum, frame):  # second Ctrl-C: end now; files are replaced whole or not at all
-        os.write(2, b"\naborted\n")
-        os._exit(EXIT_INTERRUPTED)
-
-    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly, keep the best model, write the figures
-        signal.signal(signal.SIGINT, abort)  # first: a second Ctrl-C may come while this one runs
+    def stop() -> None:  # the first Ctrl-C, SIGTERM or SIGHUP: stop cleanly, keep the model, draw
         session.stop()
-        print("\nstopping after this batch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError):  # a hung-up terminal
+            print("\nstopping after this batch (Ctrl-C again to abort)", file=sys.stderr, flush=True)
 
-    signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with on_stop(stop):
         records = session.run()
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if session.error is not None:
         raise session.error
     best = best_run(records)
@@ -477,25 +552,11 @@ class EventPrinter:
         elif isinstance(event, ev.Evaluated):
             self.progress.clear()
             if "error" not in event.results:
-                say(f"evaluation: {evaluation_summary(event.results)}")
+                say(f"evaluation: {summary_line(event.results)}")
             for note in event.results.get("notes", []):
                 print(f"note: {note}", file=sys.stderr)
         elif isinstance(event, ev.QueueFinished) and event.written:
             say(f"wrote {event.written[0]} and .pdf")
-
-
-def evaluation_summary(r: dict) -> str:
-    """One line of the end-of-run figures."""
-    parts = [f"test neg ELBO={r['neg_elbo']:.4f}"]
-    if r.get("iw_nll") is not None:
-        parts.append(f"IW-NLL={r['iw_nll']:.4f} ± {r['iw_nll_stderr']:.4f} (S={r['iw_samples']})")
-    if r.get("fid") is not None:
-        parts.append(f"FID={r['fid']:.3f} (floor {r['fid_floor']:.3f})")
-    if r.get("inception_score") is not None:
-        parts.append(f"IS={r['inception_score']:.3f} ± {r['inception_score_std']:.3f}")
-    parts.append(f"components in use {r['components_in_use']}/{len(r['components'])}")
-    parts.append(f"active units {r['active_units']}/{r['latent_dim']}")
-    return ", ".join(parts)
 
 
 def train_images(config: RunConfig) -> int:
@@ -511,10 +572,11 @@ def say(text: str) -> None:
     output then goes nowhere and the run still saves its model and figures."""
     try:
         print(text, flush=True)
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+    except OSError:  # a closed pipe, or a terminal that hung up (EIO)
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
 
 class TerminalProgress:

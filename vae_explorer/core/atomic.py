@@ -1,12 +1,15 @@
 """The one way the package writes a file: a unique temporary file beside it, fsync, then rename.
 
 A reader (or a process killed mid-write) sees the old file or the new one, never half of one;
-the temporary file is removed when writing fails.
+the temporary file is removed when writing fails or is interrupted (Ctrl-C, and SIGTERM and
+SIGHUP, which the CLI turns into the same KeyboardInterrupt).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
 import threading
 from collections.abc import Callable
@@ -14,6 +17,13 @@ from pathlib import Path
 from typing import IO, Any
 
 TEMP_SUFFIX = ".tmp"
+# ".<name>." + mkstemp's 8 characters + ".tmp": a name this much shorter than the system's limit
+# gets its temporary file beside it as it is; a longer one is shortened in the temporary name
+TEMP_OVERHEAD = 2 + 8 + len(TEMP_SUFFIX)
+NAME_MAX = 255  # bytes in a file name on the usual file systems, where the system does not say
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class WriteError(RuntimeError):
@@ -34,25 +44,72 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     WriteError ("cannot write <path>: no space left on device").
     """
     path = Path(path)
+    tmp: str | None = None
+    fd: int | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    except OSError as exc:
-        raise WriteError(path, exc) from None
-    try:
+        with _signals_held():  # an interrupt now would lose the name of a file already made
+            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
+            fd = None  # closed by the file object from here on
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(fd, tmp)
         raise WriteError(path, exc) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(fd, tmp)
         raise
     _sync_folder(path.parent)
     return path
+
+
+def temp_prefix(path: Path) -> str:
+    """The temporary file's name up to mkstemp's random part: ".<name>.", with the name's middle
+    left out where the whole would exceed the system's limit on a name (its suffix is kept, so
+    that the clean-up of a run folder still knows whose file it was)."""
+    name = path.name
+    limit = name_max(path.parent)
+    if len(name.encode()) + TEMP_OVERHEAD <= limit:
+        return f".{name}."
+    suffix = path.suffix if len(path.suffix.encode()) < 16 else ""
+    room = limit - TEMP_OVERHEAD - len(suffix.encode()) - 1
+    stem = name[: len(name) - len(suffix)].encode()[:room].decode("utf-8", "ignore")
+    return f".{stem}~{suffix}."
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name (in bytes) the file system of `folder` takes."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (AttributeError, OSError, ValueError):
+        return NAME_MAX
+
+
+def _discard(fd: int | None, tmp: str | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold Ctrl-C, SIGTERM and SIGHUP back (in the main thread, where Python runs their
+    handlers) for the moment it takes to make a temporary file and learn its name; they are
+    handled as soon as the block ends, inside the caller's clean-up."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -1,25 +1,39 @@
-"""Checkpoints: state_dict + JSON config + metrics in one file, written atomically, loaded safely."""
+"""Checkpoints: state_dict + JSON config + metrics in one file, written atomically, loaded safely.
+
+Every checkpoint carries a SHA-256 over its whole content (settings, metrics, optimiser and
+generator state, weights), checked before anything in it is believed: torch checks no zip CRC,
+so a flipped bit would otherwise load as a different learning rate or data set.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import math
 import os
 import pickle
+import stat
+import struct
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .atomic import atomic_write_bytes
-from .config import ConfigError, RunConfig
+from .config import RunConfig
 from .epochlog import OPTIONAL_KEYS, check_optional
 from .model import VAE, empty_model
 
 FORMAT = "vae-explorer-checkpoint"
-VERSION = 1
+# 2: the checksum covers the whole content. 1: it covered the weights only (or was missing), so
+# such files load only when the user accepts that (--accept-unchecked). No single flipped bit
+# turns the pickled 2 into 1 (0b10 -> 0b11, 0b00, 0b110 ...).
+VERSION = 2
+UNCHECKED_VERSION = 1
+MAX_DEPTH = 64  # nesting of a payload's containers; ours go 5 deep
 # the keys of each `metrics["history"]` entry (the columns of metrics.csv, trainer.METRIC_FIELDS)
 HISTORY_FIELDS = ("epoch", "train_loss", "val_nll", "seconds")
 HISTORY_KEYS = {*HISTORY_FIELDS, *OPTIONAL_KEYS}  # with the bound's parts and the weights (core.epochlog)
@@ -27,6 +41,11 @@ HISTORY_KEYS = {*HISTORY_FIELDS, *OPTIONAL_KEYS}  # with the bound's parts and t
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, corrupt, or not one of ours."""
+
+
+class UncheckedCheckpoint(CheckpointError):
+    """A checkpoint saved before the whole-content checksum: it loads only when the user accepts
+    it unchecked (the CLI's --accept-unchecked, a question in the app)."""
 
 
 def save_checkpoint(
@@ -39,25 +58,89 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint atomically: `weights` is a model's state_dict; `rng_state` maps a name
     ("train") to a torch.Generator state, so that a resumed run draws what it would have drawn."""
-    model = {k: v.detach().cpu() for k, v in weights.items()}
-    payload = {
+    payload: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "config": config.to_json(),
-        "model": model,
-        "checksum": weights_checksum(model),
+        "model": {k: v.detach().cpu() for k, v in weights.items()},
         "metrics": metrics or {},
     }
     if optimizer_state is not None:
         payload["optimizer"] = optimizer_state
     if rng_state is not None:
         payload["rng"] = {k: v.detach().cpu() for k, v in rng_state.items()}
-    return atomic_write_bytes(path, serialised(payload))
+    return atomic_write_bytes(path, serialised(signed(payload)))
+
+
+def signed(payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` with its "checksum": the SHA-256 of everything else in it (`content_checksum`)."""
+    unsigned = {k: v for k, v in payload.items() if k != "checksum"}
+    return {**unsigned, "checksum": content_checksum(unsigned)}
+
+
+def content_checksum(payload: dict[str, Any]) -> str:
+    """SHA-256 of a canonical encoding of the payload less its "checksum": every value with its
+    type, every container with its length, dict entries in the order of their encoded keys, and
+    each tensor's dtype, shape, requires_grad and bytes. Two payloads that load as different
+    content never encode alike. Raises ValueError for a value no checkpoint holds."""
+    digest = hashlib.sha256()
+    _encode({k: v for k, v in payload.items() if k != "checksum"}, digest.update, 0)
+    return digest.hexdigest()
+
+
+def _encode(value: Any, out: Callable[[Any], None], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"it nests containers more than {MAX_DEPTH} deep")
+    if value is None:
+        out(b"N")
+    elif isinstance(value, bool):
+        out(b"T" if value else b"F")
+    elif isinstance(value, int):
+        out(b"i%d;" % value)
+    elif isinstance(value, float):
+        out(b"f" + struct.pack("<d", value))
+    elif isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        out(b"s%d:" % len(data) + data)
+    elif isinstance(value, bytes):
+        out(b"b%d:" % len(value) + value)
+    elif isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous().reshape(-1)
+        head = f"{t.dtype}:{tuple(value.shape)}:{int(value.requires_grad)}:{t.numel() * t.element_size()}"
+        out(b"x" + head.encode() + b";")
+        if t.numel():
+            out(t.view(torch.uint8).numpy())
+    elif isinstance(value, (list, tuple)):
+        out(b"%s%d[" % (b"l" if isinstance(value, list) else b"t", len(value)))
+        for item in value:
+            _encode(item, out, depth + 1)
+        out(b"]")
+    elif isinstance(value, dict):
+        entries = []
+        for key, item in value.items():
+            entries.append((_key_bytes(key, depth + 1), item))
+        entries.sort(key=lambda entry: entry[0])
+        out(b"d%d{" % len(entries))
+        for key_bytes, item in entries:
+            out(key_bytes)
+            _encode(item, out, depth + 1)
+        out(b"}")
+    elif isinstance(value, (torch.dtype, torch.device)):
+        text = f"{type(value).__name__}:{value}".encode()
+        out(b"o%d:" % len(text) + text)
+    else:
+        raise ValueError(f"it holds {_kind(value)}, which no vae-explorer checkpoint holds")
+
+
+def _key_bytes(key: Any, depth: int) -> bytes:
+    parts: list[bytes] = []
+    _encode(key, lambda b: parts.append(bytes(b)), depth)
+    return b"".join(parts)
 
 
 def weights_checksum(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 of the weights: every tensor's name, dtype, shape and bytes, in name order. Stored
-    in the checkpoint and checked on load, so that a damaged byte is an error, not a silent change."""
+    """SHA-256 of the weights alone: every tensor's name, dtype, shape and bytes, in name order.
+    What checkpoints of version 1 carried; checked when such a file is accepted unchecked."""
     digest = hashlib.sha256()
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous()
@@ -74,30 +157,95 @@ def serialised(payload: Any) -> bytes:
     return buf.getvalue()
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and check a checkpoint dict (weights_only=True); raises CheckpointError."""
+def read_checkpoint(path: str | os.PathLike, accept_unchecked: bool = False) -> dict[str, Any]:
+    """Load and check a checkpoint dict (weights_only=True); raises CheckpointError in one line.
+
+    Its checksum over the whole content must match before anything in it is used. A file saved
+    before that checksum existed (version 1) is refused unless `accept_unchecked`; the caller
+    then says so (`is_unchecked`)."""
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file (model.pt or last.pt)")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path} is not a vae-explorer checkpoint (not a PyTorch file, or truncated)")
+    _check_file(path)
     try:
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(
+                f"{path} is not a vae-explorer checkpoint (not a PyTorch file, or truncated)"
+            )
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
     except pickle.UnpicklingError:
         raise CheckpointError(
             f"{path} is not a vae-explorer checkpoint: it holds objects other than tensors and plain "
             "values, which are not loaded for safety"
         ) from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {_reason(exc)}") from None
     except Exception as exc:  # damaged archive members, truncated records ...
         raise CheckpointError(f"{path} is corrupt and cannot be read ({first_line(exc)})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("format"), str)
+        or payload["format"] != FORMAT
+    ):
         raise CheckpointError(f"{path} is not a vae-explorer checkpoint")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')}, expected {VERSION}")
+    version = payload.get("version")
+    if type(version) is not int or version not in (VERSION, UNCHECKED_VERSION):
+        raise CheckpointError(f"{path} has checkpoint version {_short(version)}, expected {VERSION}")
+    if version == VERSION:
+        _check_content(payload, path)
+    elif not accept_unchecked:
+        raise UncheckedCheckpoint(
+            f"{path} was saved by an older vae-explorer, without a checksum over its settings, metrics "
+            "and optimiser state, so a damaged byte there cannot be told; pass --accept-unchecked to "
+            "load it anyway"
+        )
     validate_payload(payload, path)
     return payload
+
+
+def is_unchecked(payload: dict[str, Any]) -> bool:
+    """Whether a payload read with accept_unchecked=True predates the whole-content checksum."""
+    return payload.get("version") == UNCHECKED_VERSION
+
+
+def _check_content(payload: dict[str, Any], path: Path) -> None:
+    stored = payload.get("checksum")
+    if stored is None:
+        raise CheckpointError(f"{path} is damaged: it has no checksum (a changed or damaged byte)")
+    if not isinstance(stored, str):
+        raise CheckpointError(
+            f"{path} is damaged: its 'checksum' is {_kind(stored)}, expected a SHA-256 in hex"
+        )
+    try:
+        actual = content_checksum(payload)
+    except (ValueError, TypeError, RuntimeError, RecursionError) as exc:
+        raise CheckpointError(f"{path} is damaged: {first_line(exc)}") from None
+    if actual != stored:
+        raise CheckpointError(
+            f"{path} is damaged: its content does not match its checksum (a changed or damaged byte)"
+        )
+
+
+def _check_file(path: Path) -> None:
+    """A readable regular file, or a CheckpointError that says what it is instead."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise CheckpointError(f"checkpoint {path} does not exist") from None
+        if exc.errno == errno.ELOOP:
+            raise CheckpointError(
+                f"checkpoint {path} is a symbolic link that leads back to itself (a loop)"
+            ) from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {_reason(exc)}") from None
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file (model.pt or last.pt)")
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(f"{path} is not a regular file, so not a checkpoint")
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or first_line(exc)).lower()
 
 
 def _kind(value: Any) -> str:
@@ -135,7 +283,7 @@ def validate_payload(payload: dict[str, Any], path: str | os.PathLike) -> None:
         _validate_metrics(payload["metrics"], bad)
     if "optimizer" in payload:
         _validate_optimizer(payload["optimizer"], bad)
-    if "checksum" in payload:
+    if payload.get("version") == UNCHECKED_VERSION and "checksum" in payload:
         if not isinstance(payload["checksum"], str):
             raise bad(f"its 'checksum' is {_kind(payload['checksum'])}, expected a SHA-256 in hex")
         if weights_checksum(payload["model"]) != payload["checksum"]:
@@ -259,7 +407,18 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
     """model.load_state_dict(state), with a one-line CheckpointError when they do not fit."""
-    own = model.state_dict()
+    check_state_fits(model.state_dict(), state, path)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} does not fit this model: {first_line(exc)}") from None
+
+
+def check_state_fits(
+    own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], path: str | os.PathLike
+) -> None:
+    """The names and shapes of a saved state dict against a model's (which may live on the meta
+    device, so that a model is checked before anything of its size is allocated)."""
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
     if missing or extra:
@@ -275,10 +434,12 @@ def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], pat
                 f"{path} does not fit this model: {name} has shape {tuple(value.shape)} in the checkpoint, "
                 f"{tuple(own[name].shape)} in the model (were the model settings changed?)"
             )
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path} does not fit this model: {first_line(exc)}") from None
+        if value.dtype != own[name].dtype and not (
+            value.is_floating_point() and own[name].is_floating_point()
+        ):
+            raise CheckpointError(
+                f"{path} does not fit this model: {name} holds {value.dtype} values, the model {own[name].dtype}"
+            )
 
 
 def first_line(exc: BaseException) -> str:
@@ -291,8 +452,8 @@ def run_config_of(payload: dict[str, Any], path: str | os.PathLike) -> RunConfig
     """The validated run settings a checkpoint was saved with; raises CheckpointError."""
     try:
         return RunConfig.from_json(payload["config"]).validate()
-    except (ConfigError, KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path} has no valid run settings: {exc}") from None
+    except Exception as exc:  # whatever the settings' text holds, the answer is one line
+        raise CheckpointError(f"{path} has no valid run settings: {first_line(exc)}") from None
 
 
 def _names(names: list[str]) -> str:
@@ -300,14 +461,22 @@ def _names(names: list[str]) -> str:
 
 
 def load_checkpoint(
-    path: str | os.PathLike, device: str | torch.device = "cpu"
+    path: str | os.PathLike, device: str | torch.device = "cpu", accept_unchecked: bool = False
 ) -> tuple[VAE, RunConfig, dict[str, Any]]:
-    """Rebuild the model of a checkpoint; returns (model in eval mode, config, payload)."""
-    payload = read_checkpoint(path)
+    """Rebuild the model of a checkpoint; returns (model in eval mode, config, payload). The
+    model is built on the meta device and compared with the saved weights before it is
+    allocated, so settings that ask for a huge model are an error, not an allocation."""
+    payload = read_checkpoint(path, accept_unchecked)
     try:
         config = RunConfig.from_json(payload["config"]).validate()
+        with torch.device("meta"):
+            skeleton = VAE(config.model)
+    except Exception as exc:  # the settings' text is the file's, not ours: any error is one line
+        raise CheckpointError(f"{path} does not match a vae-explorer model: {first_line(exc)}") from None
+    check_state_fits(skeleton.state_dict(), payload["model"], path)
+    try:
         model = empty_model(config.model)
-    except (ConfigError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+    except (RuntimeError, MemoryError) as exc:
         raise CheckpointError(f"{path} does not match a vae-explorer model: {first_line(exc)}") from None
     load_model_state(model, payload["model"], path)
     model.to(device).eval()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,38 +226,80 @@ def load_classifier(
     path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[DigitClassifier, ClassifierInfo]:
     """The classifier saved at `path`, in eval mode, and what it says of itself; ClassifierError
-    names the path and the problem."""
+    names the path and the problem in one line (never torch's advice to load it unsafely)."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ClassifierError(f"classifier weights not found: {path}") from None
     except IsADirectoryError:
         raise ClassifierError(f"classifier weights must be a file, not the folder {path}") from None
-    except Exception as exc:  # torch reports a damaged file as RuntimeError, UnpicklingError, EOFError ...
-        raise ClassifierError(f"cannot read classifier weights {path}: {first_line(exc)}") from None
+    except pickle.UnpicklingError:
+        raise ClassifierError(
+            f"{path} is not a vae-explorer classifier file: it holds objects other than tensors and "
+            "plain values, which are not loaded for safety"
+        ) from None
+    except OSError as exc:
+        raise ClassifierError(
+            f"cannot read classifier weights {path}: {(exc.strerror or str(exc)).lower()}"
+        ) from None
+    except Exception as exc:  # torch reports a damaged file as RuntimeError, EOFError ...
+        reason = first_line(exc)
+        if "weights_only" in reason:  # torch's advice to load it unsafely: never ours to give
+            reason = type(exc).__name__
+        raise ClassifierError(
+            f"{path} is damaged and cannot be read as classifier weights ({reason})"
+        ) from None
     if (
         not isinstance(payload, dict)
-        or payload.get("format") != FORMAT
+        or not isinstance(payload.get("format"), str)
+        or payload["format"] != FORMAT
         or not isinstance(payload.get("state"), dict)
     ):
         raise ClassifierError(f"{path} is not a vae-explorer classifier file")
     state = payload["state"]
-    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise ClassifierError(f"{path} does not hold a classifier state_dict")
     model = DigitClassifier(device=device)
+    _check_fits(model, state, path)
     try:
         model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ClassifierError(f"{path} holds the weights of another network: {first_line(exc)}") from None
+    except (RuntimeError, TypeError, ValueError) as exc:
+        text = " ".join(str(exc).split())
+        raise ClassifierError(f"{path} holds the weights of another network: {text}") from None
     if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
         raise ClassifierError(f"{path} holds non-finite classifier weights")
     acc = payload.get("test_accuracy")
+    dataset = payload.get("dataset", "?")
     info = ClassifierInfo(
-        str(payload.get("dataset", "?")),
+        dataset if isinstance(dataset, str) else "?",
         float(acc) if isinstance(acc, float) and acc >= 0 else None,
         str(path),
     )
     return model.eval(), info
+
+
+def _check_fits(model: DigitClassifier, state: dict[str, torch.Tensor], path) -> None:
+    """The saved names and shapes against the network's, as one line that says what differs."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"it lacks {_names(missing)}")
+    if extra:
+        parts.append(f"it has unknown {_names(extra)}")
+    parts += [
+        f"{k} has shape {tuple(state[k].shape)}, the classifier's {tuple(own[k].shape)}" for k in wrong[:3]
+    ]
+    if len(wrong) > 3:
+        parts.append(f"{len(wrong) - 3} more shapes differ")
+    if parts:
+        raise ClassifierError(f"{path} holds the weights of another network: {'; '.join(parts)}")
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def _unit(images: torch.Tensor | np.ndarray) -> torch.Tensor:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from .likelihood import GPU_DECODER_FLOATS, decoder_outputs_per_image
+from .likelihood import GPU_DECODER_FLOATS, decoder_outputs_per_image, prior_floats_per_latent
 from .model import VAE
 
 EVAL_NOISE_SEED = 0
+# on the CPU, a pass's (images, K, L) block of a mixture's scores stays within this many floats
+CPU_PRIOR_FLOATS = 1 << 24
 
 
 def eval_batch_size(model: VAE, width: int, device: torch.device) -> int:
@@ -15,9 +17,10 @@ def eval_batch_size(model: VAE, width: int, device: torch.device) -> int:
     pass is a few kernel launches whatever its size, so up to a whole 10,000-image split, as many
     as keep the decoder's outputs within GPU_DECODER_FLOATS: all 10,000 for the Bernoulli
     likelihood, a few hundred for the categorical one (whose 256 logits a pixel for 10,000 images
-    would take 8 GB, and as much again for their log-softmax), for images of `width` values."""
+    would take 8 GB, and as much again for their log-softmax), for images of `width` values.
+    Fewer where a mixture of many components would make the prior's scores larger than that."""
     if device.type != "cuda":
-        return 1000
+        return max(1, min(1000, CPU_PRIOR_FLOATS // max(1, prior_floats_per_latent(model))))
     return max(1, min(10_000, GPU_DECODER_FLOATS // decoder_outputs_per_image(model, width)))
 
 

@@ -8,6 +8,7 @@ is the FID of as many training images against the test images, computed the same
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -66,8 +67,25 @@ def find_classifier(dataset: str) -> Path:
     )
 
 
-def load_classifier_for(dataset: str, device: str | torch.device = "cpu") -> DigitClassifier:
-    model, info = load_classifier(find_classifier(dataset), device)
+def load_classifier_for(
+    dataset: str, device: str | torch.device = "cpu", notes: list[str] | None = None
+) -> DigitClassifier:
+    """The classifier `find_classifier` names, loaded. A user's classifier that cannot be used
+    (damaged, of another network or data set) does not hide the bundled one: that is loaded
+    instead, and a one-line note saying why goes to `notes`."""
+    user, bundled = user_classifier_path(dataset), bundled_classifier_path(dataset)
+    if os.path.lexists(user) and bundled.is_file():
+        try:
+            return _load_for(user, dataset, device)
+        except ClassifierError as exc:
+            if notes is not None:
+                notes.append(f"{exc}; the bundled classifier is used instead")
+            return _load_for(bundled, dataset, device)
+    return _load_for(find_classifier(dataset), dataset, device)
+
+
+def _load_for(path: Path, dataset: str, device: str | torch.device) -> DigitClassifier:
+    model, info = load_classifier(path, device)
     if info.dataset != dataset:
         raise ClassifierError(f"the classifier {info.path} was trained on {info.dataset}, not {dataset}")
     return model
@@ -174,57 +192,65 @@ def evaluate(
         inception_score_std=None,
         class_histogram=None,
         generated=None,
+        iw_nll=None,
+        iw_nll_stderr=None,
+        iw_samples=None,
+        gap=None,
     )
-    if (request.fid or request.inception) and len(splits.test_images) < 2:
-        raise ValueError("FID and IS need at least 2 test images")
-    if request.fid or request.inception:
-        if classifier is None:
-            classifier = load_classifier_for(config.data.dataset, device)
-        if cancel is not None and cancel():
-            raise Cancelled("evaluation cancelled")
-        started = time.perf_counter()
-        n = len(splits.test_images)
-        report("sample quality", 0, 3)
-        # a CPU generator: the same latent draws on either device, so FID and IS compare
-        generated = generate(model, n, torch.Generator().manual_seed(request.seed))
-        out["generated"] = n
-        probs = predict_proba(classifier, generated)
-        out["class_histogram"] = class_histogram(probs).tolist()
-        if request.inception:
-            score, std = inception_score(probs, IS_SPLITS if n >= IS_SPLITS else 1)
-            out.update(inception_score=score, inception_score_std=std)
-            seconds["inception_score"] = time.perf_counter() - started
-        if request.fid:
+    try:  # the slow figures: a cancel keeps the quick ones above (Cancelled.partial)
+        if (request.fid or request.inception) and len(splits.test_images) < 2:
+            raise ValueError("FID and IS need at least 2 test images")
+        if request.fid or request.inception:
+            if classifier is None:
+                classifier = load_classifier_for(config.data.dataset, device)
+            if cancel is not None and cancel():
+                raise Cancelled("evaluation cancelled")
             started = time.perf_counter()
-            report("sample quality", 1, 3)
-            real = extract_features(classifier, splits.test_images)
-            fake = extract_features(classifier, generated)
-            out["fid"] = frechet_distance(fake, real)
-            report("sample quality", 2, 3)
-            floor = extract_features(classifier, splits.train_images[:n])
-            out["fid_floor"] = frechet_distance(floor, real)
-            seconds["fid"] = time.perf_counter() - started
-        report("sample quality", 3, 3)
-    out.update(iw_nll=None, iw_nll_stderr=None, iw_samples=None, gap=None)
-    samples = request.iw_samples
-    if samples is None and request.iw_budget is not None:
-        samples = iw_samples_for(request.iw_budget - sum(seconds.values()), model, test)
-    if samples is not None:
-        result = iw_nll(  # noise from the model's device: IW-5000 draws hundreds of millions
-            model,
-            test,
-            samples,
-            torch.Generator(device).manual_seed(request.seed),
-            progress=lambda done, total: report("importance sampling", done, total),
-            cancel=cancel,
-        )
-        out.update(
-            iw_nll=result.mean,
-            iw_nll_stderr=result.stderr,
-            iw_samples=result.samples,
-            gap=out["neg_elbo"] - result.mean,
-        )
-        seconds["iw_nll"] = result.seconds
+            n = len(splits.test_images)
+            report("sample quality", 0, 3)
+            # a CPU generator: the same latent draws on either device, so FID and IS compare
+            generated = generate(model, n, torch.Generator().manual_seed(request.seed))
+            out["generated"] = n
+            probs = predict_proba(classifier, generated)
+            out["class_histogram"] = class_histogram(probs).tolist()
+            if request.inception:
+                score, std = inception_score(probs, IS_SPLITS if n >= IS_SPLITS else 1)
+                out.update(inception_score=score, inception_score_std=std)
+                seconds["inception_score"] = time.perf_counter() - started
+            if request.fid:
+                started = time.perf_counter()
+                report("sample quality", 1, 3)
+                real = extract_features(classifier, splits.test_images)
+                fake = extract_features(classifier, generated)
+                out["fid"] = frechet_distance(fake, real)
+                report("sample quality", 2, 3)
+                floor = extract_features(classifier, splits.train_images[:n])
+                out["fid_floor"] = frechet_distance(floor, real)
+                seconds["fid"] = time.perf_counter() - started
+            report("sample quality", 3, 3)
+        samples = request.iw_samples
+        if samples is None and request.iw_budget is not None:
+            samples = iw_samples_for(request.iw_budget - sum(seconds.values()), model, test)
+        if samples is not None:
+            result = iw_nll(  # noise from the model's device: IW-5000 draws hundreds of millions
+                model,
+                test,
+                samples,
+                torch.Generator(device).manual_seed(request.seed),
+                progress=lambda done, total: report("importance sampling", done, total),
+                cancel=cancel,
+            )
+            out.update(
+                iw_nll=result.mean,
+                iw_nll_stderr=result.stderr,
+                iw_samples=result.samples,
+                gap=out["neg_elbo"] - result.mean,
+            )
+            seconds["iw_nll"] = result.seconds
+    except Cancelled as exc:
+        out["seconds"] = seconds
+        exc.partial = out
+        raise
     out["seconds"] = seconds
     return out
 
@@ -246,10 +272,15 @@ def evaluate_with_notes(
         request = replace(request, fid=False, inception=False)
     if request.fid or request.inception:
         try:  # on the model's device, where its samples are drawn
-            classifier = load_classifier_for(config.data.dataset, next(model.parameters()).device)
+            classifier = load_classifier_for(config.data.dataset, next(model.parameters()).device, notes)
         except ClassifierError as exc:
             notes.append(str(exc))
             request = replace(request, fid=False, inception=False)
-    results = evaluate(model, config, splits, request, classifier, progress, cancel)
+    try:
+        results = evaluate(model, config, splits, request, classifier, progress, cancel)
+    except Cancelled as exc:
+        if exc.partial is not None:
+            exc.partial["notes"] = notes
+        raise
     results["notes"] = notes
     return results

@@ -20,6 +20,7 @@ from .config import RunConfig
 STOP_EARLY = "early stop"
 STOP_MAX_EPOCHS = "max epochs"
 STOP_USER = "stopped"
+STOP_SCHEDULER = "stopped by scheduler"  # an experiment's scheduler (ASHA) ended a clearly worse trial
 STOP_DIVERGED = "diverged"
 STOP_ERROR = "error"
 
@@ -46,6 +47,7 @@ STATUS_OF_REASON = {
     STOP_EARLY: RunStatus.EARLY_STOPPED,
     STOP_MAX_EPOCHS: RunStatus.DONE,
     STOP_USER: RunStatus.STOPPED,
+    STOP_SCHEDULER: RunStatus.STOPPED,
     STOP_DIVERGED: RunStatus.DIVERGED,
     STOP_ERROR: RunStatus.FAILED,
 }

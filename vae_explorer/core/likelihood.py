@@ -26,7 +26,10 @@ IN_USE_SHARE = 0.01  # a component is "in use" when it explains at least 1% of t
 
 
 class Cancelled(Exception):
-    """The caller's cancel() returned True; nothing partial is returned."""
+    """The caller's cancel() returned True. `partial`: what was computed before, where the
+    canceller can use it (an evaluation's quick figures), else None."""
+
+    partial: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -234,8 +237,9 @@ def latent_statistics(
     n = len(mu)
     variances = mu.var(axis=0, ddof=1) if n > 1 else np.zeros(mu.shape[1])
     active = variances > threshold
-    scores = component_scores(mu, weights.numpy(), comp_means.numpy(), comp_log_vars.numpy())
-    assignments = scores.argmax(axis=1)
+    assignments, best_scores = best_component_scores(
+        mu, weights.numpy(), comp_means.numpy(), comp_log_vars.numpy()
+    )
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
     label_array = None if labels is None else np.asarray(labels).astype(np.int64).reshape(-1)
@@ -256,7 +260,7 @@ def latent_statistics(
         members = np.flatnonzero(mine)
         # typical images: nearest the component's centre in its own metric (its weight is common
         # to all of them)
-        order = members[np.argsort(-scores[members, k], kind="stable")][:nearest]
+        order = members[np.argsort(-best_scores[members], kind="stable")][:nearest]
         components.append(
             ComponentStats(
                 k, float(w), count, count / n, dominant, purity, counts, tuple(int(i) for i in order)
@@ -274,26 +278,54 @@ def latent_statistics(
     )
 
 
+# floats in one (images, K, L) block of the component scores: 32 MB in float64, whatever K is
+SCORE_BLOCK_FLOATS = 1 << 22
+
+
 def component_scores(
     mu: np.ndarray, weights: np.ndarray, means: np.ndarray, log_vars: np.ndarray, chunk: int = 2048
 ) -> np.ndarray:
     """log w_k + log N(mu_n | means_k, diag exp(log_vars_k)) for each row of mu (N, L); (N, K)."""
     out = np.empty((len(mu), len(weights)))
+    for lo, block in _score_blocks(mu, weights, means, log_vars, chunk):
+        out[lo : lo + len(block)] = block
+    return out
+
+
+def best_component_scores(
+    mu: np.ndarray, weights: np.ndarray, means: np.ndarray, log_vars: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of mu (N, L): the component that explains it best and that component's score,
+    in memory bounded by SCORE_BLOCK_FLOATS whatever N and K (no (N, K) array is kept)."""
+    best = np.empty(len(mu), dtype=np.int64)
+    score = np.empty(len(mu))
+    for lo, block in _score_blocks(mu, weights, means, log_vars):
+        best[lo : lo + len(block)] = block.argmax(axis=1)
+        score[lo : lo + len(block)] = block.max(axis=1)
+    return best, score
+
+
+def _score_blocks(mu, weights, means, log_vars, chunk: int = 2048):
+    """(first row, component scores of a block of rows), blocks of at most SCORE_BLOCK_FLOATS
+    (rows x K x L) floats, computed in place."""
+    k, dims = means.shape
+    rows = max(1, min(chunk, SCORE_BLOCK_FLOATS // max(1, k * dims)))
     inv_var = np.exp(-log_vars)
     const = -0.5 * (mu.shape[1] * np.log(2 * np.pi) + log_vars.sum(-1))  # (K,)
     with np.errstate(divide="ignore"):  # a weight of exactly 0 gives -inf: never chosen
         log_w = np.log(weights)
-    for lo in range(0, len(mu), chunk):
-        diff = mu[lo : lo + chunk, None, :] - means[None, :, :]  # (n, K, L)
-        out[lo : lo + chunk] = log_w + const - 0.5 * (diff**2 * inv_var[None]).sum(-1)
-    return out
+    for lo in range(0, len(mu), rows):
+        diff = mu[lo : lo + rows, None, :] - means[None, :, :]  # (n, K, L)
+        np.square(diff, out=diff)
+        diff *= inv_var[None]
+        yield lo, log_w + const - 0.5 * diff.sum(-1)
 
 
 def best_components(
     mu: np.ndarray, weights: np.ndarray, means: np.ndarray, log_vars: np.ndarray
 ) -> np.ndarray:
     """The component that explains each row of mu (N, L) best: the argmax of `component_scores`."""
-    return component_scores(mu, weights, means, log_vars).argmax(axis=1)
+    return best_component_scores(mu, weights, means, log_vars)[0]
 
 
 def _device_dtype(model: nn.Module, x: torch.Tensor) -> tuple[torch.device, torch.dtype]:
@@ -305,7 +337,14 @@ def _device_dtype(model: nn.Module, x: torch.Tensor) -> tuple[torch.device, torc
 
 
 def decoder_outputs_per_image(model: nn.Module, width: int) -> int:
-    """Decoder outputs for one image of `width` values: 256 logits a pixel for the categorical
-    likelihood, else one a pixel."""
+    """Floats a pass holds for one image of `width` values: the decoder's outputs (256 logits a
+    pixel for the categorical likelihood, else one a pixel), or the prior's scores of its latent
+    under each of K components in each of L dimensions where those are more (a large mixture)."""
     per_pixel = 256 if getattr(model.decoder, "likelihood", None) == "categorical" else 1
-    return max(1, width * per_pixel)
+    return max(1, width * per_pixel, prior_floats_per_latent(model))
+
+
+def prior_floats_per_latent(model: nn.Module) -> int:
+    """K x L for a mixture prior (its log-density of a latent takes a (K, L) block), else 0."""
+    means = getattr(getattr(model, "prior", None), "means", None)
+    return means.numel() if isinstance(means, torch.Tensor) else 0

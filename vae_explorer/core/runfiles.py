@@ -42,6 +42,7 @@ LIMITS = {
     TEST_LOSS: 1 * KIB,
     METRICS: 128 * MIB,  # about two million epochs
     WEIGHTS_FILE: 128 * MIB,
+    "sweep.json": 32 * MIB,  # a sweep's spec with its trials (core.sweep.MAX_TRIALS of them)
 }
 MAX_NAME = 200  # characters of a run's name
 MAX_TEXT = 500  # characters of any other text shown from a file (a reason, a device)

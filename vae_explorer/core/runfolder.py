@@ -18,10 +18,12 @@ from typing import Any
 import torch
 
 from . import events as ev
+from . import runfiles as rf
 from .atomic import atomic_write_text
 from .checkpoint import HISTORY_FIELDS, save_checkpoint
 from .config import RunConfig
 from .epochlog import WEIGHTS_FILE, metric_columns, weights_csv
+from .runlock import is_plain_file
 from .runs import OUTCOME_FILE, outcome_record
 
 # figures(run_dir, config, best weights, real test images (uint8, N x pixels), history) -> files
@@ -29,6 +31,13 @@ FigureWriter = Callable[
     [Path, RunConfig, dict[str, torch.Tensor], torch.Tensor, list[dict[str, float]]], list[Path]
 ]
 METRIC_FIELDS = HISTORY_FIELDS  # the columns of metrics.csv
+# the figures a run folder holds (drawn by the front end's FigureWriter), each in both formats
+RUN_FIGURES = ("real_images", "generated_images", "nll_val_curve")
+FIGURE_FORMATS = (".png", ".pdf")
+RUN_FIGURE_FILES = tuple(f"{name}{suffix}" for name in RUN_FIGURES for suffix in FIGURE_FORMATS)
+# what a run's end writes: a resumed run removes these of the run it continues as it starts, so
+# that nobody reads the earlier run's outcome, figures or test nll as the new run's
+RESULT_FILES = (OUTCOME_FILE, rf.EVALUATION, rf.TEST_LOSS, *RUN_FIGURE_FILES)
 
 
 def metrics_csv(history: list[dict[str, float]]) -> str:
@@ -66,8 +75,10 @@ class RunFolderWriter:
             self.device = event.device
             self.history = [dict(h) for h in event.history]
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._text("config.json", event.config.to_json() + "\n")
-            if self.best_weights is not None and self.history and not (self.run_dir / "model.pt").exists():
+            if self.history:
+                self.invalidate_results()
+            self._text(rf.CONFIG, event.config.to_json() + "\n")
+            if self.best_weights is not None and self.history and not (self.run_dir / rf.MODEL).exists():
                 # resumed into another folder: the best model so far goes there too
                 best = min(self.history, key=lambda h: h["val_nll"])
                 epoch = int(best["epoch"])
@@ -78,7 +89,7 @@ class RunFolderWriter:
                     "stale_epochs": 0,
                     "epoch": epoch,
                 }
-                self._checkpoint("model.pt", self.best_weights, metrics)
+                self._checkpoint(rf.MODEL, self.best_weights, metrics)
             if self.history:
                 self._history_files()
         elif isinstance(event, ev.StepChosen):
@@ -95,12 +106,12 @@ class RunFolderWriter:
                 "stale_epochs": 0,
                 "epoch": event.epoch,
             }
-            self._checkpoint("model.pt", event.weights, metrics)
+            self._checkpoint(rf.MODEL, event.weights, metrics)
         elif isinstance(event, ev.TrainingState):
-            self._checkpoint("last.pt", event.weights, event.metrics, event.optimizer, event.rng)
+            self._checkpoint(rf.LAST, event.weights, event.metrics, event.optimizer, event.rng)
         elif isinstance(event, ev.RunFinished):
             if event.test_nll is not None:
-                self._text("test_loss.txt", f"{event.test_nll:.4f}\n")
+                self._text(rf.TEST_LOSS, f"{event.test_nll:.4f}\n")
             record = outcome_record(event, device=self.device, training_step=self.step)
             self._text(OUTCOME_FILE, json.dumps(record, indent=2) + "\n")
             drawable = self.best_weights is not None and self.real_images is not None
@@ -110,11 +121,21 @@ class RunFolderWriter:
                 )
 
         elif isinstance(event, ev.Evaluated):
-            self._text("evaluation.json", json.dumps(event.results, indent=2) + "\n")
+            self._text(rf.EVALUATION, json.dumps(event.results, indent=2) + "\n")
+
+    def invalidate_results(self) -> None:
+        """Remove the end-of-run results (outcome, evaluation, test nll, figures) of the run this
+        one continues: until it ends, the folder reads as a run in progress (or, killed, as an
+        unfinished one), never as done with the earlier figures. Regular files only: a symbolic
+        link of that name is not ours."""
+        for name in RESULT_FILES:
+            path = self.run_dir / name
+            if is_plain_file(path):
+                path.unlink(missing_ok=True)
 
     def _history_files(self) -> None:
         """metrics.csv, and weights.csv when the epochs carry the prior's weights."""
-        self._text("metrics.csv", metrics_csv(self.history))
+        self._text(rf.METRICS, metrics_csv(self.history))
         weights = weights_csv(self.history)
         if weights is not None:
             self._text(WEIGHTS_FILE, weights)

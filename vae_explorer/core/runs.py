@@ -32,6 +32,7 @@ MAX_DEPTH = 3  # root / queue folder / lr_* folder, with one level to spare
 MAX_NAME = rf.MAX_NAME
 MAX_FOLDERS = 100_000  # folders visited under a root, at most
 UNREADABLE = "unreadable"
+SWEEP_FILE = "sweep.json"  # core.sweep.SWEEP_FILE: a folder of trials (imported there from here)
 
 
 @dataclass
@@ -54,6 +55,11 @@ class RunSummary:
     device: str | None = None  # where it trained ("cpu", "cuda:0 (NVIDIA H200)"), where recorded
     training_step: str | None = None  # how its steps ran, where recorded
     problem: str | None = None
+    group: Path | None = None  # the sweep folder (core.sweep) whose trial this run is
+
+    @property
+    def group_key(self) -> str | None:
+        return real_path(self.group) if self.group is not None else None
 
     @property
     def key(self) -> str:
@@ -135,6 +141,8 @@ def read_run(folder: Path, root: Path | None = None) -> RunSummary | None:
     except OSError:
         created = time.time()
     run = RunSummary(folder, fallback, fallback, created, None)
+    if _lexists(folder.parent / SWEEP_FILE):
+        run.group = folder.parent
     try:
         _fill(run)
     except FileProblem as exc:
@@ -212,6 +220,11 @@ def find_runs(root: Path, extra: list[Path] | tuple[Path, ...] = ()) -> list[Run
         run = read_run(Path(folder), root)
         if run is not None:
             found.setdefault(run.key, run)
+        elif _lexists(Path(folder) / SWEEP_FILE):  # a sweep folder: its trials
+            for child in subfolders(Path(folder)):
+                run = read_run(child, Path(folder).parent)
+                if run is not None:
+                    found.setdefault(run.key, run)
     return sorted(found.values(), key=lambda r: (-r.created, r.name))
 
 

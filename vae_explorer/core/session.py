@@ -164,10 +164,12 @@ class Session(Controlled):
         evaluation: EndOfRunEvaluation | None = None,
         lock_folder: bool = True,
         cuda_graph: bool = True,
+        accept_unchecked: bool = False,
     ) -> None:
         """`lock_folder`: hold `out_dir`'s run-folder lock while running (a caller that holds it
         already, to prepare the folder, passes False). `cuda_graph`: capture the training step on
-        a CUDA device (False: run it eagerly)."""
+        a CUDA device (False: run it eagerly). `accept_unchecked`: resume from a checkpoint that
+        predates the whole-content checksum."""
         if not configs:
             raise ValueError("a session needs at least one run")
         if resume_from is not None and len(configs) != 1:
@@ -182,6 +184,7 @@ class Session(Controlled):
         self.evaluation = evaluation
         self.lock_folder = lock_folder
         self.cuda_graph = cuda_graph
+        self.accept_unchecked = accept_unchecked
         self.control = RunControl()
         self.records = [
             RunRecord(i, c, d) for i, (c, d) in enumerate(zip(self.configs, run_dirs(self.out_dir, configs)))
@@ -211,8 +214,7 @@ class Session(Controlled):
         try:
             for lock in locks:
                 lock.acquire()
-            if self.out_dir is not None and self.lock_folder:
-                remove_stale_temporaries(self.out_dir)
+                remove_stale_temporaries(lock.folder)  # ours to clean now, and only those
             splits = self.splits if self.splits is not None else load_splits(self.configs[0].data)
             for record in self.records:
                 if self.control.stopped:
@@ -228,6 +230,7 @@ class Session(Controlled):
                         control=self.control,
                         figures=self.figures,
                         cuda_graph=self.cuda_graph,
+                        accept_unchecked=self.accept_unchecked,
                     )
                     trainer.run()
                     self._evaluate(trainer, record, splits)
@@ -302,8 +305,24 @@ class Session(Controlled):
                 progress,
                 cancel=lambda: self.control.stopped and not quick,
             )
-        except Cancelled:
-            return
+        except Cancelled as exc:
+            if exc.partial is None:
+                return
+            # stopped in the slow figures: the quick ones (bound, latent statistics, and what
+            # else was done) are kept, and the figures never reached are named
+            results = exc.partial
+            missing = [
+                label
+                for key, label in (("iw_nll", "IW-NLL"), ("fid", "FID"), ("inception_score", "IS"))
+                if results.get(key) is None
+                and (key != "iw_nll" or plan.iw_samples or plan.budget > 0)
+                and (key == "iw_nll" or plan.sample_quality)
+            ]
+            results.setdefault("notes", []).insert(
+                0,
+                "stopped by the user during the evaluation"
+                + (f": no {', '.join(missing)}" if missing else ""),
+            )
         except Exception as exc:  # the run and its model are fine; say why there are no figures
             results = {"error": _one_line(exc), "notes": [f"the evaluation failed: {_one_line(exc)}"]}
         if quick:

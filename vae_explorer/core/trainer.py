@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from . import events as ev
+from . import runfiles as rf
 from .checkpoint import CheckpointError, load_model_state, read_checkpoint, run_config_of
 from .config import ConfigError, RunConfig, prior_kind
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
@@ -37,24 +38,57 @@ def train_rng_key(device: torch.device) -> str:
     return f"train-{device.type}"
 
 
-def check_model_fits(config: RunConfig, device: torch.device) -> None:
-    """Refuse a model whose weights, gradients and optimiser state (4 copies) exceed the device's
-    memory, before allocating any of it: counted on torch's 'meta' device, which stores nothing."""
+# float32 tensors of (batch, K, L) that a training step with a mixture prior holds at once: the
+# differences, their squares, the scaled squares and autograd's saved copies
+PRIOR_STEP_COPIES = 6
+KMEANS_IMAGES = 10_000  # the training images the k-means placement clusters (fit_prior_to_data)
+
+
+def memory_estimate(config: RunConfig) -> tuple[int, int, int]:
+    """(parameters, bytes of weights + gradients + optimiser state, bytes of a training step's
+    mixture scores), counted on torch's 'meta' device, which stores nothing. Raises ConfigError
+    for sizes past what a tensor can index."""
     try:
         with torch.device("meta"):
-            count = sum(p.numel() for p in VAE(config.model).parameters())
-    except RuntimeError:  # sizes past what a tensor can index
+            model = VAE(config.model)
+            count = sum(p.numel() for p in model.parameters())
+    except RuntimeError:
         raise ConfigError(
-            f"the model is too large: its parameters cannot even be counted "
-            f"(hidden={config.model.hidden}, latent_dim={config.model.latent_dim})"
+            f"the model is too large: its parameters cannot even be counted (hidden={config.model.hidden}, "
+            f"latent_dim={config.model.latent_dim}, components={config.model.components})"
         ) from None
-    need, have = 4 * count * 4, device_memory(device)
-    if have is not None and need > have:
+    kind = prior_kind(config.model.prior)
+    prior = config.model.components * config.model.latent_dim if kind.components else 0
+    step = PRIOR_STEP_COPIES * 4 * config.train.batch_size * prior
+    kmeans = kind.placeable and config.train.prior_init == "kmeans"
+    if kmeans and config.model.components <= KMEANS_IMAGES:
+        # the k-means placement after epoch 1: distances of its images to the K centroids (float64)
+        step = max(step, 2 * 8 * KMEANS_IMAGES * config.model.components)
+    return count, 4 * count * 4, step
+
+
+def check_model_fits(config: RunConfig, device: torch.device) -> None:
+    """Refuse a run whose weights, gradients and optimiser state (4 copies), with the mixture's
+    scores of a training batch (batch x K x L, a few copies), exceed the device's memory, before
+    allocating any of it."""
+    count, weights, step = memory_estimate(config)
+    need, have = weights + step, device_memory(device)
+    if have is None or need <= have:
+        return
+    m = config.model
+    if step > weights:
         raise ConfigError(
-            f"the model has {count:,} parameters: with gradients and optimiser state "
-            f"that is {need / 2**30:,.1f} GiB, more than the {have / 2**30:,.1f} GiB of "
-            f"the {device.type} device (lower --hidden or --latent-dim)"
+            f"a mixture of {m.components:,} components in {m.latent_dim} dimensions needs about "
+            f"{step / 2**30:,.1f} GiB for the scores of each training batch of {config.train.batch_size} "
+            f"(with the {count:,} parameters and their optimiser state {need / 2**30:,.1f} GiB), more than "
+            f"the {have / 2**30:,.1f} GiB of the {device.type} device (lower --components, "
+            "--latent-dim or --batch-size)"
         )
+    raise ConfigError(
+        f"the model has {count:,} parameters: with gradients and optimiser state "
+        f"that is {need / 2**30:,.1f} GiB, more than the {have / 2**30:,.1f} GiB of "
+        f"the {device.type} device (lower --hidden, --latent-dim or --components)"
+    )
 
 
 class RunControl:
@@ -65,8 +99,11 @@ class RunControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self.reason = ev.STOP_USER  # why the run stops, once stopped: the user, or a scheduler
 
-    def stop(self) -> None:
+    def stop(self, reason: str = ev.STOP_USER) -> None:
+        if not self._stop.is_set():
+            self.reason = reason
         self._stop.set()
         self._running.set()  # a paused loop wakes up to stop
 
@@ -137,6 +174,52 @@ def _eager_reason(on_gpu: bool, cuda_graph: bool, in_backward: bool, config: Run
     return f"fewer training images than one batch of {config.train.batch_size}, so nothing to capture"
 
 
+def _shape_of(value: Any) -> Any:
+    """The kind of an optimiser option: a flag (True, False or None: torch's "not set"), a
+    number, text, or a tuple of those."""
+    if isinstance(value, bool) or value is None:
+        return "flag"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (list, tuple)):
+        return tuple(_shape_of(v) for v in value)
+    return type(value).__name__
+
+
+def _check_optimizer_options(optimizer: torch.optim.Optimizer, saved: dict[str, Any], path) -> None:
+    """The saved parameter groups have this optimiser's options, each of the same kind (a number,
+    a flag, a pair of numbers ...), so that a crafted file cannot make the first step fail."""
+    groups = saved["param_groups"]
+    if len(groups) != len(optimizer.param_groups):
+        raise CheckpointError(
+            f"{path} does not fit this configuration: its optimiser has {len(groups)} parameter "
+            f"groups, this run's {len(optimizer.param_groups)}"
+        )
+    for own, theirs in zip(optimizer.param_groups, groups):
+        for name, value in own.items():
+            if name in ("params", "lr") or name not in theirs:
+                continue
+            if _shape_of(theirs[name]) != _shape_of(value):
+                raise CheckpointError(
+                    f"{path} does not fit this configuration: its optimiser option {name!r} is "
+                    f"{theirs[name]!r}, where {type(optimizer).__name__} takes a value like {value!r}"
+                )
+        if len(theirs["params"]) != len(own["params"]):
+            raise CheckpointError(
+                f"{path} does not fit this configuration: its optimiser holds {len(theirs['params'])} "
+                f"parameters in a group of this run's {len(own['params'])}"
+            )
+        for index, param in zip(theirs["params"], own["params"]):
+            for name, value in saved["state"].get(index, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
+                    raise CheckpointError(
+                        f"{path} does not fit this configuration: its optimiser state {name!r} has shape "
+                        f"{tuple(value.shape)} for a parameter of shape {tuple(param.shape)}"
+                    )
+
+
 class Trainer(Controlled):
     """Trains one VAE for one configuration; all its random draws come from its own generators."""
 
@@ -152,9 +235,11 @@ class Trainer(Controlled):
         control: RunControl | None = None,
         figures: FigureWriter | None = None,
         cuda_graph: bool = True,
+        accept_unchecked: bool = False,
     ) -> None:
         """`cuda_graph`: on a CUDA device, capture the training step in a CUDA graph (falling back
-        to eager steps where capture fails); False runs it eagerly. The CPU always runs eagerly."""
+        to eager steps where capture fails); False runs it eagerly. The CPU always runs eagerly.
+        `accept_unchecked`: resume from a checkpoint older than the whole-content checksum."""
         self.config = config.validate()
         self.index = index
         self.device = resolve_device(config.train.device)
@@ -218,6 +303,7 @@ class Trainer(Controlled):
         self._last_state_written = -math.inf  # time.monotonic() of the last TrainingState
         self.best_weights: dict[str, torch.Tensor] | None = None  # a CPU copy
         self.resumed_exactly = False
+        self.accept_unchecked = accept_unchecked
         if resume_from is not None:
             self._resume(resume_from)
             if self.writer is not None:
@@ -225,7 +311,7 @@ class Trainer(Controlled):
 
     @property
     def checkpoint_path(self) -> str | None:
-        return str(self.run_dir / "model.pt") if self.run_dir is not None else None
+        return str(self.run_dir / rf.MODEL) if self.run_dir is not None else None
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> ev.RunFinished:
@@ -269,7 +355,7 @@ class Trainer(Controlled):
                         break
                     self.on_event(ev.BatchProgress(self.index, epoch, i, total))
             if interrupted:  # the epochs trained since the last validation are not kept
-                reason, epoch = ev.STOP_USER, self.history[-1]["epoch"] if self.history else 0
+                reason, epoch = self.control.reason, self.history[-1]["epoch"] if self.history else 0
                 break
             epoch_loss = float(loss_sum) / max(seen, 1)
             if diverged or not math.isfinite(epoch_loss):
@@ -336,7 +422,7 @@ class Trainer(Controlled):
                 reason = ev.STOP_EARLY
                 break
             if self.control.stopped:
-                reason = ev.STOP_USER
+                reason = self.control.reason
                 break
         return self._finish(reason, epoch)
 
@@ -362,7 +448,7 @@ class Trainer(Controlled):
         return min(1.0, self._steps / (warmup * len(self.batches)))
 
     @torch.no_grad()
-    def fit_prior_to_data(self, max_images: int = 10_000) -> None:
+    def fit_prior_to_data(self, max_images: int = KMEANS_IMAGES) -> None:
         """Refit the mixture to k-means clusters of the encoder's outputs on (up to `max_images`)
         training images, drawn from the run's generator, and forget the optimiser's moments of
         the prior's parameters, which belong to the old placement."""
@@ -505,12 +591,13 @@ class Trainer(Controlled):
         """Continue from a checkpoint: weights, optimiser state, metrics and, where the checkpoint
         holds it (last.pt does), the generator state, so that the run goes on exactly as it would
         have without the interruption."""
-        payload = read_checkpoint(path)
+        payload = read_checkpoint(path, self.accept_unchecked)
         self._check_resumable(path, payload)
         load_model_state(self.model, payload["model"], path)
         try:
             if "optimizer" in payload:
                 own = device_options(self.optimizer)
+                _check_optimizer_options(self.optimizer, payload["optimizer"], path)
                 self.optimizer.load_state_dict(payload["optimizer"])
                 adopt_device_options(self.optimizer, own)  # saved on another device, perhaps
                 for group in self.optimizer.param_groups:  # a resumed run may go on at a new rate
@@ -523,7 +610,9 @@ class Trainer(Controlled):
             if saved_rng is not None:
                 self.generator.set_state(saved_rng)
                 self.resumed_exactly = "optimizer" in payload
-        except (RuntimeError, ValueError, KeyError) as exc:
+        except CheckpointError:
+            raise
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path} does not fit this configuration: {exc}") from None
         m = payload.get("metrics", {})
         self.history = [dict(h) for h in m.get("history", [])]
@@ -537,13 +626,13 @@ class Trainer(Controlled):
             self.best_weights = _cpu_copy(self.model.state_dict())
             if self.best_epoch != self.start_epoch - 1:
                 # resumed from the last state: the best weights are in model.pt beside it
-                best = Path(path).with_name("model.pt")
+                best = Path(path).with_name(rf.MODEL)
                 if not best.is_file() or best == Path(path):
                     raise CheckpointError(
                         f"cannot resume from {path}: its best model (epoch {self.best_epoch}) "
                         f"should be in {best}, which is missing"
                     )
-                saved = read_checkpoint(best)
+                saved = read_checkpoint(best, self.accept_unchecked)
                 if saved.get("metrics", {}).get("epoch") != self.best_epoch:
                     raise CheckpointError(
                         f"cannot resume from {path}: {best} holds epoch "

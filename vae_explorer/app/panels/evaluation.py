@@ -42,7 +42,7 @@ from vae_explorer.app.inference import ModelContext, ModelInfo
 from vae_explorer.app.panels.base import Panel
 from vae_explorer.core.evaluation import REFERENCES
 from vae_explorer.core.metrics import METRICS, csv_header, csv_row
-from vae_explorer.core.runfiles import EVALUATION, FileProblem, read_evaluation
+from vae_explorer.core.runfiles import EVALUATION, MODEL, FileProblem, read_evaluation
 
 
 # the model, its epoch, then core.metrics' table: every metric there is a column here
@@ -52,8 +52,15 @@ def _header(metric) -> str:
     return "\n".join(lines + ([f"({metric.unit})"] if metric.unit else []))
 
 
-COLUMNS = ("model", "epoch", *(_header(m) for m in METRICS))
-METRIC_COLUMN = {m.key: 2 + i for i, m in enumerate(METRICS)}
+def columns() -> list[str]:
+    """The table's headers: the model, its epoch, then one per metric of core.metrics' table."""
+    return ["model", "epoch", *(_header(m) for m in METRICS)]
+
+
+def metric_column(key: str) -> int:
+    return 2 + [m.key for m in METRICS].index(key)
+
+
 # the published figures, named short in the table (their full names and sources in tooltips)
 REFERENCE_NAMES = ("course write-up (MoG prior)", "VAE, standard prior", "VAE, VampPrior")
 REFERENCE_COLOUR = "#6b6b6b"
@@ -190,8 +197,8 @@ class EvaluationPanel(Panel):
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #555;")
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table = QTableWidget(0, len(columns()))
+        self.table.setHorizontalHeaderLabels(columns())
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -287,9 +294,9 @@ class EvaluationPanel(Panel):
                 self.table.setItem(i, col, item)
         for j, (label, key, value, source) in enumerate(refs):
             i = len(self.rows) + j
-            cells = ["–"] * len(COLUMNS)
+            cells = ["–"] * self.table.columnCount()
             cells[0] = REFERENCE_NAMES[j] if j < len(REFERENCE_NAMES) else label  # grey, italic
-            cells[METRIC_COLUMN[key]] = f"{value:.2f}"
+            cells[metric_column(key)] = f"{value:.2f}"
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setForeground(QBrush(QColor(REFERENCE_COLOUR)))
@@ -358,6 +365,8 @@ class EvaluationPanel(Panel):
                 self.set_notice(escape(f"The saved evaluation is not shown: {exc}"))
                 return
             if results is not None and results.get("checkpoint") in (None, info.checkpoint):
+                if results.get("epoch") is None:  # model.pt's evaluation: the model's epoch
+                    results = {**results, "epoch": info.epoch}
                 self.add_result(self._name(info), results)
 
     @staticmethod
@@ -440,7 +449,7 @@ class EvaluationPanel(Panel):
         from vae_explorer.core.runs import is_run_folder
 
         checkpoint = results.get("checkpoint")
-        if not isinstance(checkpoint, str) or Path(checkpoint).name != "model.pt":
+        if not isinstance(checkpoint, str) or Path(checkpoint).name != MODEL:
             return ""
         folder = Path(checkpoint).parent
         if not is_run_folder(folder):

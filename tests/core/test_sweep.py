@@ -1,0 +1,386 @@
+"""Sweeps without Ray: specs and their trials (validated by core.config), random draws, sweep.json
+and TOML, the results files and the paired comparison, and the CLI's refusals."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from vae_explorer.cli import main
+from vae_explorer.core import events as ev
+from vae_explorer.core.config import ConfigError, RunConfig
+from vae_explorer.core.runfiles import History
+from vae_explorer.core.runlock import RunFolderLock
+from vae_explorer.core.sweep import (
+    RandomAxis,
+    SweepSpec,
+    load_spec,
+    parse_grid,
+    parse_range,
+    parse_seeds,
+    spec_from_toml,
+)
+from vae_explorer.core.sweep_ray import FINISHED, FRESH, RESUME, trial_state
+from vae_explorer.core.sweep_results import (
+    TrialResult,
+    compare,
+    summary,
+    summary_csv,
+    t_quantile,
+    trials_csv,
+)
+
+STUDY = Path(__file__).parents[2] / "benchmarks" / "mixture_sweep.toml"
+
+
+def grid_spec(**kw) -> SweepSpec:
+    grid = parse_grid(["components=4,16", "prior-init=random,kmeans"])
+    return SweepSpec(base=RunConfig(), grid=grid, seeds=(0, 1, 2), **kw)
+
+
+def test_a_grid_crosses_every_value_with_every_seed():
+    spec = grid_spec()
+    trials = spec.trials()
+    assert len(trials) == 12
+    assert spec.plan_text(2) == "12 trials = 2 × 2 settings × 3 seeds on 2 workers"
+    assert [t.id for t in trials[:4]] == [
+        "components=4,prior-init=random,seed=0",
+        "components=4,prior-init=random,seed=1",
+        "components=4,prior-init=random,seed=2",
+        "components=4,prior-init=kmeans,seed=0",
+    ]
+    last = trials[-1]
+    assert last.setting == "components=16, prior-init=kmeans"
+    assert (last.config.model.components, last.config.train.prior_init, last.config.train.seed) == (
+        16,
+        "kmeans",
+        2,
+    )
+    assert dict(last.values) == {"components": 16, "prior-init": "kmeans"}
+    # everything else is the base's
+    assert replace(last.config, model=RunConfig().model, train=RunConfig().train) == RunConfig()
+    assert spec.factors() == ["components", "prior-init"]
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (["components=4,0"], "number of mixture components must be"),  # core.config's own words
+        (["prior=mog,vamp"], "prior must be one of mog, standard"),  # the PRIOR_KINDS registry
+        (["lr=1e-3,-1"], "learning rate must be a positive finite number"),
+        (["optimizer=adam,lbfgs"], "optimizer must be one of"),
+        (["hidden=100,x"], "'x' is not a whole number"),
+        (["colour=red"], "not a setting a sweep can vary"),
+        (["seed=1,2"], "the seeds are --seeds"),
+        (["components=4,4"], "each value may be given once"),
+        (["components"], "write NAME=VALUE,VALUE"),
+    ],
+)
+def test_impossible_settings_are_refused_by_core_config(items, message):
+    with pytest.raises(ConfigError, match=message):
+        SweepSpec(grid=parse_grid(items)).trials()
+
+
+def test_seeds_and_ranges_parse():
+    assert parse_seeds("0,1,2") == (0, 1, 2) == parse_seeds("0-2")
+    with pytest.raises(ConfigError):
+        parse_seeds("0,x")
+    with pytest.raises(ConfigError, match="once"):
+        parse_seeds("1,0-2")
+    r = parse_range("lr=1e-4:1e-2:log")
+    assert (r.low, r.high, r.log) == (1e-4, 1e-2, True)
+    assert parse_range("prior-init=random,kmeans").choices == ("random", "kmeans")
+    for bad, message in (("lr=0:1:log", "above 0"), ("lr=2:1", "empty"), ("arch=mlp:conv", "choices")):
+        with pytest.raises(ConfigError, match=message):
+            parse_range(bad)
+
+
+def test_random_draws_are_reproducible_log_uniform_and_saved_as_settings(tmp_path):
+    spec = SweepSpec(
+        random=(parse_range("lr=1e-5:1e-1:log"), parse_range("hidden=50:500"), parse_range("arch=mlp,conv")),
+        draws=400,
+        random_seed=7,
+        seeds=(0,),
+    )
+    drawn = spec.materialised()
+    assert drawn.materialised() == drawn
+    assert drawn.settings == spec.materialised().settings  # the same seed, the same draws
+    lrs = np.array([dict(s.values)["lr"] for s in drawn.settings])
+    hidden = [dict(s.values)["hidden"] for s in drawn.settings]
+    assert lrs.min() >= 1e-5 and lrs.max() <= 1e-1
+    assert all(float(f"{x:.4g}") == x for x in lrs)  # 4 significant digits: the label is the value
+    # log-uniform: each decade gets about a quarter of the draws (uniform would put 90% in the last)
+    decades = np.histogram(np.log10(lrs), bins=[-5, -4, -3, -2, -1])[0]
+    assert decades.min() > 60, decades
+    assert all(isinstance(h, int) and 50 <= h <= 500 for h in hidden)
+    assert {dict(s.values)["arch"] for s in drawn.settings} == {"mlp", "conv"}
+    assert drawn.factors() == []  # random draws are summarised, not paired
+    # sweep.json keeps the draws: loading never draws again
+    spec.save(tmp_path)
+    loaded = load_spec(tmp_path)
+    assert [t.id for t in loaded.trials()] == [t.id for t in drawn.trials()]
+    assert [t.config for t in loaded.trials()] == [t.config for t in drawn.trials()]
+    with pytest.raises(ConfigError, match="replace the grid"):
+        replace(spec, grid=parse_grid(["components=4,8"])).materialised()
+
+
+def test_a_spec_round_trips_through_sweep_json(tmp_path):
+    spec = grid_spec(eval_budget=0.0, eval_iw_samples=50)
+    spec.save(tmp_path)
+    raw = json.loads((tmp_path / "sweep.json").read_text())
+    assert len(raw["trials"]) == 12 and raw["seeds"] == [0, 1, 2]
+    loaded = load_spec(tmp_path)
+    assert loaded == spec
+    assert [t.config for t in loaded.trials()] == [t.config for t in spec.trials()]
+    with pytest.raises(ConfigError, match="holds no sweep"):
+        load_spec(tmp_path / "elsewhere")
+
+
+def test_the_mixture_study_spec_is_four_settings_by_three_seeds():
+    from vae_explorer.cli import build_parser
+    from vae_explorer.cli.sweep import _spec
+
+    spec, _ = _spec(build_parser().parse_args(["sweep", "--spec", str(STUDY), "--out", "x"]))
+    trials = spec.trials()
+    assert spec.eval_iw_samples == 1000
+    assert spec.plan_text() == "12 trials = 4 settings × 3 seeds"
+    assert spec.factors() == ["setting"]
+    by_setting = {t.setting: t.config for t in trials if t.seed == 0}
+    course = by_setting["course"]
+    assert course.train.prior_init == "random" and course.model.mixture_weights == "learnable"
+    assert course.train.epochs == 30 and course.train.patience >= 30  # the same budget for each
+    assert by_setting["k-means"].train.prior_init == "kmeans"
+    uniform = by_setting["k-means + uniform weights"]
+    assert (uniform.train.prior_init, uniform.model.mixture_weights) == ("kmeans", "uniform")
+    warm = by_setting["k-means + KL warm-up"]
+    assert (warm.train.prior_init, warm.train.kl_warmup) == ("kmeans", 10)
+    assert {t.config.data.limit_train for t in trials} == {None}  # full MNIST
+
+
+def test_toml_errors_name_what_is_wrong():
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        spec_from_toml("grid = [")
+    with pytest.raises(ConfigError, match="unknown entries"):
+        spec_from_toml("grd = 1")
+    with pytest.raises(ConfigError, match="list of values"):
+        spec_from_toml("[grid]\ncomponents = 4")
+    parts = spec_from_toml(
+        "[grid]\ncomponents = [4, 16]\n[random]\ndraws = 3\nlr = { low = 1e-4, high = 1e-2, log = true }"
+    )
+    assert parts["grid"] == (("components", (4, 16)),) and parts["draws"] == 3
+    assert parts["random"] == (RandomAxis("lr", 1e-4, 1e-2, True),)
+
+
+# -- results ---------------------------------------------------------------------------------------
+def test_t_quantiles_match_the_tables():
+    for df, value in ((1, 12.7062), (2, 4.3027), (5, 2.5706), (10, 2.2281), (30, 2.0423), (1000, 1.9623)):
+        assert t_quantile(0.975, df) == pytest.approx(value, abs=1e-4)
+    assert t_quantile(0.025, 4) == pytest.approx(-2.7764, abs=1e-4)
+
+
+def fake_results(spec: SweepSpec, test_nll, status="done") -> list[TrialResult]:
+    """Results whose test nll is test_nll(trial plan); other figures left out."""
+    out = []
+    for plan in spec.trials():
+        r = TrialResult(plan, Path(plan.id), status if callable(status) is False else status(plan))
+        r.figures = {"test_nll": test_nll(plan), "epochs": 5.0, "seconds": 10.0}
+        r.history = History.from_rows([{"epoch": 1, "train_loss": 1.0, "val_nll": 2.0, "seconds": 1.0}])
+        out.append(r)
+    return out
+
+
+def test_the_comparison_pairs_trials_by_seed_and_other_axes():
+    spec = grid_spec()
+    noise = {0: 0.3, 1: -0.2, 2: 0.5}
+
+    def nll(plan):
+        v = dict(plan.values)
+        return 95.0 - 1.0 * (v["prior-init"] == "kmeans") + 0.01 * v["components"] + noise[plan.seed]
+
+    results = fake_results(spec, nll)
+    found = {(c.factor, c.figure): c for c in compare(results, spec)}
+    kmeans = found[("prior-init", "test_nll")]
+    # the seed noise cancels in each pair: every difference is exactly -1
+    assert (kmeans.value, kmeans.reference, kmeans.n) == ("kmeans", "random", 6)
+    assert kmeans.mean == pytest.approx(-1.0) and kmeans.half_width == pytest.approx(0.0, abs=1e-9)
+    k16 = found[("components", "test_nll")]
+    assert (k16.value, k16.reference, k16.n) == ("16", "4", 6)
+    assert k16.mean == pytest.approx(0.12)
+    assert "prior-init=kmeans vs random: -1.00 ± 0.00 nats test nll (6 pairs by seed" in kmeans.text()
+
+
+def test_the_interval_is_the_paired_t_interval_and_unfinished_trials_stay_out():
+    spec = SweepSpec(grid=parse_grid(["prior-init=random,kmeans"]), seeds=(0, 1, 2, 3))
+    diffs = {0: -1.2, 1: -0.7, 2: -1.6, 3: 5.0}
+
+    def nll(plan):
+        return 90.0 + (diffs[plan.seed] if plan.config.train.prior_init == "kmeans" else 0.0) + plan.seed
+
+    def status(plan):  # seed 3's k-means trial was stopped: it is no pair
+        return "stopped" if plan.seed == 3 and plan.config.train.prior_init == "kmeans" else "done"
+
+    results = fake_results(spec, nll, status)
+    (c,) = [c for c in compare(results, spec) if c.figure == "test_nll"]
+    d = np.array([-1.2, -0.7, -1.6])
+    assert c.n == 3
+    assert c.mean == pytest.approx(d.mean())
+    assert c.half_width == pytest.approx(4.3027 * d.std(ddof=1) / math.sqrt(3), rel=1e-4)
+    assert c.beyond_noise is bool(abs(d.mean()) > c.half_width)
+    rows = summary(results)
+    assert [(r.setting, r.n, r.trials) for r in rows] == [
+        ("prior-init=random", 4, 4),
+        ("prior-init=kmeans", 3, 4),
+    ]
+    mean, sd = rows[1].stats["test_nll"]
+    values = [90 - 1.2, 91 - 0.7, 92 - 1.6]
+    assert mean == pytest.approx(np.mean(values)) and sd == pytest.approx(np.std(values, ddof=1))
+
+
+def test_the_csv_files_hold_numbers_with_units_in_the_header():
+    spec = grid_spec()
+    results = fake_results(spec, lambda plan: 90.0 + plan.seed)
+    rows = list(csv.DictReader(io.StringIO(trials_csv(results, spec))))
+    assert len(rows) == 12
+    assert {
+        "trial",
+        "components",
+        "prior-init",
+        "seed",
+        "status",
+        "test_nll (nats)",
+        "iw_nll (nats)",
+    } <= set(rows[0])
+    assert {
+        "iw_nll_samples",
+        "fid",
+        "inception_score",
+        "components_in_use",
+        "train_seconds (s)",
+        "epochs",
+    } <= set(rows[0])
+    assert float(rows[1]["test_nll (nats)"]) == 91.0 and rows[1]["iw_nll (nats)"] == ""
+    assert int(rows[0]["components"]) == 4 and int(rows[0]["epochs"]) == 5
+    summary_rows = list(csv.DictReader(io.StringIO(summary_csv(summary(results), spec))))
+    assert len(summary_rows) == 4
+    for row in summary_rows:
+        assert int(row["n_seeds"]) == 3
+        assert float(row["mean_test_nll (nats)"]) == pytest.approx(91.0)
+        assert float(row["sd_test_nll (nats)"]) == pytest.approx(1.0)
+
+
+def test_which_trials_a_resume_runs(tmp_path):
+    def folder(outcome=None, last=False):
+        f = tmp_path / f"t{len(list(tmp_path.iterdir()))}"
+        f.mkdir()
+        if outcome is not None:
+            status, reason = outcome
+            (f / "outcome.json").write_text(json.dumps({"status": status, "reason": reason, "epochs": 2}))
+        if last:
+            (f / "last.pt").write_bytes(b"x")
+        return f
+
+    assert trial_state(folder()) == FRESH
+    assert trial_state(folder(last=True)) == RESUME  # killed: goes on from its last.pt
+    assert trial_state(folder(("stopped", ev.STOP_USER), last=True)) == RESUME  # Ctrl-C: unfinished
+    assert trial_state(folder(("done", ev.STOP_MAX_EPOCHS), last=True)) == FINISHED
+    assert trial_state(folder(("early stopped", ev.STOP_EARLY), last=True)) == FINISHED
+    assert trial_state(folder(("diverged", ev.STOP_DIVERGED), last=True)) == FINISHED
+    assert trial_state(folder(("stopped", ev.STOP_SCHEDULER), last=True)) == FINISHED
+    assert trial_state(folder(("nonsense", "x"), last=True)) == RESUME  # unreadable: run it again
+
+
+def test_the_scheduler_asks_a_trial_to_stop_itself_and_tune_to_go_on():
+    from ray.tune.schedulers import TrialScheduler
+
+    from vae_explorer.core.sweep_tune import LIVE, Pruner
+
+    asked = []
+    control = SimpleNamespace(stop=SimpleNamespace(remote=lambda *a: asked.append(a)))
+    LIVE["k"] = SimpleNamespace(control=control)
+    try:
+        pruner = Pruner(
+            "k", {"a": 8, "b": 8, "c": 8}, time_attr="epoch", metric="val_nll", mode="min",
+            max_t=8, grace_period=1, reduction_factor=2, stop_last_trials=False,
+        )  # fmt: skip
+        trials = {n: SimpleNamespace(trial_id=n, config={"trial": n}) for n in "abc"}
+        for t in trials.values():
+            pruner.on_trial_add(None, t)
+        for name, nll in (("a", 100.0), ("b", 101.0)):
+            assert (
+                pruner.on_trial_result(None, trials[name], {"epoch": 1, "val_nll": nll})
+                == TrialScheduler.CONTINUE
+            )
+        assert asked == [("b", ev.STOP_SCHEDULER)]  # b was worse than a at the first rung
+        decision = pruner.on_trial_result(None, trials["c"], {"epoch": 1, "val_nll": 500.0})
+        assert decision == TrialScheduler.CONTINUE and asked[-1] == ("c", ev.STOP_SCHEDULER)
+        # a verdict on a trial's last epoch is none: it ends there anyway, with its evaluation
+        asked.clear()
+        pruner.on_trial_result(None, trials["c"], {"epoch": 8, "val_nll": 900.0})
+        assert asked == []
+    finally:
+        LIVE.pop("k")
+
+
+# -- the CLI's refusals (no Ray started) -------------------------------------------------------------
+TINY = [
+    "--limit-train",
+    "64",
+    "--limit-val",
+    "32",
+    "--limit-test",
+    "32",
+    "--hidden",
+    "16",
+    "--latent-dim",
+    "2",
+]
+
+
+def test_plan_lists_the_trials(tmp_path, capsys):
+    args = ["sweep", "--grid", "components=2,3", "--seeds", "0-1", "--out", str(tmp_path / "s"), "--plan"]
+    assert main([*args, "--workers", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "4 trials = 2 settings × 2 seeds on 2 workers"
+    assert out[1].strip() == "components=2,seed=0" and len(out) == 5
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--grid", "components=2,0"], "number of mixture components"),
+        (["--range", "lr=1e-4:1e-2:log"], "--range needs --random"),
+        (["--random", "3"], "--random needs at least one --range"),
+        (["--grid", "lr=x"], "not a number"),
+    ],
+)
+def test_bad_sweeps_exit_2_before_anything_starts(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "--out", str(tmp_path / "s"), *TINY, *extra])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_second_sweep_into_a_sweep_folder_is_refused(tmp_path, capsys):
+    out = tmp_path / "s"
+    out.mkdir()
+    grid_spec().save(out)
+    assert main(["sweep", "--grid", "components=2,3", "--out", str(out), *TINY]) == 2
+    assert "already holds a sweep; continue it with --resume" in capsys.readouterr().err
+    # a sweep running there holds the folder's lock: a --resume beside it is refused too
+    with RunFolderLock(out):
+        assert main(["sweep", "--resume", "--out", str(out)]) == 2
+    assert "is being written by another vae-explorer" in capsys.readouterr().err
+    assert main(["sweep", "--resume", "--out", str(out), "--grid", "components=2"]) == 2
+    assert "--resume continues the sweep saved in" in capsys.readouterr().err
+    assert main(["sweep", "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "cannot resume" in capsys.readouterr().err

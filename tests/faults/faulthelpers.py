@@ -1,0 +1,76 @@
+"""What the fault suite's tests share: the options of its two small runs, the real command line
+(helpers.cli), and helpers to look at a folder and at what a command printed. A module of its own
+name, so that no test imports `conftest` (another folder's conftest may hold that name)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from helpers import cli  # noqa: F401  (re-exported: the fault tests take it from here)
+
+from vae_explorer.core.runlock import LOCK_NAME
+
+# the run of the hostile pass: small enough to train in seconds, every kind of file a run writes
+BASE = [
+    "--hidden",
+    "64",
+    "--latent-dim",
+    "8",
+    "--components",
+    "4",
+    "--limit-train",
+    "2000",
+    "--limit-val",
+    "300",
+    "--limit-test",
+    "300",
+    "--epochs",
+    "2",
+    "--eval-budget",
+    "0",
+    "--device",
+    "cpu",
+]
+# a quicker run, for the tests that only need a run to start (or to be refused)
+FAST = [
+    "--hidden",
+    "32",
+    "--latent-dim",
+    "4",
+    "--components",
+    "3",
+    "--limit-train",
+    "256",
+    "--limit-val",
+    "64",
+    "--limit-test",
+    "64",
+    "--epochs",
+    "1",
+    "--eval-budget",
+    "0",
+    "--device",
+    "cpu",
+]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` (not following links) with its bytes; the lock file left out."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink() and p.name != LOCK_NAME
+    }
+
+
+def one_line_error(err: str) -> str:
+    """The single line a refused command prints (asserting it is one line, with no traceback)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def copy_run(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, symlinks=True)
+    return target

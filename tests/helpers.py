@@ -1,0 +1,34 @@
+"""What the test folders share: the real command line in a process of its own, and the options
+of a tiny run. (pytest puts this folder on the import path: `from helpers import cli`.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def tiny(train: int = 320, val: int = 128, test: int = 128, **options: object) -> list[str]:
+    """Options of a run on a few images, on the CPU; `options` add more (`hidden=64` gives
+    `--hidden 64`, `eval_budget=0` gives `--eval-budget 0`)."""
+    args = [
+        "--limit-train",
+        str(train),
+        "--limit-val",
+        str(val),
+        "--limit-test",
+        str(test),
+        "--device",
+        "cpu",
+    ]
+    for name, value in options.items():
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    return args
+
+
+def cli(*args: str, **popen) -> subprocess.Popen:
+    """`vae-explorer ARGS` as a user runs it (python -m vae_explorer), with its output in pipes
+    as text unless `popen` says otherwise; idle OpenMP threads sleep, as the command sets."""
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **popen.pop("env", {})}
+    options = {"text": True, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    return subprocess.Popen([sys.executable, "-m", "vae_explorer", *args], env=env, **options)
