@@ -161,6 +161,10 @@ def format_table(result: dict) -> str:
             continue
         label = f"{m.label} ({m.unit})" if m.unit else m.label
         lines.append(f"{label:<38} {text}")
+        for detail, key, spec in DETAILS.get(m.key, ()):
+            value = result.get(key)
+            if isinstance(value, int if spec.endswith("d") else (int, float)) and not isinstance(value, bool):
+                lines.append(f"{detail:<38} {value:{spec}}")
     if result.get("exact_note"):
         lines.append(f"{'exact NLL':<38} {result['exact_note']}")
     if result.get("class_histogram") is not None:
