@@ -331,7 +331,7 @@ def _validate_metrics(metrics: Any, bad) -> None:
         raise bad(f"its 'metrics' is {_kind(metrics)}, expected a dict of training metrics")
     for key in ("epoch", "best_epoch", "stale_epochs"):
         if key in metrics and not _is_count(metrics[key]):
-            raise bad(f"metrics[{key!r}] is {metrics[key]!r}, expected a whole number of epochs (0 or more)")
+            raise bad(f"metrics[{key!r}] is {_short(metrics[key])}, expected a whole number of epochs (0 or more)")
     if "best_val" in metrics:
         best = metrics["best_val"]
         if not _is_number(best) or math.isnan(best):
@@ -399,9 +399,11 @@ def _validate_optimizer(state: Any, bad) -> None:
 
 
 def _short(value: Any, limit: int = 60) -> str:
+    """A value for a one-line message: a tensor by its shape, anything else by its repr on one
+    line (a tensor inside a list prints over several), cut to `limit` characters."""
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {tuple(value.shape)}"
-    text = repr(value)
+    text = " ".join(repr(value).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
