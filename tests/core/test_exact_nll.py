@@ -44,6 +44,7 @@ def trained():
     return model, x
 
 
+@pytest.mark.slow  # a 1,600² quadrature and an independent one: minutes on a CPU
 def test_the_exact_nll_agrees_with_an_independent_quadrature_and_lies_below_iw5000(trained):
     model, x = trained
     figures = exact_figures(model, x)  # what `evaluate --exact` reports
