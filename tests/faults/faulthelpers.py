@@ -4,9 +4,15 @@ name, so that no test imports `conftest` (another folder's conftest may hold tha
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from helpers import cli  # noqa: F401  (re-exported: the fault tests take it from here)
 
 from vae_explorer.core.runlock import LOCK_NAME
@@ -74,3 +80,21 @@ def one_line_error(err: str) -> str:
 def copy_run(source: Path, target: Path) -> Path:
     shutil.copytree(source, target, symlinks=True)
     return target
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` ("1m") mounted on `folder` (made here), unmounted afterwards; the test is
+    skipped where that cannot be done (not Linux, not root, or mount refused)."""
+    folder.mkdir()
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs Linux and root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)

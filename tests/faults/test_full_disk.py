@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from faulthelpers import tmpfs
 
 from vae_explorer.cli import main
 from vae_explorer.core.checkpoint import load_checkpoint
@@ -29,17 +30,8 @@ def check_folder(out: Path, err: str) -> None:
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 12 MB tmpfs (Linux, as root): room for model.pt, not for last.pt."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs Linux and root")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=False)
+    with tmpfs(tmp_path / "disk", "12m") as disk:
+        yield disk
 
 
 def test_a_real_full_disk(tiny_disk, tmp_path):

@@ -6,14 +6,12 @@ from __future__ import annotations
 import errno
 import os
 import resource
-import subprocess
-import sys
 import tracemalloc
 from pathlib import Path
 
 import pytest
 import torch
-from faulthelpers import FAST, cli, one_line_error
+from faulthelpers import FAST, cli, one_line_error, tmpfs
 
 from vae_explorer.cli import main
 
@@ -114,22 +112,13 @@ def test_a_report_that_meets_a_full_disk_is_a_write_error(base_run, tmp_path, ca
 @pytest.fixture
 def full_disk(tmp_path):
     """A 1 MB tmpfs (Linux, as root), filled up."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs Linux and root")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        with open(disk / "filler", "wb") as fh:
-            fh.write(b"x" * (2 << 20))
-    except OSError:
-        pass
-    yield disk
-    subprocess.run(["umount", str(disk)], check=False)
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        try:
+            with open(disk / "filler", "wb") as fh:
+                fh.write(b"x" * (2 << 20))
+        except OSError:
+            pass
+        yield disk
 
 
 @pytest.mark.parametrize("command", ["sample", "train"])
