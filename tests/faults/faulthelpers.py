@@ -13,52 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import cli  # noqa: F401  (re-exported: the fault tests take it from here)
+from helpers import (
+    cli,  # noqa: F401  (re-exported: the fault tests take it from here)
+    tiny,
+)
 
 from vae_explorer.core.runlock import LOCK_NAME
 
 # the run of the hostile pass: small enough to train in seconds, every kind of file a run writes
-BASE = [
-    "--hidden",
-    "64",
-    "--latent-dim",
-    "8",
-    "--components",
-    "4",
-    "--limit-train",
-    "2000",
-    "--limit-val",
-    "300",
-    "--limit-test",
-    "300",
-    "--epochs",
-    "2",
-    "--eval-budget",
-    "0",
-    "--device",
-    "cpu",
-]
+BASE = tiny(2000, 300, 300, hidden=64, latent_dim=8, components=4, epochs=2, eval_budget=0)
 # a quicker run, for the tests that only need a run to start (or to be refused)
-FAST = [
-    "--hidden",
-    "32",
-    "--latent-dim",
-    "4",
-    "--components",
-    "3",
-    "--limit-train",
-    "256",
-    "--limit-val",
-    "64",
-    "--limit-test",
-    "64",
-    "--epochs",
-    "1",
-    "--eval-budget",
-    "0",
-    "--device",
-    "cpu",
-]
+FAST = tiny(256, 64, 64, hidden=32, latent_dim=4, components=3, epochs=1, eval_budget=0)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
