@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def tiny(train: int = 320, val: int = 128, test: int = 128, **options: object) -> list[str]:
@@ -32,3 +33,17 @@ def cli(*args: str, **popen) -> subprocess.Popen:
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **popen.pop("env", {})}
     options = {"text": True, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
     return subprocess.Popen([sys.executable, "-m", "vae_explorer", *args], env=env, **options)
+
+
+def old_checkpoint(checkpoint: Path, target: Path) -> Path:
+    """`checkpoint` rewritten as vae-explorer wrote it before the whole-content checksum: version
+    1, a checksum over the weights only."""
+    import torch
+
+    from vae_explorer.core.checkpoint import weights_checksum
+
+    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    payload["version"] = 1
+    payload["checksum"] = weights_checksum(payload["model"])
+    torch.save(payload, target)
+    return target

@@ -3,19 +3,8 @@ command line's --accept-unchecked), and opens it only on Yes."""
 
 from __future__ import annotations
 
-import torch
 from apphelpers import answer_messages
-
-
-def old_checkpoint(checkpoint, target):
-    """`checkpoint` as an earlier vae-explorer wrote it: version 1, a checksum over the weights only."""
-    from vae_explorer.core.checkpoint import weights_checksum
-
-    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    payload["version"] = 1
-    payload["checksum"] = weights_checksum(payload["model"])
-    torch.save(payload, target)
-    return target
+from helpers import old_checkpoint
 
 
 def test_an_older_checkpoint_opens_after_the_user_says_yes(window, qtbot, checkpoint, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import json
 import pytest
 import torch
 from faulthelpers import one_line_error, snapshot
+from helpers import old_checkpoint
 
 from vae_explorer.cli import main
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
@@ -91,20 +92,8 @@ def test_a_flipped_last_pt_is_not_resumed(run_copy, tmp_path, capsys):
     assert snapshot(run_copy) == before  # config.json was not rewritten at lr 8.001
 
 
-def _old_checkpoint(base_run, target):
-    """A checkpoint as vae-explorer wrote it before the whole-content checksum: version 1, a
-    checksum over the weights only."""
-    from vae_explorer.core.checkpoint import weights_checksum
-
-    payload = torch.load(base_run / "model.pt", map_location="cpu", weights_only=True)
-    payload["version"] = 1
-    payload["checksum"] = weights_checksum(payload["model"])
-    torch.save(payload, target)
-    return target
-
-
 def test_a_file_older_than_the_checksum_needs_accept_unchecked(base_run, tmp_path, capsys):
-    old = _old_checkpoint(base_run, tmp_path / "old.pt")
+    old = old_checkpoint(base_run / "model.pt", tmp_path / "old.pt")
     png = tmp_path / "s.png"
     assert main(["sample", str(old), "--out", str(png)]) == 2
     assert "--accept-unchecked" in one_line_error(capsys.readouterr().err) and not png.exists()
