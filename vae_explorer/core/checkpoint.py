@@ -331,7 +331,9 @@ def _validate_metrics(metrics: Any, bad) -> None:
         raise bad(f"its 'metrics' is {_kind(metrics)}, expected a dict of training metrics")
     for key in ("epoch", "best_epoch", "stale_epochs"):
         if key in metrics and not _is_count(metrics[key]):
-            raise bad(f"metrics[{key!r}] is {_short(metrics[key])}, expected a whole number of epochs (0 or more)")
+            raise bad(
+                f"metrics[{key!r}] is {_short(metrics[key])}, expected a whole number of epochs (0 or more)"
+            )
     if "best_val" in metrics:
         best = metrics["best_val"]
         if not _is_number(best) or math.isnan(best):
