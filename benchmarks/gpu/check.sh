@@ -92,7 +92,7 @@ grep -E '^iw_test_seconds' "$out/evaluation.txt" >> "$summary"
 fi
 
 if wanted fast; then
-step "a full run of the fast preset (batches of 512, cosine-decayed rate), as the CLI runs it"
+step "a full run of the fast preset (batches of 256, cosine-decayed rate), as the CLI runs it"
 run="$scratch/runs/fast"
 started=$(date +%s.%N)
 timeout 420 python3 -m vae_explorer train --preset fast --device "$device" --out "$run" --eval-iw-samples 10 \

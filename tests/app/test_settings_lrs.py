@@ -73,9 +73,9 @@ def test_the_course_preset_and_the_mixture_options_in_the_dialog(qtbot):
     dialog.preset.setCurrentIndex(index)
     dialog.preset.activated.emit(index)
     s = dialog.settings()
-    assert s.config.train == apply_preset("fast", s.config).train and s.lrs == (4e-3,)
+    assert s.config.train == apply_preset("fast", s.config).train and s.lrs == (3e-3,)
     assert dialog.schedule.currentData() == "cosine" and dialog.warmup_epochs.isEnabled()
-    assert dialog.batch_size.value() == 512 and dialog.checkpoint_seconds.value() == 60
+    assert dialog.batch_size.value() == 256 and dialog.checkpoint_seconds.value() == 60
     dialog.show_settings(s)
     assert dialog.preset.currentData() == "fast"
     # a configuration with the new options shows them again

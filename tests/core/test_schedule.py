@@ -146,7 +146,7 @@ def test_the_fast_preset_from_the_cli_and_its_settings(tmp_path):
 
     fast = apply_preset("fast", RunConfig())
     assert preset_of(fast) == "fast"
-    assert (fast.train.batch_size, fast.train.schedule, fast.train.prior_init) == (512, "cosine", "kmeans")
+    assert (fast.train.batch_size, fast.train.schedule, fast.train.prior_init) == (256, "cosine", "kmeans")
     assert fast.model == apply_preset("recommended", RunConfig()).model
     tiny = ["--limit-train", "600", "--limit-val", "100", "--limit-test", "100", "--eval-budget", "0"]
     out = tmp_path / "run"

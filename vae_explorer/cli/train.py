@@ -86,7 +86,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--preset",
         choices=list(PRESETS),
         help="start from a named set of settings (course: the course protocol; recommended: the "
-        "course with the mixture placed by k-means; fast: the recommended model with batches of 512 "
+        "course with the mixture placed by k-means; fast: the recommended model with batches of 256 "
         "and a cosine-decayed rate, for CPUs; lab2d: a 2-D model for the Lab tab, in minutes); options "
         "given beside it override it",
     )
