@@ -379,7 +379,7 @@ def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> No
 def cmd_train(args: argparse.Namespace) -> int:
     from vae_explorer.core.data import load_splits
     from vae_explorer.core.device import resolve_device
-    from vae_explorer.core.trainer import check_model_fits
+    from vae_explorer.core.memory import check_model_fits
 
     if not args.out.strip():
         raise UserError("--out must name a folder")
