@@ -249,7 +249,7 @@ def test_window_fits_900_px_wide_without_clipping(window, qtbot, checkpoint):
 
 
 def test_unused_components_fold_into_one_line_that_opens_on_click(qtbot, service):
-    from vae_explorer.app.panels.components import ComponentInfo, ComponentRows
+    from vae_explorer.app.panels.components_data import ComponentInfo, ComponentRows
 
     panel = ComponentsPanel(service)
     qtbot.addWidget(panel)

@@ -81,7 +81,7 @@ def test_cleanup_leaves_the_temporaries_of_a_neighbour_alone(tmp_path):
 def _spy_on_first_epoch(monkeypatch, folder: Path) -> list[dict]:
     """What a reader sees in `folder` when the resumed run's first epoch ends (before its new
     best model, if any, is saved)."""
-    from vae_explorer.cli.train import EventPrinter
+    from vae_explorer.cli.console import EventPrinter
 
     seen: list[dict] = []
     original = EventPrinter.__call__

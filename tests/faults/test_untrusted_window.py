@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
-from vae_explorer.app.plot import LABEL_CHARS
+from vae_explorer.app.plot_legend import LABEL_CHARS
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from vae_explorer.core import events as ev
 from vae_explorer.core.epochlog import WEIGHTS_FILE, WeightsHistory
 from vae_explorer.core.runfiles import FileProblem, History, read_weights
 
-from .plot import legend_text
+from .plot_legend import legend_text
 
 MAX_WEIGHT_PLOTS = 6  # runs whose weights are drawn at once (the latest first)
 # the latent map's component colours, so that component k looks alike in both tabs

@@ -1,4 +1,8 @@
-"""The main window: toolbar, menus, tabs of panels, status bar; it wires workers to widgets."""
+"""The main window: tabs of panels and a status bar; it wires the workers to the widgets.
+
+Its menus and toolbar (window_menus), checkpoint files (window_files) and exports (window_exports)
+are mixins of their own modules; here are the tabs, the session state, the model the explore tabs
+show, the training queue and experiments."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
@@ -17,18 +21,13 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
-from vae_explorer.core import runfiles as rf
-from vae_explorer.core.atomic import WriteError, atomic_copy
 from vae_explorer.core.config import format_lr
 from vae_explorer.core.device import gpu_name
-from vae_explorer.core.runs import RunSummary, read_run, real_path
+from vae_explorer.core.runs import RunSummary, real_path
 from vae_explorer.core.session import best_run, run_dirs
 
 from . import ask
-from .about import AboutDialog
 from .experiment_dialog import ExperimentDialog
-from .export import FILTER, ExportError, export_widget
-from .help import GettingStartedDialog, ShortcutsDialog
 from .inference import InferenceService, ModelInfo
 from .panels.components import ComponentsPanel
 from .panels.evaluation import EvaluationPanel
@@ -44,7 +43,6 @@ from .settings import (
     read_bytes,
     read_int,
     read_texts,
-    save_extra_runs,
     save_settings,
 )
 from .settings_dialog import SettingsDialog
@@ -52,9 +50,9 @@ from .sweep_panel import SweepPanel
 from .sweep_worker import SweepController
 from .training_panel import TrainingPanel
 from .training_worker import TrainingController
-
-RECENT_MAX = 8
-
+from .window_exports import FigureExports
+from .window_files import CheckpointFiles
+from .window_menus import WindowMenus
 
 PANEL_CLASSES: list[type] = [
     RealVsGeneratedPanel,
@@ -76,7 +74,7 @@ def device_description() -> str:
     return f"GPU: {name}" if name is not None else "CPU (no CUDA GPU found)"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
     def __init__(self, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("VAE Explorer")
@@ -135,34 +133,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Ready: press Start (F5) to train on the bundled MNIST.")
 
     # -- session state -------------------------------------------------------------------------
-    def _tab_shortcuts(self) -> None:
-        """Ctrl+1..9 choose a tab; Ctrl+PgDown / Ctrl+PgUp the next / previous one, wherever the
-        focus is (a focused table or plot would otherwise keep the keys)."""
-        for i in range(min(self.tabs.count(), 9)):
-            QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self, lambda i=i: self.tabs.setCurrentIndex(i))
-        QShortcut(QKeySequence("Ctrl+PgDown"), self, lambda: self.step_tab(1))
-        QShortcut(QKeySequence("Ctrl+PgUp"), self, lambda: self.step_tab(-1))
-        # tables and spin boxes take Ctrl+PgDown for themselves (the shortcut never fires there):
-        # the window sees the key first
-        QApplication.instance().installEventFilter(self)
-
-    def step_tab(self, step: int) -> None:
-        self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
-
-    def eventFilter(self, watched, event) -> bool:
-        from PySide6.QtCore import QEvent
-
-        if (
-            event.type() == QEvent.Type.KeyPress
-            and event.modifiers() == Qt.KeyboardModifier.ControlModifier
-            and event.key() in (Qt.Key.Key_PageDown, Qt.Key.Key_PageUp)
-            and isinstance(watched, QWidget)
-            and watched.window() is self
-        ):
-            self.step_tab(1 if event.key() == Qt.Key.Key_PageDown else -1)
-            return True
-        return super().eventFilter(watched, event)
-
     def show_plan(self) -> None:
         device = self.settings.config.train.device
         if device == "auto":
@@ -230,387 +200,7 @@ class MainWindow(QMainWindow):
                 out[type(panel).__name__] = split
         return out
 
-    # -- recent files and drops ----------------------------------------------------------------
-    def recent(self) -> list[str]:
-        return read_texts(QSettings(), "recent", RECENT_MAX)
-
-    def _remember(self, path: str) -> None:
-        items = [p for p in self.recent() if p != path]
-        QSettings().setValue("recent", [path, *items][:RECENT_MAX])
-        self._fill_recent_menu()
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        items = self.recent()
-        for path in items:
-            self.recent_menu.addAction(self._action(path, lambda _=False, p=path: self.open_checkpoint(p)))
-        if items:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction(self._action("Clear the list", self._clear_recent))
-        self.recent_menu.setEnabled(bool(items))
-
-    def _clear_recent(self) -> None:
-        QSettings().setValue("recent", [])
-        self._fill_recent_menu()
-
-    @staticmethod
-    def _dropped_path(event) -> Path | None:
-        """The one local file or folder a drag carries, if that is what it carries."""
-        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
-        if len(urls) != 1 or not urls[0].isLocalFile():
-            return None
-        return Path(urls[0].toLocalFile())
-
-    @classmethod
-    def _dropped_checkpoint(cls, event) -> str | None:
-        """The checkpoint a drag carries: a .pt file, or a run folder's model.pt."""
-        path = cls._dropped_path(event)
-        if path is None:
-            return None
-        if path.is_dir() and (path / rf.MODEL).is_file():
-            return str(path / rf.MODEL)
-        if path.suffix == ".pt" and path.is_file():
-            return str(path)
-        return None
-
-    @staticmethod
-    def _accept_without_moving(event) -> None:
-        """Take a drop as a copy or a link, never a move: a file manager that honours the action
-        it proposed could otherwise move the user's run folder into the app."""
-        for action in (Qt.DropAction.CopyAction, Qt.DropAction.LinkAction):
-            if event.possibleActions() & action:
-                event.setDropAction(action)
-                event.accept()
-                return
-        event.ignore()
-
-    def dragEnterEvent(self, event) -> None:
-        # any one local file or folder: the drop says why it cannot open one that is no checkpoint
-        if self._dropped_path(event) is not None:
-            self._accept_without_moving(event)
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event) -> None:
-        self.dragEnterEvent(event)
-
-    def dropEvent(self, event) -> None:
-        path = self._dropped_path(event)
-        if path is None:
-            event.ignore()
-            return
-        self._accept_without_moving(event)
-        checkpoint = self._dropped_checkpoint(event)
-        if checkpoint:
-            self.open_checkpoint(checkpoint)
-            return
-        if path.is_dir():
-            run = read_run(path, self.runs_root)
-            why = (
-                f"it is a run that cannot be read ({run.problem})"
-                if run is not None and not run.readable
-                else "its run has no model.pt yet (no epoch finished)"
-                if run is not None
-                else "it is not a run folder (it has no config.json and model.pt)"
-            )
-        else:
-            why = "it is not a checkpoint (a .pt file such as a run's model.pt)"
-        self.statusBar().showMessage(f"Not opened: {path.name}", 8000)
-        ask.inform(self, "Open", f"{path} cannot be opened: {why}.")
-
-    # -- actions -----------------------------------------------------------------------------
-    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
-        action.triggered.connect(slot)
-        return action
-
-    def _make_actions(self) -> None:
-        self.start_action = self._action("&Start", self.start_training, "F5", "Start training")
-        self.pause_action = self._action("&Pause", self.toggle_pause, "F6", "Pause or resume training")
-        self.stop_action = self._action("S&top", self.stop_training, "Shift+F5", "Stop training")
-        self.experiment_action = self._action(
-            "New &experiment…",
-            self.new_experiment,
-            tip="Compare settings across seeds, in parallel on Ray (this machine or a cluster)",
-        )
-        self.settings_action = self._action(
-            "&Settings…", self.edit_settings, "Ctrl+,", "Edit the training settings"
-        )
-        self.open_action = self._action(
-            "&Open checkpoint…", self.open_checkpoint, QKeySequence.StandardKey.Open, "Open a saved model"
-        )
-        self.save_action = self._action(
-            "Save checkpoint &as…",
-            self.save_checkpoint_as,
-            QKeySequence.StandardKey.SaveAs,
-            "Save the current model",
-        )
-        self.export_all_action = self._action(
-            "Export &all figures…", self.export_all, "Ctrl+E", "Export every figure to a folder"
-        )
-        self.report_action = self._action(
-            "Export &report…",
-            self.export_report,
-            "Ctrl+R",
-            "A PDF or HTML report of the runs ticked in the run list (or the selected run, or the last queue)",
-        )
-        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction(self.open_action)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self._fill_recent_menu()
-        file_menu.addAction(self.save_action)
-        file_menu.addSeparator()
-        self.export_menu = file_menu.addMenu("&Export figure")
-        self._fill_export_menu()
-        # the figures on offer change with the model (the Lab's, 2-D only) and the runs (the
-        # Training tab's per-epoch views, once drawn)
-        self.export_menu.aboutToShow.connect(self._fill_export_menu)
-        file_menu.addAction(self.export_all_action)
-        file_menu.addAction(self.report_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        edit_menu = self.menuBar().addMenu("&Edit")
-        edit_menu.addAction(self.settings_action)
-        train_menu = self.menuBar().addMenu("&Train")
-        for a in (self.start_action, self.pause_action, self.stop_action):
-            train_menu.addAction(a)
-        train_menu.addSeparator()
-        train_menu.addAction(self.experiment_action)
-        self.help_menu = self.menuBar().addMenu("&Help")
-        self.help_menu.addAction(self._action("&Getting started", self.show_getting_started, "F1"))
-        self.help_menu.addAction(self._action("&Keyboard shortcuts", lambda: ShortcutsDialog(self).exec()))
-        self.help_menu.addSeparator()
-        self.help_menu.addAction(self._action("&About VAE Explorer", lambda: self.about_dialog().exec()))
-        self.help_menu.addAction(self._action("About &Qt", QApplication.aboutQt))
-
-        toolbar = self.addToolBar("Training")
-        toolbar.setObjectName("training-toolbar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        toolbar.setMovable(False)
-        for a in (self.start_action, self.pause_action, self.stop_action):
-            toolbar.addAction(a)
-        # one width for Pause and Resume, so the buttons after it stay put when the text changes
-        pause_button = toolbar.widgetForAction(self.pause_action)
-        if pause_button is not None:
-            metrics = pause_button.fontMetrics()
-            widest = max(metrics.horizontalAdvance(t) for t in ("Pause", "Resume"))
-            pause_button.setMinimumWidth(
-                widest + pause_button.sizeHint().width() - metrics.horizontalAdvance("Pause")
-            )
-        toolbar.addSeparator()
-        toolbar.addAction(self.settings_action)
-        toolbar.addAction(self.open_action)
-        toolbar.addAction(self.export_all_action)
-
-    @property
-    def paused(self) -> bool:
-        return self.controller.paused
-
-    @property
-    def stop_requested(self) -> bool:
-        return self.controller.stop_requested
-
-    def _update_actions(self) -> None:
-        running = self.controller.running
-        sweeping = self.sweeps.running
-        self.start_action.setEnabled(not running and not sweeping)
-        self.experiment_action.setEnabled(not running and not sweeping)
-        self.pause_action.setEnabled(running and not self.stop_requested)
-        self.stop_action.setEnabled(
-            (running and not self.stop_requested) or (sweeping and not self.sweeps.stop_requested)
-        )
-        self.pause_action.setText("&Resume" if self.paused else "&Pause")
-        self.settings_action.setEnabled(not running)
-        self.save_action.setEnabled(self.service.info is not None)
-
-    def show_getting_started(self) -> GettingStartedDialog:
-        """The Getting started page, not modal: the window stays usable beside it."""
-        dialog = GettingStartedDialog(self.runs_root, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()
-        return dialog
-
-    def show_getting_started_once(self) -> None:
-        """On the first launch, the Getting started page (Help shows it again)."""
-        store = QSettings()
-        if not read_bool(store, "help/getting_started_shown", False):
-            store.setValue("help/getting_started_shown", True)
-            self.show_getting_started()
-
-    def about_dialog(self) -> AboutDialog:
-        return AboutDialog(self)
-
-    # -- figures -------------------------------------------------------------------------------
-    def figures(self) -> list[tuple[str, str, QWidget]]:
-        """(file stem, label, widget) for every exportable figure, the CLI's names first."""
-        stem = "nll_val_curves" if len(self.training.plot.runs) > 1 else "nll_val_curve"
-        out = [(stem, "Validation nll curves", self.training.plot)]
-        out += self.training.epoch_views.figures()  # the bound's parts, the weights per epoch
-        for panel in self.panels:
-            out.extend((s, label, w) for s, (label, w) in panel.export_targets().items())
-        return out
-
-    def _fill_export_menu(self) -> None:
-        for action in self.export_menu.actions():  # made here, owned by the window: deleted here
-            self.export_menu.removeAction(action)
-            action.deleteLater()
-        for _, label, widget in self.figures():
-            self.export_menu.addAction(
-                self._action(f"{label}…", lambda _=False, w=widget: self.export_figure(w))
-            )
-
-    def bring_figures_up_to_date(self, timeout_ms: int = 120_000) -> None:
-        """Draw every panel that a new model passed by while hidden, each in front while it draws
-        (a tab never shown has no layout at the window's size, and its figure would export as
-        its placeholder), and wait, the window still responding, until its jobs have reported;
-        then the tab in front before comes back."""
-        from PySide6.QtCore import QDeadlineTimer, QEventLoop
-
-        current = self.tabs.currentWidget()
-        deadline = QDeadlineTimer(timeout_ms)
-        for panel in self.panels:
-            if not panel.stale:
-                continue
-            self.tabs.setCurrentWidget(panel)  # shown: it lays out and draws the latest model
-            panel.bring_up_to_date()
-            while self.service.pending() and not deadline.hasExpired():
-                QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-            QApplication.processEvents()
-        self.tabs.setCurrentWidget(current)
-
-    def export_figure(self, widget: QWidget) -> Path | None:
-        """Ask for a file and export `widget` there; the suggested name is the CLI's for it now
-        (the curve plot is nll_val_curve or, with several runs, nll_val_curves)."""
-        stem = next((s for s, _, w in self.figures() if w is widget), None)
-        if stem is None:
-            return None
-        path, chosen = ask.save_file(self, "Export figure", f"{stem}.png", FILTER)
-        if not path:
-            return None
-        self.bring_figures_up_to_date()
-        return self._export(widget, Path(path), chosen)
-
-    def _export(self, widget: QWidget, path: Path, name_filter: str = "") -> Path | None:
-        """Export to `path`; a name typed without an extension gets the chosen file type's (else .png)."""
-        from .export import with_chosen_suffix
-
-        path = with_chosen_suffix(path, name_filter)
-        try:
-            export_widget(widget, path)
-        except ExportError as exc:
-            ask.error(self, "Export failed", str(exc))
-            return None
-        self.statusBar().showMessage(f"Exported {path}", 5000)
-        return path
-
-    def export_all(self, folder: str | None = None) -> list[Path]:
-        if not folder:
-            folder = ask.choose_folder(self, "Export all figures to")
-            if not folder:
-                return []
-        from .export import check_folder
-
-        try:
-            check_folder(folder)
-        except ExportError as exc:
-            ask.error(self, "Export failed", str(exc))
-            return []
-        existing = [
-            Path(folder) / f"{stem}{suffix}"
-            for stem, _, _ in self.figures()
-            for suffix in (".png", ".svg", ".pdf")
-            if (Path(folder) / f"{stem}{suffix}").exists()
-        ]
-        if existing and not self._confirm_replace(folder, existing):
-            return []
-        self.bring_figures_up_to_date()
-        written = []
-        for stem, _, widget in self.figures():
-            for suffix in (".png", ".svg", ".pdf"):
-                try:
-                    written.append(export_widget(widget, Path(folder) / f"{stem}{suffix}"))
-                except ExportError as exc:
-                    ask.error(self, "Export failed", str(exc))
-                    return written
-        self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 5000)
-        return written
-
-    def report_runs(self) -> list[Path]:
-        """The run folders a report covers: the runs ticked in the run list, else the one selected
-        there, else the last queue's."""
-        ticked = [r.folder for r in self.browser.checked_runs()]
-        if ticked:
-            return ticked
-        selected = self.browser.selected()
-        if selected is not None:
-            return [selected.folder]
-        if self.queue_dir is not None and self.queue_dir.is_dir():
-            return [self.queue_dir]
-        return []
-
-    def export_report(self, path: str | None = None) -> bool:
-        """Write the report of `report_runs()` to a .pdf or .html file, on a worker thread."""
-        from .report_export import ReportExport
-
-        folders = self.report_runs()
-        if not folders:
-            ask.inform(
-                self,
-                "Export report",
-                "No runs to report: tick runs in the Training tab's run list (All runs), or train a queue.",
-            )
-            return False
-        if not path:
-            names = ", ".join(f.name for f in folders[:3]) + (
-                f" and {len(folders) - 3} more" if len(folders) > 3 else ""
-            )
-            path, chosen = ask.save_file(
-                self,
-                f"Export a report of {len(folders)} run folder{'s' if len(folders) != 1 else ''}: {names}",
-                "report.pdf",
-                "PDF report (*.pdf);;HTML report, images embedded (*.html)",
-            )
-            if not path:
-                return False
-            if not Path(path).suffix:
-                path += ".html" if "html" in chosen else ".pdf"
-        if self.reporter is None:
-            self.reporter = ReportExport(self)
-            self.reporter.finished.connect(self._report_written)
-            self.reporter.failed.connect(self._report_failed)
-        if self.reporter.running:
-            self.statusBar().showMessage("A report is being written already", 5000)
-            return False
-        self.reporter.start(folders, path)
-        self.report_action.setEnabled(False)
-        self.statusBar().showMessage(f"Writing the report of {len(folders)} folder(s) to {path}…")
-        return True
-
-    def _report_failed(self, message: str) -> None:
-        self.report_action.setEnabled(True)
-        self.statusBar().showMessage("No report", 5000)
-        ask.error(self, "Export report", f"No report: {message}")
-
-    def _report_written(self, path: str) -> None:
-        self.report_action.setEnabled(True)
-        self.statusBar().showMessage(f"Report written: {path}", 8000)
-
-    def _confirm_replace(self, folder: str, existing: list[Path]) -> bool:
-        names = ", ".join(p.name for p in existing[:4]) + (" …" if len(existing) > 4 else "")
-        return ask.confirm(
-            self,
-            "Replace figures?",
-            f"{len(existing)} of the figure files are in {folder} already ({names}).\n\nReplace them?",
-        )
-
-    # -- settings and checkpoints ------------------------------------------------------------
+    # -- settings and the explore tabs ---------------------------------------------------------
     def edit_settings(self) -> bool:
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
@@ -620,19 +210,6 @@ class MainWindow(QMainWindow):
         self.show_plan()
         self.statusBar().showMessage("Settings saved", 3000)
         return True
-
-    def open_checkpoint(self, path: str | None = None) -> None:
-        if not path:
-            path = ask.open_file(self, "Open checkpoint", "Checkpoints (*.pt);;All files (*)", self.runs_root)
-            if not path:
-                return
-        self.statusBar().showMessage(f"Loading {path}…")
-        self._opened_by_user = str(path)
-        self._remember(str(Path(path).absolute()))
-        run = read_run(Path(path).parent, self.runs_root)
-        if run is not None:  # a run folder: list it with its curve, and name the model after it
-            self._list_run(run)
-        self.service.load_checkpoint(path, run.name if run is not None else "")
 
     def _run_deleted(self, key: str) -> None:
         """The run the explore tabs show was deleted: they say so (their figures stay on show)."""
@@ -644,19 +221,6 @@ class MainWindow(QMainWindow):
                 "<b>The run shown here was deleted.</b> Its figures stay until you explore another "
                 "run or open a checkpoint."
             )
-
-    def _list_run(self, run: RunSummary) -> None:
-        """Show `run` in the browser (remembered across sessions when outside the runs folder),
-        selected and with its curve."""
-        inside = Path(real_path(run.folder)).is_relative_to(real_path(self.runs_root))
-        if not inside:
-            self.browser.add_folder(run.folder)
-            save_extra_runs(self.browser.extra)
-        else:
-            self.browser.refresh()
-        self.browser.set_checked(run.key, True)
-        self.browser.select(run.key)
-        self.training.run_tabs.setCurrentWidget(self.browser)
 
     def explore_run(self, run: RunSummary) -> None:
         """Load `run`'s best model into the explore tabs; while a queue trains, pin it there."""
@@ -670,27 +234,6 @@ class MainWindow(QMainWindow):
         )
         self.service.load_checkpoint(str(run.checkpoint), run.name)
         self.tabs.setCurrentWidget(self.panels[0])  # the user asked to see it: show it
-
-    def save_checkpoint_as(self, path: str | None = None) -> Path | None:
-        info = self.service.info
-        if info is None:
-            ask.inform(self, "Save checkpoint", "There is no model yet: train or open one first.")
-            return None
-        if not path:
-            path, _ = ask.save_file(self, "Save checkpoint as", rf.MODEL, "Checkpoints (*.pt)")
-            if not path:
-                return None
-        target = Path(path)
-        try:
-            atomic_copy(info.checkpoint, target)
-        except WriteError as exc:
-            ask.error(self, "Save checkpoint", f"Cannot save {target}: {exc}")
-            return None
-        except OSError as exc:
-            ask.error(self, "Save checkpoint", f"Cannot save {target}: {exc.strerror or exc}")
-            return None
-        self.statusBar().showMessage(f"Saved {target}", 5000)
-        return target
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
@@ -758,15 +301,21 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Checkpoint not loaded", 5000)
 
     # -- training ------------------------------------------------------------------------------
+    def _make_folder(self, folder: Path, exist_ok: bool) -> bool:
+        """Create a queue's or an experiment's folder; where it cannot be, say why and return False."""
+        try:
+            folder.mkdir(parents=True, exist_ok=exist_ok)
+        except OSError as exc:
+            ask.error(self, "Cannot start", f"Cannot create {folder}: {exc.strerror or exc}")
+            return False
+        return True
+
     def start_training(self) -> None:
         if self.controller.running:
             return
         configs = self.settings.configs()
         self.queue_dir = self.runs_root / datetime.now().strftime("%Y%m%d-%H%M%S")
-        try:
-            self.queue_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            ask.error(self, "Cannot start", f"Cannot create {self.queue_dir}: {exc.strerror or exc}")
+        if not self._make_folder(self.queue_dir, exist_ok=True):
             return
         self._queue_best = None
         self.training.start_queue(configs, run_dirs(self.queue_dir, configs))
@@ -871,10 +420,7 @@ class MainWindow(QMainWindow):
         if dialog.exec() != ExperimentDialog.DialogCode.Accepted:
             return False
         folder = self.runs_root / (datetime.now().strftime("%Y%m%d-%H%M%S") + "-experiment")
-        try:
-            folder.mkdir(parents=True, exist_ok=False)
-        except OSError as exc:
-            ask.error(self, "Cannot start", f"Cannot create {folder}: {exc.strerror or exc}")
+        if not self._make_folder(folder, exist_ok=False):
             return False
         if self.tabs.indexOf(self.sweep_panel) < 0:
             self.tabs.addTab(self.sweep_panel, self.sweep_panel.title)

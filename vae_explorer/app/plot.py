@@ -1,37 +1,25 @@
-"""The live validation-nll plot: one curve per run, train loss as a hideable dashed twin."""
+"""The live validation-nll plot: one curve per run, train loss as a hideable dashed twin.
+
+Its axes are plot_axes', its legend plot_legend's; here are the runs' curves and the hover box."""
 
 from __future__ import annotations
 
-import html
 import math
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.graphicsItems.LegendItem import ItemSample
-from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
-from PySide6.QtCore import QPointF, QSizeF, Qt
-from PySide6.QtWidgets import QGraphicsLayoutItem, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from vae_explorer.core.colours import ColourBook, hashed_colour
 from vae_explorer.core.runfiles import History, drawable
 
+from .plot_axes import EpochAxis, NllAxis
+from .plot_legend import LEGEND_ROW, SideLegend, legend_text
+
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 NO_DATA_COLOUR = "#7f7f7f"  # the legend mark of a run with nothing to plot; no run's curve is grey
-LEGEND_ROW = 20  # pixels per legend entry (pyqtgraph's samples are 20 x 20)
-COMPACT_AFTER = 12  # more runs than this: a smaller, denser legend
-LABEL_CHARS = 60  # a run's name in the legend is cut to this many characters
 DISPLAY_EPOCHS = 5_000  # points drawn per curve from a run's history; longer runs are thinned
-
-
-def legend_text(label: str, note: str = "") -> str:
-    """A run's name (and a `note` after it) as the legend shows it: pyqtgraph renders legend
-    labels as rich text, so the name (the user's, from name.txt) is made one line, cut to fit
-    LABEL_CHARS with the note, and escaped, never interpreted."""
-    name = " ".join("".join(c if c.isprintable() else " " for c in label).split())
-    room = max(12, LABEL_CHARS - len(note))
-    if len(name) > room:
-        name = name[: room - 1] + "…"
-    return html.escape(name + note, quote=False)
 
 
 def run_colours(count: int) -> list[str]:
@@ -41,159 +29,6 @@ def run_colours(count: int) -> list[str]:
         return list(PALETTE[:count])
     cmap = pg.colormap.get("plasma")
     return [cmap.map(0.88 * i / (count - 1), mode="qcolor").name() for i in range(count)]
-
-
-class EpochAxis(pg.AxisItem):
-    """An x-axis with ticks on whole epochs only (no 1.2, 1.4 ... on short runs); with `whole`
-    off (the training-time axis) pyqtgraph's own ticks."""
-
-    whole = True
-
-    def tickValues(self, minVal, maxVal, size):
-        if not self.whole:
-            return super().tickValues(minVal, maxVal, size)
-        levels = [
-            (spacing, [v for v in values if float(v).is_integer()])
-            for spacing, values in super().tickValues(minVal, maxVal, size)
-            if spacing >= 1
-        ]
-        levels = [(s, v) for s, v in levels if v]
-        if not levels and maxVal - minVal < 50:
-            first, last = math.ceil(minVal), math.floor(maxVal)
-            levels = [(1.0, [float(v) for v in range(first, last + 1)])]
-        return levels
-
-
-class NllAxis(pg.AxisItem):
-    """The nll axis. On a log scale that spans less than a decade (the usual case: a few hundred
-    nats), pyqtgraph labels only multiples of powers of ten, which left a single label (2·10²) on
-    the axis; this one labels round values (180, 200, 220 ...) at their logarithms instead."""
-
-    _narrow = False
-
-    def logTickValues(self, minVal, maxVal, size, stdTicks):
-        self._narrow = maxVal - minVal < 1
-        if not self._narrow:
-            return super().logTickValues(minVal, maxVal, size, stdTicks)
-        lo, hi = 10.0**minVal, 10.0**maxVal
-        levels, seen = [], []
-        for spacing, offset in self.tickSpacing(lo, hi, size):
-            start = math.ceil((lo - offset) / spacing) * spacing + offset
-            values = [
-                v
-                for v in np.arange(start, hi + spacing * 1e-9, spacing)
-                if v > 0 and not any(abs(v - s) < spacing * 0.01 for s in seen)
-            ]
-            seen.extend(values)
-            levels.append((spacing, [math.log10(v) for v in values]))
-        return levels
-
-    def logTickStrings(self, values, scale, spacing):
-        if not self._narrow or not spacing:
-            return super().logTickStrings(values, scale, spacing)
-        places = max(0, math.ceil(-math.log10(spacing)))
-        return [f"{10.0**v:.{places}f}" for v in values]
-
-
-class RunSample(ItemSample):
-    """A legend sample drawn from the curve's own style. pyqtgraph's takes the marker's size and
-    colour from the curve's scatter item, which keeps its defaults until the curve has points: a
-    queued run showed a big blue-grey dot beside its orange line."""
-
-    def paint(self, p, *args) -> None:
-        opts = self.item.opts
-        if not self.item.isVisible():
-            super().paint(p, *args)  # pyqtgraph's "hidden" eye
-            return
-        p.setRenderHint(p.RenderHint.Antialiasing)
-        if opts.get("pen") is not None:
-            p.setPen(pg.mkPen(opts["pen"]))
-            p.drawLine(0, 11, 20, 11)
-        if opts.get("symbol") is not None:
-            p.translate(10, 11)
-            drawSymbol(
-                p,
-                opts["symbol"],
-                opts["symbolSize"],
-                pg.mkPen(opts["symbolPen"]),
-                pg.mkBrush(opts["symbolBrush"]),
-            )
-
-
-class SideLegend(pg.LegendItem):
-    """A legend that sits in the plot's grid to the right of the view box, so it never covers a
-    curve, and fills as many columns (top to bottom, then the next) as its height allows.
-
-    pyqtgraph's legend floats over the data; with thirty runs it ran off the bottom of the plot and
-    hid the right end of every curve.
-    """
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(offset=None, sampleType=RunSample, **kwargs)
-        self.rows_per_column = 10_000
-        self.compact = self._laid_out_compact = False
-        self.layout.setContentsMargins(4, 2, 6, 2)
-        # no minimum height of its own: a legend taller than the view box would stretch the plot's
-        # row, and the columns are what make it fit the view box's height
-        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Maximum)
-        self.setMinimumHeight(0)
-
-    def _addItemToLayout(self, sample, label) -> None:
-        index = next(i for i, (s, _) in enumerate(self.items) if s is sample)
-        row, col = index % self.rows_per_column, 2 * (index // self.rows_per_column)
-        self.layout.addItem(sample, row, col, alignment=Qt.AlignmentFlag.AlignVCenter)
-        self.layout.addItem(label, row, col + 1)
-
-    def fit(self, height: float) -> None:
-        """As many rows per column as `height` (the view box's) holds; past COMPACT_AFTER entries
-        the labels get smaller and the rows closer, so that thirty runs take two columns, not four."""
-        compact = len(self.items) > COMPACT_AFTER
-        if compact != self.compact:
-            self.compact = compact
-            self.opts["labelTextSize"] = "8pt" if compact else "9pt"
-            for _, label in self.items:
-                label.setText(label.text, size=self.opts["labelTextSize"])
-            self.layout.setVerticalSpacing(-4 if compact else 0)
-        row = (
-            max(
-                [LEGEND_ROW]
-                + [
-                    QGraphicsLayoutItem.effectiveSizeHint(label, Qt.SizeHint.PreferredSize).height()
-                    for _, label in self.items
-                ]
-            )
-            + self.layout.verticalSpacing()
-        )
-        _, top, _, bottom = self.layout.getContentsMargins()
-        rows = max(1, int((height - top - bottom) // row))
-        if rows != self.rows_per_column or compact != self._laid_out_compact:
-            self.rows_per_column, self._laid_out_compact = rows, compact
-            self.relayout()
-
-    def relayout(self) -> None:
-        for i in range(self.layout.count() - 1, -1, -1):
-            self.layout.removeAt(i)
-        for sample, label in self.items:
-            self._addItemToLayout(sample, label)
-        self.updateSize()
-
-    @property
-    def columns(self) -> int:
-        return math.ceil(len(self.items) / self.rows_per_column) if self.items else 0
-
-    def updateSize(self) -> None:
-        # the plot's grid places and sizes it; pyqtgraph's version would move it to (0, 0)
-        self.layout.invalidate()
-        self.updateGeometry()
-
-    def sizeHint(self, which, constraint=QSizeF()):  # noqa: B008 (Qt names)
-        if not self.items:  # no empty box beside the plot before the first run
-            return QSizeF(0, 0)
-        return super().sizeHint(which, constraint)
-
-    def paint(self, p, *args) -> None:
-        if self.items:
-            super().paint(p, *args)
 
 
 class _Run:
@@ -222,6 +57,18 @@ class _Run:
         plot.addItem(self.best_marker)
         plot.addItem(self.end_marker)
         self.set_colour(colour)
+
+    def items(self) -> tuple[pg.PlotDataItem, ...]:
+        """Everything the run puts on the plot."""
+        return (self.val_curve, self.train_curve, self.raw_curve, self.best_marker, self.end_marker)
+
+    def mark_nothing_to_plot(self) -> None:
+        """A grey cross in place of the run's line in the legend: it has no point on the plot."""
+        self.val_curve.setPen(None)
+        self.val_curve.setSymbol("x")
+        self.val_curve.setSymbolSize(11)
+        self.val_curve.setSymbolBrush(pg.mkBrush(NO_DATA_COLOUR))
+        self.val_curve.setSymbolPen(pg.mkPen(NO_DATA_COLOUR))
 
     def set_colour(self, colour: str) -> None:
         self.colour = colour
@@ -299,7 +146,7 @@ class CurvePlot(QWidget):
     def clear(self) -> None:
         self._show_values(False)
         for run in self.runs:
-            for item in (run.val_curve, run.train_curve, run.raw_curve, run.best_marker, run.end_marker):
+            for item in run.items():
                 self.plot.removeItem(item)
         self.legend.clear()
         self.runs = []
@@ -371,18 +218,14 @@ class CurvePlot(QWidget):
         self._fit_legend()
 
     def _remove(self, run: _Run) -> None:
-        for item in (run.val_curve, run.train_curve, run.raw_curve, run.best_marker, run.end_marker):
+        for item in run.items():
             self.plot.removeItem(item)
         self.legend.removeItem(run.val_curve)
 
     def mark_no_curve(self, index: int, reason: str) -> None:
         """A run with nothing to draw: a grey cross in the legend and 'no curve: <reason>'."""
         run = self.runs[index]
-        run.val_curve.setPen(None)
-        run.val_curve.setSymbol("x")
-        run.val_curve.setSymbolSize(11)
-        run.val_curve.setSymbolBrush(pg.mkBrush(NO_DATA_COLOUR))
-        run.val_curve.setSymbolPen(pg.mkPen(NO_DATA_COLOUR))
+        run.mark_nothing_to_plot()
         run.no_curve = True
         self._relabel(run, f" (no curve: {reason})")
 
@@ -486,11 +329,7 @@ class CurvePlot(QWidget):
             self._draw(run)
         else:
             run.end_marker.setData([], [])
-            run.val_curve.setPen(None)
-            run.val_curve.setSymbol("x")
-            run.val_curve.setSymbolSize(11)
-            run.val_curve.setSymbolBrush(pg.mkBrush(NO_DATA_COLOUR))
-            run.val_curve.setSymbolPen(pg.mkPen(NO_DATA_COLOUR))
+            run.mark_nothing_to_plot()
         self._relabel(run, " (diverged)")
 
     def set_train_visible(self, visible: bool) -> None:

@@ -27,7 +27,8 @@ from vae_explorer.core.runs import read_run
 from vae_explorer.core.sweep_results import FIGURE
 
 from . import ask
-from .plot import legend_text, run_colours
+from .plot import run_colours
+from .plot_legend import legend_text
 
 COLUMNS = (
     "trial",

@@ -99,7 +99,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model} was trained on {config.data.dataset}, not {data.dataset}")
     splits = load_splits(data)
     request = EvaluationRequest(args.iw_samples, args.fid, args.inception, args.seed)
-    from .train import TerminalProgress
+    from .console import TerminalProgress
 
     progress = TerminalProgress(sys.stderr)
     notes: list[str] = []

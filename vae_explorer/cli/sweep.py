@@ -282,7 +282,7 @@ class SweepPrinter:
     def __call__(self, event: object) -> None:
         from vae_explorer.core import sweep_events as se
 
-        from .train import say
+        from .console import say
 
         if isinstance(event, se.SweepStarted):
             where = (

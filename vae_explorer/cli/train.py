@@ -1,4 +1,5 @@
-"""`vae-explorer train`: a thin loop over the run engine that prints its events."""
+"""`vae-explorer train`: a thin loop over the run engine. Here are its options, the checks of its
+--out folder and the end-of-run summary; console.py prints the engine's events as the run's log."""
 
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from vae_explorer.core.config import (
 )
 from vae_explorer.core.epochlog import WEIGHTS_FILE
 from vae_explorer.core.events import RunStatus
-from vae_explorer.core.metrics import summary_line
 from vae_explorer.core.runfolder import RUN_FIGURE_FILES
 from vae_explorer.core.runlock import LOCK_NAME
 from vae_explorer.figures import COMPARISON_FIGURE, COMPARISON_FILES
@@ -49,6 +49,7 @@ from .args import (
     remove_if_empty,
     warn_unchecked,
 )
+from .console import EventPrinter, say
 
 MODEL_OPTIONS = {
     "arch": "--arch",
@@ -379,7 +380,7 @@ def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> No
 def cmd_train(args: argparse.Namespace) -> int:
     from vae_explorer.core.data import load_splits
     from vae_explorer.core.device import resolve_device
-    from vae_explorer.core.trainer import check_model_fits
+    from vae_explorer.core.memory import check_model_fits
 
     if not args.out.strip():
         raise UserError("--out must name a folder")
@@ -502,105 +503,3 @@ def exit_code(records, stopped: bool) -> int:
     if any(r.status in (RunStatus.DIVERGED, RunStatus.FAILED) for r in records):
         return EXIT_FAILED
     return 0
-
-
-class EventPrinter:
-    """Prints the engine's events as the run's log: a line per epoch, a progress bar on a terminal."""
-
-    def __init__(self, runs: int) -> None:
-        self.several = runs > 1
-        self.progress = TerminalProgress(sys.stderr)
-        self.batch_size = 0
-
-    def __call__(self, event: object) -> None:
-        from vae_explorer.core import events as ev
-
-        if isinstance(event, ev.RunStarted):
-            if self.several:
-                say(f"== learning rate {format_lr(event.lr)} -> {event.run_dir}")
-            batch = min(event.config.train.batch_size, train_images(event.config))
-            say(
-                f"training on {event.device}: {event.batches_per_epoch} batches of {batch} per epoch, "
-                f"lr={format_lr(event.lr)}"
-            )
-        elif isinstance(event, ev.StepChosen):
-            say(f"training step: {event.text()}")
-        elif isinstance(event, ev.BatchProgress):
-            self.progress.update(event.epoch, event.batch, event.total)
-        elif isinstance(event, ev.EpochEnd):
-            self.progress.clear()
-            say(
-                f"epoch {event.epoch}  val nll={event.val_nll:.2f}  best={event.best_val:.2f}  "
-                f"{event.seconds:.1f}s"
-            )
-        elif isinstance(event, ev.RunFinished):
-            self.progress.clear()
-            test = f"{event.test_nll:.4f}" if event.test_nll is not None else "n/a"
-            say(
-                f"finished ({event.reason}) after {event.epochs} epochs; best epoch {event.best_epoch}, "
-                f"best val nll={event.best_val:.4f}, test nll={test}"
-            )
-            if event.reason == ev.STOP_DIVERGED:
-                kept = (
-                    "the best checkpoint so far is kept"
-                    if event.checkpoint
-                    else "it had no finished epoch, so there is no checkpoint"
-                )
-                print(f"warning: run {event.run + 1} diverged (non-finite loss); {kept}", file=sys.stderr)
-        elif isinstance(event, ev.EvaluationProgress):
-            self.progress.show(f"evaluating: {event.stage}", event.done, event.total)
-        elif isinstance(event, ev.Evaluated):
-            self.progress.clear()
-            if "error" not in event.results:
-                say(f"evaluation: {summary_line(event.results)}")
-            for note in event.results.get("notes", []):
-                print(f"note: {note}", file=sys.stderr)
-        elif isinstance(event, ev.QueueFinished) and event.written:
-            say(f"wrote {event.written[0]} and .pdf")
-
-
-def train_images(config: RunConfig) -> int:
-    """How many training images a run sees (a batch is never larger)."""
-    from vae_explorer.core.data import TRAIN_SIZE
-
-    limit = config.data.limit_train
-    return TRAIN_SIZE if limit is None else min(limit, TRAIN_SIZE)
-
-
-def say(text: str) -> None:
-    """Print a line of the run's log. A closed pipe (`... | head`) must not end the training:
-    output then goes nowhere and the run still saves its model and figures."""
-    try:
-        print(text, flush=True)
-    except OSError:  # a closed pipe, or a terminal that hung up (EIO)
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-
-
-class TerminalProgress:
-    """A one-line progress bar within an epoch, drawn only when the stream is a terminal."""
-
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.enabled = hasattr(stream, "isatty") and stream.isatty()
-        self.shown = False
-
-    def update(self, epoch: int, batch: int, total: int) -> None:
-        self.show(f"epoch {epoch}", batch, total)
-
-    def show(self, what: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        width = 30
-        filled = int(width * done / max(total, 1))
-        self.stream.write(f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        self.stream.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r" + " " * 70 + "\r")
-            self.stream.flush()
-            self.shown = False

@@ -22,11 +22,12 @@ import torch
 from . import events as ev
 from .atomic import WriteError
 from .config import RunConfig, format_lr, nll_label
+from .control import Controlled, RunControl
 from .data import Splits, load_splits
 from .events import RunStatus
 from .runfolder import FigureWriter
 from .runlock import RunFolderBusy, RunFolderLock, remove_stale_temporaries
-from .trainer import Controlled, EventSink, RunControl, Trainer
+from .trainer import EventSink, Trainer
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ The trainer computes; it writes no file itself. With a run folder it hands its e
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,15 +16,18 @@ import torch
 
 from . import events as ev
 from . import runfiles as rf
-from .checkpoint import CheckpointError, load_model_state, read_checkpoint, run_config_of
-from .config import ConfigError, RunConfig, prior_kind
+from .checkpoint import CheckpointError, load_model_state, read_checkpoint
+from .config import RunConfig, prior_kind
+from .control import Controlled, RunControl
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
-from .device import describe_device, device_memory, resolve_device
+from .device import describe_device, resolve_device
 from .distributions import normal_noise
 from .evaluate import elbo_terms, negative_elbo
 from .graphstep import CapturedStep, CaptureError
-from .model import VAE, new_model
+from .memory import KMEANS_IMAGES, check_model_fits
+from .model import new_model
 from .optim import StepInBackward, adopt_device_options, device_options, make_optimizer, supports
+from .resume import check_optimizer_options, check_resumable
 from .runfolder import FigureWriter, RunFolderWriter
 from .schedule import Plateau, cosine_factor
 
@@ -36,123 +38,6 @@ def train_rng_key(device: torch.device) -> str:
     """The name of the run's generator state in a checkpoint; a CPU and a CUDA generator's states
     are not interchangeable, so a run resumed on another device draws afresh."""
     return f"train-{device.type}"
-
-
-# float32 tensors of (batch, K, L) that a training step with a mixture prior holds at once: the
-# differences, their squares, the scaled squares and autograd's saved copies
-PRIOR_STEP_COPIES = 6
-KMEANS_IMAGES = 10_000  # the training images the k-means placement clusters (fit_prior_to_data)
-
-
-def memory_estimate(config: RunConfig) -> tuple[int, int, int]:
-    """(parameters, bytes of weights + gradients + optimiser state, bytes of a training step's
-    mixture scores), counted on torch's 'meta' device, which stores nothing. Raises ConfigError
-    for sizes past what a tensor can index."""
-    try:
-        with torch.device("meta"):
-            model = VAE(config.model)
-            count = sum(p.numel() for p in model.parameters())
-    except RuntimeError:
-        raise ConfigError(
-            f"the model is too large: its parameters cannot even be counted (hidden={config.model.hidden}, "
-            f"latent_dim={config.model.latent_dim}, components={config.model.components})"
-        ) from None
-    kind = prior_kind(config.model.prior)
-    prior = config.model.components * config.model.latent_dim if kind.components else 0
-    step = PRIOR_STEP_COPIES * 4 * config.train.batch_size * prior
-    kmeans = kind.placeable and config.train.prior_init == "kmeans"
-    if kmeans and config.model.components <= KMEANS_IMAGES:
-        # the k-means placement after epoch 1: distances of its images to the K centroids (float64)
-        step = max(step, 2 * 8 * KMEANS_IMAGES * config.model.components)
-    return count, 4 * count * 4, step
-
-
-def check_model_fits(config: RunConfig, device: torch.device) -> None:
-    """Refuse a run whose weights, gradients and optimiser state (4 copies), with the mixture's
-    scores of a training batch (batch x K x L, a few copies), exceed the device's memory, before
-    allocating any of it."""
-    count, weights, step = memory_estimate(config)
-    need, have = weights + step, device_memory(device)
-    if have is None or need <= have:
-        return
-    m = config.model
-    if step > weights:
-        raise ConfigError(
-            f"a mixture of {m.components:,} components in {m.latent_dim} dimensions needs about "
-            f"{step / 2**30:,.1f} GiB for the scores of each training batch of {config.train.batch_size} "
-            f"(with the {count:,} parameters and their optimiser state {need / 2**30:,.1f} GiB), more than "
-            f"the {have / 2**30:,.1f} GiB of the {device.type} device (lower --components, "
-            "--latent-dim or --batch-size)"
-        )
-    raise ConfigError(
-        f"the model has {count:,} parameters: with gradients and optimiser state "
-        f"that is {need / 2**30:,.1f} GiB, more than the {have / 2**30:,.1f} GiB of "
-        f"the {device.type} device (lower --hidden, --latent-dim or --components)"
-    )
-
-
-class RunControl:
-    """Stop and pause requests, set from any thread and read by the loop between batches; the one
-    place where they are held."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-        self.reason = ev.STOP_USER  # why the run stops, once stopped: the user, or a scheduler
-
-    def stop(self, reason: str = ev.STOP_USER) -> None:
-        if not self._stop.is_set():
-            self.reason = reason
-        self._stop.set()
-        self._running.set()  # a paused loop wakes up to stop
-
-    def pause(self) -> None:
-        if not self._stop.is_set():
-            self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def wait_while_paused(self) -> float:
-        """Block while paused; returns the seconds spent waiting."""
-        if self._running.is_set():
-            return 0.0
-        since = time.perf_counter()
-        while not self._running.wait(0.1):
-            pass
-        return time.perf_counter() - since
-
-
-class Controlled:
-    """stop(), pause() and resume(), callable from any thread, for whatever holds a `control`."""
-
-    control: RunControl
-
-    def stop(self) -> None:
-        self.control.stop()
-
-    def pause(self) -> None:
-        self.control.pause()
-
-    def resume(self) -> None:
-        self.control.resume()
-
-    @property
-    def paused(self) -> bool:
-        return self.control.paused
-
-    @property
-    def stopped(self) -> bool:
-        return self.control.stopped
 
 
 def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -172,52 +57,6 @@ def _eager_reason(on_gpu: bool, cuda_graph: bool, in_backward: bool, config: Run
     if config.train.schedule != "constant":
         return f"the {config.train.schedule} schedule changes the learning rate at every step"
     return f"fewer training images than one batch of {config.train.batch_size}, so nothing to capture"
-
-
-def _shape_of(value: Any) -> Any:
-    """The kind of an optimiser option: a flag (True, False or None: torch's "not set"), a
-    number, text, or a tuple of those."""
-    if isinstance(value, bool) or value is None:
-        return "flag"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, (list, tuple)):
-        return tuple(_shape_of(v) for v in value)
-    return type(value).__name__
-
-
-def _check_optimizer_options(optimizer: torch.optim.Optimizer, saved: dict[str, Any], path) -> None:
-    """The saved parameter groups have this optimiser's options, each of the same kind (a number,
-    a flag, a pair of numbers ...), so that a crafted file cannot make the first step fail."""
-    groups = saved["param_groups"]
-    if len(groups) != len(optimizer.param_groups):
-        raise CheckpointError(
-            f"{path} does not fit this configuration: its optimiser has {len(groups)} parameter "
-            f"groups, this run's {len(optimizer.param_groups)}"
-        )
-    for own, theirs in zip(optimizer.param_groups, groups):
-        for name, value in own.items():
-            if name in ("params", "lr") or name not in theirs:
-                continue
-            if _shape_of(theirs[name]) != _shape_of(value):
-                raise CheckpointError(
-                    f"{path} does not fit this configuration: its optimiser option {name!r} is "
-                    f"{theirs[name]!r}, where {type(optimizer).__name__} takes a value like {value!r}"
-                )
-        if len(theirs["params"]) != len(own["params"]):
-            raise CheckpointError(
-                f"{path} does not fit this configuration: its optimiser holds {len(theirs['params'])} "
-                f"parameters in a group of this run's {len(own['params'])}"
-            )
-        for index, param in zip(theirs["params"], own["params"]):
-            for name, value in saved["state"].get(index, {}).items():
-                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
-                    raise CheckpointError(
-                        f"{path} does not fit this configuration: its optimiser state {name!r} has shape "
-                        f"{tuple(value.shape)} for a parameter of shape {tuple(param.shape)}"
-                    )
 
 
 class Trainer(Controlled):
@@ -573,31 +412,17 @@ class Trainer(Controlled):
             "plateau_stale": self.plateau.stale,
         }
 
-    def _check_resumable(self, path: str | Path, payload: dict[str, Any]) -> None:
-        """The checkpoint's model and optimiser must be this run's: say which setting differs."""
-        saved = run_config_of(payload, path)
-        pairs = [
-            (f"model {name}", getattr(saved.model, name), getattr(self.config.model, name))
-            for name in saved.model.__dataclass_fields__
-        ]
-        pairs.append(("optimizer", saved.train.optimizer, self.config.train.optimizer))
-        differ = [f"{name} {old!r} -> {new!r}" for name, old, new in pairs if old != new]
-        if differ:
-            raise CheckpointError(
-                f"cannot resume from {path}: this run changes the checkpoint's " + ", ".join(differ)
-            )
-
     def _resume(self, path: str | Path) -> None:
         """Continue from a checkpoint: weights, optimiser state, metrics and, where the checkpoint
         holds it (last.pt does), the generator state, so that the run goes on exactly as it would
         have without the interruption."""
         payload = read_checkpoint(path, self.accept_unchecked)
-        self._check_resumable(path, payload)
+        check_resumable(self.config, path, payload)
         load_model_state(self.model, payload["model"], path)
         try:
             if "optimizer" in payload:
                 own = device_options(self.optimizer)
-                _check_optimizer_options(self.optimizer, payload["optimizer"], path)
+                check_optimizer_options(self.optimizer, payload["optimizer"], path)
                 self.optimizer.load_state_dict(payload["optimizer"])
                 adopt_device_options(self.optimizer, own)  # saved on another device, perhaps
                 for group in self.optimizer.param_groups:  # a resumed run may go on at a new rate

@@ -1,6 +1,8 @@
 """Every mixture component's character in one row: its weight, the share of test images it explains,
 their digits (a class bar with the dominant digit and its purity), samples from it and the test
-images it explains best. Components that explain almost nothing fold into one line."""
+images it explains best. Components that explain almost nothing fold into one line.
+
+The jobs that compute the rows and their types are components_data's; here is the drawing."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from html import escape
 
 import numpy as np
 import pyqtgraph as pg
-import torch
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
@@ -31,19 +32,12 @@ from PySide6.QtWidgets import (
 
 from vae_explorer.app.clickable_view import ClickableImageView
 from vae_explorer.app.image_view import ImageView
-from vae_explorer.app.inference import ModelContext, ModelInfo
-from vae_explorer.core.explore import (
-    MAX_COMPONENT_SAMPLES,
-    NEGLIGIBLE_WEIGHT,
-    all_components,
-    component_means,
-    format_weight,
-)
-from vae_explorer.core.grids import tile, to_images
-from vae_explorer.core.likelihood import IN_USE_SHARE, latent_statistics
-from vae_explorer.core.vampprior import with_pseudo_inputs
+from vae_explorer.app.inference import ModelInfo
+from vae_explorer.core.explore import MAX_COMPONENT_SAMPLES, NEGLIGIBLE_WEIGHT, format_weight
+from vae_explorer.core.likelihood import IN_USE_SHARE
 
 from .base import Panel
+from .components_data import ComponentRows, components_job, row_job, row_order
 
 ROW_HEIGHT = 58  # before the pane's width is known
 MIN_ROW_HEIGHT, MAX_ROW_HEIGHT = 22, 120  # the rows scale between these to fill the pane's width
@@ -56,86 +50,6 @@ WEIGHT_COLOUR, SHARE_COLOUR = "#1f77b4", "#ff7f0e"
 PSEUDO_COLOUR = "#d62728"  # the frame of a VampPrior component's pseudo-input, first in its row
 SAMPLES_HEADER = "samples from it"
 PSEUDO_HEADER = "its pseudo-input u (framed), then samples from q(z|u)"
-
-
-@dataclass(frozen=True)
-class ComponentInfo:
-    """One component's character on the test set (plain values for the GUI thread)."""
-
-    weight: float
-    share: float  # of the test images it explains best
-    count: int
-    dominant: int | None
-    purity: float  # NaN when it explains no image
-    class_counts: tuple[int, ...]
-    typical: np.ndarray | None  # (H, W') strip of the test images it explains best, or None
-
-
-@dataclass(frozen=True)
-class ComponentRows:
-    strips: np.ndarray  # (K, H, W): one tiled strip of samples per component, in component order
-    weights: np.ndarray  # (K,)
-    components: tuple[ComponentInfo, ...] | None  # None when the test images cannot be read
-    images: int = 0  # test images the statistics are over
-    pseudo_inputs: bool = False  # each strip starts with the component's pseudo-input (VampPrior)
-    cells: int = 0  # images per strip
-
-
-def _strips(samples: np.ndarray, side: int) -> np.ndarray:
-    return np.stack([tile(to_images(s, side), 1, len(s), pad=1, fill=0.35) for s in samples])
-
-
-def characters(ctx: ModelContext, typical: int) -> tuple[tuple[ComponentInfo, ...], int]:
-    """Each component's share, digits and typical test images, from the test images' encoder means."""
-    x = ctx.test_inputs()
-    stats = latent_statistics(ctx.model, x, ctx.test_labels(), nearest=typical)
-    images = ctx.test_images()
-    out = []
-    for c in stats.components:
-        strip = None
-        if typical and c.nearest:
-            chosen = images[list(c.nearest)].float().numpy() / 255.0
-            strip = tile(to_images(chosen, ctx.side), 1, typical, pad=1, fill=0.35)
-        out.append(
-            ComponentInfo(c.weight, c.share, c.count, c.dominant_label, c.purity, c.class_counts, strip)
-        )
-    return tuple(out), len(x)
-
-
-def components_job(n: int, temperature: float, binary: bool, mean_only: bool, seed: int, typical: int = 4):
-    def job(ctx: ModelContext) -> ComponentRows:
-        weights = ctx.model.prior.component_params()[0].cpu().numpy()
-        if mean_only:
-            samples = component_means(ctx.model, binary, torch.Generator().manual_seed(seed))[:, None, :]
-        else:
-            samples = all_components(ctx.model, n, temperature, binary, seed)
-        samples = with_pseudo_inputs(ctx.model, samples)
-        try:
-            comps, count = characters(ctx, typical)
-        except Exception:  # no test images (moved data folder ...): the samples still show
-            comps, count = None, 0
-        pseudo = hasattr(ctx.model.prior, "pseudo_inputs")
-        return ComponentRows(_strips(samples, ctx.side), weights, comps, count, pseudo, samples.shape[1])
-
-    return job
-
-
-def row_job(k: int, n: int, temperature: float, binary: bool, seed: int):
-    def job(ctx: ModelContext) -> tuple[int, np.ndarray]:
-        samples = all_components(ctx.model, n, temperature, binary, seed, components=[k])
-        samples = with_pseudo_inputs(ctx.model, samples, [k])
-        return k, _strips(samples, ctx.side)[0]
-
-    return job
-
-
-def row_order(weights: np.ndarray, shares: np.ndarray | None, by: str) -> np.ndarray:
-    """Component indices in display order: by index, by weight or by share (heaviest first)."""
-    if by == "weight":
-        return np.argsort(-np.asarray(weights), kind="stable")
-    if by == "usage" and shares is not None:
-        return np.argsort(-np.asarray(shares), kind="stable")
-    return np.arange(len(weights))
 
 
 class ClassBar(QWidget):
@@ -217,6 +131,16 @@ class Row:
 
     def widgets(self) -> tuple[QWidget, ...]:
         return (self.label, self.bar, self.view, self.typical)
+
+    def place(self, layout: QGridLayout, line: int, visible: bool) -> None:
+        """Put the row's widgets on `line` of the rows' grid, shown or folded away."""
+        for col, w in enumerate(self.widgets()):
+            layout.addWidget(w, line, col)
+            w.setVisible(visible)
+
+    def hide(self) -> None:
+        for w in self.widgets():
+            w.setVisible(False)
 
 
 class ComponentsPanel(Panel):
@@ -435,9 +359,7 @@ class ComponentsPanel(Panel):
         unused = [int(k) for k in self.order if int(k) in self.unused]
         line = 1
         for k in used:
-            for col, w in enumerate(self.rows[k].widgets()):
-                layout.addWidget(w, line, col)
-                w.setVisible(True)
+            self.rows[k].place(layout, line, True)
             line += 1
         if unused:
             layout.addWidget(self.fold, line, 0, 1, 5)
@@ -445,15 +367,12 @@ class ComponentsPanel(Panel):
             self.fold.setVisible(True)
             line += 1
             for k in unused:
-                for col, w in enumerate(self.rows[k].widgets()):
-                    layout.addWidget(w, line, col)
-                    w.setVisible(self.expanded)
+                self.rows[k].place(layout, line, self.expanded)
                 line += 1
         else:
             self.fold.setVisible(False)
         for k in range(len(r.weights), len(self.rows)):
-            for w in self.rows[k].widgets():
-                w.setVisible(False)
+            self.rows[k].hide()
 
     def row_height(self) -> int:
         """The height of the rows that makes them fill the pane's width without a horizontal
@@ -507,8 +426,7 @@ class ComponentsPanel(Panel):
         """A failed job: say why in the panel instead of leaving the previous model's rows."""
         self.result = None
         for row in self.rows:
-            for w in row.widgets():
-                w.setVisible(False)
+            row.hide()
         self.fold.setVisible(False)
         self.placeholder.setText("No components to show (see the message above).")
         self._show_rows(0)
