@@ -1,13 +1,42 @@
-"""The report as a multi-page vector PDF drawn on matplotlib pages: text wrapped to the column
-and blocks laid down A4 pages, a table split between rows with its header repeated. Text stays
-text in embedded TrueType fonts (selectable and searchable; see figures.py)."""
+"""The report as a multi-page vector PDF, laid out by reportlab's Platypus.
+
+Platypus wraps the text to the column and lays the blocks down A4 pages: a heading stays with what
+follows it, a table that fits on a page moves whole to the next one rather than split, and a longer
+one splits between rows with its header repeated. Text stays text in embedded TrueType fonts
+(DejaVu Sans, the font of the figures), so it can be selected and searched. Each figure is drawn
+by matplotlib to a PDF page of its own size, which is then laid onto its place in the report as
+vector content (pypdf), so figures keep their vectors and their own embedded fonts.
+"""
 
 from __future__ import annotations
 
 import functools
-import re
+import io
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
+from xml.sax.saxutils import escape
+
+import matplotlib
+from pypdf import PdfReader, PdfWriter, Transformation
+from pypdf.generic import DictionaryObject, NameObject
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import (
+    BaseDocTemplate,
+    CondPageBreak,
+    Flowable,
+    Frame,
+    KeepTogether,
+    PageBreakIfNotEmpty,
+    PageTemplate,
+    Spacer,
+    TableStyle,
+)
+from reportlab.platypus import Paragraph as Para
+from reportlab.platypus import Table as Grid
 
 from vae_explorer import __version__, figures
 from vae_explorer.report.blocks import (
@@ -29,286 +58,235 @@ from vae_explorer.report.blocks import (
     inset,
 )
 
+PT = 72.0  # points per inch
+FRAME_H = (PAGE_H - 2 * MARGIN) * PT  # the height of the body on a page
+FONT, BOLD = "ReportSans", "ReportSans-Bold"
 LINE = 1.4  # line height in font sizes
-TOKENS = re.compile(r"[^\s/]*/|[^\s/]+|\s+")  # words and spaces; a path breaks after a slash
+TABLE_SIZE = 7.5
+CELL_PAD = 0.035  # inches
+TABLE_GAP = 0.15  # inches below a table
+GRID = "#9ca3af"
 
 
 @functools.cache
-def _text_width(text: str, size: float, bold: bool) -> float:
-    """Inches that `text` takes in the report's font, as matplotlib lays it out."""
-    from matplotlib.font_manager import FontProperties
-
-    prop = FontProperties(size=size, weight="bold" if bold else "normal")
-    return _text_to_path().get_text_width_height_descent(text, prop, ismath=False)[0] / 72
-
-
-@functools.cache
-def _text_to_path():
-    from matplotlib.textpath import TextToPath
-
-    return TextToPath()
-
-
-def _wrap(text: str, width_in: float, size: float, bold: bool = False) -> list[str]:
-    """Lines of `text` that fit `width_in` inches: broken at spaces (and after a slash in a path),
-    inside a word only where a word alone is too wide."""
-    width_in *= 0.97  # a margin for the shaping of the PDF backend
-
-    def fits(s: str) -> bool:
-        return _text_width(s, size, bold) <= width_in
-
-    def cut(line: str) -> list[str]:  # a word wider than the line is cut where it must be
-        out = []
-        while line and not fits(line):
-            i = max((i for i in range(1, len(line)) if fits(line[:i])), default=1)
-            out.append(line[:i])
-            line = line[i:]
-        return [*out, line]
-
-    lines: list[str] = []
-    for part in str(text).split("\n"):
-        line = ""
-        for token in TOKENS.findall(part):
-            if not line or fits((line + token).rstrip()):
-                line += token
-            else:
-                lines += cut(line.rstrip())
-                line = token.lstrip()
-        lines += cut(line.rstrip())
-    return lines
+def _fonts() -> tuple[str, str]:
+    """Register DejaVu Sans (shipped with matplotlib, so always there) with reportlab, once."""
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    # asciiReadable off: no character gets a control code, which some text extractors (Ghostscript's)
+    # drop whatever the font's ToUnicode map says; every one is found through that map
+    for name, file in ((FONT, "DejaVuSans.ttf"), (BOLD, "DejaVuSans-Bold.ttf")):
+        pdfmetrics.registerFont(TTFont(name, str(folder / file), asciiReadable=False))
+    return FONT, BOLD
 
 
 @functools.cache
-def _shapes_text() -> bool:
-    """Whether matplotlib shapes text (3.11 on), joining "fi" into one ligature glyph."""
-    from matplotlib.text import Text
+def _styles() -> dict[str, object]:
+    _fonts()
 
-    return hasattr(Text, "set_fontfeatures")
+    def style(name: str, size: float, bold: bool = False, **kw) -> ParagraphStyle:
+        kw.setdefault("leading", size * LINE)
+        return ParagraphStyle(name, fontName=BOLD if bold else FONT, fontSize=size, bulletFontName=FONT, **kw)
+
+    return {
+        "title": style("title", 18, True, spaceAfter=0.02 * PT),
+        "subtitle": style("subtitle", 10, textColor="#374151", spaceAfter=0.15 * PT),
+        "heading": style("heading", 12, True, spaceBefore=0.08 * PT, spaceAfter=0.06 * PT),
+        "body": style("body", 9, spaceAfter=0.08 * PT),
+        "small": style("small", 8, spaceAfter=0.08 * PT),
+        "cell": style("cell", TABLE_SIZE, leading=TABLE_SIZE * 1.3),
+        "cell bold": style("cell bold", TABLE_SIZE, True, leading=TABLE_SIZE * 1.3),
+    }
 
 
-class _PdfLayout:
-    """Lays blocks down A4 pages, top to bottom, starting a new page where one does not fit."""
+def _para(text: str, style: str) -> Para:
+    """The user's text as a Platypus paragraph: nothing in it is markup; a newline breaks the line."""
+    return Para(escape(str(text)).replace("\n", "<br/>"), _styles()[style])
 
-    def __init__(self, pdf) -> None:
-        self.pdf = pdf
-        self.fig = None
-        self.y = MARGIN  # inches from the top of the page
-        self.pages = 0
-        self.empty = True
 
-    # pages
-    def new_page(self, fig=None) -> None:
-        """Start a page (on `fig`, resized, when given); an empty page before it is dropped."""
-        self.finish()
-        if fig is None:
-            fig = figures.new_figure((PAGE_W, PAGE_H))
-        else:
-            fig.set_size_inches(PAGE_W, PAGE_H)
-        self.fig, self.y, self.empty = fig, MARGIN, True
-        self.pages += 1
+@dataclass
+class _Placed:
+    """A figure's PDF page, and where it goes: the report's page (from 0) and its lower left corner."""
 
-    def finish(self) -> None:
-        if self.fig is None:
-            return
-        if self.empty:
-            self.pages -= 1
-        else:
-            self.text(PAGE_W / 2, PAGE_H - MARGIN / 2, f"page {self.pages}", 8, ha="center", color="grey")
-            self.pdf.savefig(self.fig)
-        self.fig = None
+    page: int
+    x: float
+    y: float
+    pdf: bytes
 
-    def room(self) -> float:
-        return PAGE_H - MARGIN - self.y
 
-    def need(self, height: float) -> None:
-        if self.fig is None or (height > self.room() and not self.empty):
-            self.new_page()
+class _FigureSpace(Flowable):
+    """The place of a figure, `width` x `height` inches: drawing it draws `make()` (a matplotlib
+    Figure of that size) to PDF and notes where it goes; `_lay_figures` lays it on afterwards."""
 
-    # drawing, in inches from the page's top left corner
-    def text(self, x: float, y: float, s: str, size: float, **kw) -> None:
-        if _shapes_text():  # "fi" stays two letters for every text extractor (matplotlib >= 3.11 shapes text)
-            kw.setdefault("fontfeatures", ("-liga",))
-        # parse_math off: run and folder names are the user's text, and "$" in them is a dollar
-        self.fig.text(x / PAGE_W, 1 - y / PAGE_H, s, fontsize=size, va="top", parse_math=False, **kw)
+    def __init__(self, width: float, height: float, make, placed: list[_Placed]) -> None:
+        super().__init__()
+        self.size, self.make, self.placed = (width * PT, height * PT), make, placed
 
-    def rect(self, x: float, y: float, w: float, h: float, fill: str) -> None:
-        from matplotlib.patches import Rectangle
+    def wrap(self, available_width, available_height):
+        return self.size
 
-        self.fig.add_artist(
-            Rectangle(
-                (x / PAGE_W, 1 - (y + h) / PAGE_H),
-                w / PAGE_W,
-                h / PAGE_H,
-                transform=self.fig.transFigure,
-                facecolor=fill,
-                edgecolor="#9ca3af",
-                linewidth=0.4,
-                zorder=0,
-            )
-        )
+    def draw(self) -> None:
+        buf = io.BytesIO()
+        self.make().savefig(buf, format="pdf")
+        x, y = self.canv.absolutePosition(0, 0)
+        self.placed.append(_Placed(self.canv.getPageNumber() - 1, x, y, buf.getvalue()))
 
-    def box(self, height: float) -> tuple[float, float, float, float]:
-        """The body's width and `height` inches below the cursor, in figure fractions."""
-        return (MARGIN / PAGE_W, 1 - (self.y + height) / PAGE_H, BODY_W / PAGE_W, height / PAGE_H)
 
-    # blocks
-    def lines(self, lines: list[str], size: float, gap: float = 0.08, **kw) -> None:
-        step = size * LINE / 72
-        self.need(min(len(lines), 3) * step)
-        for line in lines:
-            self.need(step)
-            self.text(MARGIN, self.y, line, size, **kw)
-            self.y += step
-            self.empty = False
-        self.y += gap
+def _plot_figure(block: Plot):
+    fig = figures.new_figure((BODY_W, block.height))
+    block.draw(fig, (0.0, 0.0, 1.0, 1.0))
+    return fig
 
-    def add_all(self, blocks: Sequence[Block]) -> None:
-        for i, block in enumerate(blocks):
-            if isinstance(block, Heading):  # kept with its paragraphs and the start of what follows
-                height, j = _start_height(block), i + 1
-                while j < len(blocks) and isinstance(blocks[j], Paragraph):
-                    height += _start_height(blocks[j])
-                    j += 1
-                if j < len(blocks) and isinstance(blocks[j], (Table, Plot)):
-                    height += _start_height(blocks[j])
-                self.need(height)
-            self.add(block)
 
-    def add(self, block: Block) -> None:
+def _own_figure(block: OwnFigure):
+    fig = block.make()
+    fig.set_size_inches(BODY_W, block.height)
+    fig.axes[0].set_position(inset((0.0, 0.0, 1.0, 1.0), fig, left=0.75, bottom=0.55, right=0.1, top=0.3))
+    return fig
+
+
+def _table(t: Table):
+    """The table as a Platypus table: cells wrapped to the column widths, the header repeated on
+    each page it spans, marked cells highlighted."""
+    ncols = len(t.rows[0]) if t.rows else len(t.header or [""])
+    rest = BODY_W - t.label_width
+    width = rest if t.wide_values else min(rest / max(1, ncols - 1), 2.2)
+    widths = [t.label_width * PT] + [width * PT] * (ncols - 1)
+    head = 1 if t.header else 0
+
+    def cell(text: str, bold: bool):
+        return _para(text, "cell bold" if bold else "cell")
+
+    data = [[cell(c, True) for c in t.header]] if t.header else []
+    for i, row in enumerate(t.rows):
+        data.append([cell(c, (i, j) in t.marked or (j == 0 and t.header is None)) for j, c in enumerate(row)])
+    pad = CELL_PAD * PT
+    commands = [
+        ("GRID", (0, 0), (-1, -1), 0.4, GRID),
+        ("FONTNAME", (0, 0), (-1, -1), FONT),  # the table's own font: the embedded one, too
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), pad),
+        ("RIGHTPADDING", (0, 0), (-1, -1), pad),
+        ("TOPPADDING", (0, 0), (-1, -1), pad),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), pad + 1),
+        ("BACKGROUND", (0, head), (0, -1), LABEL_FILL),
+    ]
+    if head:
+        commands.append(("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL))
+    commands += [("BACKGROUND", (j, i + head), (j, i + head), HIGHLIGHT) for i, j in sorted(t.marked)]
+    return Grid(data, colWidths=widths, repeatRows=head, style=TableStyle(commands), hAlign="LEFT")
+
+
+def _height(flowable) -> float:
+    """Points that a flowable takes in the body, with the space above and below it."""
+    return flowable.wrap(BODY_W * PT, FRAME_H)[1] + flowable.getSpaceBefore() + flowable.getSpaceAfter()
+
+
+def _table_start(table) -> float:
+    """Points a table needs where it starts: all of it when it fits on a page (it is not split
+    then), else its header and first row."""
+    total = _height(table)
+    if total <= FRAME_H:
+        return total
+    return sum(table._rowHeights[: 1 + min(1, table.repeatRows)])
+
+
+def _story(blocks: Sequence[Block], placed: list[_Placed]) -> list:
+    """The blocks as Platypus flowables, each block's own list."""
+    parts: list[list] = []
+    starts: dict[int, float] = {}  # the points each table needs on the page it starts on
+    for i, block in enumerate(blocks):
         if isinstance(block, PageBreak):
-            if self.fig is not None and not self.empty:
-                self.new_page()
+            part = [PageBreakIfNotEmpty()]
         elif isinstance(block, Title):
-            self.need(0.9)
-            self.lines([block.text], 18, gap=0.02, fontweight="bold")
+            part = [_para(block.text, "title")]
             if block.subtitle:
-                self.lines([block.subtitle], 10, gap=0.15, color="#374151")
+                part.append(_para(block.subtitle, "subtitle"))
         elif isinstance(block, Heading):
-            self.need(_start_height(block))
-            self.y += 0.08
-            self.lines(_wrap(block.text, BODY_W, 12, bold=True), 12, gap=0.06, fontweight="bold")
+            part = [_para(block.text, "heading")]
         elif isinstance(block, Paragraph):
-            size = 8 if block.small else 9
-            self.lines(_wrap(block.text, BODY_W, size), size)
+            part = [_para(block.text, "small" if block.small else "body")]
         elif isinstance(block, Table):
-            self.table(block)
+            table = _table(block)
+            # whole on the next page rather than split, where it fits on one page
+            part = [KeepTogether([table]) if _height(table) <= FRAME_H else table, Spacer(0, TABLE_GAP * PT)]
+            starts[i] = _table_start(table)
         elif isinstance(block, Plot):
-            self.need(block.height)
-            block.draw(self.fig, self.box(block.height))
-            self.y += block.height
-            self.empty = False
+            part = [_FigureSpace(BODY_W, block.height, functools.partial(_plot_figure, block), placed)]
             if block.caption:
-                self.lines(_wrap(block.caption, BODY_W, 8), 8)
+                part.append(_para(block.caption, "small"))
         elif isinstance(block, OwnFigure):
-            self.new_page(block.make())
-            self.lines([block.title], 12, gap=0.06, fontweight="bold")
-            ax = self.fig.axes[0]
-            ax.set_position(
-                inset(self.box(block.height), self.fig, left=0.75, bottom=0.55, right=0.1, top=0.3)
-            )
-            self.y += block.height
-            self.empty = False
+            figure = _FigureSpace(BODY_W, block.height, functools.partial(_own_figure, block), placed)
+            part = [PageBreakIfNotEmpty(), _para(block.title, "heading"), figure]
             if block.caption:
-                self.lines(_wrap(block.caption, BODY_W, 8), 8)
+                part.append(_para(block.caption, "small"))
         else:  # pragma: no cover - every block kind is handled above
             raise TypeError(f"unknown block {block!r}")
-
-    def table(self, t: Table) -> None:
-        cells = _TableCells(t)
-        if cells.total <= PAGE_H - 2 * MARGIN:
-            self.need(cells.total)  # whole on the next page rather than split, where it fits on one
-        else:
-            self.need(cells.start)
-        if cells.header:
-            self.row(cells, cells.header, -1)
-        for index, row in enumerate(cells.rows):
-            if cells.height(row) > self.room():
-                self.new_page()
-                if cells.header:
-                    self.row(cells, cells.header, -1)
-            self.row(cells, row, index)
-        self.y += TABLE_GAP
-
-    def row(self, cells: _TableCells, row: list[list[str]], index: int) -> None:
-        t, h, x = cells.table, cells.height(row), MARGIN
-        for col, (lines, w) in enumerate(zip(row, cells.widths)):
-            bold = cells.bold(index, col)
-            if index < 0:
-                fill = HEADER_FILL
-            else:
-                fill = HIGHLIGHT if (index, col) in t.marked else (LABEL_FILL if col == 0 else "white")
-            self.rect(x, self.y, w, h, fill)
-            for i, line in enumerate(lines):
-                self.text(
-                    x + CELL_PAD,
-                    self.y + CELL_PAD + i * cells.step,
-                    line,
-                    TABLE_SIZE,
-                    fontweight="bold" if bold else "normal",
-                )
-            x += w
-        self.y += h
-        self.empty = False
+        parts.append(part)
+    return _keep_headings(blocks, parts, starts)
 
 
-TABLE_SIZE = 7.5
-CELL_PAD = 0.035
-TABLE_GAP = 0.15
+def _keep_headings(blocks: Sequence[Block], parts: list[list], starts: dict[int, float]) -> list:
+    """The flowables of `parts`, a heading preceded by a conditional page break so that it starts
+    on the page that also holds its paragraphs and the start of the table or figure after them."""
+    story: list = []
+    for i, (block, part) in enumerate(zip(blocks, parts)):
+        if isinstance(block, Heading):
+            need, j = _height(part[0]), i + 1
+            while j < len(blocks) and isinstance(blocks[j], Paragraph):
+                need += _height(parts[j][0])
+                j += 1
+            if j < len(blocks) and isinstance(blocks[j], Table):
+                need += starts[j]
+            elif j < len(blocks) and isinstance(blocks[j], Plot):
+                need += _height(parts[j][0])
+            story.append(CondPageBreak(min(need, FRAME_H)))
+        story += part
+    return story
 
 
-class _TableCells:
-    """A table's cells wrapped to its column widths, and the heights of its rows, in inches."""
-
-    def __init__(self, t: Table) -> None:
-        self.table = t
-        self.step = TABLE_SIZE * 1.3 / 72
-        ncols = len(t.rows[0]) if t.rows else len(t.header or [""])
-        rest = BODY_W - t.label_width
-        width = rest if t.wide_values else min(rest / max(1, ncols - 1), 2.2)
-        self.widths = [t.label_width] + [width] * (ncols - 1)
-        self.header = self.wrap(t.header, -1) if t.header else None
-        self.rows = [self.wrap(row, i) for i, row in enumerate(t.rows)]
-        head = self.height(self.header) if self.header else 0.0
-        self.start = head + (self.height(self.rows[0]) if self.rows else 0.0)
-        self.total = head + sum(self.height(r) for r in self.rows) + TABLE_GAP
-
-    def bold(self, index: int, col: int) -> bool:
-        t = self.table
-        return index < 0 or (index, col) in t.marked or (col == 0 and t.header is None)
-
-    def wrap(self, row: list[str], index: int) -> list[list[str]]:
-        return [
-            _wrap(cell, w - 2 * CELL_PAD, TABLE_SIZE, self.bold(index, col))
-            for col, (cell, w) in enumerate(zip(row, self.widths))
-        ]
-
-    def height(self, row: list[list[str]]) -> float:
-        return max(len(c) for c in row) * self.step + 2 * CELL_PAD
+def _page_number(canvas, doc) -> None:
+    canvas.saveState()
+    canvas.setFont(FONT, 8)
+    canvas.setFillColor("grey")
+    canvas.drawCentredString(PAGE_W * PT / 2, MARGIN / 2 * PT - 8, f"page {doc.page}")
+    canvas.restoreState()
 
 
-def _start_height(block: Block) -> float:
-    """The height a block needs on the page it starts on (a table split over pages: its first row)."""
-    if isinstance(block, Heading):
-        return 0.14 + len(_wrap(block.text, BODY_W, 12, bold=True)) * 12 * LINE / 72
-    if isinstance(block, Paragraph):
-        size = 8 if block.small else 9
-        return 0.08 + len(_wrap(block.text, BODY_W, size)) * size * LINE / 72
-    if isinstance(block, Table):
-        cells = _TableCells(block)
-        return cells.total if cells.total <= PAGE_H - 2 * MARGIN else cells.start
-    if isinstance(block, Plot):
-        return block.height
-    return 0.0
+def _lay_figures(report: bytes, placed: list[_Placed], fh: IO[bytes]) -> int:
+    """Lay each figure's page onto its place in the report; write the result to `fh`."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(report)))
+    own: set[int] = set()
+    for p in placed:
+        page = writer.pages[p.page]
+        if p.page not in own:  # reportlab's pages share one resource dictionary: each gets its own
+            shared = page["/Resources"].get_object()
+            resources = DictionaryObject()
+            for key, value in shared.items():
+                value = value.get_object()
+                resources[key] = DictionaryObject(value) if isinstance(value, DictionaryObject) else value
+            page[NameObject("/Resources")] = resources
+            own.add(p.page)
+        figure = PdfReader(io.BytesIO(p.pdf)).pages[0]
+        page.merge_transformed_page(figure, Transformation().translate(p.x, p.y))
+    writer.compress_identical_objects()  # figures with the same text share their font subsets
+    writer.write(fh)
+    return len(writer.pages)
 
 
 def write_pdf(blocks: Sequence[Block], fh: IO[bytes], title: str = "Training report") -> int:
-    """Render `blocks` into a PDF written to `fh`; returns the number of pages. Text is kept as text,
-    in embedded TrueType fonts (selectable and searchable; see figures.py)."""
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    metadata = {"Title": title, "Creator": f"vae-explorer {__version__}"}
-    with PdfPages(fh, metadata=metadata) as pdf:
-        layout = _PdfLayout(pdf)
-        layout.add_all(blocks)
-        layout.finish()
-    return layout.pages
+    """Render `blocks` into a PDF written to `fh`; returns the number of pages."""
+    font, _ = _fonts()
+    placed: list[_Placed] = []
+    buf = io.BytesIO()
+    no_padding = {f"{side}Padding": 0 for side in ("left", "right", "top", "bottom")}
+    body = Frame(MARGIN * PT, MARGIN * PT, BODY_W * PT, FRAME_H, **no_padding)
+    doc = BaseDocTemplate(
+        buf,
+        pagesize=(PAGE_W * PT, PAGE_H * PT),
+        pageTemplates=[PageTemplate("page", [body], onPage=_page_number)],
+        initialFontName=font,  # so that no page names a font it does not embed
+        title=title,
+        creator=f"vae-explorer {__version__}",
+    )
+    doc.build(_story(blocks, placed))
+    return _lay_figures(buf.getvalue(), placed, fh)
