@@ -206,14 +206,14 @@ def write_run_figures(
 ) -> list[Path]:
     """The course's three figures of a run folder, from the best weights the run's events carried:
     16 real test images, 16 samples (drawn from `seed`), and the validation curve."""
-    import torch
 
+    from vae_explorer.core.explore import prior_samples
     from vae_explorer.core.model import model_for
 
     run_dir, side = Path(run_dir), config.model.image_size
     model = model_for(config.model, weights)
     real = real_images[:16].float().numpy() / 255.0
-    generated = model.sample(16, torch.Generator().manual_seed(seed)).numpy()
+    generated = prior_samples(model, 16, seed)
     paths = {name: [run_dir / f"{name}{suffix}" for suffix in FORMATS] for name in RUN_FIGURES}
     save_image_grid(real, paths["real_images"], side)
     save_image_grid(generated, paths["generated_images"], side)

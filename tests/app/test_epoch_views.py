@@ -79,7 +79,7 @@ def test_ticked_runs_show_their_files(qtbot, tmp_path):
 
 def test_the_report_draws_the_parts_and_the_weights(tmp_path):
     from vae_explorer.report import Heading, Plot, build_document, write_pdf
-    from vae_explorer.report_epochs import parts_drawing, weights_drawing
+    from vae_explorer.report.epochs import parts_drawing, weights_drawing
 
     a = read_run(trained_run(tmp_path, "mog"))
     b = read_run(trained_run(tmp_path, "standard", prior="standard"))

@@ -41,7 +41,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         unreadable_text,
         write_report,
     )
-    from vae_explorer.report_sweep import sweep_folders
+    from vae_explorer.report.sweep import sweep_folders
 
     try:
         runs = collect_runs(args.runs)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .model import VAE
+from .vampprior import with_pseudo_inputs
 
 # Caps on what one figure holds, the same in the CLI and the app, checked before anything is drawn:
 # past them a figure is too large to read (and, unbounded, to allocate).
@@ -19,6 +20,14 @@ MAX_COMPONENT_SAMPLES = 32  # samples per component row
 MAX_COMPONENT_ROWS = 128  # components in one figure
 MAX_STEPS = 40  # frames of an interpolation strip
 DRAW_BATCH = 256  # images decoded at once, so memory stays bounded below the caps
+
+
+# -- samples ------------------------------------------------------------------------------------------
+@torch.no_grad()
+def prior_samples(model: VAE, n: int, seed: int, binary: bool = False) -> np.ndarray:
+    """n decoded samples of the prior drawn from `seed`, (n, pixels) on the CPU: the same draws in
+    the Real vs generated tab, the run folder's figure and the report for the same seed."""
+    return model.sample(n, torch.Generator().manual_seed(seed), binary=binary).cpu().numpy()
 
 
 # -- mixture components ---------------------------------------------------------------------------
@@ -70,6 +79,20 @@ def all_components(
     zs = [model.prior.sample_component(k, n, g, temperature) for k in ks]
     pixels = torch.Generator().manual_seed(seed + 1)
     return np.stack([model.decode(z, binary=binary, generator=pixels).cpu().numpy() for z in zs])
+
+
+def component_rows(
+    model: VAE,
+    n: int,
+    temperature: float = 1.0,
+    binary: bool = False,
+    seed: int = 0,
+    components: list[int] | None = None,
+) -> np.ndarray:
+    """The rows the Components tab and the report draw: `all_components`, each row led by its
+    component's pseudo-input when the prior has them (VampPrior), (K, n or n + 1, pixels)."""
+    samples = all_components(model, n, temperature, binary, seed, components)
+    return with_pseudo_inputs(model, samples, components)
 
 
 # -- interpolation -----------------------------------------------------------------------------------
@@ -144,6 +167,13 @@ class Projection:
 
     def unproject(self, p: np.ndarray) -> np.ndarray:
         return self.mean + np.asarray(p, np.float64) @ self.axes
+
+
+def latent_map(model: VAE, x: torch.Tensor) -> tuple[np.ndarray, Projection]:
+    """(encoder means of x, their projection to two dimensions): the latent map of the app's tab
+    and of the report."""
+    z = encode_means(model, x)
+    return z, fit_projection(z)
 
 
 def fit_projection(z: np.ndarray) -> Projection:

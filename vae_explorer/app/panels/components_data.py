@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from vae_explorer.app.inference import ModelContext
-from vae_explorer.core.explore import all_components, component_means
+from vae_explorer.core.explore import component_means, component_rows
 from vae_explorer.core.grids import tile, to_images
 from vae_explorer.core.likelihood import latent_statistics
 from vae_explorer.core.vampprior import with_pseudo_inputs
@@ -63,10 +63,10 @@ def components_job(n: int, temperature: float, binary: bool, mean_only: bool, se
     def job(ctx: ModelContext) -> ComponentRows:
         weights = ctx.model.prior.component_params()[0].cpu().numpy()
         if mean_only:
-            samples = component_means(ctx.model, binary, torch.Generator().manual_seed(seed))[:, None, :]
+            means = component_means(ctx.model, binary, torch.Generator().manual_seed(seed))
+            samples = with_pseudo_inputs(ctx.model, means[:, None, :])
         else:
-            samples = all_components(ctx.model, n, temperature, binary, seed)
-        samples = with_pseudo_inputs(ctx.model, samples)
+            samples = component_rows(ctx.model, n, temperature, binary, seed)
         try:
             comps, count = characters(ctx, typical)
         except Exception:  # no test images (moved data folder ...): the samples still show
@@ -79,8 +79,7 @@ def components_job(n: int, temperature: float, binary: bool, mean_only: bool, se
 
 def row_job(k: int, n: int, temperature: float, binary: bool, seed: int):
     def job(ctx: ModelContext) -> tuple[int, np.ndarray]:
-        samples = all_components(ctx.model, n, temperature, binary, seed, components=[k])
-        samples = with_pseudo_inputs(ctx.model, samples, [k])
+        samples = component_rows(ctx.model, n, temperature, binary, seed, components=[k])
         return k, _strips(samples, ctx.side)[0]
 
     return job

@@ -19,8 +19,7 @@ from vae_explorer.core.explore import (
     NEGLIGIBLE_WEIGHT,
     Projection,
     decode_latents,
-    encode_means,
-    fit_projection,
+    latent_map,
 )
 from vae_explorer.core.grids import to_images
 from vae_explorer.core.likelihood import IN_USE_SHARE, best_components, latent_statistics
@@ -64,8 +63,7 @@ def map_job(limit: int):
     def job(ctx: ModelContext) -> MapData:
         n = min(limit, len(ctx.test_images()))
         x = ctx.test_inputs()[:n]
-        z = encode_means(ctx.model, x)
-        proj = fit_projection(z)
+        z, proj = latent_map(ctx.model, x)
         recon = to_images(decode_latents(ctx.model, z), ctx.side)
         images = to_images(ctx.test_images()[:n].float().numpy() / 255.0, ctx.side)
         comps, weights, best, in_use = np.zeros((0, 2)), np.zeros(0), None, None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -16,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from vae_explorer.app.image_view import ImageView
 from vae_explorer.app.inference import ModelContext, ModelInfo
+from vae_explorer.core.explore import prior_samples
 from vae_explorer.core.grids import tile, to_images
 
 from .base import Panel, missing_data_text
@@ -35,7 +35,7 @@ def generated_job(seed: int, binary: bool):
     """A job: 16 samples from the prior as a 4x4 grid (needs no data)."""
 
     def job(ctx: ModelContext) -> np.ndarray:
-        generated = ctx.model.sample(16, torch.Generator().manual_seed(seed), binary=binary).cpu().numpy()
+        generated = prior_samples(ctx.model, 16, seed, binary)
         return tile(to_images(generated, ctx.side), 4, 4)
 
     return job

@@ -1,21 +1,14 @@
-"""The sweep section of a report: its summary table, the curves grouped by setting (each seed thin,
-the mean thick with a ±1 sd band) and the comparison of each axis, paired by seed.
-
-Content and drawing only: the report turns a `SweepSection` into its own blocks, so this module
-knows nothing of the report's layout.
-"""
+"""What the report says of a sweep: its summary table, the trials whose curves are drawn grouped
+by setting (report.curves) and the comparison of each axis, paired by seed. No drawing here."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from vae_explorer import figures
 from vae_explorer.core.sweep import SweepSpec, is_sweep_folder, load_spec
 from vae_explorer.core.sweep_results import (
     COMPARISON_CSV,
@@ -37,7 +30,8 @@ class SweepSection:
     intro: str
     header: list[str]
     rows: list[list[str]]
-    curves: Callable[[], Any] | None  # a maker of a matplotlib figure with one main axes
+    spec: SweepSpec
+    drawn: list[TrialResult]  # the trials with a curve (none: no curves figure)
     caption: str
     comparison: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -102,43 +96,12 @@ def sweep_section(folder: str | Path) -> SweepSection:
         intro,
         header,
         table,
-        (lambda: curves_figure(drawn, spec)) if drawn else None,
+        spec,
+        drawn,
         caption,
         lines,
         notes,
     )
-
-
-def curves_figure(results: list[TrialResult], spec: SweepSpec):
-    """The validation curves grouped by setting, on a figure of its own."""
-    import matplotlib
-
-    fig = figures.new_figure((6.4, 4.0))  # an Agg figure of its own, outside any global state
-    ax = fig.subplots()
-    settings = list(dict.fromkeys(r.plan.setting for r in results))
-    colours = matplotlib.colormaps["tab10" if len(settings) <= 10 else "viridis"]
-    handles = []
-    for i, setting in enumerate(settings):
-        colour = colours(i if len(settings) <= 10 else i / max(1, len(settings) - 1))
-        mine = [r for r in results if r.plan.setting == setting]
-        for r in mine:
-            ax.plot(r.history.epoch, _finite(r.history.val_nll), color=colour, linewidth=0.7, alpha=0.45)
-        epochs, mean, sd = mean_curve(mine)
-        (line,) = ax.plot(epochs, mean, color=colour, linewidth=2.4, label=setting)
-        band = ~np.isnan(sd)
-        if band.any():
-            ax.fill_between(epochs[band], (mean - sd)[band], (mean + sd)[band], color=colour, alpha=0.15)
-        handles.append(line)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    ax.set_xlabel("epochs")
-    ax.set_ylabel("validation nll (nats)")
-    ax.grid(alpha=0.3)
-    figures.plain_legend(ax.legend(handles=handles, fontsize=8, title="setting (mean of its seeds)"))
-    ax.set_title(f"validation nll per epoch, {len(settings)} settings × {len(spec.seeds)} seeds", fontsize=10)
-    fig.tight_layout()
-    return fig
 
 
 def mean_curve(results: list[TrialResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -151,9 +114,3 @@ def mean_curve(results: list[TrialResult]) -> tuple[np.ndarray, np.ndarray, np.n
         mean.append(float(np.mean(values)) if values else math.nan)
         sd.append(float(np.std(values, ddof=1)) if len(values) > 1 else math.nan)
     return np.array(epochs, dtype=float), np.array(mean), np.array(sd)
-
-
-def _finite(values: np.ndarray) -> np.ndarray:
-    out = np.asarray(values, dtype=float).copy()
-    out[~np.isfinite(out)] = np.nan
-    return out

@@ -6,7 +6,6 @@ collapse shows as bands that thin to nothing). Drawn from metrics.csv and weight
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -137,17 +136,3 @@ def draw_weights(ax, weights: WeightsHistory, title: str) -> None:
     ax.tick_params(labelsize=7)
     last = np.sort(table[-1])[::-1][:3]
     ax.set_title(f"{title}\nlast: {', '.join(f'{v:.2f}' for v in last)}", fontsize=8).set_parse_math(False)
-
-
-def epoch_blocks(runs: Sequence[RunSummary]) -> list[Any]:
-    """The report's blocks of these figures (report.Plot), after the validation curves."""
-    from vae_explorer.report import Heading, Plot
-
-    blocks: list[Any] = []
-    parts = parts_drawing(runs)
-    if parts is not None:
-        blocks += [Heading("The bound's two parts per epoch"), Plot(parts[0], parts[1], parts[2])]
-    weights = weights_drawing(runs)
-    if weights is not None:
-        blocks += [Heading("Mixture weights per epoch"), Plot(weights[0], weights[1], weights[2])]
-    return blocks
