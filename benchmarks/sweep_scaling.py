@@ -5,7 +5,10 @@
     python benchmarks/sweep_scaling.py --out /tmp/scaling --quick    # a tiny check of the commands
 
 The trials are the course protocol with the mixture placed at random or by k-means, seeds 0 and 1,
-on full MNIST (each at least a minute on one core of a 2-core machine). Run it on a quiet machine.
+on full MNIST (each at least a minute on one core of a 2-core machine). Run it on a quiet machine:
+Ray starts its workers at niceness 15, so other work, even at the lowest priority (niceness 19),
+takes a real share from the sweep's trials but almost none from the serial runs (niceness 0). The
+load average before each part is printed so that a reader can tell.
 Prints, last:
 
     sweep_parallel_efficiency=<sum of the serial trials' times / (workers × the sweep's wall time)>
@@ -69,6 +72,7 @@ def main() -> None:
     base = ["--preset", "course", "--epochs", str(args.epochs), "--patience", "1000", "--device", "cpu"]
     base += QUICK if args.quick else []
 
+    print(f"load average before the serial trials: {os.getloadavg()[0]:.2f}", flush=True)
     serial = []
     for placement, seed in TRIALS:
         folder = out / f"serial-{placement}-{seed}"
@@ -78,6 +82,7 @@ def main() -> None:
         print(f"serial trial prior-init={placement} seed={seed}: {seconds:.1f} s", flush=True)
 
     sweep_dir = out / "sweep"
+    print(f"load average before the sweep: {os.getloadavg()[0]:.2f}", flush=True)
     wall, stdout = run(["sweep", *GRID, *base, "--workers", str(args.workers), "--out", str(sweep_dir)])
     found = re.search(r"ray ready in ([0-9.]+)s", stdout)
     startup = float(found.group(1)) if found else float("nan")
