@@ -3,6 +3,9 @@ renaming and deleting; the queue's best run in the explore tabs; the Pin toggle.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from apphelpers import answer_messages, make_window, record_events, tiny_settings
 from PySide6.QtCore import Qt
@@ -14,12 +17,19 @@ TINY = ["--limit-train", "200", "--limit-val", "64", "--limit-test", "64", "--hi
 TINY += ["--latent-dim", "4", "--components", "3", "--epochs", "2", "--eval-budget", "0"]
 
 
-@pytest.fixture
-def runs_root(tmp_path):
-    root = tmp_path / "runs"
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory):
+    """Three runs of two sessions, trained once for the module."""
+    root = tmp_path_factory.mktemp("trained") / "runs"
     assert main(["train", *TINY, "--out", str(root / "20260101-120000")]) == 0
     assert main(["train", *TINY, "--lr", "1e-3", "--lr", "3e-3", "--out", str(root / "20260102-090000")]) == 0
     return root
+
+
+@pytest.fixture
+def runs_root(tmp_path, trained_runs):
+    """A copy of those runs of each test's own (tests rename, delete and add runs)."""
+    return Path(shutil.copytree(trained_runs, tmp_path / "runs", symlinks=True))
 
 
 def close(win):

@@ -15,6 +15,8 @@ from vae_explorer.app.threads import running_threads
 
 DESTROYED = "QThread: Destroyed while thread"
 
+pytestmark = pytest.mark.slow  # windows torn down in the middle of each kind of job
+
 
 @pytest.fixture(autouse=True)
 def quit_answers_yes(monkeypatch):

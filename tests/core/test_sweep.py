@@ -150,7 +150,7 @@ def test_the_mixture_study_spec_is_four_settings_by_three_seeds():
 
     spec, _ = _spec(build_parser().parse_args(["sweep", "--spec", str(STUDY), "--out", "x"]))
     trials = spec.trials()
-    assert spec.eval_iw_samples == 1000
+    assert spec.eval_iw_samples is None and spec.eval_budget == 0.1  # S time-budgeted, as in train
     assert spec.plan_text() == "12 trials = 4 settings × 3 seeds"
     assert spec.factors() == ["setting"]
     by_setting = {t.setting: t.config for t in trials if t.seed == 0}

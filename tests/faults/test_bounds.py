@@ -14,6 +14,8 @@ from vae_explorer.core.checkpoint import save_checkpoint
 from vae_explorer.core.config import ModelConfig, RunConfig
 from vae_explorer.core.model import new_model
 
+pytestmark = pytest.mark.slow  # real processes at the size limits of every command
+
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):

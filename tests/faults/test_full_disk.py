@@ -15,6 +15,8 @@ from faulthelpers import tmpfs
 from vae_explorer.cli import main
 from vae_explorer.core.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.slow  # real runs on a full tmpfs
+
 # the default model: model.pt is about 5.4 MB, last.pt (with the optimiser state) about 16 MB
 SMALL_DATA = ["--limit-train", "64", "--limit-val", "64", "--limit-test", "64", "--device", "cpu"]
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import signal
 import subprocess
 
+import pytest
 from helpers import cli, tiny
 
 from vae_explorer.core.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow  # real processes stopped by Ctrl-C
 
 TINY = tiny(train=640, val=128, test=128, hidden=64, threads=1)
 

@@ -16,6 +16,8 @@ from vae_explorer.core import events as ev
 from vae_explorer.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vae_explorer.core.session import EndOfRunEvaluation, Session
 
+pytestmark = pytest.mark.slow  # real processes stopped by signals at chosen moments: minutes
+
 
 # -- 8. Ctrl-C during the end-of-run evaluation ---------------------------------------------------------
 def test_a_stop_during_the_end_of_run_evaluation_keeps_the_quick_figures(tmp_path):

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from vae_explorer.core.runfiles import FileProblem, clean_evaluation
 from vae_explorer.core.runs import read_run
 
+pytestmark = pytest.mark.slow  # Hypothesis draws hundreds of damaged run folders
+
 RUN_FILES = ("config.json", "metrics.csv", "outcome.json", "evaluation.json", "name.txt", "test_loss.txt")
 SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from vae_explorer.app.plot_legend import LABEL_CHARS
 
+pytestmark = pytest.mark.slow  # the real window built over each of dozens of crafted folders
+
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
