@@ -25,7 +25,7 @@ GETTING_STARTED = """
 <p><b>1. Train.</b> Press <b>Start</b> (F5). The app trains a VAE with a mixture-of-Gaussians prior on
 the bundled MNIST and draws the validation negative ELBO ("nll", in nats) after every epoch.
 <b>Edit → Settings</b> (Ctrl+,) chooses a preset (<i>Fast (CPU)</i>, <i>Recommended</i>,
-<i>Course protocol</i>), the model and one or more learning rates to compare. Pause (F6) and
+<i>Course protocol</i>, or <i>2-D lab</i> for the Lab tab), the model and one or more learning rates to compare. Pause (F6) and
 Stop (Shift+F5) keep the best model so far.</p>
 <p><b>2. Where runs go.</b> Every Start writes a run folder in<br><code>{runs}</code><br>with the
 settings, the curve, the best model (<code>model.pt</code>) and its figures. The Training tab's
