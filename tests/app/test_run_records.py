@@ -43,3 +43,17 @@ def test_one_epoch_is_one_row_that_every_view_reads(window, monkeypatch):
     emit(ev.NewBest(1, 2, 190.0, configs[1], {}, None))
     assert window.queue_best is window.queue.records[1] is window.training.plot.runs[1].record
     assert loaded == [0, 1] and len(appended) == 3
+
+
+def test_a_resumed_runs_epochs_are_drawn_from_its_record(window):
+    config = tiny_config(epochs=5)
+    window.training.start_queue([config])
+    done = (
+        ev.EpochEnd(0, 1, 210.0, 200.0, 1.5, 200.0, 1).record(),
+        ev.EpochEnd(0, 2, 200.0, 190.0, 1.5, 190.0, 2).record(),
+    )
+    window.controller.event.emit(ev.RunStarted(0, config.train.lr, "cpu", 10, 3, config, None, done))
+    record = window.queue.records[0]
+    assert record.history.rows() == list(done) and (record.best_epoch, record.best_val) == (2, 190.0)
+    x, y = window.training.plot.points(0)
+    assert list(x) == [1, 2] and list(y) == [200.0, 190.0]

@@ -465,7 +465,7 @@ class TrainingPanel(QWidget):
             self._epoch_started = self._run_started = self._clock()
             self._epoch_wall, self._last_epoch_end = None, None
             self.result_label.setText(PAUSED_TEXT if self.paused else "Training…")
-            if self.records[run].history:  # a resumed run: its epochs so far
+            if 0 <= run < len(self.records) and self.records[run].history:  # resumed: its epochs so far
                 self.plot.update_run(run)
                 self.epoch_views.update_run(run)
         elif isinstance(event, ev.StepChosen):  # after RunStarted: the run label is this run's
