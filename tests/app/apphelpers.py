@@ -92,3 +92,20 @@ def message_texts(monkeypatch, yes: bool = True) -> list[str]:
     texts: list[str] = []
     answer_messages(monkeypatch, yes, on_show=lambda _title, text: texts.append(text))
     return texts
+
+
+def live_run(plot, label: str, key: str | None = None) -> int:
+    """A run of a queue on the curve plot `plot`, drawn from a run record of its own (as the
+    Training tab's runs are drawn from the queue's records)."""
+    from vae_explorer.core.session import RunRecord
+
+    return plot.add_run(label, key, RunRecord(len(plot.runs), RunConfig()))
+
+
+def feed(
+    plot, index: int, epoch: int, train: float, val: float, best_epoch: int, best_val: float, seconds=0.0
+):
+    """One epoch of the live run `index` of `plot`: into its record, then drawn from there."""
+    record = plot.runs[index].record
+    record.apply(ev.EpochEnd(record.index, epoch, train, val, seconds, best_val, best_epoch))
+    plot.update_run(index)

@@ -12,6 +12,8 @@ import pytest
 import torch
 from apphelpers import (
     answer_messages,
+    feed,
+    live_run,
     message_texts,
     open_and_show,
     record_events,
@@ -321,9 +323,9 @@ def test_open_checkpoint_from_the_file_menu(window, qtbot, checkpoint, monkeypat
 def test_export_figure_from_the_menu(window, qtbot, tmp_path, monkeypatch, suffix):
     plot = window.training.plot
     for lr, start in (("lr=0.001", 180.0), ("lr=0.01", 170.0)):
-        run = plot.add_run(lr)
+        run = live_run(plot, lr)
         for epoch, value in enumerate((start, start - 30, start - 40), 1):
-            plot.add_epoch(run, epoch, value + 3, value, epoch, value)
+            feed(plot, run, epoch, value + 3, value, epoch, value)
     target = tmp_path / f"curve{suffix}"
     suggested = []
 

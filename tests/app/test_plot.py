@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from apphelpers import feed, live_run
 from PySide6.QtCore import QPointF, QRectF, Qt
 
 from vae_explorer.app.plot import NO_DATA_COLOUR, CurvePlot
@@ -15,13 +16,11 @@ def test_curves_hover_and_log_axis(qtbot):
     qtbot.addWidget(plot)
     plot.resize(600, 400)
     plot.show()
-    a = plot.add_run("lr=0.001")
-    b = plot.add_run("lr=0.01")
+    a = live_run(plot, "lr=0.001")
+    b = live_run(plot, "lr=0.01")
     for epoch, (va, vb) in enumerate([(150.0, 140.0), (120.0, 130.0), (110.0, 135.0)], 1):
-        plot.add_epoch(a, epoch, va + 5, va, epoch, va)
-        plot.add_epoch(
-            b, epoch, vb + 5, vb, 1 if epoch > 1 else epoch, min(vb, 140.0) if epoch == 1 else 130.0
-        )
+        feed(plot, a, epoch, va + 5, va, epoch, va)
+        feed(plot, b, epoch, vb + 5, vb, 1 if epoch > 1 else epoch, min(vb, 140.0) if epoch == 1 else 130.0)
     qtbot.wait(50)
     x, y = plot.points(a)
     assert list(x) == [1, 2, 3] and list(y) == [150.0, 120.0, 110.0]
@@ -66,9 +65,9 @@ def test_log_axis_keeps_the_range_and_the_stars_on_their_points(qtbot, with_firs
     plot = _plot(qtbot)
     if with_first_epoch_divergence:
         plot.add_run("lr=1e+06")
-    r = plot.add_run("lr=0.001")
+    r = live_run(plot, "lr=0.001")
     for epoch, v in enumerate(VALUES, 1):
-        plot.add_epoch(r, epoch, v + 20, v, epoch, min(VALUES[:epoch]))
+        feed(plot, r, epoch, v + 20, v, epoch, min(VALUES[:epoch]))
     if with_first_epoch_divergence:
         plot.mark_diverged(0)
     qtbot.wait(50)
@@ -108,12 +107,12 @@ def test_first_epoch_divergence_draws_nothing_at_zero_and_keeps_the_legend_order
     reached down to 0) and its legend entry moved to the end, in a colour drawn nowhere."""
     plot = _plot(qtbot)
     first = plot.add_run("lr=1e+06")
-    ok = plot.add_run("lr=0.001")
-    late = plot.add_run("lr=0.05")
+    ok = live_run(plot, "lr=0.001")
+    late = live_run(plot, "lr=0.05")
     for epoch, v in enumerate(VALUES, 1):
-        plot.add_epoch(ok, epoch, v + 20, v, epoch, v)
+        feed(plot, ok, epoch, v + 20, v, epoch, v)
     for epoch, v in enumerate((230.0, 220.0), 1):
-        plot.add_epoch(late, epoch, v + 20, v, epoch, v)
+        feed(plot, late, epoch, v + 20, v, epoch, v)
     plot.mark_diverged(first)
     plot.mark_diverged(late)
     qtbot.wait(50)
@@ -144,9 +143,9 @@ def test_many_runs_legend_is_readable_and_hides_no_data(qtbot, size):
     ends and their stars."""
     plot = _plot(qtbot, size)
     for i in range(30):
-        run = plot.add_run(f"lr={i + 1}e-04")
-        plot.add_epoch(run, 1, 560.0, 545.0 - 0.4 * i, 1, 545.0 - 0.4 * i)
-        plot.add_epoch(run, 2, 550.0, 545.0 - i, 2, 545.0 - i)
+        run = live_run(plot, f"lr={i + 1}e-04")
+        feed(plot, run, 1, 560.0, 545.0 - 0.4 * i, 1, 545.0 - 0.4 * i)
+        feed(plot, run, 2, 550.0, 545.0 - i, 2, 545.0 - i)
     qtbot.wait(100)
     vb = plot.plot.getViewBox()
     view = vb.sceneBoundingRect()
@@ -218,9 +217,9 @@ def test_empty_plot_has_no_tick_values_and_the_train_toggle_refits_the_range(qtb
     plot.show()
     left = plot.plot.getAxis("left")
     assert not left.style["showValues"]  # no 0.1 .. 0.9 before any point
-    a = plot.add_run("lr=0.001")
+    a = live_run(plot, "lr=0.001")
     for epoch, (train, val) in enumerate([(400.0, 150.0), (380.0, 140.0)], 1):
-        plot.add_epoch(a, epoch, train, val, epoch, val)
+        feed(plot, a, epoch, train, val, epoch, val)
     qtbot.wait(50)
     assert left.style["showValues"]
     assert plot.plot.getViewBox().viewRange()[1][1] >= 380.0  # the train loss is in range
@@ -237,9 +236,9 @@ def test_runs_that_never_ran_leave_the_legend_and_keyed_runs_keep_their_colour(q
     plot = CurvePlot()
     qtbot.addWidget(plot)
     plot.colours = book = ColourBook()
-    a = plot.add_run("lr=0.001", key="/runs/q1/lr_0.001")
+    a = live_run(plot, "lr=0.001", key="/runs/q1/lr_0.001")
     b = plot.add_run("lr=0.01", key="/runs/q1/lr_0.01")
-    plot.add_epoch(a, 1, 200.0, 190.0, 1, 190.0)
+    feed(plot, a, 1, 200.0, 190.0, 1, 190.0)
     plot.drop_from_legend(b)
     assert [label.text for _, label in plot.legend.items] == ["lr=0.001"]
     assert plot.runs[a].colour == book.colour("/runs/q1/lr_0.001") != plot.runs[b].colour
@@ -257,13 +256,13 @@ def test_smoothing_time_axis_hover_of_every_run_and_csv(qtbot):
     qtbot.addWidget(plot)
     plot.resize(700, 450)
     plot.show()
-    a = plot.add_run("lr=0.001")
-    b = plot.add_run("lr=0.01")
+    a = live_run(plot, "lr=0.001")
+    b = live_run(plot, "lr=0.01")
     vals_a, vals_b = [200.0, 150.0, 160.0, 120.0], [210.0, 190.0, 185.0]
     for e, v in enumerate(vals_a, 1):
-        plot.add_epoch(a, e, v + 10, v, 1, 0.0, 30.0)  # 30 s an epoch
+        feed(plot, a, e, v + 10, v, 1, 0.0, 30.0)  # 30 s an epoch
     for e, v in enumerate(vals_b, 1):
-        plot.add_epoch(b, e, v + 10, v, 1, 0.0, 60.0)
+        feed(plot, b, e, v + 10, v, 1, 0.0, 60.0)
     # an exponential moving average, bias-corrected, computed here by hand
     plot.set_smoothing(0.5)
     expected, avg = [], 0.0
@@ -312,9 +311,9 @@ def test_the_exported_legend_keeps_its_right_border(qtbot, tmp_path):
     plot.resize(900, 500)
     plot.show()
     for k, label in enumerate(("lr=0.001", "lr=0.01")):
-        i = plot.add_run(label)
+        i = live_run(plot, label)
         for e in range(1, 5):
-            plot.add_epoch(i, e, 200.0 - e, 190.0 - e + k, e, 190.0 - e + k)
+            feed(plot, i, e, 200.0 - e, 190.0 - e + k, e, 190.0 - e + k)
     qtbot.wait(50)
     image = Image.open(export_widget(plot, tmp_path / "curves.png")).convert("L")
     w, _ = image.size
@@ -328,9 +327,9 @@ def test_training_time_axis_has_ticks_on_short_runs(qtbot):
     qtbot.addWidget(plot)
     plot.resize(700, 450)
     plot.show()
-    a = plot.add_run("lr=0.001")
+    a = live_run(plot, "lr=0.001")
     for e in range(1, 4):
-        plot.add_epoch(a, e, 300.0 - e, 290.0 - e, e, 290.0 - e, 0.6)  # 0.01 minutes an epoch
+        feed(plot, a, e, 300.0 - e, 290.0 - e, e, 290.0 - e, 0.6)  # 0.01 minutes an epoch
     plot.set_x_time(True)
     qtbot.wait(50)
     axis = plot.plot.getAxis("bottom")
@@ -350,10 +349,10 @@ def test_hover_follows_the_epoch_under_the_mouse_and_leaves_with_it(qtbot):
     qtbot.addWidget(plot)
     plot.resize(700, 450)
     plot.show()
-    a, b = plot.add_run("lr=0.001"), plot.add_run("lr=0.01")
+    a, b = live_run(plot, "lr=0.001"), live_run(plot, "lr=0.01")
     for e, (va, vb_) in enumerate([(200.0, 260.0), (150.0, 250.0), (140.0, 240.0)], 1):
-        plot.add_epoch(a, e, va + 10, va, 1, va, 30.0)
-        plot.add_epoch(b, e, vb_ + 10, vb_, 1, vb_, 30.0)
+        feed(plot, a, e, va + 10, va, 1, va, 30.0)
+        feed(plot, b, e, vb_ + 10, vb_, 1, vb_, 30.0)
     qtbot.wait(50)
     vb = plot.plot.getViewBox()
     # far above both curves at epoch 2 (more than 12 px from any point): still the values there

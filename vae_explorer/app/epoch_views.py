@@ -1,12 +1,12 @@
 """The Training tab's per-epoch views beside the nll curves: the validation bound split into its
 reconstruction and KL-like parts (one pair of curves per run), and the prior's component weights
 as stacked areas (one small plot per run), so that a mixture's collapse is seen as it happens.
-They draw what the engine's EpochEnd events carry and, for runs ticked in the run list, what
-metrics.csv and weights.csv hold; nothing is computed here."""
+They draw the queue's runs from their run records (app.run_records, updated by the engine's
+EpochEnd events) and, for runs ticked in the run list, what metrics.csv and weights.csv hold;
+nothing is computed here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +14,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from vae_explorer.core import events as ev
 from vae_explorer.core.epochlog import WEIGHTS_FILE, WeightsHistory
 from vae_explorer.core.runfiles import FileProblem, History, read_weights
+from vae_explorer.core.session import RunRecord
 
 from .plot_legend import legend_text
 
@@ -40,14 +40,33 @@ def _plot_widget(title: str) -> pg.PlotWidget:
     return widget
 
 
-@dataclass
 class _Parts:
-    key: str | None
-    recon_curve: pg.PlotDataItem
-    kl_curve: pg.PlotDataItem
-    epochs: list[int] = field(default_factory=list)
-    recon: list[float] = field(default_factory=list)
-    kl: list[float] = field(default_factory=list)
+    """A run's two curves: a run of the queue reads its points from its record, a run from disk
+    holds the points drawn of its history."""
+
+    def __init__(
+        self,
+        key: str | None,
+        recon_curve: pg.PlotDataItem,
+        kl_curve: pg.PlotDataItem,
+        record: RunRecord | None = None,
+    ) -> None:
+        self.key = key
+        self.recon_curve, self.kl_curve = recon_curve, kl_curve
+        self.record = record
+        self.points: tuple[list[int], list[float], list[float]] = ([], [], [])  # a run from disk
+
+    @property
+    def epochs(self) -> list[int]:
+        return self.record.history.epoch if self.record is not None else self.points[0]
+
+    @property
+    def recon(self) -> list[float]:
+        return self.record.history.val_recon if self.record is not None else self.points[1]
+
+    @property
+    def kl(self) -> list[float]:
+        return self.record.history.val_kl if self.record is not None else self.points[2]
 
     def draw(self) -> None:
         x = np.asarray(self.epochs, dtype=float)
@@ -80,24 +99,22 @@ class PartsPlot(QWidget):
         self.legend.clear()
         self.runs = []
 
-    def add_run(self, label: str, key: str | None, colour: str) -> int:
+    def add_run(self, label: str, key: str | None, colour: str, record: RunRecord | None = None) -> int:
+        """A run's curves; a run of the queue passes its `record`, drawn by `update_run`."""
         recon = self.plot.plot([], [], pen=pg.mkPen(colour, width=2), name=legend_text(label))
         kl = self.plot.plot([], [], pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine))
-        self.runs.append(_Parts(key, recon, kl))
+        self.runs.append(_Parts(key, recon, kl, record))
         return len(self.runs) - 1
 
-    def add_epoch(self, index: int, epoch: int, recon: float, kl: float) -> None:
-        run = self.runs[index]
-        run.epochs.append(epoch)
-        run.recon.append(recon)
-        run.kl.append(kl)
-        run.draw()
+    def update_run(self, index: int) -> None:
+        """Draw a run of the queue again from its record (a new epoch)."""
+        self.runs[index].draw()
 
     def add_history(self, label: str, key: str, colour: str, history: History) -> int:
         index = self.add_run(label, key, colour)
         run = self.runs[index]
         shown = history.for_display(5_000)
-        run.epochs, run.recon, run.kl = shown.epoch.tolist(), shown.val_recon.tolist(), shown.val_kl.tolist()
+        run.points = (shown.epoch.tolist(), shown.val_recon.tolist(), shown.val_kl.tolist())
         run.draw()
         return index
 
@@ -117,12 +134,20 @@ class PartsPlot(QWidget):
 
 class WeightsPlot(QWidget):
     """One run's component weights per epoch, stacked: component 0 at the bottom, the bands'
-    heights its weights, so a component that dies is a band that thins to nothing."""
+    heights its weights, so a component that dies is a band that thins to nothing. A run of the
+    queue reads them from its `record`, a run from disk from its weights.csv (`set_history`)."""
 
-    def __init__(self, label: str, key: str | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        key: str | None = None,
+        parent: QWidget | None = None,
+        record: RunRecord | None = None,
+    ) -> None:
         super().__init__(parent)
         self.key = key
         self.label = label
+        self.record = record
         self.widget = _plot_widget("")
         self.widget.setMinimumSize(220, 170)
         self.plot = self.widget.getPlotItem()
@@ -130,8 +155,8 @@ class WeightsPlot(QWidget):
         self.plot.setLabel("left", "weight (stacked)")
         self.plot.setYRange(0, 1, padding=0)
         self.plot.setMouseEnabled(x=True, y=False)
-        self.epochs: list[int] = []
-        self.rows: list[np.ndarray] = []
+        self._epochs: list[int] = []  # a run from disk: its epochs and weights
+        self._rows: list[np.ndarray] = []
         self.curves: list[pg.PlotDataItem] = []
         self.fills: list[pg.FillBetweenItem] = []
         layout = QVBoxLayout(self)
@@ -139,11 +164,29 @@ class WeightsPlot(QWidget):
         layout.addWidget(self.widget)
         self.set_title()
 
-    def set_title(self) -> None:
+    def _weighted(self) -> tuple[list[int], list[np.ndarray]]:
+        """The epochs that recorded weights, and their weights."""
+        if self.record is None:
+            return self._epochs, self._rows
+        history = self.record.history
+        pairs = [(e, w) for e, w in zip(history.epoch, history.weights) if w]
+        return [e for e, _ in pairs], [np.asarray(w, dtype=float) for _, w in pairs]
+
+    @property
+    def epochs(self) -> list[int]:
+        return self._weighted()[0]
+
+    @property
+    def rows(self) -> list[np.ndarray]:
+        return self._weighted()[1]
+
+    def set_title(self, epochs: list[int] | None = None, rows: list[np.ndarray] | None = None) -> None:
         title = legend_text(self.label)
-        if self.rows:
-            last = np.sort(self.rows[-1])[::-1]
-            title += f" (epoch {self.epochs[-1]}: largest {', '.join(f'{w:.2f}' for w in last[:3])})"
+        if epochs is None or rows is None:
+            epochs, rows = self._weighted()
+        if rows:
+            last = np.sort(rows[-1])[::-1]
+            title += f" (epoch {epochs[-1]}: largest {', '.join(f'{w:.2f}' for w in last[:3])})"
         self.plot.setTitle(title, color="#222", size="9pt")
 
     def _ensure(self, k: int) -> None:
@@ -160,33 +203,30 @@ class WeightsPlot(QWidget):
             self.fills.append(fill)
 
     def set_history(self, weights: WeightsHistory) -> None:
-        self.epochs = weights.epoch.tolist()
-        self.rows = [np.nan_to_num(row, nan=0.0) for row in weights.weights]
-        self.draw()
-
-    def add_epoch(self, epoch: int, weights: tuple[float, ...]) -> None:
-        self.epochs.append(epoch)
-        self.rows.append(np.asarray(weights, dtype=float))
+        self._epochs = weights.epoch.tolist()
+        self._rows = [np.nan_to_num(row, nan=0.0) for row in weights.weights]
         self.draw()
 
     def draw(self) -> None:
-        if not self.rows:
+        epochs, rows = self._weighted()
+        if not rows:
             return
-        table = np.stack(self.rows)  # (epochs, K)
+        table = np.stack(rows)  # (epochs, K)
         k = table.shape[1]
         self._ensure(k)
-        x = np.asarray(self.epochs, dtype=float)
+        x = np.asarray(epochs, dtype=float)
         if len(x) == 1:  # one epoch: a band of width one around it, so it shows
             x, table = np.array([x[0] - 0.5, x[0] + 0.5]), np.repeat(table, 2, axis=0)
         cum = np.concatenate([np.zeros((len(x), 1)), np.cumsum(table, axis=1)], axis=1)
         for j, curve in enumerate(self.curves):
             curve.setData(x, cum[:, min(j, k)])
         self.plot.setXRange(float(x[0]), float(x[-1]), padding=0.02)
-        self.set_title()
+        self.set_title(epochs, rows)
 
     def stacked(self) -> np.ndarray:
         """(epochs, K) of the weights drawn."""
-        return np.stack(self.rows) if self.rows else np.zeros((0, 0))
+        rows = self.rows
+        return np.stack(rows) if rows else np.zeros((0, 0))
 
 
 class WeightsView(QWidget):
@@ -229,16 +269,18 @@ class WeightsView(QWidget):
         self.plots, self.queue = [], {}
         self._layout()
 
-    def add_queue_run(self, index: int, label: str, key: str | None) -> None:
-        plot = WeightsPlot(label, key)
+    def add_queue_run(self, record: RunRecord, key: str | None) -> None:
+        """A run of the queue, drawn from its record by `update_run`."""
+        plot = WeightsPlot(record.label, key, record=record)
         self.plots.append(plot)
-        self.queue[index] = plot
+        self.queue[record.index] = plot
         self._layout()
 
-    def add_epoch(self, index: int, epoch: int, weights: tuple[float, ...]) -> None:
+    def update_run(self, index: int) -> None:
+        """Draw a run of the queue again from its record (a new epoch with weights)."""
         plot = self.queue.get(index)
-        if plot is not None and weights:
-            plot.add_epoch(epoch, weights)
+        if plot is not None:
+            plot.draw()
 
     def add_folder(self, label: str, key: str, folder: Path) -> bool:
         """A ticked run's weights.csv; False (nothing drawn) when it has none or cannot be read."""
@@ -275,16 +317,17 @@ class EpochViews:
         self.queue_size = 0
         self._browser: set[str] = set()
 
-    def start_queue(self, runs: list[tuple[str, str | None, str, bool]]) -> None:
-        """(label, run folder key, colour, whether its prior has weights) of each run of a new queue."""
+    def start_queue(self, runs: list[tuple[RunRecord, str | None, str, bool]]) -> None:
+        """(record, run folder key, colour, whether its prior has weights) of each run of a new
+        queue, in run order: each is drawn from its record."""
         self.parts.clear()
         self.weights.clear()
         self._browser = set()
         self.queue_size = len(runs)
-        for index, (label, key, colour, weighted) in enumerate(runs):
-            self.parts.add_run(label, key, colour)
+        for record, key, colour, weighted in runs:
+            self.parts.add_run(record.label, key, colour, record)
             if weighted:
-                self.weights.add_queue_run(index, label, key)
+                self.weights.add_queue_run(record, key)
 
     def figures(self) -> list[tuple[str, str, QWidget]]:
         """(file stem, label, widget) of the views that have something drawn, for File → Export."""
@@ -295,10 +338,11 @@ class EpochViews:
             out.append(("mixture_weights_per_epoch", "Mixture weights per epoch", self.weights))
         return out
 
-    def on_epoch(self, event: ev.EpochEnd) -> None:
-        if 0 <= event.run < len(self.parts.runs):
-            self.parts.add_epoch(event.run, event.epoch, event.val_recon, event.val_kl)
-        self.weights.add_epoch(event.run, event.epoch, event.weights)
+    def update_run(self, index: int) -> None:
+        """The run `index` of the queue has new epochs in its record: its views are drawn again."""
+        if 0 <= index < len(self.parts.runs):
+            self.parts.update_run(index)
+        self.weights.update_run(index)
 
     def show_runs(self, runs: list[tuple[str, str, str, History, Path]]) -> None:
         """The ticked runs (label, key, colour, history, folder) beside the queue's: those no

@@ -24,7 +24,7 @@ from vae_explorer.core import events as ev
 from vae_explorer.core.config import format_lr
 from vae_explorer.core.device import gpu_name
 from vae_explorer.core.runs import RunSummary, real_path
-from vae_explorer.core.session import best_run, run_dirs
+from vae_explorer.core.session import RunRecord, run_dirs
 
 from . import ask
 from .experiment_dialog import ExperimentDialog
@@ -35,6 +35,7 @@ from .panels.interpolation import InterpolationPanel
 from .panels.lab import LabPanel
 from .panels.latent_map import LatentMapPanel
 from .panels.real_vs_generated import RealVsGeneratedPanel
+from .run_records import QueueRecords
 from .settings import (
     TrainingSettings,
     load_extra_runs,
@@ -82,7 +83,6 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         self.runs_root = Path(runs_root) if runs_root else default_runs_root()
         self.settings: TrainingSettings = load_settings()
         self.queue_dir: Path | None = None
-        self._queue_best: tuple[int, float] | None = None  # (run, validation nll) shown in the tabs
         self.reporter = None  # File → Export report's worker, made at its first use
 
         self.service = InferenceService(self)
@@ -92,7 +92,10 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         self.service.job_failed.connect(lambda key, msg: self.statusBar().showMessage(f"{key}: {msg}", 8000))
         self.controller = TrainingController(self)
         self._opened_by_user: str | None = None  # the checkpoint File → Open is loading
-        self.controller.event.connect(self._on_event)
+        # the queue's run records on this thread: each event is applied there once, and the
+        # Training tab (connected first) and this window react to the change
+        self.queue = QueueRecords(self)
+        self.controller.event.connect(self.queue.apply)
         self.controller.finished.connect(self._update_actions)
         # experiments: a sweep's driver on a thread of its own, shown in a tab added at its first start
         self.sweeps = SweepController(self)
@@ -102,7 +105,8 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         self.sweep_panel.explore_requested.connect(self.explore_run)
         self.sweep_panel.stop_requested.connect(self.stop_experiment)
 
-        self.training = TrainingPanel(self.runs_root)
+        self.training = TrainingPanel(self.runs_root, queue=self.queue)
+        self.queue.changed.connect(self._on_change)
         self.browser = self.training.browser
         self.browser.extra = load_extra_runs()
         self.browser.explore_requested.connect(self.explore_run)
@@ -317,7 +321,6 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         self.queue_dir = self.runs_root / datetime.now().strftime("%Y%m%d-%H%M%S")
         if not self._make_folder(self.queue_dir, exist_ok=True):
             return
-        self._queue_best = None
         self.training.start_queue(configs, run_dirs(self.queue_dir, configs))
         self.tabs.setCurrentWidget(self.training)
         self.controller.start(configs, self.queue_dir)
@@ -347,17 +350,19 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         self.statusBar().showMessage("Stopping after the current batch…")
         self._update_actions()
 
-    @Slot(object)
-    def _on_event(self, event: object) -> None:
-        self.training.on_event(event)
+    @property
+    def queue_best(self) -> RunRecord | None:
+        """The queue's best run so far (lowest validation nll, with a model), from its records."""
+        return self.queue.best()
+
+    @Slot(object, object)
+    def _on_change(self, run: int | None, event: object) -> None:
+        """An engine event, applied to the queue's records (and shown by the Training tab)."""
         if isinstance(event, ev.NewBest):
             # the explore tabs show the queue's best model so far: a later run's early, worse
             # models do not replace a good one (the header says which run is shown)
-            shown = self._queue_best
-            better = shown is None or event.run == shown[0] or event.val_nll < shown[1]
-            if better:
-                self._queue_best = (event.run, event.val_nll)
-            if better and not self.service.pinned:
+            best = self.queue_best
+            if best is not None and best.index == event.run and not self.service.pinned:
                 self.service.load_best(event, self._queue_run_name(event.run))
         elif isinstance(event, ev.RunFinished) and event.reason == ev.STOP_DIVERGED:
             kept = (
@@ -367,26 +372,25 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
             )
             self.statusBar().showMessage(f"Run {event.run + 1} diverged (non-finite loss); {kept}", 10000)
         elif isinstance(event, ev.Evaluated):
-            record = self.training.records[event.run]
+            record = self.queue.records[event.run]
             self.evaluation.add_result(f"run {event.run + 1}: {record.label}", event.results)
         elif isinstance(event, ev.QueueFinished):
             self._on_queue_finished(event)
 
     def _queue_run_name(self, index: int) -> str:
-        records = self.training.records
+        records = self.queue.records
         lr = format_lr(records[index].config.train.lr)
         folder = self.queue_dir.name if self.queue_dir is not None else "this queue"
         return f"run {index + 1} of {len(records)} of {folder} (lr={lr})" if len(records) > 1 else folder
 
     def _show_best_of_queue(self) -> None:
         """After a queue, the explore tabs show its best run (unless pinned)."""
-        index = best_run(self.training.records)
-        if index is None or self.service.pinned:
+        record = self.queue_best
+        if record is None or self.service.pinned:
             return
-        record = self.training.records[index]
         if record.checkpoint and Path(record.checkpoint).is_file():
-            name = self._queue_run_name(index)
-            if len(self.training.records) > 1:
+            name = self._queue_run_name(record.index)
+            if len(self.queue.records) > 1:
                 name += ", the best of the queue"
             self.service.load_checkpoint(record.checkpoint, name)
 
@@ -407,7 +411,7 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         self.statusBar().showMessage(message, 0 if lasting else 8000)
         self._update_actions()
         if event.failure is not None:
-            failed = next((r for r in self.training.records if r.message), None)
+            failed = next((r for r in self.queue.records if r.message), None)
             ask.error(self, "Training failed", failed.message if failed else event.failure)
 
     # -- experiments -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Its axes are plot_axes', its legend plot_legend's; here are the runs' curves and
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from vae_explorer.core.colours import ColourBook, hashed_colour
 from vae_explorer.core.runfiles import History, drawable
+from vae_explorer.core.session import RunRecord
 
 from .plot_axes import EpochAxis, NllAxis
 from .plot_legend import LEGEND_ROW, SideLegend, legend_text
@@ -32,15 +34,21 @@ def run_colours(count: int) -> list[str]:
 
 
 class _Run:
-    def __init__(self, plot: pg.PlotItem, label: str, colour: str) -> None:
+    """A run's curves. A run of the queue reads its points from its `record` (the one the GUI
+    thread keeps, app.run_records), so they are never copied here; a run read from disk holds the
+    points drawn of its history."""
+
+    def __init__(self, plot: pg.PlotItem, label: str, colour: str, record: RunRecord | None = None) -> None:
         self.label = label
         self.colour = colour
         self.key: str | None = None  # the run folder, when the run has one
-        self.epochs: list[int] = []
-        self.val: list[float] = []
-        self.train: list[float] = []
-        self.minutes: list[float] = []  # training time at the end of each epoch
-        self.best: tuple[int, float] | None = None
+        self.record = record
+        # a run from disk: its points as drawn (thinned, for a very long run)
+        self._epochs: list[int] = []
+        self._val: list[float] = []
+        self._train: list[float] = []
+        self._minutes: list[float] = []
+        self._best: tuple[int, float] | None = None
         self.diverged = False
         self.no_curve = False  # nothing to draw; the legend says why
         self.hidden = False  # unticked in the run list: drawn nowhere, its data kept
@@ -57,6 +65,42 @@ class _Run:
         plot.addItem(self.best_marker)
         plot.addItem(self.end_marker)
         self.set_colour(colour)
+
+    @property
+    def epochs(self) -> list[int]:
+        return self.record.history.epoch if self.record is not None else self._epochs
+
+    @property
+    def val(self) -> list[float]:
+        return self.record.history.val_nll if self.record is not None else self._val
+
+    @property
+    def train(self) -> list[float]:
+        return self.record.history.train_loss if self.record is not None else self._train
+
+    @property
+    def minutes(self) -> Sequence[float]:
+        """Training time at the end of each epoch, in minutes."""
+        if self.record is None:
+            return self._minutes
+        return training_minutes(self.record.history.seconds)
+
+    @property
+    def best(self) -> tuple[int, float] | None:
+        if self.record is None:
+            return self._best
+        return (self.record.best_epoch, self.record.best_val) if self.record.history else None
+
+    def set_points(
+        self,
+        epochs: list[int],
+        val: list[float],
+        train: list[float],
+        minutes: list[float],
+        best: tuple[int, float] | None,
+    ) -> None:
+        """A run from disk: the points to draw of its history, and its best epoch."""
+        self._epochs, self._val, self._train, self._minutes, self._best = epochs, val, train, minutes, best
 
     def items(self) -> tuple[pg.PlotDataItem, ...]:
         """Everything the run puts on the plot."""
@@ -90,7 +134,13 @@ class _Run:
         self.end_marker.setSymbolPen(pg.mkPen("#111", width=1.2))
 
 
-def _drawable(values: list[float]) -> np.ndarray:
+def training_minutes(seconds: Sequence[float]) -> np.ndarray:
+    """The running total of epochs' seconds, in minutes (an epoch without a time adds none)."""
+    per_epoch = np.nan_to_num(np.asarray(seconds, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.cumsum(per_epoch) / 60.0
+
+
+def _drawable(values: Sequence[float]) -> np.ndarray:
     """The values with those no axis can show (non-finite, or huge) left out as gaps."""
     y = np.asarray(values, dtype=float)
     return np.where(drawable(y), y, np.nan)
@@ -137,6 +187,7 @@ class CurvePlot(QWidget):
         self.smoothing = 0.0
         self.x_time = False
         self.widget.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._values_on: bool | None = None  # whether the axes show tick values
         self._show_values(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -153,14 +204,15 @@ class CurvePlot(QWidget):
         self.hover.hide()
         self._fit_legend()
 
-    def add_run(self, label: str, key: str | None = None) -> int:
+    def add_run(self, label: str, key: str | None = None, record: RunRecord | None = None) -> int:
         """A new curve; a run with a folder (`key`) gets its stable colour, others the next of the
-        palette in order."""
+        palette in order. A run of the queue passes its `record`: its curve is drawn from the
+        record's history by `update_run`."""
         if key is not None:  # the run folder's own colour, as the run list shows it
             colour = self.colours.colour(key) if self.colours is not None else hashed_colour(key)
         else:
             colour = PALETTE[len(self.runs) % len(PALETTE)]
-        run = _Run(self.plot, label, colour)
+        run = _Run(self.plot, label, colour, record)
         run.key = key
         run.train_curve.setVisible(self.show_train)
         self.runs.append(run)
@@ -190,14 +242,16 @@ class CurvePlot(QWidget):
             self.mark_no_curve(index, "no finished epoch")
             return index
         best = history.best()
-        total_minutes = np.cumsum(np.nan_to_num(history.seconds, nan=0.0, posinf=0.0, neginf=0.0)) / 60.0
+        total_minutes = training_minutes(history.seconds)
         shown = history.for_display(DISPLAY_EPOCHS)
         keep = np.searchsorted(history.epoch, shown.epoch)
-        run.epochs = shown.epoch.tolist()
-        run.val = shown.val_nll.tolist()
-        run.train = shown.train_loss.tolist()
-        run.minutes = total_minutes[keep].tolist()
-        run.best = best
+        run.set_points(
+            shown.epoch.tolist(),
+            shown.val_nll.tolist(),
+            shown.train_loss.tolist(),
+            total_minutes[keep].tolist(),
+            best,
+        )
         if len(shown) < len(history):
             self._relabel(run, f" ({len(shown):,} of its {len(history):,} epochs drawn)")
         if not any(len(r.epochs) for r in self.runs if r is not run):
@@ -237,33 +291,19 @@ class CurvePlot(QWidget):
             label.setText(legend_text(run.label, note))
             self.legend.updateSize()
 
-    def add_epoch(
-        self,
-        index: int,
-        epoch: int,
-        train_loss: float,
-        val_nll: float,
-        best_epoch: int,
-        best_val: float,
-        seconds: float | None = None,
-    ) -> None:
+    def update_run(self, index: int) -> None:
+        """Draw a run of the queue again from its record, which has changed (a new epoch)."""
         run = self.runs[index]
-        if not any(r.epochs for r in self.runs):
+        if run.epochs:
             self._show_values(True)
-        run.epochs.append(epoch)
-        run.val.append(val_nll)
-        run.train.append(train_loss)
-        previous = run.minutes[-1] if run.minutes else 0.0
-        run.minutes.append(previous + (seconds or 0.0) / 60.0)
-        run.best = (best_epoch, best_val)
         self._draw(run)
 
     # -- smoothing and the x-axis ------------------------------------------------------------------
-    def xs(self, run: _Run) -> list[float]:
+    def xs(self, run: _Run) -> Sequence[float]:
         """Where the run's points go: their epochs, or minutes of training with x_time."""
         return run.minutes if self.x_time else run.epochs
 
-    def shown(self, values: list[float]) -> list[float]:
+    def shown(self, values: Sequence[float]) -> Sequence[float]:
         """The values as drawn: an exponential moving average with `smoothing` (bias-corrected,
         so the first points are not pulled towards 0), else as they are."""
         a = self.smoothing
@@ -363,6 +403,9 @@ class CurvePlot(QWidget):
 
     def _show_values(self, on: bool) -> None:
         """Tick labels only once there is a point: an empty plot showed pyqtgraph's 0.1 .. 0.9."""
+        if on == self._values_on:
+            return
+        self._values_on = on
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).setStyle(showValues=on)
 

@@ -33,12 +33,13 @@ from vae_explorer.core.colours import ColourBook, colours_file, hashed_colour
 from vae_explorer.core.config import RunConfig, format_lr, nll_label, prior_kind
 from vae_explorer.core.events import RunStatus
 from vae_explorer.core.runs import real_path
-from vae_explorer.core.session import RunRecord, route
+from vae_explorer.core.session import RunRecord
 
 from . import ask
 from .epoch_views import EpochViews
 from .plot import CurvePlot
 from .run_browser import RunBrowser
+from .run_records import QueueRecords
 
 COLUMNS = ("learning rate", "status", "epochs", "best val nll", "test nll", "ended by")
 REASONS = {
@@ -94,12 +95,18 @@ class WrappedLabel(QLabel):
 
 
 class TrainingPanel(QWidget):
-    """Shows what the training worker reports; it never computes anything itself."""
+    """Shows what the training worker reports; it never computes anything itself. The queue's
+    run state is `queue`'s records (shared with the window): the table and the plot read them."""
 
     title = "Training"
 
-    def __init__(self, runs_root: Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, runs_root: Path | None = None, parent: QWidget | None = None, queue: QueueRecords | None = None
+    ) -> None:
         super().__init__(parent)
+        self.queue = queue if queue is not None else QueueRecords(self)
+        self.queue.started.connect(self._show_queue)
+        self.queue.changed.connect(self._on_change)
         self.browser = RunBrowser(runs_root)
         self.browser.curves_changed.connect(self.show_browser_curves)
         self.browser.deleted.connect(self._run_deleted)
@@ -162,8 +169,6 @@ class TrainingPanel(QWidget):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setWordWrap(False)
 
-        # a mirror of the engine's run records, kept by applying the same events
-        self.records: list[RunRecord] = []
         self.queue_keys: list[str | None] = []  # the run folders of the queue shown
         self._browser_curves: dict[str, tuple[str, int]] = {}  # key -> (name, epochs) drawn
         self.deleted_runs: set[int] = set()  # runs of the queue shown whose folders were deleted
@@ -241,13 +246,24 @@ class TrainingPanel(QWidget):
         layout.addWidget(split)
 
     # -- queue -------------------------------------------------------------------------------------
+    @property
+    def records(self) -> list[RunRecord]:
+        """The queue's run records: `queue`'s, never a copy."""
+        return self.queue.records
+
     def start_queue(self, configs: list[RunConfig], folders: list[Path | None] | None = None) -> None:
+        """A new queue of `configs` (writing into `folders`), shown as its records are made."""
+        self.queue.start(configs, folders)
+
+    def on_event(self, event: object) -> None:
+        """An engine event: applied to the queue's records, which then tell this tab."""
+        self.queue.apply(event)
+
+    def _show_queue(self) -> None:
         """Show a new queue: its runs' rows and curves (in each run folder's stable colour)."""
-        self.records = [RunRecord(i, c) for i, c in enumerate(configs)]
+        configs = [r.config for r in self.records]
         self._result_run: int | None = None
-        self.queue_keys = [
-            real_path(Path(f)) if f is not None else None for f in (folders or [None] * len(configs))
-        ]
+        self.queue_keys = [real_path(r.run_dir) if r.run_dir is not None else None for r in self.records]
         self._paused_since = None
         self.plot.clear()
         self._browser_curves = {}
@@ -257,11 +273,11 @@ class TrainingPanel(QWidget):
             self.plot.set_nll_label(nll_label(configs[0].model.likelihood))
         self.table.setRowCount(len(configs))
         for record, key in zip(self.records, self.queue_keys):
-            self.plot.add_run(record.label, key)
+            self.plot.add_run(record.label, key, record)
             self._render_row(record.index)
         self.epoch_views.start_queue(
             [
-                (r.label, key, run.colour, prior_kind(r.config.model.prior).components)
+                (r, key, run.colour, prior_kind(r.config.model.prior).components)
                 for r, key, run in zip(self.records, self.queue_keys, self.plot.runs)
             ]
         )
@@ -431,9 +447,8 @@ class TrainingPanel(QWidget):
             self.result_label.setText(PAUSED_TEXT if paused else "Training…")
 
     # -- engine events -----------------------------------------------------------------------------
-    def on_event(self, event: object) -> None:
-        route(self.records, event)
-        run = getattr(event, "run", None)
+    def _on_change(self, run: int | None, event: object) -> None:
+        """What an engine event, applied to the records already, changes on this tab."""
         if isinstance(event, ev.RunStarted):
             self.browser.refresh()  # its folder is on disk now
             c = event.config.train
@@ -450,6 +465,9 @@ class TrainingPanel(QWidget):
             self._epoch_started = self._run_started = self._clock()
             self._epoch_wall, self._last_epoch_end = None, None
             self.result_label.setText(PAUSED_TEXT if self.paused else "Training…")
+            if 0 <= run < len(self.records) and self.records[run].history:  # resumed: its epochs so far
+                self.plot.update_run(run)
+                self.epoch_views.update_run(run)
         elif isinstance(event, ev.StepChosen):  # after RunStarted: the run label is this run's
             self.run_label.setToolTip(f"Training step: {event.text()}")
             if event.on_gpu:  # on the CPU steps are always eager: nothing to say there
@@ -475,16 +493,8 @@ class TrainingPanel(QWidget):
             if run < len(self.queue_keys) and run not in self._listed:
                 self.browser.refresh()  # its first epoch made its folder a run folder
                 self._tick_listed_queue_runs()
-            self.epoch_views.on_epoch(event)
-            self.plot.add_epoch(
-                run,
-                event.epoch,
-                event.train_loss,
-                event.val_nll,
-                event.best_epoch,
-                event.best_val,
-                event.seconds,
-            )
+            self.epoch_views.update_run(run)
+            self.plot.update_run(run)  # the record has the epoch already
             now = self._clock()
             epochs = event.epoch - self._last_epoch_end[0] if self._last_epoch_end else 1
             # wall time an epoch takes, validation and checkpoints included

@@ -2,10 +2,10 @@
 
 A `Session` owns the loaded data, the stop/pause controls, one trainer at a time (each with its
 own generators, seeded from its run's seed), and a `RunRecord` per run that it keeps up to date
-from the events it emits. Front ends subscribe to the one event stream; the app keeps a mirror
-of the records by applying the same events with `RunRecord.apply`, so both read run state the
-same way. One run writes into `out_dir` itself, several into `out_dir/lr_<rate>/`, with the
-overlaid validation curves beside them.
+from the events it emits. Front ends subscribe to the one event stream; the app keeps one copy
+of the records on its GUI thread (app.run_records), kept by applying the same events with
+`route`, so both read run state the same way. One run writes into `out_dir` itself, several into
+`out_dir/lr_<rate>/`, with the overlaid validation curves beside them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .config import RunConfig, format_lr, nll_label
 from .control import Controlled, RunControl
 from .data import Splits, load_splits
 from .events import RunStatus
+from .run_history import RunHistory
 from .runfolder import FigureWriter
 from .runlock import RunFolderBusy, RunFolderLock, remove_stale_temporaries
 from .trainer import EventSink, Trainer
@@ -71,7 +72,7 @@ class RunRecord:
     config: RunConfig
     run_dir: Path | None = None
     status: RunStatus = RunStatus.QUEUED
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: RunHistory = field(default_factory=RunHistory)  # its epochs, as columns
     best_val: float = math.inf
     best_epoch: int = 0
     epochs: int = 0
@@ -91,7 +92,7 @@ class RunRecord:
         """Update from one of this run's events."""
         if isinstance(event, ev.RunStarted):
             self.status = RunStatus.RUNNING
-            self.history = [dict(h) for h in event.history]
+            self.history = RunHistory(event.history)
             self.epochs = event.start_epoch - 1
             if event.run_dir:
                 self.run_dir = Path(event.run_dir)
@@ -132,7 +133,7 @@ def best_run(records: Sequence[RunRecord]) -> int | None:
 
 
 def route(records: Sequence[RunRecord], event: object) -> None:
-    """Apply an engine event to the records it concerns (the engine's own or a front end's mirror)."""
+    """Apply an engine event to the records it concerns (the engine's own or a front end's copy)."""
     run = getattr(event, "run", None)
     if run is not None and 0 <= run < len(records):
         records[run].apply(event)
@@ -250,7 +251,7 @@ class Session(Controlled):
                 and not failure
             ):
                 curves = {
-                    r.label: [(int(h["epoch"]), h["val_nll"]) for h in r.history]
+                    r.label: list(zip(r.history.epoch, r.history.val_nll))
                     for r in self.records
                     if r.status is not RunStatus.NOT_RUN
                 }
@@ -283,7 +284,7 @@ class Session(Controlled):
         from .likelihood import Cancelled
 
         quick = record.status is RunStatus.STOPPED
-        run_seconds = sum(h["seconds"] for h in record.history)
+        run_seconds = sum(record.history.seconds)
         request = EvaluationRequest(
             iw_samples=None if quick else plan.iw_samples,
             fid=plan.sample_quality and not quick,
