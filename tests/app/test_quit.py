@@ -9,13 +9,13 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the app in a process of its own, closed at each stage
+
 SCRIPT = r"""
 import os, sys, time
 from PySide6.QtCore import QTimer
 from vae_explorer.app import main as app_main
 from vae_explorer.app.main_window import MainWindow
-
-pytestmark = pytest.mark.slow  # the app in a process of its own, closed at each stage
 
 original_close = MainWindow.closeEvent
 
