@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable
 
 import shiboken6
-from PySide6.QtCore import QObject, QThread
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 _ALL: weakref.WeakSet[OwnedThreads] = weakref.WeakSet()
 
@@ -86,3 +86,62 @@ class OwnedThreads:
             thread.quit()
         for thread, _, _ in owned:
             thread.wait()
+
+
+class WorkerController(QObject):
+    """Owns one worker thread at a time (a training queue, a sweep) and forwards its worker's
+    events. A subclass makes the worker and its engine, then calls `_launch`, and says in `stop`
+    how to ask that engine to end; the thread's lifetime (start, join on close, tidying up when it
+    ends) is the same for every such worker and lives here."""
+
+    event = Signal(object)
+    finished = Signal()
+    join_timeout_ms = 60_000  # how long a close waits for the work to end
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: QObject | None = None
+        self._owned = OwnedThreads(self)  # a worker still running is stopped and joined before we go
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def _launch(self, name: str, worker: QObject, stop: Callable[[], None]) -> None:
+        """Run `worker.run` on a new thread called `name`; `worker` has `event` and `finished`
+        signals, and `stop` asks its work to end from any thread."""
+        thread = self._owned.start(self, name, worker, stop=stop)
+        thread.started.connect(worker.run)
+        worker.event.connect(self.event)
+        # direct: the GUI thread may be blocked in stop_and_wait(), so a queued quit would never run
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._worker = thread, worker
+        thread.start()
+
+    def stop_and_wait(self, timeout_ms: int | None = None) -> bool:
+        """Ask the work to stop and block until its thread has ended (used on close)."""
+        if self._thread is None:
+            return True
+        self.stop()
+        ok = self._thread.wait(self.join_timeout_ms if timeout_ms is None else timeout_ms)
+        if ok:
+            self._on_thread_finished()
+        return ok
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if self._thread is None:
+            return
+        thread, worker = self._thread, self._worker
+        self._thread = self._worker = None
+        thread.wait()  # it has emitted finished; its run() returns at once
+        self._owned.forget(thread)
+        thread.deleteLater()
+        if worker is not None:
+            worker.deleteLater()
+        self.finished.emit()

@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from vae_explorer import figures
 from vae_explorer.core import events as ev
 from vae_explorer.core.config import RunConfig
 from vae_explorer.core.session import EndOfRunEvaluation, Session
 
-from .threads import OwnedThreads
+from .threads import WorkerController
 
 
 def training_threads(cores: int | None = None) -> int:
@@ -69,22 +69,12 @@ class TrainingWorker(QObject):
             self.finished.emit()
 
 
-class TrainingController(QObject):
+class TrainingController(WorkerController):
     """Owns the QThread and the session of one queue of runs; forwards the engine's events."""
-
-    event = Signal(object)
-    finished = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
         self.session: Session | None = None
-        self._owned = OwnedThreads(self)  # a queue still training is stopped before we go
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
 
     @property
     def paused(self) -> bool:
@@ -104,15 +94,7 @@ class TrainingController(QObject):
             compare=figures.write_comparison,
             evaluation=EndOfRunEvaluation(),
         )
-        worker = TrainingWorker(self.session)
-        thread = self._owned.start(self, "training", worker, stop=self.session.stop)
-        thread.started.connect(worker.run)
-        worker.event.connect(self.event)
-        # direct: the GUI thread may be blocked in stop_and_wait(), so a queued quit would never run
-        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker = thread, worker
-        thread.start()
+        self._launch("training", TrainingWorker(self.session), stop=self.session.stop)
 
     def stop(self) -> None:
         if self.running and self.session is not None:
@@ -121,28 +103,3 @@ class TrainingController(QObject):
     def set_paused(self, paused: bool) -> None:
         if self.running and self.session is not None:
             (self.session.pause if paused else self.session.resume)()
-
-    def stop_and_wait(self, timeout_ms: int = 60_000) -> bool:
-        """Ask the session to stop and block until its thread has ended (used on close)."""
-        if self._thread is None:
-            return True
-        self.stop()
-        thread = self._thread
-        ok = thread.wait(timeout_ms)
-        if ok:
-            self._on_thread_finished()
-        return ok
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        if self._thread is None:
-            return
-        thread, worker = self._thread, self._worker
-        self._thread = self._worker = None
-        if thread is not None:
-            thread.wait()  # it has emitted finished; its run() returns at once
-            self._owned.forget(thread)
-            thread.deleteLater()
-        if worker is not None:
-            worker.deleteLater()
-        self.finished.emit()
