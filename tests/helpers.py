@@ -47,3 +47,28 @@ def old_checkpoint(checkpoint: Path, target: Path) -> Path:
     payload["checksum"] = weights_checksum(payload["model"])
     torch.save(payload, target)
     return target
+
+
+def trainer_checkpoint(path: Path, config, generators: bool = False) -> Path:
+    """A checkpoint as the trainer writes it: weights after one optimiser step, metrics with a
+    history and the optimiser's state; with `generators`, the training generator's state too, as
+    in last.pt."""
+    import torch
+
+    from vae_explorer.core.checkpoint import save_checkpoint
+    from vae_explorer.core.model import new_model
+
+    model = new_model(config.model, torch.Generator().manual_seed(0))
+    opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    model(torch.bernoulli(torch.full((4, 784), 0.3), generator=g), g).backward()
+    opt.step()
+    metrics = {
+        "history": [{"epoch": 1, "train_loss": 200.0, "val_nll": 190.0, "seconds": 1.5}],
+        "best_val": 190.0,
+        "best_epoch": 1,
+        "stale_epochs": 0,
+        "epoch": 1,
+    }
+    rng = {"train-cpu": g.get_state()} if generators else None
+    return save_checkpoint(path, model.state_dict(), config, metrics, opt.state_dict(), rng)

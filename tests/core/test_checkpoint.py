@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from helpers import trainer_checkpoint
 
 from vae_explorer.cli import main
 from vae_explorer.core.atomic import current_umask
@@ -27,19 +28,7 @@ CONFIG = RunConfig(DataConfig(), SMALL, TrainConfig(epochs=2, device="cpu"))
 
 def _good(tmp_path, name="good.pt"):
     """A checkpoint as the trainer writes it: metrics with a history, and an optimiser state."""
-    model = VAE(SMALL)
-    opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    model(torch.bernoulli(torch.full((4, 784), 0.3), generator=g), g).backward()
-    opt.step()
-    metrics = {
-        "history": [{"epoch": 1, "train_loss": 200.0, "val_nll": 190.0, "seconds": 1.5}],
-        "best_val": 190.0,
-        "best_epoch": 1,
-        "stale_epochs": 0,
-        "epoch": 1,
-    }
-    return save_checkpoint(tmp_path / name, model.state_dict(), CONFIG, metrics, opt.state_dict())
+    return trainer_checkpoint(tmp_path / name, CONFIG)
 
 
 def _tampered(tmp_path, name, change):

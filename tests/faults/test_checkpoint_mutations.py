@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import trainer_checkpoint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,11 +22,9 @@ from vae_explorer.core.checkpoint import (
     content_checksum,
     load_checkpoint,
     read_checkpoint,
-    save_checkpoint,
     signed,
 )
 from vae_explorer.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vae_explorer.core.model import new_model
 
 CONFIG = RunConfig(
     DataConfig(limit_test=64), ModelConfig(hidden=16, latent_dim=4, components=3), TrainConfig(device="cpu")
@@ -40,20 +39,8 @@ SETTINGS = settings(
 @pytest.fixture(scope="module")
 def original(tmp_path_factory) -> bytes:
     """A last.pt as the trainer writes it: weights, settings, metrics, optimiser and generator state."""
-    model = new_model(CONFIG.model, torch.Generator().manual_seed(0))
-    opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    model(torch.bernoulli(torch.full((4, 784), 0.3), generator=g), g).backward()
-    opt.step()
-    metrics = {
-        "history": [{"epoch": 1, "train_loss": 200.0, "val_nll": 190.0, "seconds": 1.5}],
-        "best_val": 190.0,
-        "best_epoch": 1,
-        "stale_epochs": 0,
-        "epoch": 1,
-    }
     path = tmp_path_factory.mktemp("mutations") / "last.pt"
-    save_checkpoint(path, model.state_dict(), CONFIG, metrics, opt.state_dict(), {"train-cpu": g.get_state()})
+    trainer_checkpoint(path, CONFIG, generators=True)
     return path.read_bytes()
 
 
