@@ -105,3 +105,15 @@ def test_missing_xcb_libraries_are_named_with_their_packages(headless, monkeypat
     present.clear()
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     assert app_main.missing_xcb_libraries() == []
+
+
+def test_the_first_window_fits_the_screen(qapp):
+    # a first launch (no saved geometry): the window is 1200x800 where the screen has room, and on
+    # a smaller screen it keeps inside its free area with room for the window manager's frame
+    window = app_main.loading_window()
+    free = window.screen().availableGeometry()
+    room_w, room_h = app_main.FRAME_ROOM
+    assert window.width() == min(1200, free.width() - room_w)
+    assert window.height() == min(800, free.height() - room_h)
+    assert window.width() + room_w <= free.width() and window.height() + room_h <= free.height()
+    window.deleteLater()

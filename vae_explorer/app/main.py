@@ -55,6 +55,9 @@ def collect_garbage_on_gui_thread():
     return _collector
 
 
+FRAME_ROOM = (16, 48)  # pixels of width and height left for a title bar and borders
+
+
 def loading_window():
     """What shows while the engine (PyTorch, pyqtgraph, the panels) loads: a plain window with the
     app's title, where the main window will be, saying what is happening."""
@@ -71,7 +74,11 @@ def loading_window():
 
     geometry = read_bytes(QSettings(), "window/geometry")
     if geometry is None or not window.restoreGeometry(geometry):
-        window.resize(1200, 800)  # the main window's own first size
+        # the main window's own first size, within the screen's free area less room for the
+        # window manager's frame (known only once shown): on a 1024x700 screen a 1200x800 window
+        # had its right edge and its status bar cut off
+        screen = window.screen().availableGeometry()
+        window.resize(min(1200, screen.width() - FRAME_ROOM[0]), min(800, screen.height() - FRAME_ROOM[1]))
     return window
 
 
