@@ -78,9 +78,19 @@ def image_strip(flat: np.ndarray, side: int = 28) -> np.ndarray:
     return tile(to_images(flat, side), 1, len(flat), pad=1, fill=0.5)
 
 
-def draw_component_row(ax, samples: np.ndarray, label: str, side: int = 28) -> None:
-    """One mixture component's samples in a row, its label (index, weight ...) on the left."""
+PSEUDO_FRAME = "#d62728"  # the frame of a VampPrior component's pseudo-input, as the Components tab draws it
+
+
+def draw_component_row(ax, samples: np.ndarray, label: str, side: int = 28, pseudo: bool = False) -> None:
+    """One mixture component's samples in a row, its label (index, weight ...) on the left;
+    `pseudo`: the first image is the component's pseudo-input, framed."""
     ax.imshow(image_strip(samples, side), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    if pseudo:  # the strip's first cell spans pixels 1 .. side (a 1-pixel grey border around each)
+        ax.add_patch(
+            matplotlib.patches.Rectangle(
+                (0.0, 0.0), side + 1.0, side + 1.0, fill=False, edgecolor=PSEUDO_FRAME, lw=1.2
+            )
+        )
     ax.set_anchor("W")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -180,13 +190,16 @@ def save_curves(
         savefig(fig, path)
 
 
-def save_component_rows(samples: np.ndarray, labels: Sequence[str], path: Path, side: int = 28) -> None:
-    """One row of decoded samples per mixture component, its label (index, weight) on the left."""
+def save_component_rows(
+    samples: np.ndarray, labels: Sequence[str], path: Path, side: int = 28, pseudo: bool = False
+) -> None:
+    """One row of decoded samples per mixture component, its label (index, weight) on the left;
+    `pseudo`: each row starts with its component's pseudo-input, framed."""
     k, n = samples.shape[:2]
     fig = new_figure((0.55 * n + 1.3, 0.6 * k + 0.3))
     axes = fig.subplots(k, 1, squeeze=False)
     for row, (ax, label) in enumerate(zip(axes[:, 0], labels)):
-        draw_component_row(ax, samples[row], label, side)
+        draw_component_row(ax, samples[row], label, side, pseudo)
     fig.tight_layout(pad=0.3)
     savefig(fig, path, dpi=150, bbox_inches="tight", pad_inches=0.05)
 

@@ -189,3 +189,45 @@ def test_binary_component_samples_are_draws_of_the_images_shown_as_probabilities
     assert agree > 0.95, agree
     other = all_components(model, 6, seed=4, binary=True)  # other latents: far less agreement
     assert (other == (probs > 0.5)).mean() < agree - 0.1
+
+
+@pytest.mark.parametrize("prior", ["mog", "vampprior"])
+def test_components_command_leads_a_vampprior_row_with_its_framed_pseudo_input(prior, tmp_path, monkeypatch):
+    from vae_explorer import figures
+    from vae_explorer.core.checkpoint import save_checkpoint
+    from vae_explorer.core.config import RunConfig
+    from vae_explorer.core.model import new_model
+
+    config = RunConfig(model=ModelConfig(prior=prior, components=3, latent_dim=3, hidden=16))
+    model = new_model(config.model, torch.Generator().manual_seed(5))
+    if prior == "vampprior":  # pseudo-inputs that differ from each other, some beyond [0, 1]
+        with torch.no_grad():
+            model.prior.pseudo.copy_(
+                torch.linspace(-0.3, 1.3, model.prior.pseudo.numel()).view_as(model.prior.pseudo)
+            )
+    path = save_checkpoint(tmp_path / "model.pt", model.state_dict(), config)
+    drawn = {}
+    real_save = figures.save_component_rows
+
+    def spy(samples, labels, out, side=28, pseudo=False):
+        drawn.update(samples=samples, labels=labels, pseudo=pseudo)
+        real_save(samples, labels, out, side, pseudo)
+
+    monkeypatch.setattr(figures, "save_component_rows", spy)
+    assert main(["components", str(path), "--n", "4", "--out", str(tmp_path / "c.png")]) == 0
+    samples = drawn["samples"]
+    if prior == "mog":
+        assert samples.shape == (3, 4, 784) and drawn["pseudo"] is False
+        return
+    assert samples.shape == (3, 5, 784) and drawn["pseudo"] is True
+    u = model.prior.pseudo.detach().clamp(0.0, 1.0).numpy()  # the images the pseudo-inputs show
+    np.testing.assert_allclose(samples[:, 0], u, atol=1e-6)
+    # the frame is there as a reader sees it: strong red pixels in the PNG, none without it
+    with Image.open(tmp_path / "c.png") as im:
+        rgb = np.asarray(im.convert("RGB")).astype(int)
+    red = (rgb[..., 0] > 150) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)
+    assert red.sum() > 3 * 40  # three frames of 4 x 29 pixels each, partly antialiased
+    figures.save_component_rows(samples, drawn["labels"], tmp_path / "plain.png")
+    with Image.open(tmp_path / "plain.png") as im:
+        rgb = np.asarray(im.convert("RGB")).astype(int)
+    assert not ((rgb[..., 0] > 150) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)).any()

@@ -113,7 +113,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_components(args: argparse.Namespace) -> int:
     from vae_explorer import figures
-    from vae_explorer.core.explore import all_components, component_order, format_weight
+    from vae_explorer.core.explore import component_order, component_rows, format_weight
 
     out = output_file(args.out, FIGURE_SUFFIXES)
     model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
@@ -123,11 +123,13 @@ def cmd_components(args: argparse.Namespace) -> int:
             f"at most {MAX_COMPONENT_ROWS}"
         )
     weights = model.prior.component_params()[0].cpu().numpy()
-    samples = all_components(model, args.n, args.temperature, args.binary, args.seed)
+    samples = component_rows(model, args.n, args.temperature, args.binary, args.seed)
+    pseudo = samples.shape[1] > args.n  # a VampPrior's rows start with the pseudo-input u_k
     order = component_order(weights, args.sort_by_weight)
-    figures.save_component_rows(
-        samples[order], [f"k={k}\nw={format_weight(weights[k])}" for k in order], out, config.model.image_size
-    )
+    labels = [f"k={k}\nw={format_weight(weights[k])}" for k in order]
+    figures.save_component_rows(samples[order], labels, out, config.model.image_size, pseudo)
+    if pseudo:
+        print("each row starts with its component's pseudo-input u_k (framed), then samples z ~ q(z|u_k)")
     print(f"wrote {out}")
     return 0
 

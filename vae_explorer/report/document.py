@@ -64,9 +64,10 @@ def model_blocks(m: ModelFigures, heading: str) -> list[Block]:
                 f"Each row: {COMPONENT_SAMPLES} decoded samples z ~ N(mu_k, sigma_k^2) of one component "
                 f"(seed {COMPONENT_SEED}), heaviest first, labelled with its index k and mixture weight w"
             )
-            if m.components.shape[1] > COMPONENT_SAMPLES:
+            if m.pseudo_inputs:
                 text += (
-                    "; each row starts with the component's pseudo-input u_k, its samples being z ~ q(z|u_k)"
+                    "; each row starts with the component's pseudo-input u_k (framed in red), its samples"
+                    " being z ~ q(z|u_k)"
                 )
             if m.run.evaluation is not None:
                 text += (

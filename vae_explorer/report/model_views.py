@@ -46,6 +46,11 @@ class ModelFigures:
     explained: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def pseudo_inputs(self) -> bool:
+        """Whether each component row starts with its pseudo-input (a VampPrior's)."""
+        return self.components is not None and self.components.shape[1] > COMPONENT_SAMPLES
+
 
 def component_label(k: int, weight: float, evaluation: dict[str, Any] | None) -> str:
     from vae_explorer.core.explore import format_weight
@@ -175,6 +180,8 @@ def draw_components(m: ModelFigures, start: int, stop: int):
         row_h = COMPONENT_ROW_H / fig_h
         for i in range(rows):
             ax = fig.add_axes((x, y + h - (i + 1) * row_h, w, row_h * 0.92))
-            figures.draw_component_row(ax, m.components[start + i], m.component_labels[start + i], m.side)
+            figures.draw_component_row(
+                ax, m.components[start + i], m.component_labels[start + i], m.side, m.pseudo_inputs
+            )
 
     return draw
