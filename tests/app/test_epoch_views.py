@@ -79,11 +79,12 @@ def test_ticked_runs_show_their_files(qtbot, tmp_path):
 
 def test_the_report_draws_the_parts_and_the_weights(tmp_path):
     from vae_explorer.report import Heading, Plot, build_document, write_pdf
+    from vae_explorer.report.curves import run_colours
     from vae_explorer.report.epochs import parts_drawing, weights_drawing
 
     a = read_run(trained_run(tmp_path, "mog"))
     b = read_run(trained_run(tmp_path, "standard", prior="standard"))
-    assert parts_drawing([a, b]) is not None
+    assert parts_drawing([a, b], run_colours([a, b])) is not None
     caption = weights_drawing([a, b])[2]
     assert "No weights recorded: standard" in caption
     blocks = build_document([a, b])

@@ -166,10 +166,18 @@ def test_export_report_of_the_ticked_runs_pdf_and_html(qtbot, runs_root, monkeyp
         if run.name.startswith("20260102"):
             browser.set_checked(run.key, True)
     assert sorted(p.name for p in win.report_runs()) == ["lr_0.001", "lr_0.003"]
+    from vae_explorer.report import curves
+
+    coloured = []  # the report's curve colours, as its worker thread chose them
+    real_colours = curves.run_colours
+    monkeypatch.setattr(curves, "run_colours", lambda *a: coloured.append(real_colours(*a)) or coloured[-1])
     out = runs_root.parent / "report.pdf"
     assert win.export_report(str(out))
     qtbot.waitUntil(lambda: win.report_action.isEnabled(), timeout=120_000)
     assert out.read_bytes().startswith(b"%PDF")
+    # the curves in the colours the plot and the run list show the runs in
+    shown = {run.key: browser.colours.colours[run.key] for run in browser.checked_runs()}
+    assert len(shown) == 2 and coloured[0] == shown
     html = runs_root.parent / "report.html"
     assert win.export_report(str(html))
     qtbot.waitUntil(lambda: win.report_action.isEnabled(), timeout=120_000)

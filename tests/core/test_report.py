@@ -11,7 +11,9 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from vae_explorer.cli import main
@@ -254,3 +256,51 @@ def test_bad_input_is_a_one_line_user_error(runs, tmp_path):
     with pytest.raises(SystemExit) as exit_info:  # --out is required
         report(runs / "good")
     assert exit_info.value.code == 2
+
+
+def _curved(key: str):
+    """A run with a validation curve, as run_colours sees one."""
+    return SimpleNamespace(key=key, history=SimpleNamespace(val_nll=np.array([120.0, 110.0])))
+
+
+def test_run_colours_keep_the_apps_colour_unless_another_run_has_it():
+    from vae_explorer.core.colours import PALETTE
+    from vae_explorer.report.curves import run_colours
+
+    runs = [_curved(k) for k in ("a", "b", "c", "d")]
+    kept = {"a": PALETTE[4], "b": PALETTE[4], "c": "#123456", "d": PALETTE[0]}
+    got = run_colours(runs, kept)
+    assert got["a"] == PALETTE[4] and got["d"] == PALETTE[0]  # the app's colours
+    # b's colour is a's already and c's is none of the palette's: the first palette colours free
+    assert (got["b"], got["c"]) == (PALETTE[1], PALETTE[2])
+    assert run_colours(runs) == dict(zip("abcd", PALETTE))  # nothing kept: the palette in order
+    flat = SimpleNamespace(key="e", history=SimpleNamespace(val_nll=np.array([float("nan")])))
+    assert "e" not in run_colours([*runs, flat], kept)  # no curve, no colour
+    many = [_curved(str(i)) for i in range(len(PALETTE) + 1)]
+    colours = run_colours(many, {"0": PALETTE[3]})
+    assert len(set(colours.values())) == len(many)  # past the palette: a ramp, none shared
+
+
+def test_report_curves_are_drawn_in_the_colours_the_app_keeps(runs, tmp_path, monkeypatch):
+    from vae_explorer.core.colours import PALETTE, colours_file
+    from vae_explorer.core.runs import real_path
+    from vae_explorer.report import curves
+
+    folders = sorted(p for p in (runs / "queue").iterdir() if (p / "metrics.csv").exists())
+    keys = [real_path(f) for f in folders]
+    colours_file().parent.mkdir(parents=True, exist_ok=True)
+    colours_file().write_text(json.dumps({keys[0]: PALETTE[6], keys[1]: PALETTE[9]}))
+    drawn = []
+    real_figure = curves.figures.curves_figure
+
+    def keep(*args, **kwargs):
+        drawn.append(real_figure(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(curves.figures, "curves_figure", keep)
+    assert report(*folders, "--out", tmp_path / "r.html") == 0
+    (fig,) = drawn
+    by_label = {line.get_label(): line.get_color() for line in fig.axes[0].get_lines()}
+    for folder, colour in zip(folders, (PALETTE[6], PALETTE[9])):
+        (label,) = [text for text in by_label if text.startswith(folder.name)]
+        assert by_label[label] == colour

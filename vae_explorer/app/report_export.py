@@ -20,16 +20,16 @@ class ReportWorker(QObject):
     done = Signal(str)  # the file written
     failed = Signal(str)  # one line for the user
 
-    def __init__(self, folders: list[str], out: str) -> None:
+    def __init__(self, folders: list[str], out: str, kept_colours: dict[str, str]) -> None:
         super().__init__()
-        self.folders, self.out = folders, out
+        self.folders, self.out, self.kept_colours = folders, out, kept_colours
 
     @Slot()
     def run(self) -> None:
         from vae_explorer.report import ReportError, collect_runs, write_report
 
         try:
-            path = write_report(collect_runs(self.folders), self.out)
+            path = write_report(collect_runs(self.folders), self.out, kept_colours=self.kept_colours)
         except ReportError as exc:
             self.failed.emit(str(exc))
             return
@@ -56,10 +56,14 @@ class ReportExport(QObject):
     def running(self) -> bool:
         return self._thread is not None
 
-    def start(self, folders: list[str | Path], out: str | Path) -> None:
+    def start(
+        self, folders: list[str | Path], out: str | Path, kept_colours: dict[str, str] | None = None
+    ) -> None:
+        """`kept_colours`: the run colours the window shows (a copy: the worker reads it on its
+        own thread)."""
         if self.running:
             raise RuntimeError("a report is being written already")
-        worker = ReportWorker([str(f) for f in folders], str(out))
+        worker = ReportWorker([str(f) for f in folders], str(out), dict(kept_colours or {}))
         thread = self._owned.start(self, "report", worker)
         thread.started.connect(worker.run)
         worker.done.connect(self._done)

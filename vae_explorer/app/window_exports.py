@@ -153,7 +153,7 @@ class FigureExports:
         if self.reporter.running:
             self.statusBar().showMessage("A report is being written already", 5000)
             return False
-        self.reporter.start(folders, path)
+        self.reporter.start(folders, path, self.browser.colours.colours)  # the curves as the plot shows them
         self.report_action.setEnabled(False)
         self.statusBar().showMessage(f"Writing the report of {len(folders)} folder(s) to {path}…")
         return True

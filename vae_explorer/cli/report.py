@@ -33,6 +33,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from vae_explorer.core.colours import ColourBook, colours_file
     from vae_explorer.report import (
         SUFFIXES,
         ReportError,
@@ -58,6 +59,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             all_runs=args.all_runs,
             sweeps=sweep_folders(args.runs),
             accept_unchecked=args.accept_unchecked,
+            kept_colours=ColourBook(colours_file()).colours,  # the curves in the colours the app shows
         )
     except ReportError as exc:  # a WriteError goes on: exit code 1, like every write error
         raise UserError(str(exc)) from None

@@ -5,12 +5,13 @@ epochs starred, and a sweep's curves grouped by setting (each seed thin, the mea
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from vae_explorer import figures
+from vae_explorer.core.colours import PALETTE
 from vae_explorer.core.config import nll_label
 from vae_explorer.core.runfiles import clean_text, drawable
 from vae_explorer.core.runs import RunSummary, differing_settings
@@ -33,15 +34,18 @@ def _shown_history(run: RunSummary):
     return run.history.for_display(DISPLAY_EPOCHS)
 
 
-def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
+def curves_maker(
+    runs: Sequence[RunSummary], kept: Mapping[str, str] | None = None
+) -> Callable[[], Any] | None:
     """A maker of figures.curves_figure with the validation curves, the training curves dashed in
     the same colours and a star on each best epoch; None when no run finished an epoch. Every
-    curve has a colour of its own; the legend names the LEGEND_RUNS runs of lowest validation nll
+    curve has a colour of its own (run_colours: the app's colour for the run where it can); the legend names the LEGEND_RUNS runs of lowest validation nll
     and says how many more there are, so that it stays within the plot however many runs."""
     labels = differing_settings(list(runs))
     drawn = [r for r in runs if drawable(r.history.val_nll).any()]
     if not drawn:
         return None
+    colours = run_colours(drawn, kept)
 
     def label(run: RunSummary) -> str:
         name = clean_text(run.name, LEGEND_NAME)
@@ -68,9 +72,8 @@ def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
         fig = figures.curves_figure(val, ylabel, log_y, legend=False)
         ax = fig.axes[0]
         lines = dict(zip((r.key for r in drawn), ax.get_lines()))
-        for line, colour in zip(lines.values(), _curve_colours(len(drawn))):
-            if colour is not None:
-                line.set_color(colour)
+        for key, line in lines.items():
+            line.set_color(colours[key])
         for run in drawn:
             line = lines[run.key]
             colour = line.get_color()
@@ -116,14 +119,24 @@ def curves_maker(runs: Sequence[RunSummary]) -> Callable[[], Any] | None:
     return make
 
 
-def _curve_colours(n: int) -> list:
-    """A colour for each of n curves: matplotlib's own ten while they suffice (None: keep it),
-    else n evenly spaced colours of one colour map, so that no two runs share one."""
-    if n <= 10:
-        return [None] * n
-    from matplotlib import colormaps
+def run_colours(runs: Sequence[RunSummary], kept: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A colour for each run with a curve, none shared: the colour the app keeps for the run
+    (`kept`, the run colours book: core.colours) where it is one of the palette's and no run
+    before it in the report took it, else the next palette colour no run took; past the palette,
+    every run one of evenly spaced colours of a colour map."""
+    keys = [r.key for r in runs if drawable(r.history.val_nll).any()]
+    if len(keys) > len(PALETTE):
+        from matplotlib import colormaps
 
-    return [tuple(c) for c in colormaps["turbo"](np.linspace(0.03, 0.97, n))]
+        return dict(zip(keys, (tuple(c) for c in colormaps["turbo"](np.linspace(0.03, 0.97, len(keys))))))
+    kept = kept or {}
+    chosen: dict[str, Any] = {}
+    for key in keys:
+        colour = kept.get(key)
+        if colour in PALETTE and colour not in chosen.values():
+            chosen[key] = colour
+    free = iter(c for c in PALETTE if c not in chosen.values())
+    return {key: chosen[key] if key in chosen else next(free) for key in keys}
 
 
 def sweep_curves_figure(results: list[TrialResult], spec: SweepSpec):

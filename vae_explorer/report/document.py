@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vae_explorer import __version__
@@ -83,10 +83,11 @@ def model_blocks(m: ModelFigures, heading: str) -> list[Block]:
     return blocks
 
 
-def epoch_blocks(runs: Sequence[RunSummary]) -> list[Block]:
-    """The bound's parts and the mixture weights per epoch (report.epochs), after the curves."""
+def epoch_blocks(runs: Sequence[RunSummary], kept: Mapping[str, str] | None = None) -> list[Block]:
+    """The bound's parts and the mixture weights per epoch (report.epochs), after the curves;
+    `kept`: the app's run colours (curves.run_colours)."""
     blocks: list[Block] = []
-    parts = epochs.parts_drawing(runs)
+    parts = epochs.parts_drawing(runs, curves.run_colours(runs, kept))
     if parts is not None:
         blocks += [Heading("The bound's two parts per epoch"), Plot(*parts)]
     weights = epochs.weights_drawing(runs)
@@ -116,9 +117,12 @@ def build_document(
     now: float | None = None,
     sweeps: Sequence[Path] = (),
     accept_unchecked: bool = False,
+    kept_colours: Mapping[str, str] | None = None,
 ) -> list[Block]:
     """The report's blocks; unreadable runs among `runs` are named in the summary and left out.
-    `accept_unchecked`: draw the figures of checkpoints saved before the whole-content checksum."""
+    `accept_unchecked`: draw the figures of checkpoints saved before the whole-content checksum.
+    `kept_colours`: run key -> the colour the app shows the run in (core.colours), which its
+    curves keep where no other run of the report has it."""
     runs, unreadable = readable_runs(runs)
     if not runs:
         problems = "; ".join(unreadable_text(r) for r in unreadable[:5])
@@ -161,7 +165,7 @@ def build_document(
         blocks.append(Paragraph("Highlighted: the settings that differ between the runs.", small=True))
     blocks += settings_tables(runs)
 
-    maker = curves.curves_maker(runs)
+    maker = curves.curves_maker(runs, kept_colours)
     blocks.append(PageBreak())
     if maker is not None:
         flat = [r.name for r in runs if not len(r.history)]
@@ -174,7 +178,7 @@ def build_document(
             Heading("Validation curves"),
             Paragraph("No run finished an epoch, so there are no curves."),
         ]
-    blocks += epoch_blocks(runs)  # the bound's parts and the mixture weights per epoch
+    blocks += epoch_blocks(runs, kept_colours)  # the bound's parts and the mixture weights per epoch
     blocks.append(Heading("Results"))
     blocks += result_tables(runs)
     notes = [

@@ -5,7 +5,8 @@ collapse shows as bands that thin to nothing). Drawn from metrics.csv and weight
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,11 +39,12 @@ def run_weights(run: RunSummary) -> tuple[WeightsHistory, str | None]:
         return WeightsHistory.empty(), str(exc)
 
 
-def parts_drawing(runs: Sequence[RunSummary]):
+def parts_drawing(runs: Sequence[RunSummary], colours: Mapping[str, Any]):
     """(draw(fig, box), height in inches, caption) of the parts figure, or None when no run
-    recorded them. Each run keeps the colour of its validation curve (the curves' order)."""
+    recorded them. Each run keeps the colour of its validation curve (`colours`: run key ->
+    colour, curves.run_colours)."""
     curved = [r for r in runs if drawable(r.history.val_nll).any()]
-    parted = [(i, r) for i, r in enumerate(curved) if r.history.has_parts]
+    parted = [r for r in curved if r.history.has_parts]
     if not parted:
         return None
     without = [r for r in curved if not r.history.has_parts]
@@ -54,9 +56,9 @@ def parts_drawing(runs: Sequence[RunSummary]):
         x, y, bw, bh = box
         ax = fig.add_axes((x + 0.75 / w, y + 0.5 / h, bw - 0.95 / w, bh - 0.8 / h))
         handles = []
-        for i, run in parted:
+        for run in parted:
             shown = run.history.for_display(5_000)
-            colour = f"C{i % 10}"
+            colour = colours[run.key]
             keep = np.isfinite(shown.val_recon)
             ax.plot(shown.epoch[keep], shown.val_recon[keep], color=colour, linewidth=1.8)
             ax.plot(shown.epoch[keep], shown.val_kl[keep], color=colour, linewidth=1.8, linestyle="--")

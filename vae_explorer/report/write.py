@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vae_explorer.core.atomic import atomic_write, atomic_write_text
@@ -21,14 +21,18 @@ def write_report(
     all_runs: bool = False,
     sweeps: Sequence[Path] = (),
     accept_unchecked: bool = False,
+    kept_colours: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the report of `runs` to `out` (.pdf or .html), atomically; returns its path. Each of
-    `sweeps` (sweep folders) gets a section of its own."""
+    `sweeps` (sweep folders) gets a section of its own. `kept_colours`: the run colours the app
+    keeps (core.colours.ColourBook.colours), for the curves."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in SUFFIXES:
         raise ReportError(f"a report is a .pdf or .html file, not {out.name!r}")
-    blocks = build_document(runs, all_runs, sweeps=sweeps, accept_unchecked=accept_unchecked)
+    blocks = build_document(
+        runs, all_runs, sweeps=sweeps, accept_unchecked=accept_unchecked, kept_colours=kept_colours
+    )
     if suffix == ".html":
         return atomic_write_text(out, html_report(blocks))
     return atomic_write(out, lambda fh: write_pdf(blocks, fh))
