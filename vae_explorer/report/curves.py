@@ -39,8 +39,9 @@ def curves_maker(
 ) -> Callable[[], Any] | None:
     """A maker of figures.curves_figure with the validation curves, the training curves dashed in
     the same colours and a star on each best epoch; None when no run finished an epoch. Every
-    curve has a colour of its own (run_colours: the app's colour for the run where it can); the legend names the LEGEND_RUNS runs of lowest validation nll
-    and says how many more there are, so that it stays within the plot however many runs."""
+    curve has a colour of its own (run_colours: the app's colour for the run where it can); the
+    legend names the LEGEND_RUNS runs of lowest validation nll and says how many more there are,
+    so that it stays within the plot however many runs."""
     labels = differing_settings(list(runs))
     drawn = [r for r in runs if drawable(r.history.val_nll).any()]
     if not drawn:
