@@ -91,3 +91,19 @@ def test_experiment_streams_fills_its_table_and_stops(qtbot, tmp_path):
     browser.filter.setText("")
     with qtbot.waitSignal(win.service.model_loaded, timeout=60_000):
         panel.explore_row(0)
+
+
+def test_a_frozen_bundle_says_experiments_need_the_pip_install(qtbot, tmp_path, monkeypatch):
+    import sys
+
+    from apphelpers import answer_messages
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    win = make_window(qtbot, tmp_path / "runs")
+    errors = answer_messages(monkeypatch)
+    assert win.experiment_action.isEnabled()  # a click is answered with the reason
+    assert "install vae-explorer with pip" in win.experiment_action.toolTip()
+    assert win.new_experiment() is False
+    assert errors and errors[0][0] == "New experiment" and "need a Python interpreter" in errors[0][1]
+    assert not list((tmp_path / "runs").glob("*-experiment"))  # no folder made
+    assert win.tabs.indexOf(win.sweep_panel) < 0

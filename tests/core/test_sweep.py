@@ -370,6 +370,20 @@ def test_bad_sweeps_exit_2_before_anything_starts(tmp_path, capsys, extra, messa
     assert not (tmp_path / "s").exists()
 
 
+def test_a_frozen_bundle_says_sweeps_need_the_pip_install(tmp_path, capsys, monkeypatch):
+    """A PyInstaller bundle has no interpreter for Ray's workers: `sweep` says so before it
+    writes anything; --plan, which starts no worker, still works."""
+    import sys
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    out = tmp_path / "s"
+    assert main(["sweep", "--grid", "components=2,3", "--out", str(out), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "need a Python interpreter" in err and "install vae-explorer with pip" in err
+    assert not out.exists()
+    assert main(["sweep", "--grid", "components=2,3", "--out", str(out), *TINY, "--plan"]) == 0
+
+
 def test_a_second_sweep_into_a_sweep_folder_is_refused(tmp_path, capsys):
     out = tmp_path / "s"
     out.mkdir()

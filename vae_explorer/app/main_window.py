@@ -25,6 +25,7 @@ from vae_explorer.core.config import format_lr
 from vae_explorer.core.device import gpu_name
 from vae_explorer.core.runs import RunSummary, real_path
 from vae_explorer.core.session import RunRecord, run_dirs
+from vae_explorer.core.sweep_ray import ray_unavailable
 
 from . import ask
 from .experiment_dialog import ExperimentDialog
@@ -419,6 +420,9 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         """Train → New experiment…: a sweep over the current settings into a new folder of the runs
         folder (each trial a run there, listed in the run browser as one group)."""
         if self.controller.running or self.sweeps.running:
+            return False
+        if (reason := ray_unavailable()) is not None:
+            ask.error(self, "New experiment", reason[0].upper() + reason[1:] + ".")
             return False
         dialog = dialog or ExperimentDialog(self.settings.config, self)
         if dialog.exec() != ExperimentDialog.DialogCode.Accepted:

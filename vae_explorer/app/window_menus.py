@@ -10,6 +10,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QWidget
 
+from vae_explorer.core.sweep_ray import ray_unavailable
+
 from .about import AboutDialog
 from .help import GettingStartedDialog, ShortcutsDialog
 from .settings import read_bool
@@ -60,10 +62,13 @@ class WindowMenus:
         self.start_action = self._action("&Start", self.start_training, "F5", "Start training")
         self.pause_action = self._action("&Pause", self.toggle_pause, "F6", "Pause or resume training")
         self.stop_action = self._action("S&top", self.stop_training, "Shift+F5", "Stop training")
+        no_ray = ray_unavailable()  # a frozen bundle: the action says why it cannot start one
         self.experiment_action = self._action(
             "New &experiment…",
             self.new_experiment,
-            tip="Compare settings across seeds, in parallel on Ray (this machine or a cluster)",
+            tip=no_ray[0].upper() + no_ray[1:]
+            if no_ray
+            else "Compare settings across seeds, in parallel on Ray (this machine or a cluster)",
         )
         self.settings_action = self._action(
             "&Settings…", self.edit_settings, "Ctrl+,", "Edit the training settings"

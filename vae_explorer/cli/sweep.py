@@ -197,7 +197,7 @@ def _data(args: argparse.Namespace, file: dict) -> DataConfig:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from vae_explorer import figures
     from vae_explorer.core.sweep import load_spec
-    from vae_explorer.core.sweep_ray import SweepError, SweepOptions, SweepRunner
+    from vae_explorer.core.sweep_ray import SweepError, SweepOptions, SweepRunner, ray_unavailable
 
     out = Path(args.out)
     if not args.out.strip():
@@ -240,6 +240,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for t in runner.trials:
             print(f"  {t.id}")
         return 0
+    if (reason := ray_unavailable()) is not None:
+        raise UserError(reason)
     if not args.resume:
         from vae_explorer.core.data import load_splits
 

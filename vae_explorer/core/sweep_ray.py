@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -35,6 +36,20 @@ from .sweep import SweepSpec, TrialPlan, is_sweep_folder
 from .sweep_results import collect, compare, write_results
 
 LOOPBACK = "127.0.0.1"
+
+
+def ray_unavailable() -> str | None:
+    """Why this process cannot run a sweep, or None. Ray starts its worker processes by running
+    Python scripts with sys.executable, which in a frozen one-folder bundle (PyInstaller) is the
+    app itself, not an interpreter; the bundle leaves Ray out."""
+    if getattr(sys, "frozen", False):
+        return (
+            "experiments run on Ray, whose worker processes need a Python interpreter, and this "
+            "one-folder bundle has none: install vae-explorer with pip (see the README) to run them"
+        )
+    return None
+
+
 POLL_SECONDS = 0.5  # how often a trial asks whether it should stop
 FRESH, RESUME, FINISHED = "fresh", "resume", "finished"
 SweepSink = Callable[[object], None]
