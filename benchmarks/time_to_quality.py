@@ -78,6 +78,12 @@ def subset(args) -> None:
     ends = [e for e in events if isinstance(e, ev.EpochEnd)]
     # the target at epoch k: the best validation nll the recommended preset has by epoch k
     targets = {k: (min(e.val_nll for e in ends[:k]), walls[k - 1] / 60) for k in epochs if k <= len(ends)}
+    if args.target_epoch not in targets:
+        raise SystemExit(
+            f"the recommended preset stopped early, after {len(ends)} epochs, before epoch {args.target_epoch}"
+        )
+    for k in sorted(set(epochs) - set(targets)):
+        print(f"recommended: stopped early after {len(ends)} epochs, so no target at epoch {k}")
     for k, (value, minutes) in targets.items():
         print(f"recommended: val nll {value:.2f} by epoch {k} in {minutes:.2f} min")
     lowest = min(value for value, _ in targets.values())
@@ -164,13 +170,22 @@ def full(args) -> None:
         print(f"fast_minutes_to_quality={fast[0]['minutes_to_quality']:.2f}")
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"an epoch is 1 or more, not {value}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subset", action="store_true", help="10,000 training images, recommended vs fast")
-    parser.add_argument("--target-epoch", type=int, default=30, help="subset: the recommended preset's epoch")
+    parser.add_argument(
+        "--target-epoch", type=positive, default=30, help="subset: the recommended preset's epoch"
+    )
     parser.add_argument(
         "--more-epochs",
-        type=int,
+        type=positive,
         nargs="*",
         default=[],
         help="subset: further epochs whose ratios are printed too",
