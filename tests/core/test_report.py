@@ -284,7 +284,7 @@ def test_run_colours_keep_the_apps_colour_unless_another_run_has_it():
 def test_report_curves_are_drawn_in_the_colours_the_app_keeps(runs, tmp_path, monkeypatch):
     from vae_explorer.core.colours import PALETTE, colours_file
     from vae_explorer.core.runs import real_path
-    from vae_explorer.report import curves
+    from vae_explorer.report import curves, epochs
 
     folders = sorted(p for p in (runs / "queue").iterdir() if (p / "metrics.csv").exists())
     keys = [real_path(f) for f in folders]
@@ -298,7 +298,15 @@ def test_report_curves_are_drawn_in_the_colours_the_app_keeps(runs, tmp_path, mo
         return drawn[-1]
 
     monkeypatch.setattr(curves.figures, "curves_figure", keep)
+    parts_colours = []  # the bound's-parts figure gets the curves' colours
+    real_parts = epochs.parts_drawing
+    monkeypatch.setattr(
+        epochs,
+        "parts_drawing",
+        lambda runs, colours: parts_colours.append(colours) or real_parts(runs, colours),
+    )
     assert report(*folders, "--out", tmp_path / "r.html") == 0
+    assert parts_colours == [{keys[0]: PALETTE[6], keys[1]: PALETTE[9]}]
     (fig,) = drawn
     by_label = {line.get_label(): line.get_color() for line in fig.axes[0].get_lines()}
     for folder, colour in zip(folders, (PALETTE[6], PALETTE[9])):
