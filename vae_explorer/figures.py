@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from vae_explorer.core.atomic import atomic_write
+from vae_explorer.core.colours import PSEUDO_INPUT_COLOUR
 from vae_explorer.core.config import nll_label
 from vae_explorer.core.grids import tile, to_images
 from vae_explorer.core.runfolder import FIGURE_FORMATS as FORMATS  # each figure in both
@@ -78,9 +79,6 @@ def image_strip(flat: np.ndarray, side: int = 28) -> np.ndarray:
     return tile(to_images(flat, side), 1, len(flat), pad=1, fill=0.5)
 
 
-PSEUDO_FRAME = "#d62728"  # the frame of a VampPrior component's pseudo-input, as the Components tab draws it
-
-
 def draw_component_row(ax, samples: np.ndarray, label: str, side: int = 28, pseudo: bool = False) -> None:
     """One mixture component's samples in a row, its label (index, weight ...) on the left;
     `pseudo`: the first image is the component's pseudo-input, framed."""
@@ -88,7 +86,7 @@ def draw_component_row(ax, samples: np.ndarray, label: str, side: int = 28, pseu
     if pseudo:  # the strip's first cell spans pixels 1 .. side (a 1-pixel grey border around each)
         ax.add_patch(
             matplotlib.patches.Rectangle(
-                (0.0, 0.0), side + 1.0, side + 1.0, fill=False, edgecolor=PSEUDO_FRAME, lw=1.2
+                (0.0, 0.0), side + 1.0, side + 1.0, fill=False, edgecolor=PSEUDO_INPUT_COLOUR, lw=1.2
             )
         )
     ax.set_anchor("W")

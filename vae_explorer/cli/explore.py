@@ -114,6 +114,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_components(args: argparse.Namespace) -> int:
     from vae_explorer import figures
     from vae_explorer.core.explore import component_order, component_rows, format_weight
+    from vae_explorer.core.vampprior import has_pseudo_inputs
 
     out = output_file(args.out, FIGURE_SUFFIXES)
     model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
@@ -124,7 +125,7 @@ def cmd_components(args: argparse.Namespace) -> int:
         )
     weights = model.prior.component_params()[0].cpu().numpy()
     samples = component_rows(model, args.n, args.temperature, args.binary, args.seed)
-    pseudo = samples.shape[1] > args.n  # a VampPrior's rows start with the pseudo-input u_k
+    pseudo = has_pseudo_inputs(model)  # then each row starts with the pseudo-input u_k
     order = component_order(weights, args.sort_by_weight)
     labels = [f"k={k}\nw={format_weight(weights[k])}" for k in order]
     figures.save_component_rows(samples[order], labels, out, config.model.image_size, pseudo)

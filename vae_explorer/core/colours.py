@@ -21,6 +21,7 @@ PALETTE = (
     *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"),
     *("#bcbd22", "#393b79", "#000000"),
 )
+PSEUDO_INPUT_COLOUR = "#d62728"  # the frame of a VampPrior component's pseudo-input, tab and figures alike
 MAX_KEPT = 2000  # runs remembered; the oldest are forgotten first
 FILE_LIMIT = 1024 * 1024
 

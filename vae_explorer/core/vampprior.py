@@ -120,15 +120,19 @@ class VampPrior(nn.Module):
         return weights, means.detach(), log_vars.detach()
 
 
+def has_pseudo_inputs(model) -> bool:
+    """Whether the model's prior is made of the encoder's posteriors at pseudo-inputs."""
+    return getattr(model.prior, "pseudo_inputs", None) is not None
+
+
 def with_pseudo_inputs(model, samples: np.ndarray, components: list[int] | None = None) -> np.ndarray:
     """Each component's pseudo-input in front of its samples ((K, n, pixels) -> (K, n + 1,
     pixels)), for a prior made of the encoder's posteriors at pseudo-inputs; the samples
     unchanged for any other prior. `components`: the components the rows are of, in order."""
-    pseudo = getattr(model.prior, "pseudo_inputs", None)
-    if pseudo is None:
+    if not has_pseudo_inputs(model):
         return samples
     with torch.no_grad():
-        u = pseudo().detach().cpu().numpy()
+        u = model.prior.pseudo_inputs().detach().cpu().numpy()
     if components is not None:
         u = u[components]
     return np.concatenate([u[:, None, :].astype(samples.dtype), samples], axis=1)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from vae_explorer.app.clickable_view import ClickableImageView
 from vae_explorer.app.image_view import ImageView
 from vae_explorer.app.inference import ModelInfo
+from vae_explorer.core.colours import PSEUDO_INPUT_COLOUR
 from vae_explorer.core.explore import MAX_COMPONENT_SAMPLES, NEGLIGIBLE_WEIGHT, format_weight
 from vae_explorer.core.likelihood import IN_USE_SHARE
 
@@ -47,7 +48,6 @@ TICK_GAP_PX = 8  # between two component indices under the weights chart
 ORDERS = (("component index", "index"), ("weight", "weight"), ("share of test images", "usage"))
 BAR_COLOUR, DOMINANT_COLOUR = QColor("#9ecae1"), QColor("#1f5f99")
 WEIGHT_COLOUR, SHARE_COLOUR = "#1f77b4", "#ff7f0e"
-PSEUDO_COLOUR = "#d62728"  # the frame of a VampPrior component's pseudo-input, first in its row
 SAMPLES_HEADER = "samples from it"
 PSEUDO_HEADER = "its pseudo-input u (framed), then samples from q(z|u)"
 
@@ -474,7 +474,7 @@ class ComponentsPanel(Panel):
             row.label.setStyleSheet("color: #999;" if unused else "")
             strip = result.strips[k]
             row.view.set_image(strip)
-            row.view.set_marks(result.cells, {0: (PSEUDO_COLOUR, "u")} if result.pseudo_inputs else {})
+            row.view.set_marks(result.cells, {0: (PSEUDO_INPUT_COLOUR, "u")} if result.pseudo_inputs else {})
             row.view.setToolTip(
                 f"{tip}: click to resample"
                 + (

@@ -12,7 +12,7 @@ from vae_explorer.app.inference import ModelContext
 from vae_explorer.core.explore import component_means, component_rows
 from vae_explorer.core.grids import tile, to_images
 from vae_explorer.core.likelihood import latent_statistics
-from vae_explorer.core.vampprior import with_pseudo_inputs
+from vae_explorer.core.vampprior import has_pseudo_inputs, with_pseudo_inputs
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def components_job(n: int, temperature: float, binary: bool, mean_only: bool, se
             comps, count = characters(ctx, typical)
         except Exception:  # no test images (moved data folder ...): the samples still show
             comps, count = None, 0
-        pseudo = hasattr(ctx.model.prior, "pseudo_inputs")
+        pseudo = has_pseudo_inputs(ctx.model)
         return ComponentRows(_strips(samples, ctx.side), weights, comps, count, pseudo, samples.shape[1])
 
     return job
