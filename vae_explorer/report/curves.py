@@ -35,18 +35,18 @@ def _shown_history(run: RunSummary):
 
 
 def curves_maker(
-    runs: Sequence[RunSummary], kept: Mapping[str, str] | None = None
+    runs: Sequence[RunSummary], colours: Mapping[str, Any] | None = None
 ) -> Callable[[], Any] | None:
     """A maker of figures.curves_figure with the validation curves, the training curves dashed in
     the same colours and a star on each best epoch; None when no run finished an epoch. Every
-    curve has a colour of its own (run_colours: the app's colour for the run where it can); the
+    curve has a colour of its own (`colours`: run key -> colour, by default run_colours); the
     legend names the LEGEND_RUNS runs of lowest validation nll and says how many more there are,
     so that it stays within the plot however many runs."""
     labels = differing_settings(list(runs))
     drawn = [r for r in runs if drawable(r.history.val_nll).any()]
     if not drawn:
         return None
-    colours = run_colours(drawn, kept)
+    colours = colours if colours is not None else run_colours(drawn)
 
     def label(run: RunSummary) -> str:
         name = clean_text(run.name, LEGEND_NAME)

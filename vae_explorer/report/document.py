@@ -8,6 +8,7 @@ import functools
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from vae_explorer import __version__
 from vae_explorer.core.config import ConfigError
@@ -83,11 +84,11 @@ def model_blocks(m: ModelFigures, heading: str) -> list[Block]:
     return blocks
 
 
-def epoch_blocks(runs: Sequence[RunSummary], kept: Mapping[str, str] | None = None) -> list[Block]:
+def epoch_blocks(runs: Sequence[RunSummary], colours: Mapping[str, Any]) -> list[Block]:
     """The bound's parts and the mixture weights per epoch (report.epochs), after the curves;
-    `kept`: the app's run colours (curves.run_colours)."""
+    `colours`: each run's curve colour (curves.run_colours)."""
     blocks: list[Block] = []
-    parts = epochs.parts_drawing(runs, curves.run_colours(runs, kept))
+    parts = epochs.parts_drawing(runs, colours)
     if parts is not None:
         blocks += [Heading("The bound's two parts per epoch"), Plot(*parts)]
     weights = epochs.weights_drawing(runs)
@@ -165,7 +166,8 @@ def build_document(
         blocks.append(Paragraph("Highlighted: the settings that differ between the runs.", small=True))
     blocks += settings_tables(runs)
 
-    maker = curves.curves_maker(runs, kept_colours)
+    colours = curves.run_colours(runs, kept_colours)  # one per run, in every figure of runs
+    maker = curves.curves_maker(runs, colours)
     blocks.append(PageBreak())
     if maker is not None:
         flat = [r.name for r in runs if not len(r.history)]
@@ -178,7 +180,7 @@ def build_document(
             Heading("Validation curves"),
             Paragraph("No run finished an epoch, so there are no curves."),
         ]
-    blocks += epoch_blocks(runs, kept_colours)  # the bound's parts and the mixture weights per epoch
+    blocks += epoch_blocks(runs, colours)  # the bound's parts and the mixture weights per epoch
     blocks.append(Heading("Results"))
     blocks += result_tables(runs)
     notes = [
