@@ -36,6 +36,9 @@ from .sweep import SweepSpec, TrialPlan, is_sweep_folder
 from .sweep_results import collect, compare, write_results
 
 LOOPBACK = "127.0.0.1"
+POLL_SECONDS = 0.5  # how often a trial asks whether it should stop
+FRESH, RESUME, FINISHED = "fresh", "resume", "finished"
+SweepSink = Callable[[object], None]
 
 
 def ray_unavailable() -> str | None:
@@ -48,11 +51,6 @@ def ray_unavailable() -> str | None:
             "one-folder bundle has none: install vae-explorer with pip (see the README) to run them"
         )
     return None
-
-
-POLL_SECONDS = 0.5  # how often a trial asks whether it should stop
-FRESH, RESUME, FINISHED = "fresh", "resume", "finished"
-SweepSink = Callable[[object], None]
 
 
 class SweepError(RuntimeError):
