@@ -5,12 +5,14 @@ broken classifier never hiding the bundled one."""
 from __future__ import annotations
 
 import datetime
+import io
 import json
+import zipfile
 
 import pytest
 import torch
 from faulthelpers import one_line_error, snapshot
-from helpers import old_checkpoint
+from helpers import cli, old_checkpoint
 
 from vae_explorer.cli import main
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
@@ -114,6 +116,34 @@ def test_a_checkpoint_that_is_a_symlink_loop_says_so(tmp_path, capsys):
     assert "does not exist" not in str(exc.value)
     assert main(["evaluate", str(loop)]) == 2
     assert "symbolic link" in one_line_error(capsys.readouterr().err)
+
+
+def with_pickle_protocol(path, protocol: int, target):
+    """A copy of `path` whose pickle announces another protocol: a damaged byte that torch warns
+    about (it would load the rest), while the content, and so its checksum, is unchanged."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w") as copy:
+        for name in source.namelist():
+            data = source.read(name)
+            if name.endswith("/data.pkl"):
+                assert data[0] == 0x80  # PROTO opcode, then the protocol's number
+                data = data[:1] + bytes([protocol]) + data[2:]
+            copy.writestr(name, data)
+    target.write_bytes(out.getvalue())
+    return target
+
+
+def test_torch_warnings_on_a_damaged_pickle_do_not_reach_the_user(base_run, tmp_path):
+    """On stderr the user sees our one line or nothing, never torch's warning about the pickle."""
+    intact = with_pickle_protocol(base_run / "model.pt", 37, tmp_path / "intact.pt")
+    old = with_pickle_protocol(
+        old_checkpoint(base_run / "model.pt", tmp_path / "o.pt"), 226, tmp_path / "old.pt"
+    )
+    runs = {"loads": cli("evaluate", str(intact), "--limit-test", "8"), "refused": cli("evaluate", str(old))}
+    (out, err), code = runs["loads"].communicate(timeout=120), runs["loads"].returncode
+    assert code == 0 and err == "" and "test negative ELBO" in out, (code, err)
+    (out, err), code = runs["refused"].communicate(timeout=120), runs["refused"].returncode
+    assert code == 2 and "--accept-unchecked" in one_line_error(err), (code, err)
 
 
 # -- the classifier FID and IS are measured with ----------------------------------------------------

@@ -15,6 +15,8 @@ import os
 import pickle
 import stat
 import struct
+import threading
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +39,9 @@ MAX_DEPTH = 64  # nesting of a payload's containers; ours go 5 deep
 # the keys of each `metrics["history"]` entry (the columns of metrics.csv, trainer.METRIC_FIELDS)
 HISTORY_FIELDS = ("epoch", "train_loss", "val_nll", "seconds")
 HISTORY_KEYS = {*HISTORY_FIELDS, *OPTIONAL_KEYS}  # with the bound's parts and the weights (core.epochlog)
+# warnings.catch_warnings swaps process-wide filters; loads that overlap in two threads would
+# otherwise restore each other's filters out of order
+_LOAD_WARNINGS = threading.Lock()
 
 
 class CheckpointError(RuntimeError):
@@ -170,7 +175,7 @@ def read_checkpoint(path: str | os.PathLike, accept_unchecked: bool = False) -> 
             raise CheckpointError(
                 f"{path} is not a vae-explorer checkpoint (not a PyTorch file, or truncated)"
             )
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = _quiet_load(path)
     except CheckpointError:
         raise
     except pickle.UnpicklingError:
@@ -201,6 +206,15 @@ def read_checkpoint(path: str | os.PathLike, accept_unchecked: bool = False) -> 
         )
     validate_payload(payload, path)
     return payload
+
+
+def _quiet_load(path: Path) -> Any:
+    """torch.load without torch's own warnings: a damaged or crafted file makes torch warn about
+    its pickle (an unknown protocol ...), and the file is then refused in one line or, its content
+    being intact, loaded; either way the warning tells the user nothing."""
+    with _LOAD_WARNINGS, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"torch\.")
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def is_unchecked(payload: dict[str, Any]) -> bool:
