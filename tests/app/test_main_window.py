@@ -387,3 +387,17 @@ def test_settings_dialog_round_trip_and_restore_defaults(qtbot):
     dialog.restore_defaults()
     assert dialog.settings() == TrainingSettings()
     assert dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+
+
+def test_runs_go_to_the_user_data_folder_and_earlier_runs_stay_where_they_are(qapp, isolated_user_dirs):
+    from vae_explorer.app.main_window import default_runs_root
+
+    data = isolated_user_dirs / "xdg_data_home"
+    assert default_runs_root() == data / "vae-explorer" / "runs"
+    # where Qt's AppDataLocation put them (the app's name twice): used there, never moved
+    earlier = data / "vae-explorer" / "vae-explorer" / "runs"
+    (earlier / "20260101-120000").mkdir(parents=True)
+    assert default_runs_root() == earlier
+    assert sorted(p.name for p in earlier.iterdir()) == ["20260101-120000"]
+    (data / "vae-explorer" / "runs").mkdir()
+    assert default_runs_root() == data / "vae-explorer" / "runs"

@@ -6,7 +6,6 @@ show, the training queue and experiments."""
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from vae_explorer.core.device import gpu_name
 from vae_explorer.core.runs import RunSummary, real_path
 from vae_explorer.core.session import RunRecord, run_dirs
 from vae_explorer.core.sweep_ray import ray_unavailable
+from vae_explorer.core.userdata import user_data_dir
 
 from . import ask
 from .experiment_dialog import ExperimentDialog
@@ -67,8 +67,16 @@ PANEL_CLASSES: list[type] = [
 
 
 def default_runs_root() -> Path:
+    """`runs` in the user data folder, beside the run colours and classifiers. Runs that an
+    earlier vae-explorer made under Qt's AppDataLocation (which names the app twice:
+    ~/.local/share/vae-explorer/vae-explorer/runs) stay where they are, and in use, for as long
+    as no runs folder exists at the new place: nothing is moved, so nothing can be lost."""
+    runs = user_data_dir() / "runs"
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or tempfile.gettempdir()) / "runs"
+    earlier = Path(base) / "runs" if base else None
+    if earlier is not None and earlier != runs and earlier.is_dir() and not runs.exists():
+        return earlier
+    return runs
 
 
 def device_description() -> str:
