@@ -20,6 +20,7 @@ from vae_explorer.core.config import ConfigError, RunConfig
 from vae_explorer.core.runfiles import History
 from vae_explorer.core.runlock import RunFolderLock
 from vae_explorer.core.sweep import (
+    SWEEP_IW_SAMPLES,
     RandomAxis,
     SweepSpec,
     load_spec,
@@ -132,6 +133,70 @@ def test_random_draws_are_reproducible_log_uniform_and_saved_as_settings(tmp_pat
         replace(spec, grid=parse_grid(["components=4,8"])).materialised()
 
 
+def test_whole_number_draws_give_each_value_its_share():
+    """Every whole number of a range equally likely, the ends too (rounding a uniform draw would
+    give them half); on a log range each by its share of the log range. Counted over many draws
+    and held against the exact shares within five standard errors."""
+    n = 30_000
+    for spec, shares in (
+        ("components=2:4", {2: 1 / 3, 3: 1 / 3, 4: 1 / 3}),
+        (
+            "components=1:4:log",
+            {
+                k: (math.log(k + 0.5) - math.log(k - 0.5)) / (math.log(4.5) - math.log(0.5))
+                for k in range(1, 5)
+            },
+        ),
+    ):
+        ax = parse_range(spec).check()
+        rng = np.random.default_rng(3)
+        drawn = [ax.draw(rng) for _ in range(n)]
+        for value, share in shares.items():
+            count = drawn.count(value)
+            assert abs(count - n * share) < 5 * math.sqrt(n * share * (1 - share)), (spec, value, count)
+        assert set(drawn) == set(shares)
+
+
+def test_random_draws_are_different_settings():
+    def settings(draws, *ranges):
+        spec = SweepSpec(random=tuple(parse_range(r) for r in ranges), draws=draws, seeds=(0, 1))
+        return [s.name for s in spec.materialised().settings]
+
+    names = settings(6, "components=2:4", "arch=mlp,conv")  # all six there are, none twice
+    assert len(set(names)) == 6
+    assert sorted(names) == sorted(f"components={k}, arch={a}" for k in (2, 3, 4) for a in ("mlp", "conv"))
+    with pytest.raises(ConfigError, match="hold 6 different settings, fewer than the 7 draws"):
+        settings(7, "components=2:4", "arch=mlp,conv")
+    assert len(set(settings(40, "lr=1e-3:2e-3"))) == 40
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("seeds", [1e400], "seeds: inf is not a whole number"),
+        ("seeds", [2.5], "seeds: 2.5 is not a whole number"),
+        ("draws", 1e400, "draws: inf is not a whole number"),
+        ("random_seed", "7", "random_seed: '7' is not a whole number"),
+        ("eval_iw_samples", 1e400, "eval_iw_samples: inf is not a whole number"),
+        ("eval_iw_samples", 0, "eval_iw_samples: 0 is less than 1"),
+        ("eval_budget", float("nan"), "eval_budget is nan"),
+    ],
+)
+def test_a_damaged_sweep_json_is_refused_in_one_line(tmp_path, capsys, key, value, message):
+    grid_spec().save(tmp_path)
+    raw = json.loads((tmp_path / "sweep.json").read_text())
+    raw[key] = value
+    (tmp_path / "sweep.json").write_text(json.dumps(raw))  # 1e400 and nan as JSON writes them
+    with pytest.raises(ConfigError, match=message) as exc:
+        load_spec(tmp_path)
+    assert str(tmp_path / "sweep.json") in str(exc.value)
+    assert main(["sweep", "--resume", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r.html")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "r.html").exists()
+
+
 def test_a_spec_round_trips_through_sweep_json(tmp_path):
     spec = grid_spec(eval_budget=0.0, eval_iw_samples=50)
     spec.save(tmp_path)
@@ -150,7 +215,7 @@ def test_the_mixture_study_spec_is_four_settings_by_three_seeds():
 
     spec, _ = _spec(build_parser().parse_args(["sweep", "--spec", str(STUDY), "--out", "x"]))
     trials = spec.trials()
-    assert spec.eval_iw_samples is None and spec.eval_budget == 0.1  # S time-budgeted, as in train
+    assert spec.eval_iw_samples == SWEEP_IW_SAMPLES  # one S for every trial, so that they compare
     assert spec.plan_text() == "12 trials = 4 settings × 3 seeds"
     assert spec.factors() == ["setting"]
     by_setting = {t.setting: t.config for t in trials if t.seed == 0}
@@ -208,13 +273,59 @@ def test_the_comparison_pairs_trials_by_seed_and_other_axes():
     results = fake_results(spec, nll)
     found = {(c.factor, c.figure): c for c in compare(results, spec)}
     kmeans = found[("prior-init", "test_nll")]
-    # the seed noise cancels in each pair: every difference is exactly -1
-    assert (kmeans.value, kmeans.reference, kmeans.n) == ("kmeans", "random", 6)
+    # the seed noise cancels in each pair: every difference is exactly -1; two pairs per seed
+    assert (kmeans.value, kmeans.reference, kmeans.n, kmeans.pairs) == ("kmeans", "random", 3, 6)
     assert kmeans.mean == pytest.approx(-1.0) and kmeans.half_width == pytest.approx(0.0, abs=1e-9)
     k16 = found[("components", "test_nll")]
-    assert (k16.value, k16.reference, k16.n) == ("16", "4", 6)
+    assert (k16.value, k16.reference, k16.n, k16.pairs) == ("16", "4", 3, 6)
     assert k16.mean == pytest.approx(0.12)
-    assert "prior-init=kmeans vs random: -1.00 ± 0.00 nats test nll (6 pairs by seed" in kmeans.text()
+    assert (
+        "prior-init=kmeans vs random: -1.00 ± 0.00 nats test nll (paired by seed: 3 seeds, 6 pairs"
+        in kmeans.text()
+    )
+
+
+def test_pairs_of_one_seed_are_averaged_before_the_interval():
+    """With another axis, a seed gives a pair per value of it; those pairs share the seed's
+    initialisation and data order, so the interval is t with seeds − 1 degrees of freedom over
+    the seeds' mean differences (computed here with numpy, independently)."""
+    spec = grid_spec()
+    effect = {(0, 4): -0.4, (0, 16): -1.0, (1, 4): -1.9, (1, 16): -0.3, (2, 4): 0.2, (2, 16): -1.5}
+
+    def nll(plan):
+        v = dict(plan.values)
+        kmeans = v["prior-init"] == "kmeans"
+        return 95.0 + 0.3 * plan.seed + (effect[(plan.seed, v["components"])] if kmeans else 0.0)
+
+    (c,) = [
+        c
+        for c in compare(fake_results(spec, nll), spec)
+        if (c.factor, c.figure) == ("prior-init", "test_nll")
+    ]
+    per_seed = np.array([np.mean([effect[(seed, k)] for k in (4, 16)]) for seed in range(3)])
+    assert (c.n, c.pairs) == (3, 6)
+    assert c.mean == pytest.approx(per_seed.mean())
+    assert c.half_width == pytest.approx(4.302653 * per_seed.std(ddof=1) / math.sqrt(3), rel=1e-5)
+
+
+def test_iw_nlls_of_different_sample_counts_are_neither_averaged_nor_paired():
+    spec = SweepSpec(grid=parse_grid(["prior-init=random,kmeans"]), seeds=(0, 1, 2))
+    results = fake_results(spec, lambda plan: 90.0)
+    for r in results:
+        kmeans = r.plan.config.train.prior_init == "kmeans"
+        r.figures["iw_nll"] = 86.0 - kmeans - 0.1 * r.plan.seed
+        # seed 2's k-means trial got more samples, seed 1's none (its evaluation was stopped)
+        r.iw_samples = 500 if kmeans and r.plan.seed == 2 else 100
+        if kmeans and r.plan.seed == 1:
+            r.figures["iw_nll"], r.iw_samples = None, None
+    (c,) = [c for c in compare(results, spec) if c.figure == "iw_nll"]
+    assert (c.n, c.mean, c.half_width) == (1, pytest.approx(-1.0), None)  # seed 0's pair alone
+    random, kmeans = summary(results)
+    assert random.iw_samples == (100,) and random.stats["iw_nll"].n == 3
+    assert kmeans.mixed_iw and kmeans.stats["iw_nll"] == (None, None, 0)
+    rows = list(csv.DictReader(io.StringIO(summary_csv([random, kmeans], spec))))
+    assert [r["iw_nll_samples"] for r in rows] == ["100", "mixed"]
+    assert rows[0]["n_iw_nll (nats)"] == "3" and rows[1]["mean_iw_nll (nats)"] == ""
 
 
 def test_the_interval_is_the_paired_t_interval_and_unfinished_trials_stay_out():
@@ -239,9 +350,10 @@ def test_the_interval_is_the_paired_t_interval_and_unfinished_trials_stay_out():
         ("prior-init=random", 4, 4),
         ("prior-init=kmeans", 3, 4),
     ]
-    mean, sd = rows[1].stats["test_nll"]
+    mean, sd, n = rows[1].stats["test_nll"]
     values = [90 - 1.2, 91 - 0.7, 92 - 1.6]
     assert mean == pytest.approx(np.mean(values)) and sd == pytest.approx(np.std(values, ddof=1))
+    assert n == 3
 
 
 def test_the_csv_files_hold_numbers_with_units_in_the_header():
@@ -398,3 +510,51 @@ def test_a_second_sweep_into_a_sweep_folder_is_refused(tmp_path, capsys):
     assert "--resume continues the sweep saved in" in capsys.readouterr().err
     assert main(["sweep", "--resume", "--out", str(tmp_path / "none")]) == 2
     assert "cannot resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spelling", ["eval-iw-samples", "eval_iw_samples"])
+def test_every_trial_gets_the_same_importance_samples(tmp_path, spelling):
+    """A sweep's IW-NLLs compare only with one S: 100 unless given, in either spelling of the
+    spec file's [base]; a time budget, which gives each trial its own S, is refused."""
+    from vae_explorer.cli import build_parser
+    from vae_explorer.cli.sweep import _spec
+
+    def spec(*args, base=""):
+        path = tmp_path / "s.toml"
+        path.write_text(f"seeds = [0, 1]\n[grid]\ncomponents = [2, 3]\n[base]\n{base}\n")
+        return _spec(build_parser().parse_args(["sweep", "--spec", str(path), "--out", "x", *args]))[0]
+
+    assert spec().eval_iw_samples == SWEEP_IW_SAMPLES == 100
+    assert spec(base=f"{spelling} = 7").eval_iw_samples == 7
+    assert spec("--eval-iw-samples", "9", base=f"{spelling} = 7").eval_iw_samples == 9
+    none = spec(base=spelling.replace("iw_samples", "budget").replace("iw-samples", "budget") + " = 0")
+    assert (none.eval_iw_samples, none.eval_budget) == (None, 0.0)  # no IW-NLL
+    for bad in ("--eval-budget", "0.5"), ():
+        with pytest.raises(ConfigError, match="same number of importance samples"):
+            spec(*bad, base="eval_budget = 0.2" if not bad else "")
+    with pytest.raises(ConfigError, match="not a whole number of 1 or more"):
+        spec(base=f"{spelling} = 2.5")
+
+
+def test_the_reports_table_says_how_many_seeds_each_figure_has_and_its_s(tmp_path, monkeypatch):
+    import vae_explorer.report.sweep as report_sweep
+
+    spec = SweepSpec(grid=parse_grid(["prior-init=random,kmeans"]), seeds=(0, 1, 2))
+    spec.save(tmp_path)
+    results = fake_results(spec, lambda plan: 90.0 + plan.seed)
+    for r in results:
+        r.figures["iw_nll"], r.iw_samples = 86.0 + r.plan.seed, 100
+    results[0].figures["iw_nll"], results[0].iw_samples = None, None  # random, seed 0: none
+    monkeypatch.setattr(report_sweep, "collect", lambda folder, spec: results)
+    section = report_sweep.sweep_section(tmp_path)
+    iw = section.header.index("IW-NLL (nats, S=100)")
+    random, kmeans = section.rows
+    assert random[iw] == "87.50 ± 0.71 (2 of 3)" and kmeans[iw] == "87.00 ± 1.00"
+    assert random[section.header.index("test nll (nats)")] == "91.00 ± 1.00"
+    assert section.notes == []
+    results[5].iw_samples = 500  # kmeans, seed 2: more samples
+    section = report_sweep.sweep_section(tmp_path)
+    iw = section.header.index("IW-NLL (nats)")
+    assert section.rows[0][iw] == "87.50 ± 0.71 (2 of 3) (S=100)"
+    assert section.rows[1][iw] == "not averaged (mixed S)"
+    assert "IW-NLL not averaged for prior-init=kmeans" in section.notes[0] and "(100/500)" in section.notes[0]

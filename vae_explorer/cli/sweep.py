@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vae_explorer.core.config import PRESETS, ConfigError, DataConfig
-from vae_explorer.core.sweep import AXES
+from vae_explorer.core.sweep import AXES, SWEEP_IW_SAMPLES
 
 from .args import (
     EXIT_FAILED,
@@ -116,9 +116,14 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--eval-budget",
         type=non_negative_float,
         metavar="F",
-        help="as for train: each trial's IW-NLL within F times its training time (default 0.1)",
+        help="0: no IW-NLL (a sweep gives every trial the same S: --eval-iw-samples)",
     )
-    s.add_argument("--eval-iw-samples", type=int_at_least(1), metavar="S", help="as for train")
+    s.add_argument(
+        "--eval-iw-samples",
+        type=int_at_least(1),
+        metavar="S",
+        help=f"importance samples of every trial's IW-NLL (default {SWEEP_IW_SAMPLES})",
+    )
     s.set_defaults(func=cmd_sweep, command_parser=s)
 
 
@@ -143,7 +148,11 @@ def _spec(args: argparse.Namespace):
     base_options = dict(file.get("base", {}))
     preset = args.preset or base_options.pop("preset", None)
     data = {k: base_options.pop(k) for k in list(base_options) if k.replace("_", "-") in DATA_KEYS}
-    run_options = {k: base_options.pop(k) for k in list(base_options) if k.replace("_", "-") in RUN_KEYS}
+    run_options = {
+        k.replace("_", "-"): base_options.pop(k)
+        for k in list(base_options)
+        if k.replace("_", "-") in RUN_KEYS
+    }
     for ax in AXES.values():
         given = getattr(args, f"base_{ax.field}")
         if given is not None:
@@ -157,8 +166,22 @@ def _spec(args: argparse.Namespace):
     grid = parse_grid(args.grid) if args.grid else file.get("grid", ())
     ranges = tuple(parse_range(r) for r in args.ranges) or file.get("random", ())
     seeds = parse_seeds(args.seeds) if args.seeds else file.get("seeds", (0,))
-    budget = args.eval_budget if args.eval_budget is not None else run_options.get("eval-budget", 0.1)
+    budget = args.eval_budget if args.eval_budget is not None else run_options.get("eval-budget")
     iw = args.eval_iw_samples if args.eval_iw_samples is not None else run_options.get("eval-iw-samples")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget < 0
+    ):
+        raise ConfigError(f"eval-budget: {budget!r} is not a number of 0 or more")
+    if iw is not None and (isinstance(iw, bool) or not isinstance(iw, int) or iw < 1):
+        raise ConfigError(f"eval-iw-samples: {iw!r} is not a whole number of 1 or more")
+    if iw is None and budget is not None and budget != 0:
+        raise ConfigError(
+            "a sweep evaluates every trial's IW-NLL with the same number of importance samples, so "
+            f"that the trials compare: give --eval-iw-samples S (default {SWEEP_IW_SAMPLES}) instead "
+            "of --eval-budget, or --eval-budget 0 for no IW-NLL"
+        )
+    if iw is None and budget is None:
+        iw = SWEEP_IW_SAMPLES
     draws = args.random if args.random is not None else file.get("draws", 0)
     if ranges and not draws:
         raise ConfigError("--range needs --random N (the number of draws)")
@@ -172,7 +195,7 @@ def _spec(args: argparse.Namespace):
         draws=draws,
         random_seed=args.random_seed if args.random_seed is not None else file.get("random_seed", 0),
         seeds=seeds,
-        eval_budget=float(budget),
+        eval_budget=0.0 if budget is None else float(budget),
         eval_iw_samples=None if iw is None else int(iw),
     ), file
 

@@ -24,6 +24,10 @@ from .runs import SWEEP_FILE
 SWEEP_VERSION = 1
 MAX_TRIALS = 10_000
 SIGNIFICANT = 4  # random draws are rounded to this many significant digits: the label is the value
+# every trial's IW-NLL is estimated with the same number of importance samples, so that the
+# figures of a sweep compare (more samples give a lower figure); time-budgeting S as `train` does
+# would give each trial its own. 100 costs about a tenth of a short trial's training.
+SWEEP_IW_SAMPLES = 100
 
 
 @dataclass(frozen=True)
@@ -143,9 +147,24 @@ class RandomAxis:
             x = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         else:
             x = rng.uniform(self.low, self.high)
-        if ax.kind is int:
-            return int(min(max(round(x), math.ceil(self.low)), math.floor(self.high)))
+        if (
+            ax.kind is int
+        ):  # each whole number of the range equally likely (log: by its share of the log range)
+            low, high = math.ceil(self.low), math.floor(self.high)
+            if not self.log:
+                return int(rng.integers(low, high + 1))
+            edges = math.log(max(low - 0.5, low / 2)), math.log(high + 0.5)
+            return int(min(max(round(math.exp(rng.uniform(*edges))), low), high))
         return float(f"{x:.{SIGNIFICANT}g}")
+
+    def count(self) -> int | None:
+        """How many different values a draw can give (None: too many to count)."""
+        if self.choices:
+            return len(set(self.choices))
+        if axis(self.name).kind is int:
+            assert self.low is not None and self.high is not None
+            return math.floor(self.high) - math.ceil(self.low) + 1
+        return None
 
     def check(self) -> RandomAxis:
         ax = axis(self.name)
@@ -194,8 +213,8 @@ class SweepSpec:
     draws: int = 0
     random_seed: int = 0
     seeds: tuple[int, ...] = (0,)
-    eval_budget: float = 0.1
-    eval_iw_samples: int | None = None
+    eval_budget: float = 0.1  # used only without eval_iw_samples: sweep.json files saved before it
+    eval_iw_samples: int | None = SWEEP_IW_SAMPLES  # None: S per trial from eval_budget (0: no IW-NLL)
     drawn: bool = False  # the random draws are written out in `settings` (materialised())
 
     # -- the settings and trials ------------------------------------------------------------------
@@ -266,13 +285,23 @@ class SweepSpec:
         if self.draws < 1:
             raise ConfigError("random search needs at least one draw")
         checked = tuple(r.check() for r in self.random)
+        counts = [r.count() for r in checked]
+        if None not in counts and math.prod(counts) < self.draws:  # type: ignore[arg-type]
+            raise ConfigError(
+                f"these ranges hold {math.prod(counts)} different settings, fewer than the {self.draws} "
+                "draws asked for: ask for fewer, or use --grid for all of them"
+            )
         rng = np.random.default_rng(self.random_seed)
-        drawn = []
-        for _ in range(self.draws):
+        drawn: dict[str, Setting] = {}  # a setting drawn again is drawn anew: no setting twice
+        attempts = 0
+        while len(drawn) < self.draws:
+            attempts += 1
+            if attempts > 1000 * self.draws:
+                raise ConfigError(f"could not draw {self.draws} different settings from these ranges")
             values = {axis(r.name).name: r.draw(rng) for r in checked}
             name = ", ".join(f"{n}={format_value(v)}" for n, v in values.items())
-            drawn.append(Setting(name, tuple(values.items())))
-        return replace(self, settings=tuple(drawn), random=checked, drawn=True)
+            drawn.setdefault(name, Setting(name, tuple(values.items())))
+        return replace(self, settings=tuple(drawn.values()), random=checked, drawn=True)
 
     def plan_text(self, workers: int | None = None) -> str:
         """One line: '12 trials = 2 × 2 settings × 3 seeds on 2 workers'."""
@@ -333,6 +362,9 @@ class SweepSpec:
                 for r in raw.get("random", [])
             )
             iw = raw.get("eval_iw_samples")
+            budget = raw.get("eval_budget", 0.1)
+            if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < math.inf:
+                raise ConfigError(f"sweep.json's eval_budget is {budget!r}, not a number of 0 or more")
             spec = cls(
                 base=RunConfig.from_dict(raw["base"]),
                 grid=tuple(
@@ -340,15 +372,15 @@ class SweepSpec:
                     for n, values in raw["grid"]
                 ),
                 settings=settings,
-                draws=int(raw.get("draws", 0)),
-                random_seed=int(raw.get("random_seed", 0)),
-                seeds=tuple(int(s) for s in raw["seeds"]),
-                eval_budget=float(raw.get("eval_budget", 0.1)),
-                eval_iw_samples=None if iw is None else int(iw),
+                draws=_whole("draws", raw.get("draws", 0), 0),
+                random_seed=_whole("random_seed", raw.get("random_seed", 0)),
+                seeds=tuple(_whole("seeds", s) for s in raw["seeds"]),
+                eval_budget=float(budget),
+                eval_iw_samples=None if iw is None else _whole("eval_iw_samples", iw, 1),
             )
         except ConfigError:
             raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
             raise ConfigError(f"not a vae-explorer sweep: {type(exc).__name__} {exc}") from None
         # the draws are already settings; the ranges stay only as a record of where they came from
         return replace(spec, random=random, drawn=True) if random and settings else spec
@@ -370,8 +402,10 @@ def load_spec(sweep_dir: str | Path) -> SweepSpec:
         raise ConfigError(f"{path}: {exc}") from None
     if raw is None:
         raise ConfigError(f"{sweep_dir} holds no sweep ({SWEEP_FILE} is missing)")
-    spec = SweepSpec.from_dict(raw)
-    return spec
+    try:
+        return SweepSpec.from_dict(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def is_sweep_folder(folder: str | Path) -> bool:
@@ -512,7 +546,10 @@ def _listed(name: str, values: Any) -> list[Any]:
     return values
 
 
-def _whole(name: str, value: Any) -> int:
+def _whole(name: str, value: Any, least: int | None = None) -> int:
+    """A whole number (JSON's 1e400, infinity, is none), `least` or more when given."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name}: {value!r} is not a whole number")
+    if least is not None and value < least:
+        raise ConfigError(f"{name}: {value!r} is less than {least}")
     return value

@@ -15,7 +15,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .atomic import atomic_write_text
 from .metrics import metric
@@ -200,13 +200,33 @@ def _betainc(a: float, b: float, x: float) -> float:
     return front * (f - 1) / a
 
 
+class Stat(NamedTuple):
+    """A figure over a setting's seeds: mean, sample sd, and how many seeds have the figure (a
+    trial can end without one: its evaluation stopped or failed)."""
+
+    mean: float | None
+    sd: float | None
+    n: int
+
+
 @dataclass(frozen=True)
 class SummaryRow:
     setting: str
     values: tuple[tuple[str, Any], ...]
     n: int  # trials that ran to their end
     trials: int
-    stats: dict[str, tuple[float | None, float | None]]  # figure key -> (mean, sd)
+    stats: dict[str, Stat]  # figure key -> its mean, sd and count
+    # the numbers of importance samples of the IW-NLLs, distinct; with more than one the IW-NLLs
+    # are not averaged (more samples give a lower figure)
+    iw_samples: tuple[int, ...] = ()
+
+    @property
+    def mixed_iw(self) -> bool:
+        return len(self.iw_samples) > 1
+
+
+def _stat(values: list[float]) -> Stat:
+    return Stat(*mean_sd(values), len(values))
 
 
 def summary(results: list[TrialResult]) -> list[SummaryRow]:
@@ -217,24 +237,34 @@ def summary(results: list[TrialResult]) -> list[SummaryRow]:
     rows = []
     for _, group in sorted(groups.items()):
         done = [r for r in group if r.complete]
-        stats = {f.key: mean_sd([v for r in done if (v := r.value(f.key)) is not None]) for f in FIGURES}
+        stats = {f.key: _stat([v for r in done if (v := r.value(f.key)) is not None]) for f in FIGURES}
+        samples = tuple(sorted({r.iw_samples for r in done if r.value("iw_nll") is not None}, key=_order))
+        if len(samples) > 1:
+            stats["iw_nll"] = Stat(None, None, 0)
         plan = group[0].plan
-        rows.append(SummaryRow(plan.setting, plan.values, len(done), len(group), stats))
+        rows.append(SummaryRow(plan.setting, plan.values, len(done), len(group), stats, samples))
     return rows
+
+
+def _order(samples: int | None) -> int:
+    return -1 if samples is None else samples
 
 
 @dataclass(frozen=True)
 class Comparison:
     """value − reference of one figure along one factor, over pairs of trials that differ only in
-    that factor (same seed, same other values): mean difference, its 95% half-width, n pairs."""
+    that factor (same seed, same other values). The pairs of one seed share its initialisation and
+    data order, so they are averaged first: the mean over seeds of each seed's mean difference, its
+    95% t half-width over `n` seeds, and the `pairs` it was made of."""
 
     factor: str
     value: str
     reference: str
     figure: str
-    n: int
+    n: int  # seeds
     mean: float
-    half_width: float | None  # None with fewer than 2 pairs
+    half_width: float | None  # None with fewer than 2 seeds
+    pairs: int = 0
 
     @property
     def beyond_noise(self) -> bool | None:
@@ -253,11 +283,13 @@ class Comparison:
         unit = f" {f.unit}" if f.unit else ""
         digits = max(f.digits, 2)
         spread = f" ± {self.half_width:.{digits}f}" if self.half_width is not None else ""
-        pairs = f"{self.n} pair{'s' if self.n != 1 else ''} by seed"
+        seeds = f"paired by seed: {self.n} seed{'s' if self.n != 1 else ''}"
+        if self.pairs > self.n:
+            seeds += f", {self.pairs} pairs"
         verdict = {True: ", beyond seed noise", False: ", within seed noise", None: ", no interval"}[
             self.beyond_noise
         ]
-        return f"{head}: {self.mean:+.{digits}f}{spread}{unit} {f.label} ({pairs}{verdict})"
+        return f"{head}: {self.mean:+.{digits}f}{spread}{unit} {f.label} ({seeds}{verdict})"
 
 
 def _coords(plan: TrialPlan, spec: SweepSpec) -> dict[str, str]:
@@ -267,6 +299,15 @@ def _coords(plan: TrialPlan, spec: SweepSpec) -> dict[str, str]:
     for name, _ in spec.grid:
         out[axis(name).name] = format_value(values[axis(name).name])
     return out
+
+
+def _difference(a: TrialResult, b: TrialResult, figure: str) -> float | None:
+    """a − b of one figure; None when either lacks it, or when their IW-NLLs were estimated with
+    different numbers of importance samples (the difference would be partly that)."""
+    x, y = a.value(figure), b.value(figure)
+    if x is None or y is None or (figure == "iw_nll" and a.iw_samples != b.iw_samples):
+        return None
+    return x - y
 
 
 def compare(
@@ -296,17 +337,19 @@ def compare(
         for level in levels[1:]:
             mine = by_level.get(level, {})
             for fig in figures:
-                diffs = [
-                    a - b
-                    for k, r in mine.items()
-                    if k in base and (a := r.value(fig)) is not None and (b := base[k].value(fig)) is not None
-                ]
-                if not diffs:
+                by_seed: dict[int, list[float]] = {}
+                for k, r in mine.items():
+                    if k in base and (d := _difference(r, base[k], fig)) is not None:
+                        by_seed.setdefault(k[1], []).append(d)
+                if not by_seed:
                     continue
-                mean, sd = mean_sd(diffs)
+                means = [sum(d) / len(d) for d in by_seed.values()]
+                mean, sd = mean_sd(means)
                 assert mean is not None
-                half = None if sd is None else t_quantile(0.975, len(diffs) - 1) * sd / math.sqrt(len(diffs))
-                out.append(Comparison(factor, level, reference, fig, len(diffs), mean, half))
+                n = len(means)
+                half = None if sd is None else t_quantile(0.975, n - 1) * sd / math.sqrt(n)
+                pairs = sum(len(d) for d in by_seed.values())
+                out.append(Comparison(factor, level, reference, fig, n, mean, half, pairs))
     return out
 
 
@@ -359,23 +402,47 @@ def trials_csv(results: list[TrialResult], spec: SweepSpec) -> str:
 
 
 def summary_csv(rows: list[SummaryRow], spec: SweepSpec) -> str:
+    """A row per setting: its seeds that ran to their end, then per figure its mean, sd and the
+    seeds that have it; iw_nll_samples is the S of the IW-NLLs ("mixed": not averaged)."""
     header = ["setting", *spec.varied(), "n_seeds", "trials"]
     for f in FIGURES:
-        header += [f"mean_{f.column}", f"sd_{f.column}"]
+        header += [f"mean_{f.column}", f"sd_{f.column}", f"n_{f.column}"]
+        if f.key == "iw_nll":
+            header.append("iw_nll_samples")
     out = []
     for row in rows:
         cells = [row.setting, *_axis_cells(row.values), str(row.n), str(row.trials)]
         for f in FIGURES:
-            mean, sd = row.stats[f.key]
-            cells += [_num(mean), _num(sd)]
+            stat = row.stats[f.key]
+            cells += [_num(stat.mean), _num(stat.sd), str(stat.n)]
+            if f.key == "iw_nll":
+                cells.append("mixed" if row.mixed_iw else "".join(_num(s) for s in row.iw_samples))
         out.append(cells)
     return _csv(header, out)
 
 
 def comparison_csv(comparisons: list[Comparison]) -> str:
-    header = ["factor", "value", "reference", "figure", "n_pairs", "mean_difference", "ci95_half_width"]
+    header = [
+        "factor",
+        "value",
+        "reference",
+        "figure",
+        "n_seeds",
+        "n_pairs",
+        "mean_difference",
+        "ci95_half_width",
+    ]
     rows = [
-        [c.factor, c.value, c.reference, FIGURE[c.figure].column, str(c.n), _num(c.mean), _num(c.half_width)]
+        [
+            c.factor,
+            c.value,
+            c.reference,
+            FIGURE[c.figure].column,
+            str(c.n),
+            str(c.pairs),
+            _num(c.mean),
+            _num(c.half_width),
+        ]
         for c in comparisons
     ]
     return _csv(header, rows)

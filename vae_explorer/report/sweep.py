@@ -15,6 +15,8 @@ from vae_explorer.core.sweep_results import (
     FIGURE,
     SUMMARY_CSV,
     TRIALS_CSV,
+    Stat,
+    SummaryRow,
     TrialResult,
     collect,
     compare,
@@ -47,10 +49,39 @@ def trial_folders(folder: str | Path) -> list[Path]:
     return [p for t in spec.trials() if (p := t.folder(folder)).is_dir()]
 
 
-def _cell(mean: float | None, sd: float | None, digits: int) -> str:
-    if mean is None:
+def _cell(stat: Stat, seeds: int, digits: int) -> str:
+    """mean ± sd, with the count when fewer of the setting's `seeds` have the figure."""
+    if stat.mean is None:
         return "–"
-    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "")
+    text = f"{stat.mean:.{digits}f}" + (f" ± {stat.sd:.{digits}f}" if stat.sd is not None else "")
+    return text + (f" ({stat.n} of {seeds})" if stat.n < seeds else "")
+
+
+def _samples(values: tuple) -> str:
+    return "/".join("?" if s is None else f"{s:,}" for s in values)
+
+
+def _iw_cells(rows: list[SummaryRow]) -> tuple[str, list[str | None], list[str]]:
+    """The IW-NLL's header suffix, each row's S where rows differ (None: the header says it), and
+    a note for rows whose seeds used different S (not averaged)."""
+    kinds = {r.iw_samples for r in rows if r.iw_samples}
+    if len(kinds) == 1 and len(next(iter(kinds))) == 1:
+        return f", S={_samples(next(iter(kinds)))}", [None] * len(rows), []
+    cells = [f"S={_samples(r.iw_samples)}" if r.iw_samples and not r.mixed_iw else None for r in rows]
+    mixed = [r.setting for r in rows if r.mixed_iw]
+    notes = (
+        [
+            "IW-NLL not averaged for "
+            + ", ".join(mixed)
+            + ": its seeds were evaluated with different numbers of importance samples "
+            f"({'; '.join(_samples(r.iw_samples) for r in rows if r.mixed_iw)}), and more samples give "
+            "a lower figure. Such a sweep chose S from each trial's training time; a sweep now "
+            "evaluates every trial with the same S (--eval-iw-samples)."
+        ]
+        if mixed
+        else []
+    )
+    return "", cells, notes
 
 
 def sweep_section(folder: str | Path) -> SweepSection:
@@ -59,13 +90,23 @@ def sweep_section(folder: str | Path) -> SweepSection:
     spec = load_spec(folder)
     results = collect(folder, spec)
     rows = summary(results)
-    header = ["setting", "seeds"] + [
-        FIGURE[k].label + (f" ({FIGURE[k].unit})" if FIGURE[k].unit else "") for k in SUMMARY_FIGURES
-    ]
+    iw_header, iw_cells, iw_notes = _iw_cells(rows)
+
+    def label(key: str) -> str:
+        f = FIGURE[key]
+        unit = f.unit + (iw_header if key == "iw_nll" else "")
+        return f.label + (f" ({unit.lstrip(', ')})" if unit else "")
+
+    def cell(row: SummaryRow, key: str, s: str | None) -> str:
+        text = _cell(row.stats[key], row.n, FIGURE[key].digits)
+        if key == "iw_nll" and row.mixed_iw:
+            return "not averaged (mixed S)"
+        return f"{text} ({s})" if key == "iw_nll" and s and text != "–" else text
+
+    header = ["setting", "seeds"] + [label(k) for k in SUMMARY_FIGURES]
     table = [
-        [r.setting, f"{r.n} of {r.trials}"]
-        + [_cell(*r.stats[k], digits=FIGURE[k].digits) for k in SUMMARY_FIGURES]
-        for r in rows
+        [r.setting, f"{r.n} of {r.trials}"] + [cell(r, k, s) for k in SUMMARY_FIGURES]
+        for r, s in zip(rows, iw_cells)
     ]
     statuses: dict[str, int] = {}
     for r in results:
@@ -90,7 +131,7 @@ def sweep_section(folder: str | Path) -> SweepSection:
         "Validation nll per epoch: each seed a thin line, the mean over the seeds still training at that "
         "epoch thick, with a ±1 sd band where two or more are."
     )
-    notes = [f"{r.plan.id}: unreadable, {r.problem}" for r in results if r.problem]
+    notes = iw_notes + [f"{r.plan.id}: unreadable, {r.problem}" for r in results if r.problem]
     return SweepSection(
         f"Experiment {folder.name}",
         intro,
