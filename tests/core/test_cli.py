@@ -427,6 +427,10 @@ def test_runs_and_comparisons_do_not_mix_in_one_folder(trained, tmp_path, capsys
     for lrs in (["--lr", "1e-3"], ["--lr", "1e-3", "--lr", "2e-3"]):
         assert main(["train", "--epochs", "1", *TINY, *lrs, "--out", str(comparison)]) == 2
         assert "a comparison of learning rates" in capsys.readouterr().err
+    # a run resumed from elsewhere does not join the comparison either
+    resume = ["train", "--resume", str(trained / "last.pt"), "--epochs", "2", "--out", str(comparison)]
+    assert main(resume) == 2
+    assert "a comparison of learning rates" in capsys.readouterr().err
     assert (comparison / "nll_val_curves.png").read_bytes() == b"old overlay"
     assert sorted(p.name for p in comparison.iterdir()) == ["lr_0.01", "nll_val_curves.png"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from vae_explorer.core import events as ev
 from vae_explorer.core.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -120,8 +121,56 @@ def test_early_stopping_counts_epochs_not_validations(tiny_splits):
 
 def test_last_pt_is_throttled_but_the_final_state_is_written(tiny_splits):
     events = []
-    Trainer(config(epochs=4, checkpoint_seconds=3600), tiny_splits, on_event=events.append).run()
+    t = Trainer(config(epochs=4, checkpoint_seconds=3600), tiny_splits, on_event=events.append)
+    t.best_val = -math.inf  # no epoch improves on this: the first state (due) and the last
+    t.run()
     assert [e.epoch for e in events if isinstance(e, ev.TrainingState)] == [1, 4]
+
+
+class Killed(Exception):
+    """The process dying at this point: nothing after it is written."""
+
+
+@pytest.mark.parametrize("when", ["after model.pt", "between last.pt and model.pt"])
+def test_a_throttled_run_killed_after_a_new_best_resumes_exactly(when, tiny_splits, tmp_path):
+    """With last.pt throttled, an improved epoch still writes it, before model.pt: a kill then
+    leaves a last.pt that resumes, and the resumed run ends with the uninterrupted run's numbers
+    and best model.pt."""
+    from vae_explorer.core.checkpoint import read_checkpoint
+
+    train = {"epochs": 5, "checkpoint_seconds": 3600}
+    events = []
+    whole = Trainer(config(**train), tiny_splits, tmp_path / "whole", on_event=events.append)
+    whole.run()
+    order = [(type(e).__name__, e.epoch) for e in events if isinstance(e, (ev.TrainingState, ev.NewBest))]
+    bests = [epoch for kind, epoch in order if kind == "NewBest"]
+    for epoch in bests:  # each new best's state comes first
+        assert order[order.index(("NewBest", epoch)) - 1] == ("TrainingState", epoch)
+    kill_at = bests[1]  # a new best after the first epoch, between throttled writes
+
+    part = Trainer(config(**train), tiny_splits, tmp_path / "part")
+
+    def kill(event):
+        if isinstance(event, ev.NewBest) and event.epoch == kill_at:
+            raise Killed
+
+    writer = part.on_event
+    if when == "after model.pt":
+        part.on_event = lambda e: (writer(e), kill(e))
+    else:
+        part.on_event = lambda e: (kill(e), writer(e))
+    with pytest.raises(Killed):
+        part.run()
+    folder = tmp_path / "part"
+    assert read_checkpoint(folder / "last.pt")["metrics"]["epoch"] == kill_at
+    model_epoch = read_checkpoint(folder / "model.pt")["metrics"]["epoch"]
+    assert model_epoch == (kill_at if when == "after model.pt" else bests[0])
+    resumed = Trainer(config(**train), tiny_splits, folder, resume_from=folder / "last.pt")
+    resumed.run()
+    assert [h["val_nll"] for h in resumed.history] == [h["val_nll"] for h in whole.history]
+    best, reference = read_checkpoint(folder / "model.pt"), read_checkpoint(tmp_path / "whole" / "model.pt")
+    assert best["metrics"]["epoch"] == reference["metrics"]["epoch"] == whole.best_epoch
+    assert all(torch.equal(best["model"][k], reference["model"][k]) for k in reference["model"])
 
 
 @pytest.mark.parametrize(

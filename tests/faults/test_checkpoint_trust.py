@@ -191,3 +191,51 @@ def test_wrong_classifier_shapes_give_the_whole_reason(tmp_path):
     text = str(exc.value)
     assert "\n" not in text and "body.0.weight" in text and "(16, 1, 3, 3)" in text, text
     assert not text.rstrip().endswith(":")
+
+
+# -- resuming: what last.pt and the model.pt beside it say is checked before training ----------------
+def _resigned(path, change, target):
+    """A copy of `path` changed and signed again: a crafted file whose checksum holds."""
+    from vae_explorer.core.checkpoint import signed
+
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    change(payload)
+    torch.save(signed(payload), target)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("lr_factor", "x"), ("lr_factor", float("nan")), ("lr_factor", -0.5), ("plateau_stale", 2.5)],
+)
+def test_the_plateau_state_of_last_pt_is_checked(base_run, tmp_path, capsys, key, value):
+    crafted = _resigned(
+        base_run / "last.pt", lambda p: p["metrics"].update({key: value}), tmp_path / "last.pt"
+    )
+    with pytest.raises(CheckpointError, match=f"metrics\\['{key}'\\]"):
+        read_checkpoint(crafted)
+    out = tmp_path / "out"
+    assert main(["train", "--resume", str(crafted), "--epochs", "3", "--out", str(out)]) == 2
+    assert key in one_line_error(capsys.readouterr().err)
+
+
+def test_a_model_pt_of_another_model_beside_last_pt_is_refused_before_training(base_run, tmp_path, capsys):
+    """last.pt's best epoch lies in the model.pt beside it; one of other shapes (or settings) is
+    refused at once, instead of failing when the run ends."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    last = torch.load(base_run / "last.pt", map_location="cpu", weights_only=True)
+    last["metrics"]["best_epoch"] = last["metrics"]["epoch"] - 1  # the best is in model.pt
+
+    def other_model(p):
+        p["metrics"]["epoch"] = last["metrics"]["best_epoch"]
+        p["model"] = {k: torch.zeros(3) for k in p["model"]}
+
+    from vae_explorer.core.checkpoint import signed
+
+    torch.save(signed(last), folder / "last.pt")
+    _resigned(base_run / "model.pt", other_model, folder / "model.pt")
+    before = snapshot(folder)
+    code = main(["train", "--resume", str(folder / "last.pt"), "--epochs", "4", "--out", str(folder)])
+    assert code == 2 and "model.pt" in one_line_error(capsys.readouterr().err)
+    assert snapshot(folder) == before

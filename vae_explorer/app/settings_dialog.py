@@ -188,7 +188,8 @@ class SettingsDialog(QDialog):
         self.checkpoint_seconds = _spin(0, 86_400, "every validation")
         self.checkpoint_seconds.setSuffix(" s")
         self.checkpoint_seconds.setToolTip(
-            "Write last.pt (the state a run resumes from) at most this often; the last state is always written"
+            "Write last.pt (the state a run resumes from) at most this often; an epoch with a new best "
+            "and the last state are always written"
         )
         self.seed = SeedEdit()
         self.device = QComboBox()

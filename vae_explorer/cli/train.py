@@ -172,7 +172,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         type=float,
         metavar="S",
         help="write last.pt at most every S seconds of training (default 0: every validated epoch); "
-        "the last state is always written",
+        "an epoch with a new best and the last state are always written",
     )
     t.add_argument("--seed", type=SEED, help=f"default {d.train.seed}")
     t.add_argument("--device", choices=DEVICES, help=f"default {d.train.device}")
@@ -359,7 +359,7 @@ def resumes_in_place(checkpoint: str, run_dir: Path) -> bool:
 def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> None:
     """One --out holds either one run or one comparison of rates (lr_* folders and the overlaid
     curves), never a mixture: the overlay would no longer show what the folder holds."""
-    if args.overwrite or args.resume or not out.is_dir():
+    if args.overwrite or not out.is_dir() or (args.resume and resumes_in_place(args.resume, out)):
         return
     comparison = sorted(p.name for p in out.glob("lr_*") if p.is_dir()) + sorted(
         p.name for p in out.glob(f"{COMPARISON_FIGURE}.*")

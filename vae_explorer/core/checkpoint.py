@@ -28,6 +28,7 @@ from .atomic import atomic_write_bytes
 from .config import RunConfig
 from .epochlog import OPTIONAL_KEYS, check_optional
 from .model import VAE, empty_model
+from .schedule import FLOOR
 
 FORMAT = "vae-explorer-checkpoint"
 # 2: the checksum covers the whole content. 1: it covered the weights only (or was missing), so
@@ -343,10 +344,17 @@ def validate_model_state(state: Any, path: str | os.PathLike) -> None:
 def _validate_metrics(metrics: Any, bad) -> None:
     if not isinstance(metrics, dict):
         raise bad(f"its 'metrics' is {_kind(metrics)}, expected a dict of training metrics")
-    for key in ("epoch", "best_epoch", "stale_epochs"):
+    for key in ("epoch", "best_epoch", "stale_epochs", "plateau_stale"):
         if key in metrics and not _is_count(metrics[key]):
             raise bad(
                 f"metrics[{key!r}] is {_short(metrics[key])}, expected a whole number of epochs (0 or more)"
+            )
+    if "lr_factor" in metrics:
+        factor = metrics["lr_factor"]
+        if not _is_number(factor) or not FLOOR <= factor <= 1:
+            raise bad(
+                f"metrics['lr_factor'] is {_short(factor)}, expected the plateau schedule's factor "
+                f"of the learning rate ({FLOOR:g} to 1)"
             )
     if "best_val" in metrics:
         best = metrics["best_val"]

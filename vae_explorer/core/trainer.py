@@ -16,7 +16,7 @@ import torch
 
 from . import events as ev
 from . import runfiles as rf
-from .checkpoint import CheckpointError, load_model_state, read_checkpoint
+from .checkpoint import CheckpointError, check_state_fits, load_model_state, read_checkpoint
 from .config import RunConfig, prior_kind
 from .control import Controlled, RunControl
 from .data import TEST_BINARISE_SEED, VAL_BINARISE_SEED, Splits, TrainBatches, model_input
@@ -238,14 +238,13 @@ class Trainer(Controlled):
             )
             self.history.append(end.record())
             self.on_event(end)
-            if improved:
-                self.on_event(
-                    ev.NewBest(
-                        self.index, epoch, val_nll, self.config, self.best_weights, self.checkpoint_path
-                    )
-                )
             ending = last or self.control.stopped or self.stale_epochs >= self.config.train.patience
-            if ending or time.monotonic() - self._last_state_written >= self.config.train.checkpoint_seconds:
+            # An improved epoch writes last.pt, then model.pt: model.pt never holds a later best than
+            # the last.pt beside it (a kill, or a stop mid-epoch, writes nothing more), and a kill
+            # between the two leaves a last.pt whose own weights are its best (the writer brings
+            # model.pt up to it on resuming)
+            due = time.monotonic() - self._last_state_written >= self.config.train.checkpoint_seconds
+            if ending or improved or due:
                 self._last_state_written = time.monotonic()
                 self.on_event(
                     ev.TrainingState(
@@ -255,6 +254,12 @@ class Trainer(Controlled):
                         self.optimizer.state_dict(),
                         self.rng_state(),
                         self.metrics(),
+                    )
+                )
+            if improved:
+                self.on_event(
+                    ev.NewBest(
+                        self.index, epoch, val_nll, self.config, self.best_weights, self.checkpoint_path
                     )
                 )
             if self.stale_epochs >= self.config.train.patience:
@@ -463,4 +468,6 @@ class Trainer(Controlled):
                         f"cannot resume from {path}: {best} holds epoch "
                         f"{saved.get('metrics', {}).get('epoch')}, not the best epoch {self.best_epoch}"
                     )
+                check_resumable(self.config, best, saved)  # the same model as last.pt's, tensor by tensor
+                check_state_fits(self.model.state_dict(), saved["model"], best)
                 self.best_weights = _cpu_copy(saved["model"])
