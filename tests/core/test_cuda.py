@@ -72,6 +72,24 @@ def test_captured_and_eager_steps_give_the_same_losses(splits_500, optimizer, kl
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
 
 
+def test_a_vampprior_sees_every_replayed_step(splits_500):
+    """With every batch full (480 images, 15 batches of 32) each step is a replay, which updates
+    the weights outside autograd: the prior's kept components must still follow them, so the
+    validation bound equals one computed with the prior worked out afresh."""
+    cfg = config(replace(SMALL, prior="vampprior"), epochs=1)
+    splits = replace(splits_500, train_images=splits_500.train_images[:480])
+    t = Trainer(cfg, splits)
+    t.choose_step()
+    assert t.step_mode == ev.STEP_CUDA_GRAPH
+    with torch.no_grad():
+        t.model.prior.log_prob(torch.zeros(1, 8, device="cuda"))  # components kept before training
+    for x in t.batches:
+        t.train_step(x)
+    kept = negative_elbo(t.model, t.val)
+    t.model.prior.forget_components()
+    assert kept == pytest.approx(negative_elbo(t.model, t.val), rel=1e-6)
+
+
 def test_a_captured_run_resumes_exactly(tiny_splits, tmp_path):
     """The capture's warm-up steps leave no trace: a run stopped after epoch 1 and resumed (a new
     capture) gives the uninterrupted run's validation figures."""

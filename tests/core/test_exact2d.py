@@ -85,6 +85,31 @@ def test_the_bernoulli_shortcut_equals_the_decoder(model_2d):
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.parametrize("likelihood", ["gaussian", "categorical"])
+def test_every_likelihood_equals_the_decoder_within_bounded_blocks(likelihood, monkeypatch):
+    """The Gaussian's expanded square and the categorical's gathered blocks against the decoder's
+    own log p(x|z) for each image and point in turn; the blocks made small here so that both
+    loops run several times (and nothing of images x points x pixels x levels is made)."""
+    import vae_explorer.core.exact2d as exact2d
+
+    monkeypatch.setattr(exact2d, "BLOCK_VALUES", 3 * 784 * 256 if likelihood == "categorical" else 50)
+    model = new_model(
+        ModelConfig(hidden=16, latent_dim=2, components=3, likelihood=likelihood),
+        torch.Generator().manual_seed(2),
+    ).eval()
+    g = torch.Generator().manual_seed(3)
+    if likelihood == "categorical":
+        x = torch.randint(0, 256, (7, 784), generator=g).float()
+    else:
+        x = torch.rand(7, 784, generator=g)
+    z = torch.randn(11, 2, generator=g)
+    with torch.no_grad():
+        fast = exact2d.decoder_log_likelihoods(model.decoder, x, z)
+        slow = torch.stack([model.decoder.log_prob(xi.expand(len(z), -1), z) for xi in x])
+    assert fast.shape == (7, 11)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-2)
+
+
 def test_the_iw_bound_tightens_towards_the_exact_value(model_2d):
     x = torch.bernoulli(torch.full((6, 784), 0.15), generator=torch.Generator().manual_seed(1))
     exact = exact_log_px(model_log_joint(model_2d), x, model_grid(model_2d, x), tolerance=1e-3)

@@ -92,3 +92,15 @@ def test_the_lab_refuses_a_model_that_is_not_2d(images):
     model = new_model(ModelConfig(hidden=16, latent_dim=3, components=2), torch.Generator())
     with pytest.raises(ValueError, match="2-D"):
         posterior_view(model, images[:1], 0, 28, torch.Generator())
+
+
+def test_the_image_shown_is_in_zero_to_one_for_every_likelihood():
+    from vae_explorer.core.data import grey_input
+    from vae_explorer.core.lab import shown_image
+
+    pixels = torch.arange(784).remainder(256).to(torch.uint8)
+    for likelihood in ("categorical", "gaussian"):
+        shown = shown_image(grey_input(pixels[None], likelihood)[0], likelihood, 28)
+        np.testing.assert_allclose(shown.ravel(), pixels.numpy() / 255.0, rtol=1e-6)
+    binary = torch.bernoulli(torch.full((784,), 0.5), generator=torch.Generator().manual_seed(1))
+    assert np.array_equal(shown_image(binary, "bernoulli", 28).ravel(), binary.numpy())

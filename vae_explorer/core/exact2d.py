@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .model import GAUSSIAN_STD
+
 MARGIN = 6.0  # standard deviations of q(z|x) and of the prior's components inside the grid
 START_POINTS = 100  # points a side of the first grid
 MAX_POINTS = 1600  # points a side, at most (2,560,000 decoder calls for all the images together)
@@ -91,18 +93,41 @@ def model_log_joint(model) -> LogJoint:
         zt = z.to(device=device, dtype=dtype)
         xt = x.to(device=device, dtype=dtype)
         with torch.no_grad():
-            decoder = model.decoder
-            if decoder.likelihood == "bernoulli":
-                # sum_d x_d l_d - softplus(l_d): one product for every image and point
-                logits = decoder.logits(zt)
-                log_px_z = xt @ logits.T - torch.nn.functional.softplus(logits).sum(-1)
-            else:
-                g, n = len(zt), len(xt)
-                log_px_z = decoder.log_prob(xt.repeat_interleave(g, 0), zt.repeat(n, 1)).view(n, g)
+            log_px_z = decoder_log_likelihoods(model.decoder, xt, zt)
             log_pz = model.prior.log_prob(zt)
         return (log_px_z + log_pz).double().cpu()
 
     return log_joint
+
+
+def decoder_log_likelihoods(decoder, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """(N, G): log p(x_i | z_g) for every image and point, each point decoded once and nothing of
+    N x G x pixels (x grey levels) held at once."""
+    if decoder.likelihood == "bernoulli":  # sum_d x_d l_d - softplus(l_d): one product
+        logits = decoder.logits(z)
+        return x @ logits.T - torch.nn.functional.softplus(logits).sum(-1)
+    if decoder.likelihood == "gaussian":
+        # -|x - m|^2 / (2 std^2) - D log std - D/2 log 2 pi, the square expanded into a product
+        # (in float64: |x|^2 and 2 x.m are hundreds, their difference a fraction)
+        mean, xd = torch.sigmoid(decoder.logits(z)).double(), x.double()
+        square = (xd * xd).sum(1, keepdim=True) - 2.0 * xd @ mean.T + (mean * mean).sum(1)
+        pixels = x.shape[1]
+        constant = pixels * (math.log(GAUSSIAN_STD) + 0.5 * math.log(2 * math.pi))
+        return (-0.5 * square / GAUSSIAN_STD**2 - constant).to(x.dtype)
+    # categorical: sum_d log softmax(l_g)_d[x_d], gathered per block of points and images
+    out = torch.empty(len(x), len(z), dtype=x.dtype, device=x.device)
+    pixels = x.shape[1]
+    per_point = decoder.logits(z[:1]).numel()  # pixels x grey levels
+    points = max(1, BLOCK_VALUES // per_point)
+    images = max(1, BLOCK_VALUES // (points * pixels))
+    offsets = torch.arange(pixels, device=x.device) * (per_point // pixels)
+    for glo in range(0, len(z), points):
+        log_p = torch.log_softmax(decoder.logits(z[glo : glo + points]), -1).reshape(-1, per_point)
+        for nlo in range(0, len(x), images):
+            index = (x[nlo : nlo + images].long() + offsets).reshape(-1)  # (images x pixels)
+            picked = log_p[:, index].view(len(log_p), -1, pixels).sum(-1)  # (points, images)
+            out[nlo : nlo + images, glo : glo + points] = picked.T
+    return out
 
 
 def log_joint_grid(log_joint: LogJoint, x: torch.Tensor, grid: Grid, chunk: int = GRID_CHUNK) -> torch.Tensor:

@@ -98,6 +98,7 @@ class CapturedStep:
             raise CaptureError(f"CUDA graphs need a CUDA device, not {device}")
         self.model = model
         self.optimizer = optimizer
+        self._forget = getattr(model.prior, "forget_components", None)  # a prior that keeps results
         self.batch_size = batch_size
         pixels = model.config.image_size**2
         self.x = torch.zeros(batch_size, pixels, device=device)
@@ -155,4 +156,6 @@ class CapturedStep:
         if self.weight is not None:
             self.weight.fill_(weight)
         self.graph.replay()
+        if self._forget is not None:  # the replay changed the weights behind autograd's back
+            self._forget()
         return self.loss

@@ -135,6 +135,12 @@ def iw_curve(
     return ks, np.array(bounds), np.array(errors), float(w.mean())
 
 
+def shown_image(x: torch.Tensor, likelihood: str, side: int) -> np.ndarray:
+    """A model input as an image in [0, 1]: the categorical likelihood's are grey levels 0..255."""
+    scale = 255.0 if likelihood == "categorical" else 1.0
+    return (x.float().cpu().numpy() / scale).reshape(side, side).clip(0, 1)
+
+
 def posterior_view(
     model, x1: torch.Tensor, index: int, side: int, generator: torch.Generator
 ) -> PosteriorView:
@@ -164,7 +170,7 @@ def posterior_view(
     ks, bounds, errors, elbo = iw_curve(model, x1, generator)
     return PosteriorView(
         index=index,
-        image=x1[0].float().cpu().numpy().reshape(side, side).clip(0, 1),
+        image=shown_image(x1[0], model.decoder.likelihood, side),
         extent=(view.lo[0], view.hi[0], view.lo[1], view.hi[1]),
         density=density.astype(np.float32),
         q_mean=mu,

@@ -46,7 +46,7 @@ class VampPrior(nn.Module):
     def bind_encoder(self, encoder: nn.Module) -> None:
         """The encoder q(z|x) whose posteriors at the pseudo-inputs make the prior."""
         self.__dict__["_encoder"] = encoder
-        self.__dict__["_cache"] = None
+        self.forget_components()
 
     @property
     def encoder(self) -> nn.Module:
@@ -60,7 +60,7 @@ class VampPrior(nn.Module):
         """P ~ N(0.05, 0.01^2), every draw from `generator` (on the CPU, then copied)."""
         draw = torch.randn(tuple(self.pseudo.shape), generator=generator, device=generator.device)
         self.pseudo.copy_((INIT_MEAN + INIT_STD * draw).to(self.pseudo))
-        self.__dict__["_cache"] = None
+        self.forget_components()
 
     def fit_to(self, mu: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError("the VampPrior is placed by its pseudo-inputs, not on codes")
@@ -72,6 +72,11 @@ class VampPrior(nn.Module):
     def pseudo_inputs(self) -> torch.Tensor:
         """The pseudo-inputs as images in [0, 1], (K, pixels)."""
         return F.hardtanh(self.pseudo, 0.0, 1.0)
+
+    def forget_components(self) -> None:
+        """Drop the kept components: for changes that leave the parameters' version counters as
+        they were (a CUDA graph's replayed optimiser step writes them outside autograd)."""
+        self.__dict__["_cache"] = None
 
     def components(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(means (K, L), log-variances (K, L)) of q(z | u_k). Without autograd the pair is kept
