@@ -119,6 +119,8 @@ def test_a_checkpoint_with_a_bad_optional_entry_is_refused(tmp_path, row):
         ("epoch,weight_0\n2,0.5\n1,0.5\n", "increase"),
         ("epoch,weight_0\n1,1.5\n", "outside"),
         ("epoch,weight_0\n1.5,0.5\n", "whole"),
+        ("epoch\n1\n2\n", "header"),  # no component at all
+        ("epoch,weight_0,weight_1\n1,0.5,0.5\n1e300,0.5,0.5\n", "from 0 to 10,000,000"),  # no int64 wrap
     ],
 )
 def test_a_damaged_weights_file_is_a_file_problem(tmp_path, text, problem):

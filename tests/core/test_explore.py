@@ -231,3 +231,23 @@ def test_components_command_leads_a_vampprior_row_with_its_framed_pseudo_input(p
     with Image.open(tmp_path / "plain.png") as im:
         rgb = np.asarray(im.convert("RGB")).astype(int)
     assert not ((rgb[..., 0] > 150) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)).any()
+
+
+def test_interpolate_encodes_the_images_the_app_encodes(model_path, tmp_path, monkeypatch):
+    """The app binarises the whole test set with the fixed seed and picks images from it; the
+    command must encode those very draws, not a fresh binarisation of the two images alone."""
+    from vae_explorer import figures
+    from vae_explorer.core.checkpoint import load_checkpoint
+    from vae_explorer.core.data import TEST_BINARISE_SEED, load_splits, model_input
+    from vae_explorer.core.explore import decode_latents, encode_means, interpolation_path
+
+    drawn = {}
+    monkeypatch.setattr(figures, "save_strip", lambda path, out, *a, **k: drawn.setdefault("path", path))
+    args = ["interpolate", str(model_path), "--from", "5", "--to", "9", "--steps", "4"]
+    assert main([*args, "--out", str(tmp_path / "i.png")]) == 0
+    model, config, _ = load_checkpoint(model_path)
+    test = load_splits(config.data.test_only()).test_images
+    x = model_input(test, config.model.likelihood, TEST_BINARISE_SEED)  # as the app's test_inputs
+    a, b = encode_means(model, x[[5, 9]])
+    expected = decode_latents(model, interpolation_path(a, b, 4, "linear"))
+    np.testing.assert_array_equal(np.asarray(drawn["path"]), np.asarray(expected))

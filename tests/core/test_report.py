@@ -312,3 +312,43 @@ def test_report_curves_are_drawn_in_the_colours_the_app_keeps(runs, tmp_path, mo
     for folder, colour in zip(folders, (PALETTE[6], PALETTE[9])):
         (label,) = [text for text in by_label if text.startswith(folder.name)]
         assert by_label[label] == colour
+
+
+def test_damaged_optional_files_and_sparse_validation_are_reported_truthfully(runs, tmp_path):
+    """evaluation.json with components null; a run validated every 2nd epoch (metrics.csv has a
+    row per validation) is reported with the epochs it trained, not its rows; a run whose every
+    validation nll is too large to draw says so instead of 'no run finished an epoch'."""
+    nulled = tmp_path / "nulled"
+    shutil.copytree(runs / "good", nulled)
+    evaluation = json.loads((nulled / "evaluation.json").read_text())
+    (nulled / "evaluation.json").write_text(json.dumps({**evaluation, "components": None}))
+    sparse = tmp_path / "sparse"
+    assert main([*TINY, "--epochs", "4", "--val-every", "2", "--eval-budget", "0", "--out", str(sparse)]) == 0
+    assert [row.split(",")[0] for row in (sparse / "metrics.csv").read_text().splitlines()[1:]] == ["2", "4"]
+    out = tmp_path / "r.html"
+    assert report(nulled, sparse, "--out", out) == 0
+    text = " ".join(" ".join(parse_html(out).text).split())
+    assert "sparse (lr=0.001) ran 4 epochs and" in text and "4 of at most 4" in text
+    huge = tmp_path / "huge"
+    shutil.copytree(runs / "good", huge)
+    rows = (huge / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    column = header.index("val_nll")
+    changed = [",".join("1e16" if i == column else v for i, v in enumerate(r.split(","))) for r in rows[1:]]
+    (huge / "metrics.csv").write_text("\n".join([rows[0], *changed]) + "\n")
+    assert report(huge, "--out", out) == 0
+    text = " ".join(" ".join(parse_html(out).text).split())
+    assert "No run finished an epoch" not in text and "too large or not a finite number" in text
+
+
+def test_a_refused_export_leaves_no_folder_behind(runs, tmp_path, capsys):
+    """--out's missing folders are made before the input is read; a refusal removes them."""
+    damaged = tmp_path / "damaged"
+    shutil.copytree(runs / "good", damaged)
+    (damaged / "config.json").write_text("{not json")
+    with pytest.raises(UserError, match="no runs to report"):  # found, then found unreadable
+        report(damaged, "--out", tmp_path / "new" / "sub" / "r.pdf")
+    assert main(["sample", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "new2" / "s.png")]) == 2
+    assert not (tmp_path / "new").exists() and not (tmp_path / "new2").exists()
+    assert report(runs / "good", "--out", tmp_path / "new3" / "r.html") == 0  # kept when it worked
+    assert (tmp_path / "new3" / "r.html").is_file()

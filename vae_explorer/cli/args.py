@@ -9,6 +9,7 @@ import math
 import os
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from vae_explorer.core.config import DATASETS
@@ -195,14 +196,24 @@ def warn_unchecked(path: str | os.PathLike) -> None:
     )
 
 
-def output_file(path: str, suffixes: tuple[str, ...] = (".png", ".pdf")) -> Path:
+@contextlib.contextmanager
+def output_to(path: str, suffixes: tuple[str, ...] = (".png", ".pdf")) -> Iterator[Path]:
+    """`with output_to(args.out, SUFFIXES) as out:` the command's output file, its folder made and
+    checked for writing first; the folders made for it are removed again, if empty, when the
+    command fails (a missing model, no runs), so that a refused command leaves nothing behind."""
     out = Path(path)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name ending in {' or '.join(suffixes)}")
     if out.suffix.lower() not in suffixes:
         raise UserError(f"--out must end in {' or '.join(suffixes)}, not {out.name!r}")
-    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
-    return out
+    folder = out.parent if str(out.parent) else Path(".")
+    made = make_folder(folder)
+    try:
+        probe_writable(folder)
+        yield out
+    except BaseException:
+        remove_if_empty(made)
+        raise
 
 
 def load_model(path: str, device: str = "cpu", accept_unchecked: bool = False):

@@ -15,7 +15,7 @@ from vae_explorer.core.explore import (
     MAX_STEPS,
 )
 
-from .args import SEED, UserError, add_accept_unchecked, int_at_least, load_model, output_file, positive_float
+from .args import SEED, UserError, add_accept_unchecked, int_at_least, load_model, output_to, positive_float
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -90,25 +90,25 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from vae_explorer import figures
 
-    out = output_file(args.out, FIGURE_SUFFIXES)
-    model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
-    generator = torch.Generator().manual_seed(args.seed)
-    k = model.prior.num_components
-    if args.component is not None and args.component >= k:
-        raise UserError(f"--component must be below the model's {k} components, not {args.component}")
-    parts = []
-    with torch.no_grad():
-        for start in range(0, args.n, DRAW_BATCH):
-            n = min(DRAW_BATCH, args.n - start)
-            if args.component is None:
-                z = model.prior.sample(n, generator)
-            else:
-                z = model.prior.sample_component(args.component, n, generator)
-            parts.append(model.decode(z, binary=args.binary, generator=generator).cpu().numpy())
-    images = np.concatenate(parts)
-    figures.save_image_grid(images, [out], config.model.image_size, cols=math.ceil(math.sqrt(args.n)))
-    print(f"wrote {out}")
-    return 0
+    with output_to(args.out, FIGURE_SUFFIXES) as out:
+        model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
+        generator = torch.Generator().manual_seed(args.seed)
+        k = model.prior.num_components
+        if args.component is not None and args.component >= k:
+            raise UserError(f"--component must be below the model's {k} components, not {args.component}")
+        parts = []
+        with torch.no_grad():
+            for start in range(0, args.n, DRAW_BATCH):
+                n = min(DRAW_BATCH, args.n - start)
+                if args.component is None:
+                    z = model.prior.sample(n, generator)
+                else:
+                    z = model.prior.sample_component(args.component, n, generator)
+                parts.append(model.decode(z, binary=args.binary, generator=generator).cpu().numpy())
+        images = np.concatenate(parts)
+        figures.save_image_grid(images, [out], config.model.image_size, cols=math.ceil(math.sqrt(args.n)))
+        print(f"wrote {out}")
+        return 0
 
 
 def cmd_components(args: argparse.Namespace) -> int:
@@ -116,23 +116,23 @@ def cmd_components(args: argparse.Namespace) -> int:
     from vae_explorer.core.explore import component_order, component_rows, format_weight
     from vae_explorer.core.vampprior import has_pseudo_inputs
 
-    out = output_file(args.out, FIGURE_SUFFIXES)
-    model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
-    if model.prior.num_components > MAX_COMPONENT_ROWS:
-        raise UserError(
-            f"the model has {model.prior.num_components} components; a components figure shows "
-            f"at most {MAX_COMPONENT_ROWS}"
-        )
-    weights = model.prior.component_params()[0].cpu().numpy()
-    samples = component_rows(model, args.n, args.temperature, args.binary, args.seed)
-    pseudo = has_pseudo_inputs(model)  # then each row starts with the pseudo-input u_k
-    order = component_order(weights, args.sort_by_weight)
-    labels = [f"k={k}\nw={format_weight(weights[k])}" for k in order]
-    figures.save_component_rows(samples[order], labels, out, config.model.image_size, pseudo)
-    if pseudo:
-        print("each row starts with its component's pseudo-input u_k (framed), then samples z ~ q(z|u_k)")
-    print(f"wrote {out}")
-    return 0
+    with output_to(args.out, FIGURE_SUFFIXES) as out:
+        model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
+        if model.prior.num_components > MAX_COMPONENT_ROWS:
+            raise UserError(
+                f"the model has {model.prior.num_components} components; a components figure shows "
+                f"at most {MAX_COMPONENT_ROWS}"
+            )
+        weights = model.prior.component_params()[0].cpu().numpy()
+        samples = component_rows(model, args.n, args.temperature, args.binary, args.seed)
+        pseudo = has_pseudo_inputs(model)  # then each row starts with the pseudo-input u_k
+        order = component_order(weights, args.sort_by_weight)
+        labels = [f"k={k}\nw={format_weight(weights[k])}" for k in order]
+        figures.save_component_rows(samples[order], labels, out, config.model.image_size, pseudo)
+        if pseudo:
+            print("each row starts with its component's pseudo-input u_k (framed), then samples z ~ q(z|u_k)")
+        print(f"wrote {out}")
+        return 0
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
@@ -140,21 +140,24 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from vae_explorer.core.data import TEST_BINARISE_SEED, load_splits, model_input
     from vae_explorer.core.explore import decode_latents, encode_means, interpolation_path
 
-    out = output_file(args.out, FIGURE_SUFFIXES)
-    model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
-    splits = load_splits(config.data.test_only())
-    n = len(splits.test_images)
-    for name, index in (("--from", args.start), ("--to", args.end)):
-        if index >= n:
-            raise UserError(f"{name} {index} is not a test-set index (0 to {n - 1})")
-    x = model_input(splits.test_images[[args.start, args.end]], config.model.likelihood, TEST_BINARISE_SEED)
-    a, b = encode_means(model, x)
-    path = decode_latents(model, interpolation_path(a, b, args.steps, args.method))
-    figures.save_strip(
-        path,
-        out,
-        config.model.image_size,
-        title=f"test #{args.start} → test #{args.end}, {args.method}, {args.steps} steps",
-    )
-    print(f"wrote {out}")
-    return 0
+    with output_to(args.out, FIGURE_SUFFIXES) as out:
+        model, config, _ = load_model(args.model, accept_unchecked=args.accept_unchecked)
+        splits = load_splits(config.data.test_only())
+        n = len(splits.test_images)
+        for name, index in (("--from", args.start), ("--to", args.end)):
+            if index >= n:
+                raise UserError(f"{name} {index} is not a test-set index (0 to {n - 1})")
+        # the whole test set binarised, then the two picked: the same draws the app's panel uses
+        x = model_input(splits.test_images, config.model.likelihood, TEST_BINARISE_SEED)[
+            [args.start, args.end]
+        ]
+        a, b = encode_means(model, x)
+        path = decode_latents(model, interpolation_path(a, b, args.steps, args.method))
+        figures.save_strip(
+            path,
+            out,
+            config.model.image_size,
+            title=f"test #{args.start} → test #{args.end}, {args.method}, {args.steps} steps",
+        )
+        print(f"wrote {out}")
+        return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .args import UserError, add_accept_unchecked, output_file
+from .args import UserError, add_accept_unchecked, output_to
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -48,22 +48,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         runs = collect_runs(args.runs)
     except ReportError as exc:
         raise UserError(str(exc)) from None
-    out = output_file(args.out, SUFFIXES)
-    readable, unreadable = readable_runs(runs)
-    for run in unreadable:
-        print(f"warning: left out {unreadable_text(run)}", file=sys.stderr)
-    try:
-        write_report(
-            runs,
-            out,
-            all_runs=args.all_runs,
-            sweeps=sweep_folders(args.runs),
-            accept_unchecked=args.accept_unchecked,
-            kept_colours=ColourBook(colours_file()).colours,  # the curves in the colours the app shows
-        )
-    except ReportError as exc:  # a WriteError goes on: exit code 1, like every write error
-        raise UserError(str(exc)) from None
-    n = len(readable)
-    left_out = f", {len(unreadable)} unreadable left out" if unreadable else ""
-    print(f"wrote {out} ({n} run{'s' if n != 1 else ''}{left_out})")
-    return 0
+    with output_to(args.out, SUFFIXES) as out:
+        readable, unreadable = readable_runs(runs)
+        for run in unreadable:
+            print(f"warning: left out {unreadable_text(run)}", file=sys.stderr)
+        try:
+            write_report(
+                runs,
+                out,
+                all_runs=args.all_runs,
+                sweeps=sweep_folders(args.runs),
+                accept_unchecked=args.accept_unchecked,
+                kept_colours=ColourBook(colours_file()).colours,  # the curves in the colours the app shows
+            )
+        except ReportError as exc:  # a WriteError goes on: exit code 1, like every write error
+            raise UserError(str(exc)) from None
+        n = len(readable)
+        left_out = f", {len(unreadable)} unreadable left out" if unreadable else ""
+        print(f"wrote {out} ({n} run{'s' if n != 1 else ''}{left_out})")
+        return 0

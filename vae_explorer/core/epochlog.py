@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+MAX_EPOCH = 10_000_000  # the largest epoch a run file may name (core.config's MAX_EPOCHS)
+
 PART_FIELDS = ("val_recon", "val_kl")
 WEIGHTS_KEY = "weights"
 WEIGHTS_FILE = "weights.csv"
@@ -101,7 +103,11 @@ def parse_weights(text: str) -> WeightsHistory:
     rows of numbers with whole, increasing epochs and weights from 0 to 1 (or nan)."""
     header_line, _, body = text.partition("\n")
     header = [h.strip() for h in header_line.strip().split(",")]
-    if not header or header[0] != "epoch" or header[1:] != [f"weight_{i}" for i in range(len(header) - 1)]:
+    if (
+        len(header) < 2
+        or header[0] != "epoch"
+        or header[1:] != [f"weight_{i}" for i in range(len(header) - 1)]
+    ):
         raise ValueError("its header is not epoch,weight_0,weight_1,...")
     if len(header) - 1 > MAX_COMPONENTS:
         raise ValueError(f"has more than {MAX_COMPONENTS:,} components")
@@ -116,8 +122,8 @@ def parse_weights(text: str) -> WeightsHistory:
     if table.shape[1] != len(header):
         raise ValueError(f"has rows of {table.shape[1]} values under a header of {len(header)} columns")
     epochs, weights = table[:, 0], table[:, 1:]
-    if not (np.isfinite(epochs) & (epochs >= 0) & (epochs == np.floor(epochs))).all():
-        raise ValueError("has an epoch that is not a whole number")
+    if not (np.isfinite(epochs) & (epochs >= 0) & (epochs <= MAX_EPOCH) & (epochs == np.floor(epochs))).all():
+        raise ValueError(f"has an epoch that is not a whole number from 0 to {MAX_EPOCH:,}")
     if len(epochs) > 1 and not (np.diff(epochs) > 0).all():
         raise ValueError("has epochs that do not increase")
     ok = np.isnan(weights) | ((weights >= 0) & (weights <= 1))

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .epochlog import WEIGHTS_FILE, WeightsHistory, parse_weights
+from .epochlog import MAX_EPOCH, WEIGHTS_FILE, WeightsHistory, parse_weights
 from .metrics import count_keys, numeric_keys
 
 CONFIG = "config.json"
@@ -46,7 +46,6 @@ LIMITS = {
 }
 MAX_NAME = 200  # characters of a run's name
 MAX_TEXT = 500  # characters of any other text shown from a file (a reason, a device)
-MAX_EPOCH = 10_000_000
 # the statuses a run's outcome.json may record (core.events.RunStatus, which imports torch)
 STATUSES = (
     "queued",

@@ -83,7 +83,9 @@ class RunSummary:
 
     @property
     def epochs(self) -> int:
-        return len(self.history)
+        """Epochs trained: the last recorded one (metrics.csv has a row per validation, so with
+        --val-every K fewer rows than epochs)."""
+        return int(self.history.epoch[-1]) if len(self.history) else 0
 
 
 def real_path(path: Path) -> str:

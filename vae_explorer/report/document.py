@@ -176,10 +176,12 @@ def build_document(
             caption += " No finished epoch, so no curve: " + ", ".join(flat) + "."
         blocks.append(OwnFigure(maker, 4.3, "Validation curves", caption))
     else:
-        blocks += [
-            Heading("Validation curves"),
-            Paragraph("No run finished an epoch, so there are no curves."),
-        ]
+        text = (
+            "No run finished an epoch, so there are no curves."
+            if not any(len(r.history) for r in runs)
+            else "No curves: every validation nll recorded is too large or not a finite number to plot."
+        )
+        blocks += [Heading("Validation curves"), Paragraph(text)]
     blocks += epoch_blocks(runs, colours)  # the bound's parts and the mixture weights per epoch
     blocks.append(Heading("Results"))
     blocks += result_tables(runs)

@@ -58,7 +58,7 @@ def component_label(k: int, weight: float, evaluation: dict[str, Any] | None) ->
     text = f"k={k}  w={format_weight(weight)}"
     if evaluation is None:
         return text
-    found = [c for c in evaluation.get("components", []) if isinstance(c, dict) and c.get("component") == k]
+    found = [c for c in evaluation.get("components") or [] if isinstance(c, dict) and c.get("component") == k]
     if not found:
         return text
     c = found[0]
