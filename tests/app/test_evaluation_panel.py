@@ -216,3 +216,55 @@ def test_names_references_messages_and_bars_read_right(window, qtbot, checkpoint
     panel.add_result("a", {"neg_elbo": 188.0, "iw_nll": 185.0})
     low, high = panel.gap_plot.getPlotItem().getViewBox().viewRange()[1]
     assert low <= 0.0 and high >= 188.0
+
+
+def test_a_long_evaluation_is_credited_to_the_model_it_evaluated(window, qtbot, checkpoint, tmp_path):
+    """Run A's evaluation ends after the user has opened run B: its figures name A and go into
+    A's evaluation.json, never B's."""
+    import json
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(checkpoint.parent, other)
+    b_saved = (other / "evaluation.json").read_bytes() if (other / "evaluation.json").exists() else None
+    panel = window.evaluation
+    open_and_show(window, qtbot, checkpoint)
+    window.tabs.setCurrentWidget(panel)
+    panel.fid.setChecked(False)
+    panel.inception.setChecked(False)
+    panel.iw_samples.setValue(5000)
+    panel.evaluate_button.click()
+    qtbot.waitUntil(lambda: panel.progress.text().startswith("importance sampling"), timeout=60_000)
+    window.open_checkpoint(str(other / "model.pt"))
+    qtbot.waitUntil(lambda: window.service.info.checkpoint == str(other / "model.pt"), timeout=30_000)
+    assert panel.progress.text().startswith("importance sampling"), "ended before B was shown"
+    qtbot.waitUntil(lambda: panel.message.text().startswith("Evaluated"), timeout=240_000)
+    row = next(r for r in panel.rows if r.results.get("iw_samples") == 5000)
+    assert row.results["checkpoint"] == str(checkpoint) and row.name.startswith("ckpt (")
+    assert json.loads(checkpoint.with_name("evaluation.json").read_text())["iw_samples"] == 5000
+    after = (other / "evaluation.json").read_bytes() if (other / "evaluation.json").exists() else None
+    assert after == b_saved
+
+
+def test_a_model_that_cannot_be_loaded_for_evaluation_is_not_stood_in_for(
+    window, qtbot, checkpoint, tmp_path
+):
+    """The evaluation worker loads the model shown when asked; if that fails (its file was
+    deleted since), the model it held before must not be evaluated under the new one's name."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(checkpoint.parent, other)
+    panel = window.evaluation
+    panel.iw_samples.setValue(5)
+    open_and_show(window, qtbot, checkpoint)
+    held = []  # a job in the evaluation worker: it now holds the first model
+    window.service.submit("evaluation", lambda ctx: ctx.checkpoint, held.append)
+    qtbot.waitUntil(lambda: held == [str(checkpoint)], timeout=30_000)
+    open_and_show(window, qtbot, other / "model.pt")
+    window.tabs.setCurrentWidget(panel)
+    assert panel.rows == []  # so Evaluate means the model shown
+    shutil.rmtree(other)
+    panel.evaluate_button.click()
+    qtbot.waitUntil(lambda: panel.message.text().startswith("Evaluation failed"), timeout=60_000)
+    assert "could not be loaded" in panel.message.text() and panel.rows == []

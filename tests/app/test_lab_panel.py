@@ -115,3 +115,15 @@ def test_the_settings_offer_the_2d_lab_preset(qtbot):
     s = dialog.settings()
     assert s.config.model.latent_dim == 2 and s.config.model.components == 10 and s.lrs == (3e-3,)
     assert dialog.preset.currentData() == "lab2d"
+
+
+def test_a_click_past_the_last_test_image_picks_nothing(qtbot, service):
+    """With fewer test images than cells the grid ends in blank cells; a click there used to ask
+    for an image that does not exist."""
+    panel = LabPanel(service)
+    qtbot.addWidget(panel)
+    panel.spin.setRange(0, 19)  # 20 test images: cells 20 and on are blank
+    panel.pick(30)
+    assert panel.index == 0 and panel.spin.value() == 0 and panel.grid.selected != 30
+    panel.pick(7)
+    assert panel.index == 7 and panel.spin.value() == 7

@@ -102,6 +102,23 @@ def test_rename_and_delete_ask_and_act(qtbot, runs_root, monkeypatch):
     assert "course run" in names(browser)
     assert (runs_root / "20260101-120000" / "name.txt").read_text().strip() == "course run"
     browser.table.selectRow(names(browser).index("course run"))
+    # name.txt that cannot be written (a full disk, a read-only share) is said in a dialog
+    import errno
+
+    import vae_explorer.app.run_browser as run_browser
+    from vae_explorer.core.atomic import WriteError
+
+    def full(run, name):
+        raise WriteError(run.folder / "name.txt", OSError(errno.ENOSPC, "No space left on device"))
+
+    asked = answer_messages(monkeypatch)
+    real = run_browser.rename_run
+    monkeypatch.setattr(run_browser, "rename_run", full)
+    browser.rename_selected("another name")
+    assert len(asked) == 1 and asked[0][0] == "Rename run" and "space" in asked[0][1].lower()
+    assert "course run" in names(browser)
+    monkeypatch.setattr(run_browser, "rename_run", real)
+    browser.table.selectRow(names(browser).index("course run"))
     asked = answer_messages(monkeypatch, yes=False)
     assert not browser.delete_selected()
     assert len(asked) == 1 and "trash" in asked[0][1] and (runs_root / "20260101-120000").is_dir()

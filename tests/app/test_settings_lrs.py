@@ -122,3 +122,16 @@ def test_the_seed_field_takes_what_the_configuration_takes(qtbot):
     assert not dialog.validate() and "seed must be from 0 to" in dialog.error.text()
     dialog.seed.setText("")
     assert not dialog.validate() and "seed must be" in dialog.error.text()
+
+
+def test_saved_settings_with_a_rate_twice_train_each_rate_once():
+    """A damaged settings file listing a rate twice made every Start train two runs into one
+    lr_<rate> folder (the second refused as busy); such repeats are dropped on reading."""
+    import json
+
+    from vae_explorer.app.settings import TrainingSettings
+    from vae_explorer.core.config import RunConfig
+
+    text = json.dumps({"config": RunConfig().to_dict(), "lrs": [3e-3, 1e-3, 3e-3, 0.001, 1e-2]})
+    lrs = TrainingSettings.from_json(text).lrs
+    assert lrs == (3e-3, 1e-3, 1e-2) and len({lr_dirname(lr) for lr in lrs}) == 3

@@ -137,3 +137,17 @@ def test_bundled_classifier_reads_mnist_digits(tiny_splits):
     model = load_classifier_for("mnist")
     assert accuracy(model, tiny_splits.test_images, tiny_splits.test_labels) > 0.985
     assert np.isfinite(model.head.weight.detach().numpy()).all()
+
+
+def test_kept_iw_nlls_belong_to_the_model_of_the_same_epoch():
+    """evaluation.json keeps the IW-NLL of the most samples, but only of the same model: once the
+    run has a newer best, the older model's S=5000 figure says nothing of it."""
+    from vae_explorer.core.evaluation_file import merge_evaluations
+
+    old = {"epoch": 10, "iw_nll": 90.0, "iw_nll_stderr": 0.2, "iw_samples": 5000, "gap": 4.0}
+    same = merge_evaluations(old, {"epoch": 10, "iw_nll": 90.3, "iw_nll_stderr": 0.3, "iw_samples": 100})
+    assert same["iw_samples"] == 5000 and same["iw_nll"] == 90.0
+    assert [r["iw_samples"] for r in same["iw_runs"]] == [100, 5000]
+    newer = merge_evaluations(old, {"epoch": 12, "iw_nll": 89.9, "iw_nll_stderr": 0.3, "iw_samples": 100})
+    assert newer["iw_samples"] == 100 and newer["iw_nll"] == 89.9
+    assert [r["iw_samples"] for r in newer["iw_runs"]] == [100]

@@ -59,6 +59,7 @@ class ModelContext:
         self.model = model
         self.config = config
         self.checkpoint = ""  # the file the model came from ("" when it has none)
+        self.epoch = 0  # the epoch whose model it is
         # set when the service shuts down: a long job checks it between chunks and ends
         self.stopping = threading.Event()
         self._test_limit = test_limit
@@ -177,6 +178,7 @@ class InferenceWorker(QObject):
         old = self._ctx
         self._ctx = ModelContext(model, config, self._test_limit)
         self._ctx.checkpoint = path
+        self._ctx.epoch = epoch
         self._ctx.stopping = self.stopping
         if old is not None and old.config.data == config.data:
             self._ctx._splits = old._splits  # same data: keep it loaded

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vae_explorer.core.atomic import WriteError
 from vae_explorer.core.colours import ColourBook
 from vae_explorer.core.runfiles import clean_text
 from vae_explorer.core.runs import UNREADABLE, RunSummary, differing_settings, find_runs, rename_run
@@ -387,7 +388,7 @@ class RunBrowser(QWidget):
             name = dialog.textValue()
         try:
             rename_run(run, name)
-        except OSError as exc:
+        except (OSError, WriteError) as exc:  # WriteError: name.txt could not be written
             ask.error(self, "Rename run", str(exc))
             return
         self.refresh()

@@ -99,7 +99,11 @@ class TrainingSettings:
     def from_json(cls, text: str) -> TrainingSettings:
         raw = json.loads(text)
         config = RunConfig.from_dict(raw["config"]).validate()
-        lrs = tuple(check_lr(v) for v in raw["lrs"][:MAX_LIST])
+        # one run folder per rate (lr_<rate>): a rate that names the same folder again is dropped
+        named: dict[str, float] = {}
+        for lr in map(check_lr, raw["lrs"][:MAX_LIST]):
+            named.setdefault(format_lr(lr), lr)
+        lrs = tuple(named.values())
         if not lrs:
             raise ConfigError("no learning rate")
         return cls(replace(config), lrs)
@@ -117,7 +121,7 @@ def parse_lrs(text: str) -> tuple[float, ...]:
         except ValueError:
             raise ConfigError(f"{part!r} is not a number") from None
         check_lr(value)  # the one rule for a rate, in core.config
-        if value in values:
+        if format_lr(value) in map(format_lr, values):  # each rate trains into lr_<rate>
             raise ConfigError(f"learning rate {part} is given twice")
         values.append(value)
     return tuple(values)

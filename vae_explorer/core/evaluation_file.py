@@ -20,7 +20,10 @@ IW_KEYS = ("iw_nll", "iw_nll_stderr", "iw_samples", "gap")
 
 
 def merge_evaluations(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
-    """`new`, with `old`'s IW-NLL figures kept where they rest on more samples."""
+    """`new`, with `old`'s IW-NLL figures kept where they rest on more samples; only when `old`
+    is of the same model (its epoch), since another epoch's figures say nothing of this one."""
+    if old is not None and old.get("epoch") != new.get("epoch"):
+        old = None
     runs = {int(r["iw_samples"]): r for r in (old or {}).get("iw_runs") or [] if r.get("iw_samples")}
     for source in (old or {}, new):  # a file written before iw_runs existed has one at the top
         if source.get("iw_nll") is not None and source.get("iw_samples"):

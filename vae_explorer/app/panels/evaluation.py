@@ -133,14 +133,26 @@ def bound_and_iw(results: dict[str, Any]) -> tuple[float, float] | None:
 
 
 def evaluation_job(
-    iw_samples: int | None, fid: bool, inception: bool, progress, cancel, checkpoint: str | None = None
+    iw_samples: int | None,
+    fid: bool,
+    inception: bool,
+    progress,
+    cancel,
+    checkpoint: str | None = None,
+    epoch: int | None = None,
 ):
-    """A job: evaluate the model shown (which must come from `checkpoint` when one is given) on its
-    full test set, as the checkpoint's data settings give it."""
+    """A job: evaluate the model the worker holds, which must be the one asked for (from
+    `checkpoint`, at `epoch`, where given), on its full test set as its data settings give it.
+    The results name the model evaluated ("checkpoint", "epoch") and say whether that file still
+    holds it ("saved_model_current"): the window may show another model, or the run have written
+    a newer best, by the time a long evaluation ends."""
 
     def job(ctx: ModelContext) -> dict[str, Any]:
-        if checkpoint is not None and ctx.checkpoint != checkpoint:
-            raise RuntimeError(f"{checkpoint} could not be loaded, so it was not evaluated")
+        if (checkpoint is not None and ctx.checkpoint != checkpoint) or (
+            epoch is not None and ctx.epoch != epoch
+        ):
+            what = checkpoint or "the model shown"
+            raise RuntimeError(f"{what} changed or could not be loaded before its evaluation began")
         from vae_explorer.core.data import load_splits
         from vae_explorer.core.evaluation import EvaluationRequest, evaluate_with_notes
 
@@ -150,11 +162,29 @@ def evaluation_job(
         def stop() -> bool:  # Cancel, or the service shutting down (the window closing)
             return cancel() or ctx.stopping.is_set()
 
-        return evaluate_with_notes(
+        results = evaluate_with_notes(
             ctx.model, replace(ctx.config, data=data), load_splits(data), request, progress, stop
         )
+        return {
+            **results,
+            "checkpoint": ctx.checkpoint or None,
+            "epoch": ctx.epoch,
+            "saved_model_current": _holds_epoch(ctx.checkpoint, ctx.epoch),
+        }
 
     return job
+
+
+def _holds_epoch(checkpoint: str, epoch: int) -> bool:
+    """Whether the file `checkpoint` (read in the worker's thread) holds the model of `epoch`."""
+    from vae_explorer.core.checkpoint import CheckpointError, read_checkpoint
+
+    if not checkpoint:
+        return False
+    try:
+        return read_checkpoint(checkpoint, accept_unchecked=True).get("metrics", {}).get("epoch") == epoch
+    except CheckpointError:
+        return False
 
 
 class EvaluationPanel(Panel):
@@ -383,12 +413,13 @@ class EvaluationPanel(Panel):
             return
         row = self._selected()
         checkpoint = row.results.get("checkpoint") if row is not None else None
+        epoch: int | None = None
         if isinstance(checkpoint, str) and checkpoint and Path(checkpoint).is_file():
             if self.info is None or self.info.checkpoint != checkpoint:
                 self.service.load_checkpoint(checkpoint)  # runs before the job, in the same thread
             name = row.name
-        elif self.info is not None:
-            checkpoint, name = None, self._name(self.info)
+        elif self.info is not None:  # the model shown: it, and no other, is evaluated
+            checkpoint, epoch, name = self.info.checkpoint, self.info.epoch, self._name(self.info)
         else:
             return
         self._cancel.clear()
@@ -401,6 +432,7 @@ class EvaluationPanel(Panel):
             self.progressed.emit,
             self._cancel.is_set,
             checkpoint,
+            epoch,
         )
         self.evaluate_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -431,14 +463,21 @@ class EvaluationPanel(Panel):
 
     def _done(self, results: dict[str, Any]) -> None:
         name = self._evaluating or "model"
-        results = {
-            **results,
-            "epoch": self.info.epoch if self.info else None,
-            "checkpoint": self.info.checkpoint if self.info else None,
-        }
-        saved = self._save(results)
+        results = dict(results)  # names the model evaluated, whatever is shown now
+        current = results.pop("saved_model_current", False)
+        saved = self._save(results) if current else self._not_saved(results)
         self._finish(f"Evaluated {name}. {saved}")
         self.add_result(name, results)
+
+    @staticmethod
+    def _not_saved(results: dict[str, Any]) -> str:
+        checkpoint = results.get("checkpoint")
+        if not checkpoint:
+            return ""
+        return (
+            f"Not saved: {checkpoint} no longer holds the model of epoch {results.get('epoch')} "
+            "(the run has saved a newer best, or the file changed)."
+        )
 
     def _save(self, results: dict[str, Any]) -> str:
         """Keep an evaluation of a run's model in the run's evaluation.json (an IW-NLL with more

@@ -380,6 +380,8 @@ class LabPanel(Panel):
         self.refresh_posterior()
 
     def pick(self, index: int) -> None:
+        if not 0 <= index <= self.spin.maximum():  # a blank cell after the last test image
+            return
         self.index = int(index)
         self.spin.blockSignals(True)
         self.spin.setValue(self.index)
