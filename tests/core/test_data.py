@@ -361,3 +361,55 @@ def test_a_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
         load_splits(DataConfig(dataset="fashion-mnist", root=str(root), download=True))
     assert "\n" not in str(exc.value)
     assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]
+
+
+def _crafted(path: Path, header: bytes, body: bytes) -> None:
+    path.write_bytes(gzip.compress(header + body, 1))
+
+
+def test_a_header_promising_too_much_is_refused_before_reading_the_rest(tmp_path):
+    """Sizes whose product wraps in int64 (2^31 x 2^31 x 4 = 2^64), and a small .gz whose header
+    promises far more than a data set holds: one line each, without reading the file whole."""
+    root = _copy_root(tmp_path)
+    raw = root / "MNIST" / "raw"
+    path = raw / "t10k-images-idx3-ubyte.gz"
+    _crafted(path, struct.pack(">IIII", 0x0803, 2**31, 2**31, 4), b"")
+    with pytest.raises(DataError, match="more than any data set here holds") as exc:
+        load_splits(DataConfig(root=str(root)))
+    assert str(path) in str(exc.value)
+    labels = raw / "t10k-labels-idx1-ubyte.gz"  # a header of 10,000 labels, then 64 MB of zeros
+    _write_idx(path, np.zeros((10_000, 28, 28), np.uint8), 0x0803)
+    _crafted(labels, struct.pack(">II", 0x0801, 10_000), bytes(64_000_000))
+    with pytest.raises(DataError, match="found more"):
+        load_splits(DataConfig(root=str(root)))
+
+
+def test_an_empty_test_set_and_labels_beyond_9_are_refused(tmp_path):
+    root = _copy_root(tmp_path)
+    raw = root / "MNIST" / "raw"
+    images, labels = raw / "t10k-images-idx3-ubyte.gz", raw / "t10k-labels-idx1-ubyte.gz"
+    kept, digits = images.read_bytes(), _read_gz(labels, 1).copy()
+    _write_idx(images, np.zeros((0, 28, 28), np.uint8), 0x0803)
+    _write_idx(labels, np.zeros(0, np.uint8), 0x0801)
+    with pytest.raises(DataError, match="holds no images"):
+        load_splits(DataConfig(root=str(root)))
+    images.write_bytes(kept)
+    digits[:100] = 200
+    _write_idx(labels, digits, 0x0801)
+    with pytest.raises(DataError, match="label 200, expected digits 0 to 9") as exc:
+        load_splits(DataConfig(root=str(root)))
+    assert str(labels) in str(exc.value)
+
+
+def test_a_damaged_extracted_file_gives_way_to_its_archive(tmp_path):
+    """torchvision extracts the .gz files and later checks only that the extracted ones exist: a
+    damaged extracted file must not stop the data loading while the archive beside it is whole."""
+    root = _copy_root(tmp_path)
+    raw = root / "MNIST" / "raw"
+    blob = gzip.decompress((raw / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(blob[:5000])
+    s = load_splits(DataConfig(root=str(root), limit_train=10, limit_val=10, limit_test=10))
+    assert s.test_labels.tolist()[:3] == [7, 2, 1]
+    (raw / "t10k-labels-idx1-ubyte.gz").unlink()  # no archive: the damage is named
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        load_splits(DataConfig(root=str(root)))

@@ -163,10 +163,20 @@ def _wrong_shapes(path):
     torch.save({"format": FORMAT, "dataset": "mnist", "test_accuracy": 0.5, "state": state}, path)
 
 
+def _negative_variance(path):
+    """Finite weights of the right shapes whose BatchNorm variance is negative: every feature NaN."""
+    from vae_explorer.core.classifier import FORMAT, DigitClassifier
+
+    state = {k: v.clone() for k, v in DigitClassifier().state_dict().items()}
+    state["body.1.running_var"][:] = -1.0
+    torch.save({"format": FORMAT, "dataset": "mnist", "test_accuracy": 0.5, "state": state}, path)
+
+
 JUNK = {
     "random bytes": lambda path: path.write_bytes(bytes(range(256)) * 40),
     "a pickled object": lambda path: torch.save({"state": datetime.date(2026, 1, 1)}, path),
     "wrong shapes": _wrong_shapes,
+    "a negative variance": _negative_variance,
 }
 
 

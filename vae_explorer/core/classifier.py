@@ -268,6 +268,15 @@ def load_classifier(
         raise ClassifierError(f"{path} holds the weights of another network: {text}") from None
     if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
         raise ClassifierError(f"{path} holds non-finite classifier weights")
+    negative = [
+        k for k, v in state.items() if k.endswith(("running_var", "num_batches_tracked")) and (v < 0).any()
+    ]
+    if negative:
+        raise ClassifierError(f"{path} is damaged: {negative[0]} holds a negative value")
+    with torch.no_grad():  # what FID and IS ask of it: finite features, and so finite logits
+        probe = model.eval()(torch.zeros(2, SIDE * SIDE, device=next(model.parameters()).device))
+    if not torch.isfinite(probe).all():
+        raise ClassifierError(f"{path} is damaged: its output for a blank image is not finite")
     acc = payload.get("test_accuracy")
     dataset = payload.get("dataset", "?")
     info = ClassifierInfo(

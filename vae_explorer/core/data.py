@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import sys
@@ -68,43 +69,71 @@ def user_cache_dir() -> Path:
     return base / "vae-explorer" / "datasets"
 
 
+# the most data bytes an IDX file may declare: MNIST's training images are 47 MB; a header that
+# promises more is damaged or crafted (a small .gz can expand to gigabytes)
+MAX_IDX_BYTES = 200_000_000
+
+
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """Read an IDX file (plain or .gz), checking its magic number, shape and length."""
+    """Read an IDX file (plain or .gz), checking its magic number, shape and length. The header is
+    read first; then exactly the bytes it promises (and one more, to tell a file that is too
+    long), never the whole of a file that may expand without bound."""
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as fh:
-            blob = fh.read()
+            dims, data = _idx_parts(path, fh, expected_magic)
     except FileNotFoundError:
         raise DataError(f"missing data file: {path}") from None
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
         raise DataError(f"cannot read {path}: {exc} (expected a gzip-compressed IDX file)") from None
-    if len(blob) < 4:
-        raise DataError(f"{path} is truncated: {len(blob)} bytes, expected an IDX header")
-    magic = struct.unpack(">I", blob[:4])[0]
+    count = math.prod(dims)
+    if len(data) != count:
+        found = f"found {len(data)}" if len(data) < count else "found more"
+        raise DataError(
+            f"{path} is truncated or corrupt: header promises {count} bytes of data "
+            f"for shape {tuple(dims)}, {found}"
+        )
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _idx_parts(path: Path, fh, expected_magic: int) -> tuple[tuple[int, ...], bytes]:
+    head = fh.read(4)
+    if len(head) < 4:
+        raise DataError(f"{path} is truncated: {len(head)} bytes, expected an IDX header")
+    magic = struct.unpack(">I", head)[0]
     if magic != expected_magic:
         raise DataError(
             f"{path} is not an IDX file of the expected kind "
             f"(magic number 0x{magic:08x}, expected 0x{expected_magic:08x})"
         )
     ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(blob) < header:
+    raw = fh.read(4 * ndim)
+    if len(raw) < 4 * ndim:
         raise DataError(f"{path} is truncated inside its header")
-    dims = struct.unpack(f">{ndim}I", blob[4:header])
-    count = int(np.prod(dims))
-    if len(blob) - header != count:
+    dims = struct.unpack(f">{ndim}I", raw)
+    count = math.prod(dims)  # Python's integers: no wrap-around
+    if count > MAX_IDX_BYTES:
         raise DataError(
-            f"{path} is truncated or corrupt: header promises {count} bytes of data "
-            f"for shape {tuple(dims)}, found {len(blob) - header}"
+            f"{path} is corrupt: its header promises {count:,} bytes of data for shape {tuple(dims)}, "
+            f"more than any data set here holds"
         )
-    return np.frombuffer(blob, dtype=np.uint8, offset=header).reshape(dims)
+    return dims, fh.read(count + 1)
 
 
-def _find(folder: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz"):
-        if (folder / name).is_file():
-            return folder / name
-    raise DataError(f"missing data file: expected {folder / stem}.gz (or the extracted {stem})")
+def _read(folder: Path, stem: str, magic: int) -> tuple[Path, np.ndarray]:
+    """The IDX file `stem` of `folder`: the extracted file, or its .gz. An extracted copy that is
+    damaged gives way to the .gz beside it (torchvision extracts and then only checks that the
+    extracted files exist, so a damaged one would otherwise stay for good)."""
+    plain, packed = folder / stem, folder / f"{stem}.gz"
+    if plain.is_file():
+        try:
+            return plain, read_idx(plain, magic)
+        except DataError:
+            if not packed.is_file():
+                raise
+    if packed.is_file():
+        return packed, read_idx(packed, magic)
+    raise DataError(f"missing data file: expected {packed} (or the extracted {stem})")
 
 
 def load_raw(root: Path, dataset: str = "mnist", download: bool = False) -> dict[str, np.ndarray]:
@@ -136,10 +165,11 @@ def load_raw(root: Path, dataset: str = "mnist", download: bool = False) -> dict
     arrays: dict[str, np.ndarray] = {}
     paths: dict[str, Path] = {}
     for key, (stem, magic) in FILES.items():
-        paths[key] = _find(folder, stem)
-        arrays[key] = read_idx(paths[key], magic)
+        paths[key], arrays[key] = _read(folder, stem, magic)
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if not len(images):
+            raise DataError(f"{paths[f'{split}_images']} holds no images")
         if images.shape[1:] != (side, side):
             found = "x".join(str(d) for d in images.shape[1:])
             raise DataError(
@@ -150,6 +180,10 @@ def load_raw(root: Path, dataset: str = "mnist", download: bool = False) -> dict
             raise DataError(
                 f"{paths[f'{split}_labels']} holds {len(labels)} labels but "
                 f"{paths[f'{split}_images']} holds {len(images)} images (expected one label per image)"
+            )
+        if labels.max() > 9:
+            raise DataError(
+                f"{paths[f'{split}_labels']} holds the label {labels.max()}, expected digits 0 to 9"
             )
     if len(arrays["train_images"]) != TRAIN_SIZE + VAL_SIZE:
         raise DataError(
@@ -182,7 +216,10 @@ def _download(root: Path, dataset: str) -> None:
                 break  # not empty (something was fetched) or not ours to remove
         from .checkpoint import first_line
 
-        raise DataError(f"download of {dataset} into {root} failed: {first_line(exc)}") from None
+        raise DataError(
+            f"download of {dataset} into {root} failed: {first_line(exc)} (if files are already in "
+            f"{raw_dir(root, dataset)}, one may be damaged: remove it and try again)"
+        ) from None
 
 
 def split_indices() -> tuple[torch.Tensor, torch.Tensor]:
