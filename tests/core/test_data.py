@@ -413,3 +413,11 @@ def test_a_damaged_extracted_file_gives_way_to_its_archive(tmp_path):
     (raw / "t10k-labels-idx1-ubyte.gz").unlink()  # no archive: the damage is named
     with pytest.raises(DataError, match="truncated or corrupt"):
         load_splits(DataConfig(root=str(root)))
+
+
+def test_a_data_root_that_is_a_link_loop_says_so(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(DataError, match="symbolic link that leads nowhere") as exc:
+        load_splits(DataConfig(root=str(loop)))
+    assert "does not exist" not in str(exc.value)

@@ -150,9 +150,12 @@ def load_raw(root: Path, dataset: str = "mnist", download: bool = False) -> dict
     if download:
         _download(root, dataset)
     if not root.is_dir():
-        raise DataError(
-            f"data root {root} does not exist (expected a folder holding {FOLDERS[dataset]}/raw/)"
+        what = (
+            "is a symbolic link that leads nowhere (or back to itself)"
+            if root.is_symlink()
+            else "does not exist"
         )
+        raise DataError(f"data root {root} {what} (expected a folder holding {FOLDERS[dataset]}/raw/)")
     folder = raw_dir(root, dataset)
     if not folder.is_dir() and _holds_idx_files(root):
         folder = root  # the files themselves, as Debian's dataset packages lay them out
