@@ -6,6 +6,7 @@ The trainer computes; it writes no file itself. With a run folder it hands its e
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -242,26 +243,34 @@ class Trainer(Controlled):
             # An improved epoch writes last.pt, then model.pt: model.pt never holds a later best than
             # the last.pt beside it (a kill, or a stop mid-epoch, writes nothing more), and a kill
             # between the two leaves a last.pt whose own weights are its best (the writer brings
-            # model.pt up to it on resuming)
+            # model.pt up to it on resuming). When last.pt cannot be written (a full disk), model.pt
+            # is still tried, as the smaller file may fit: the best model is kept, and the run
+            # resumes from it once there is room.
+            best = (
+                ev.NewBest(self.index, epoch, val_nll, self.config, self.best_weights, self.checkpoint_path)
+                if improved
+                else None
+            )
             due = time.monotonic() - self._last_state_written >= self.config.train.checkpoint_seconds
             if ending or improved or due:
                 self._last_state_written = time.monotonic()
-                self.on_event(
-                    ev.TrainingState(
-                        self.index,
-                        epoch,
-                        self.model.state_dict(),
-                        self.optimizer.state_dict(),
-                        self.rng_state(),
-                        self.metrics(),
-                    )
+                state = ev.TrainingState(
+                    self.index,
+                    epoch,
+                    self.model.state_dict(),
+                    self.optimizer.state_dict(),
+                    self.rng_state(),
+                    self.metrics(),
                 )
-            if improved:
-                self.on_event(
-                    ev.NewBest(
-                        self.index, epoch, val_nll, self.config, self.best_weights, self.checkpoint_path
-                    )
-                )
+                try:
+                    self.on_event(state)
+                except Exception:
+                    if best is not None:
+                        with contextlib.suppress(Exception):  # the first failure is the one to report
+                            self.on_event(best)
+                    raise
+            if best is not None:
+                self.on_event(best)
             if self.stale_epochs >= self.config.train.patience:
                 reason = ev.STOP_EARLY
                 break
