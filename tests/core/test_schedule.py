@@ -131,12 +131,15 @@ class Killed(Exception):
     """The process dying at this point: nothing after it is written."""
 
 
-@pytest.mark.parametrize("when", ["after model.pt", "between last.pt and model.pt"])
+@pytest.mark.parametrize(
+    "when", ["after model.pt", "between last.pt and model.pt", "last.pt cannot be written"]
+)
 def test_a_throttled_run_killed_after_a_new_best_resumes_exactly(when, tiny_splits, tmp_path):
-    """With last.pt throttled, an improved epoch still writes it, before model.pt: a kill then
-    leaves a last.pt that resumes, and the resumed run ends with the uninterrupted run's numbers
-    and best model.pt."""
-    from vae_explorer.core.checkpoint import read_checkpoint
+    """With last.pt throttled, an improved epoch still writes it, before model.pt. A kill at either
+    point, or a last.pt that cannot be written (model.pt is still tried), leaves a folder that
+    resumes from last.pt; model.pt is brought up to last.pt's best, or kept when it is later; and
+    the resumed run ends with the uninterrupted run's numbers and best model.pt."""
+    from vae_explorer.core.checkpoint import checkpoint_epoch, read_checkpoint
 
     train = {"epochs": 5, "checkpoint_seconds": 3600}
     events = []
@@ -149,9 +152,10 @@ def test_a_throttled_run_killed_after_a_new_best_resumes_exactly(when, tiny_spli
     kill_at = bests[1]  # a new best after the first epoch, between throttled writes
 
     part = Trainer(config(**train), tiny_splits, tmp_path / "part")
+    kind = ev.TrainingState if when == "last.pt cannot be written" else ev.NewBest
 
     def kill(event):
-        if isinstance(event, ev.NewBest) and event.epoch == kill_at:
+        if isinstance(event, kind) and event.epoch == kill_at:
             raise Killed
 
     writer = part.on_event
@@ -162,11 +166,19 @@ def test_a_throttled_run_killed_after_a_new_best_resumes_exactly(when, tiny_spli
     with pytest.raises(Killed):
         part.run()
     folder = tmp_path / "part"
-    assert read_checkpoint(folder / "last.pt")["metrics"]["epoch"] == kill_at
-    model_epoch = read_checkpoint(folder / "model.pt")["metrics"]["epoch"]
-    assert model_epoch == (kill_at if when == "after model.pt" else bests[0])
+    last_epoch = bests[0] if when == "last.pt cannot be written" else kill_at
+    assert checkpoint_epoch(folder / "last.pt") == last_epoch
+    assert checkpoint_epoch(folder / "model.pt") == (bests[0] if when.startswith("between") else kill_at)
+
     resumed = Trainer(config(**train), tiny_splits, folder, resume_from=folder / "last.pt")
+    held = []
+    chained = resumed.on_event
+    resumed.on_event = lambda e: (
+        chained(e),
+        held.append(checkpoint_epoch(folder / "model.pt")) if isinstance(e, ev.RunStarted) else None,
+    )
     resumed.run()
+    assert held == [kill_at]  # brought up to last.pt's best, or the later one kept
     assert [h["val_nll"] for h in resumed.history] == [h["val_nll"] for h in whole.history]
     best, reference = read_checkpoint(folder / "model.pt"), read_checkpoint(tmp_path / "whole" / "model.pt")
     assert best["metrics"]["epoch"] == reference["metrics"]["epoch"] == whole.best_epoch

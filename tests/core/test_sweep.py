@@ -325,7 +325,7 @@ def test_iw_nlls_of_different_sample_counts_are_neither_averaged_nor_paired():
     assert kmeans.mixed_iw and kmeans.stats["iw_nll"] == (None, None, 0)
     rows = list(csv.DictReader(io.StringIO(summary_csv([random, kmeans], spec))))
     assert [r["iw_nll_samples"] for r in rows] == ["100", "mixed"]
-    assert rows[0]["n_iw_nll (nats)"] == "3" and rows[1]["mean_iw_nll (nats)"] == ""
+    assert rows[0]["n_iw_nll"] == "3" and rows[1]["mean_iw_nll (nats)"] == ""
 
 
 def test_the_interval_is_the_paired_t_interval_and_unfinished_trials_stay_out():
@@ -508,6 +508,8 @@ def test_a_second_sweep_into_a_sweep_folder_is_refused(tmp_path, capsys):
     assert "is being written by another vae-explorer" in capsys.readouterr().err
     assert main(["sweep", "--resume", "--out", str(out), "--grid", "components=2"]) == 2
     assert "--resume continues the sweep saved in" in capsys.readouterr().err
+    assert main(["sweep", "--resume", "--out", str(out), "--eval-iw-samples", "500"]) == 2
+    assert "leave out --eval-iw-samples" in capsys.readouterr().err  # its trials keep their S
     assert main(["sweep", "--resume", "--out", str(tmp_path / "none")]) == 2
     assert "cannot resume" in capsys.readouterr().err
 
@@ -534,6 +536,8 @@ def test_every_trial_gets_the_same_importance_samples(tmp_path, spelling):
             spec(*bad, base="eval_budget = 0.2" if not bad else "")
     with pytest.raises(ConfigError, match="not a whole number of 1 or more"):
         spec(base=f"{spelling} = 2.5")
+    with pytest.raises(ConfigError, match="not a finite number"):  # sweep.json could not hold it
+        spec(base=f"eval_budget = inf\n{spelling} = 5")
 
 
 def test_the_reports_table_says_how_many_seeds_each_figure_has_and_its_s(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,8 @@ SPEC_OPTIONS = (
     "preset",
     "limit_train",
     "limit_val",
+    "eval_budget",
+    "eval_iw_samples",
 )
 
 
@@ -169,9 +172,9 @@ def _spec(args: argparse.Namespace):
     budget = args.eval_budget if args.eval_budget is not None else run_options.get("eval-budget")
     iw = args.eval_iw_samples if args.eval_iw_samples is not None else run_options.get("eval-iw-samples")
     if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget < 0
+        isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < math.inf
     ):
-        raise ConfigError(f"eval-budget: {budget!r} is not a number of 0 or more")
+        raise ConfigError(f"eval-budget: {budget!r} is not a finite number of 0 or more")
     if iw is not None and (isinstance(iw, bool) or not isinstance(iw, int) or iw < 1):
         raise ConfigError(f"eval-iw-samples: {iw!r} is not a whole number of 1 or more")
     if iw is None and budget is not None and budget != 0:

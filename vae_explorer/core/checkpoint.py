@@ -218,6 +218,18 @@ def _quiet_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def checkpoint_epoch(path: str | os.PathLike) -> int | None:
+    """The epoch whose model the checkpoint at `path` holds; None when there is none, or it cannot
+    be read (checked as any checkpoint is; one saved before the whole-content checksum counts)."""
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        epoch = read_checkpoint(path, accept_unchecked=True).get("metrics", {}).get("epoch")
+    except CheckpointError:
+        return None
+    return epoch if _is_count(epoch) else None
+
+
 def is_unchecked(payload: dict[str, Any]) -> bool:
     """Whether a payload read with accept_unchecked=True predates the whole-content checksum."""
     return payload.get("version") == UNCHECKED_VERSION

@@ -20,7 +20,7 @@ import torch
 from . import events as ev
 from . import runfiles as rf
 from .atomic import atomic_write_text
-from .checkpoint import HISTORY_FIELDS, CheckpointError, read_checkpoint, save_checkpoint
+from .checkpoint import HISTORY_FIELDS, checkpoint_epoch, save_checkpoint
 from .config import RunConfig
 from .epochlog import WEIGHTS_FILE, metric_columns, weights_csv
 from .runlock import is_plain_file
@@ -79,13 +79,11 @@ class RunFolderWriter:
                 self.invalidate_results()
             self._text(rf.CONFIG, event.config.to_json() + "\n")
             best = min(self.history, key=lambda h: h["val_nll"]) if self.history else None
-            if (
-                self.best_weights is not None
-                and best is not None
-                and not self._holds(rf.MODEL, best["epoch"])
-            ):
+            held = checkpoint_epoch(self.run_dir / rf.MODEL)
+            if self.best_weights is not None and best is not None and (held is None or held < best["epoch"]):
                 # resumed into another folder, or killed between last.pt and model.pt: the best
-                # model so far goes into model.pt
+                # model so far goes into model.pt. One of a later epoch (last.pt could not be
+                # written, model.pt could) is left alone: the run redoes that epoch.
                 epoch = int(best["epoch"])
                 metrics = {
                     "history": [dict(h) for h in self.history if h["epoch"] <= epoch],
@@ -127,16 +125,6 @@ class RunFolderWriter:
 
         elif isinstance(event, ev.Evaluated):
             self._text(rf.EVALUATION, json.dumps(event.results, indent=2) + "\n")
-
-    def _holds(self, name: str, epoch: float) -> bool:
-        """Whether the folder's checkpoint `name` is readable and holds `epoch`."""
-        if not (self.run_dir / name).exists():
-            return False
-        try:
-            saved = read_checkpoint(self.run_dir / name, accept_unchecked=True)
-        except CheckpointError:
-            return False
-        return saved.get("metrics", {}).get("epoch") == epoch
 
     def invalidate_results(self) -> None:
         """Remove the end-of-run results (outcome, evaluation, test nll, figures) of the run this

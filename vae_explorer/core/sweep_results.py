@@ -406,7 +406,7 @@ def summary_csv(rows: list[SummaryRow], spec: SweepSpec) -> str:
     seeds that have it; iw_nll_samples is the S of the IW-NLLs ("mixed": not averaged)."""
     header = ["setting", *spec.varied(), "n_seeds", "trials"]
     for f in FIGURES:
-        header += [f"mean_{f.column}", f"sd_{f.column}", f"n_{f.column}"]
+        header += [f"mean_{f.column}", f"sd_{f.column}", f"n_{f.key}"]  # a count has no unit
         if f.key == "iw_nll":
             header.append("iw_nll_samples")
     out = []

@@ -153,6 +153,7 @@ def evaluation_job(
         ):
             what = checkpoint or "the model shown"
             raise RuntimeError(f"{what} changed or could not be loaded before its evaluation began")
+        from vae_explorer.core.checkpoint import checkpoint_epoch
         from vae_explorer.core.data import load_splits
         from vae_explorer.core.evaluation import EvaluationRequest, evaluate_with_notes
 
@@ -169,22 +170,10 @@ def evaluation_job(
             **results,
             "checkpoint": ctx.checkpoint or None,
             "epoch": ctx.epoch,
-            "saved_model_current": _holds_epoch(ctx.checkpoint, ctx.epoch),
+            "saved_model_current": checkpoint_epoch(ctx.checkpoint) == ctx.epoch,
         }
 
     return job
-
-
-def _holds_epoch(checkpoint: str, epoch: int) -> bool:
-    """Whether the file `checkpoint` (read in the worker's thread) holds the model of `epoch`."""
-    from vae_explorer.core.checkpoint import CheckpointError, read_checkpoint
-
-    if not checkpoint:
-        return False
-    try:
-        return read_checkpoint(checkpoint, accept_unchecked=True).get("metrics", {}).get("epoch") == epoch
-    except CheckpointError:
-        return False
 
 
 class EvaluationPanel(Panel):
@@ -472,8 +461,8 @@ class EvaluationPanel(Panel):
     @staticmethod
     def _not_saved(results: dict[str, Any]) -> str:
         checkpoint = results.get("checkpoint")
-        if not checkpoint:
-            return ""
+        if not isinstance(checkpoint, str) or Path(checkpoint).name != MODEL:
+            return ""  # only a run's model.pt has its evaluation kept
         return (
             f"Not saved: {checkpoint} no longer holds the model of epoch {results.get('epoch')} "
             "(the run has saved a newer best, or the file changed)."
