@@ -73,7 +73,8 @@ def _iw_cells(rows: list[SummaryRow]) -> tuple[str, list[str | None], list[str]]
         [
             "IW-NLL not averaged for "
             + ", ".join(mixed)
-            + ": its seeds were evaluated with different numbers of importance samples "
+            + (": its" if len(mixed) == 1 else ": within each, the")
+            + " seeds were evaluated with different numbers of importance samples "
             f"({'; '.join(_samples(r.iw_samples) for r in rows if r.mixed_iw)}), and more samples give "
             "a lower figure. Such a sweep chose S from each trial's training time; a sweep now "
             "evaluates every trial with the same S (--eval-iw-samples)."
