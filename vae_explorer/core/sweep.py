@@ -143,18 +143,17 @@ class RandomAxis:
         if self.choices:
             return self.choices[int(rng.integers(len(self.choices)))]
         assert self.low is not None and self.high is not None
-        if self.log:
-            x = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
-        else:
-            x = rng.uniform(self.low, self.high)
-        if (
-            ax.kind is int
-        ):  # each whole number of the range equally likely (log: by its share of the log range)
+        # a whole number: each of the range equally likely (log: by its share of the log range)
+        if ax.kind is int:
             low, high = math.ceil(self.low), math.floor(self.high)
             if not self.log:
                 return int(rng.integers(low, high + 1))
             edges = math.log(max(low - 0.5, low / 2)), math.log(high + 0.5)
             return int(min(max(round(math.exp(rng.uniform(*edges))), low), high))
+        if self.log:
+            x = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            x = rng.uniform(self.low, self.high)
         return float(f"{x:.{SIGNIFICANT}g}")
 
     def count(self) -> int | None:
