@@ -221,8 +221,6 @@ def _quiet_load(path: Path) -> Any:
 def checkpoint_epoch(path: str | os.PathLike) -> int | None:
     """The epoch whose model the checkpoint at `path` holds; None when there is none, or it cannot
     be read (checked as any checkpoint is; one saved before the whole-content checksum counts)."""
-    if not path or not os.path.exists(path):
-        return None
     try:
         epoch = read_checkpoint(path, accept_unchecked=True).get("metrics", {}).get("epoch")
     except CheckpointError:

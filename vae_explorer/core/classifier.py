@@ -274,7 +274,7 @@ def load_classifier(
     if negative:
         raise ClassifierError(f"{path} is damaged: {negative[0]} holds a negative value")
     with torch.no_grad():  # what FID and IS ask of it: finite features, and so finite logits
-        probe = model.eval()(torch.zeros(2, SIDE * SIDE, device=next(model.parameters()).device))
+        probe = model.eval()(torch.zeros(2, SIDE * SIDE, device=device))
     if not torch.isfinite(probe).all():
         raise ClassifierError(f"{path} is damaged: its output for a blank image is not finite")
     acc = payload.get("test_accuracy")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-MAX_EPOCH = 10_000_000  # the largest epoch a run file may name (core.config's MAX_EPOCHS)
+from .config import MAX_EPOCHS as MAX_EPOCH  # the largest epoch a run file may name
 
 PART_FIELDS = ("val_recon", "val_kl")
 WEIGHTS_KEY = "weights"

@@ -117,7 +117,7 @@ def trial_result(plan: TrialPlan, folder: Path) -> TrialResult:
         "inception_score": e.get("inception_score"),
         "components_in_use": _float(e.get("components_in_use")),
         # the last validated epoch (metrics.csv has a row per validation: --val-every)
-        "epochs": float(run.history.epoch[-1]) if len(run.history) else 0.0,
+        "epochs": float(run.epochs),
         "seconds": float(sum(seconds)),
     }
     result.iw_samples = e.get("iw_samples") if e.get("iw_nll") is not None else None
