@@ -249,3 +249,22 @@ def test_a_model_pt_of_another_model_beside_last_pt_is_refused_before_training(b
     code = main(["train", "--resume", str(folder / "last.pt"), "--epochs", "4", "--out", str(folder)])
     assert code == 2 and "model.pt" in one_line_error(capsys.readouterr().err)
     assert snapshot(folder) == before
+
+
+def test_a_classifier_file_with_a_damaged_pickle_header_loads_without_torch_warnings(tmp_path):
+    """The classifier is read through the same quiet load as checkpoints: torch's warning about an
+    unknown pickle protocol does not reach the user."""
+    import warnings
+
+    from vae_explorer.core.classifier import FORMAT, DigitClassifier, load_classifier
+
+    state = DigitClassifier().state_dict()
+    torch.save(
+        {"format": FORMAT, "dataset": "mnist", "test_accuracy": 0.5, "state": state}, tmp_path / "c.pt"
+    )
+    damaged = with_pickle_protocol(tmp_path / "c.pt", 37, tmp_path / "d.pt")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, info = load_classifier(damaged)
+    assert info.dataset == "mnist"
+    assert not [w for w in caught if "pickle protocol" in str(w.message)], [str(w.message) for w in caught]

@@ -176,7 +176,7 @@ def read_checkpoint(path: str | os.PathLike, accept_unchecked: bool = False) -> 
             raise CheckpointError(
                 f"{path} is not a vae-explorer checkpoint (not a PyTorch file, or truncated)"
             )
-        payload = _quiet_load(path)
+        payload = quiet_load(path)
     except CheckpointError:
         raise
     except pickle.UnpicklingError:
@@ -209,10 +209,12 @@ def read_checkpoint(path: str | os.PathLike, accept_unchecked: bool = False) -> 
     return payload
 
 
-def _quiet_load(path: Path) -> Any:
-    """torch.load without torch's own warnings: a damaged or crafted file makes torch warn about
-    its pickle (an unknown protocol ...), and the file is then refused in one line or, its content
-    being intact, loaded; either way the warning tells the user nothing."""
+def quiet_load(path: str | os.PathLike) -> Any:
+    """torch.load (weights only, onto the CPU) of a file from disk, without torch's own warnings: a
+    damaged or crafted file makes torch warn about its pickle (an unknown protocol ...), and the
+    file is then refused in one line or, its content being intact, loaded; either way the warning
+    tells the user nothing. Every torch file the package reads (checkpoints, classifiers) comes
+    through here."""
     with _LOAD_WARNINGS, warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"torch\.")
         return torch.load(path, map_location="cpu", weights_only=True)

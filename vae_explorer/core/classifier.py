@@ -3,7 +3,7 @@
 Inputs are (N, 784) images with grey levels in [0, 1] (uint8 arrays are divided by 255). FID and IS
 compare the decoder means of generated images with real grey-level test images scaled to [0, 1], so
 both sides reach the classifier as the same kind of input. Its weights are a plain state_dict,
-loaded with torch.load(weights_only=True).
+loaded with torch.load(weights_only=True) (core.checkpoint.quiet_load).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .atomic import atomic_write_bytes
-from .checkpoint import first_line, serialised
+from .checkpoint import first_line, quiet_load, serialised
 from .likelihood import Cancelled
 
 SIDE = 28
@@ -228,7 +228,7 @@ def load_classifier(
     """The classifier saved at `path`, in eval mode, and what it says of itself; ClassifierError
     names the path and the problem in one line (never torch's advice to load it unsafely)."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = quiet_load(path)
     except FileNotFoundError:
         raise ClassifierError(f"classifier weights not found: {path}") from None
     except IsADirectoryError:
