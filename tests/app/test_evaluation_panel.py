@@ -268,3 +268,33 @@ def test_a_model_that_cannot_be_loaded_for_evaluation_is_not_stood_in_for(
     panel.evaluate_button.click()
     qtbot.waitUntil(lambda: panel.message.text().startswith("Evaluation failed"), timeout=60_000)
     assert "could not be loaded" in panel.message.text() and panel.rows == []
+
+
+def test_evaluate_means_the_model_shown_once_another_is_opened(window, qtbot, checkpoint, tmp_path):
+    """After A's row was evaluated (and selected), opening B, which has no saved evaluation, makes
+    Evaluate evaluate B: A's row must not stay selected and pull A back into the window."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(checkpoint.parent, other)
+    (other / "evaluation.json").unlink(missing_ok=True)
+    panel = window.evaluation
+    panel.fid.setChecked(False)
+    panel.inception.setChecked(False)
+    panel.iw_samples.setValue(4)
+    open_and_show(window, qtbot, checkpoint)
+    window.tabs.setCurrentWidget(panel)
+    panel.evaluate_button.click()
+    qtbot.waitUntil(lambda: panel.message.text().startswith("Evaluated"), timeout=60_000)
+    assert len(panel.rows) == 1 and panel._selected() is panel.rows[0]
+    open_and_show(window, qtbot, other / "model.pt")
+    assert not panel.table.selectionModel().selectedRows()  # A's row no longer stands for Evaluate
+    panel.evaluate_button.click()
+    qtbot.waitUntil(lambda: panel.message.text().startswith("Evaluated other"), timeout=60_000)
+    assert window.service.info.checkpoint == str(other / "model.pt")
+    assert [r.results["checkpoint"] for r in panel.rows] == [str(checkpoint), str(other / "model.pt")]
+    # choosing A's row again evaluates A, and brings A into the window
+    panel.table.selectRow(0)
+    panel.evaluate_button.click()
+    qtbot.waitUntil(lambda: window.service.info.checkpoint == str(checkpoint), timeout=60_000)
+    qtbot.waitUntil(lambda: panel.message.text().startswith("Evaluated ckpt"), timeout=60_000)

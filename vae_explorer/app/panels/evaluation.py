@@ -329,13 +329,15 @@ class EvaluationPanel(Panel):
         self._draw_gap()
         self._draw_histogram()
 
-    def _selected(self) -> Row | None:
+    def _selected(self, or_last: bool = False) -> Row | None:
+        """The model row the user selected (a reference row is none); with `or_last`, the newest
+        row when none is selected."""
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
-        index = rows[0].row() if rows else len(self.rows) - 1
+        index = rows[0].row() if rows else (len(self.rows) - 1 if or_last else -1)
         return self.rows[index] if 0 <= index < len(self.rows) else None
 
     def _draw_histogram(self) -> None:
-        row = self._selected()
+        row = self._selected(or_last=True)
         counts = class_counts(row.results) if row is not None else None
         heights = counts if counts is not None else np.zeros(10)
         self.bars.setOpts(height=heights)
@@ -376,7 +378,17 @@ class EvaluationPanel(Panel):
         self.evaluate_button.setEnabled(self._evaluating is None)
         if self._evaluating is None:
             self.message.setText("")  # "Evaluation cancelled." was about another model
-        known = any(r.results.get("checkpoint") == info.checkpoint for r in self.rows)
+        # the selection follows the model shown, so that Evaluate means it until another row is
+        # chosen; an earlier model's row left selected would be evaluated (and shown) instead
+        known = [
+            i
+            for i, r in enumerate(self.rows)
+            if info.checkpoint and r.results.get("checkpoint") == info.checkpoint
+        ]
+        if known:
+            self.table.selectRow(known[0])
+        else:
+            self.table.clearSelection()
         if info.checkpoint and not known:
             try:  # a file from disk: checked key by key, never trusted
                 results = read_evaluation(Path(info.checkpoint).with_name(EVALUATION))
