@@ -190,6 +190,8 @@ def test_a_throttled_run_killed_after_a_new_best_resumes_exactly(when, tiny_spli
     [
         {"schedule": "linear"},
         {"warmup_epochs": 2},
+        {"schedule": "cosine", "warmup_epochs": 4},  # as long as the run: never the rate set
+        {"schedule": "cosine", "warmup_epochs": 9},
         {"val_every": 0},
         {"checkpoint_seconds": -1},
         {"checkpoint_seconds": True},
@@ -212,9 +214,9 @@ def test_the_fast_preset_from_the_cli_and_its_settings(tmp_path):
     tiny = ["--limit-train", "600", "--limit-val", "100", "--limit-test", "100", "--eval-budget", "0"]
     out = tmp_path / "run"
     assert (
-        main(["train", "--preset", "fast", "--epochs", "2", "--hidden", "32", *tiny, "--out", str(out)]) == 0
+        main(["train", "--preset", "fast", "--epochs", "3", "--hidden", "32", *tiny, "--out", str(out)]) == 0
     )
     config = read_run(out).config
     assert config.train == fast.train.__class__(
-        **{**PRESETS["fast"]["train"], "epochs": 2, "seed": 0, "device": "auto"}
+        **{**PRESETS["fast"]["train"], "epochs": 3, "seed": 0, "device": "auto"}
     )

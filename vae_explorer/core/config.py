@@ -192,6 +192,12 @@ class TrainConfig:
         _whole("learning-rate warm-up (epochs)", self.warmup_epochs, 0, MAX_EPOCHS)
         if self.schedule != "cosine" and self.warmup_epochs:
             raise ConfigError(f"a learning-rate warm-up needs the cosine schedule, not {self.schedule!r}")
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
+            # the rate would never reach the one set, nor decay
+            raise ConfigError(
+                f"the learning-rate warm-up ({self.warmup_epochs} epochs) must be shorter than the run "
+                f"({self.epochs} epochs): lower the warm-up or raise the max epochs"
+            )
         _whole("validation interval (epochs)", self.val_every, 1, MAX_EPOCHS)
         if (
             isinstance(self.checkpoint_seconds, bool)
