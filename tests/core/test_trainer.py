@@ -10,6 +10,7 @@ import torch
 from vae_explorer.core import events as ev
 from vae_explorer.core.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from vae_explorer.core.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
+from vae_explorer.core.control import RunControl
 from vae_explorer.core.device import resolve_device
 from vae_explorer.core.model import VAE
 from vae_explorer.core.trainer import Trainer
@@ -355,3 +356,96 @@ def test_settings_saved_before_the_kmeans_default_read_back_as_they_ran():
     del saved["train"]["prior_init"]  # as written before the setting existed
     assert RunConfig.from_dict(saved).train.prior_init == "random"
     assert RunConfig.from_json(RunConfig().to_json()).train.prior_init == "kmeans"
+
+
+def test_a_run_resumed_after_its_early_stop_ends_at_once(tiny_splits, tmp_path, monkeypatch):
+    """Killed after its early stop (before outcome.json), or resumed with `--resume`: the run ends
+    as it did, with no epoch more; a raised patience lets it go on."""
+    import vae_explorer.core.trainer as trainer_mod
+
+    patch_scores(monkeypatch, trainer_mod, iter([150.0, 140.0, 145.0, 146.0, 147.0, 100.0]))
+    assert Trainer(config(epochs=10, patience=3), tiny_splits, tmp_path).run().epochs == 5
+    patch_scores(monkeypatch, trainer_mod, iter([100.0]))  # the test figure only
+    events = []
+    done = Trainer(
+        config(epochs=10, patience=3), tiny_splits, tmp_path, events.append, resume_from=tmp_path / "last.pt"
+    ).run()
+    assert (done.reason, done.epochs, done.best_epoch, done.test_nll) == (ev.STOP_EARLY, 5, 2, 100.0)
+    assert not any(isinstance(e, (ev.BatchProgress, ev.EpochEnd, ev.TrainingState)) for e in events)
+    patch_scores(monkeypatch, trainer_mod, iter([139.0, 100.0]))
+    longer = Trainer(config(epochs=6, patience=5), tiny_splits, tmp_path, resume_from=tmp_path / "last.pt")
+    assert longer.run().epochs == 6 and longer.best_epoch == 6
+
+
+def test_a_stop_after_a_throttled_epoch_writes_that_epochs_state(tiny_splits, tmp_path, monkeypatch):
+    """With last.pt throttled (checkpoint_seconds), epoch 2 (no better) is not written when it
+    ends; a stop in epoch 3 still leaves last.pt at epoch 2, the epoch the run reports, and the
+    resumed run goes on from there as the uninterrupted one."""
+    import vae_explorer.core.trainer as trainer_mod
+
+    throttled = config(epochs=4, checkpoint_seconds=3600)
+    patch_scores(monkeypatch, trainer_mod, iter([150.0, 160.0, 170.0, 180.0, 100.0]))
+    whole = Trainer(throttled, tiny_splits, tmp_path / "whole")
+    whole.run()
+
+    patch_scores(monkeypatch, trainer_mod, iter([150.0, 160.0, 100.0]))
+    control = RunControl()
+
+    def on_event(e):
+        if isinstance(e, ev.BatchProgress) and e.epoch == 3 and e.batch == 2:
+            control.stop()
+
+    done = Trainer(throttled, tiny_splits, tmp_path / "cut", on_event, control=control).run()
+    assert done.epochs == 2 and read_checkpoint(tmp_path / "cut" / "last.pt")["metrics"]["epoch"] == 2
+    patch_scores(monkeypatch, trainer_mod, iter([170.0, 180.0, 100.0]))
+    events = []
+    resumed = Trainer(
+        throttled, tiny_splits, tmp_path / "cut", events.append, resume_from=tmp_path / "cut" / "last.pt"
+    )
+    resumed.run()
+    assert [e.epoch for e in events if isinstance(e, ev.EpochEnd)] == [3, 4]
+    untimed = [
+        [{k: v for k, v in h.items() if k != "seconds"} for h in hs]
+        for hs in (resumed.history, whole.history)
+    ]
+    assert untimed[0] == untimed[1]
+    state, reference = resumed.model.state_dict(), whole.model.state_dict()
+    assert all(torch.equal(state[k], reference[k]) for k in reference)
+
+
+def test_divergence_with_sparse_validation_reports_the_last_validated_epoch(
+    tiny_splits, tmp_path, monkeypatch
+):
+    """Validated every 3 epochs and diverging in epoch 5: the run keeps epoch 3, and says so."""
+    real_forward = VAE.forward
+    now = {"epoch": 0}
+
+    def on_event(e):
+        if isinstance(e, ev.BatchProgress):
+            now["epoch"] = e.epoch
+
+    def forward(self, x, generator, reduction="mean", kl_weight=1.0):
+        out = real_forward(self, x, generator, reduction, kl_weight)
+        return out * float("nan") if now["epoch"] >= 5 and self.training else out
+
+    monkeypatch.setattr(VAE, "forward", forward)
+    done = Trainer(config(epochs=9, val_every=3), tiny_splits, tmp_path, on_event).run()
+    assert (done.reason, done.epochs, done.best_epoch) == (ev.STOP_DIVERGED, 3, 3)
+    assert read_checkpoint(tmp_path / "last.pt")["metrics"]["epoch"] == 3
+
+
+def test_placing_the_mixture_restarts_adams_steps_with_its_moments(tiny_splits):
+    """Adam's first step after the k-means placement moves each of the prior's means by the rate
+    (step 1 of Adam: lr * g / (|g| + eps)), as for a fresh optimiser, not by several times it, as
+    zeroed moments under an old step count would."""
+    lr = 1e-3
+    t = Trainer(config(epochs=1, optimizer="adam", lr=lr, prior_init="kmeans"), tiny_splits)
+    t.run()  # epoch 1, then the placement, then its validation
+    for p in t.model.prior.parameters():
+        state = t.optimizer.state[p]
+        assert float(state["step"]) == 0 and not state["exp_avg"].any() and not state["exp_avg_sq"].any()
+    t.model.train()
+    before = t.model.prior.means.detach().clone()
+    t.train_step(next(iter(t.batches)))
+    moved = (t.model.prior.means.detach() - before).abs()
+    assert float(moved.max()) <= lr * (1 + 1e-4) and float(moved.median()) > 0.9 * lr

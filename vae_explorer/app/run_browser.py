@@ -359,11 +359,11 @@ class RunBrowser(QWidget):
             return
         if run.checkpoint is None:
             why = (
-                "it diverged before its first epoch ended"
+                "it diverged before its first validated epoch ended"
                 if run.status == "diverged"
-                else "it has not finished an epoch yet"
+                else "it has not finished a validated epoch yet"
                 if run.status == "running"
-                else "no epoch of it finished"
+                else "no validated epoch of it finished"
             )
             ask.inform(self, "Explore run", f"{run.name} has no model: {why}.")
             return

@@ -51,7 +51,7 @@ class EventPrinter:
                 kept = (
                     "the best checkpoint so far is kept"
                     if event.checkpoint
-                    else "it had no finished epoch, so there is no checkpoint"
+                    else "it had no validated epoch, so there is no checkpoint"
                 )
                 print(f"warning: run {event.run + 1} diverged (non-finite loss); {kept}", file=sys.stderr)
         elif isinstance(event, ev.EvaluationProgress):

@@ -480,9 +480,9 @@ def _train(args: argparse.Namespace, configs: list[RunConfig], out: Path, splits
     best = best_run(records)
     if best is None:
         print(
-            "error: no run produced a model (each diverged or stopped before its first epoch ended)"
+            "error: no run produced a model (each diverged or stopped before its first validated epoch ended)"
             if len(records) > 1
-            else "error: the run produced no model (it diverged or stopped before the first epoch ended)",
+            else "error: the run produced no model (it diverged or stopped before its first validated epoch ended)",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED if session.stopped else EXIT_FAILED

@@ -7,6 +7,7 @@ The trainer computes; it writes no file itself. With a run folder it hands its e
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -141,6 +142,9 @@ class Trainer(Controlled):
         self._steps = 0  # optimiser steps taken (the KL warm-up and the schedule follow them)
         self.plateau = Plateau()  # the plateau schedule's state (unused by the others)
         self._last_state_written = -math.inf  # time.monotonic() of the last TrainingState
+        # a validated epoch's state that the throttle (checkpoint_seconds) did not write yet: a copy,
+        # written if the run stops or diverges before the next validated epoch
+        self._unwritten: ev.TrainingState | None = None
         self.best_weights: dict[str, torch.Tensor] | None = None  # a CPU copy
         self.resumed_exactly = False
         self.accept_unchecked = accept_unchecked
@@ -168,6 +172,10 @@ class Trainer(Controlled):
                 tuple(dict(h) for h in self.history),
             )
         )
+        if self.history and self.stale_epochs >= self.config.train.patience:
+            # resumed after its early stop (a kill before outcome.json, or `--resume` of a run that
+            # ended): it ends as it did, with no epoch more, unless the patience was raised
+            return self._finish(ev.STOP_EARLY, self.start_epoch - 1)
         self.choose_step()
         report_every = max(1, total // 100)
         reason, epoch = ev.STOP_MAX_EPOCHS, self.start_epoch - 1
@@ -195,11 +203,13 @@ class Trainer(Controlled):
                         break
                     self.on_event(ev.BatchProgress(self.index, epoch, i, total))
             if interrupted:  # the epochs trained since the last validation are not kept
-                reason, epoch = self.control.reason, self.history[-1]["epoch"] if self.history else 0
+                reason, epoch = self.control.reason, self.last_validated_epoch()
+                self.write_unwritten_state()
                 break
             epoch_loss = float(loss_sum) / max(seen, 1)
             if diverged or not math.isfinite(epoch_loss):
-                reason = ev.STOP_DIVERGED
+                reason, epoch = ev.STOP_DIVERGED, self.last_validated_epoch()
+                self.write_unwritten_state()
                 break
             if epoch == 1 and self.config.train.prior_init == "kmeans":
                 self.fit_prior_to_data()  # the standard prior has nothing to place
@@ -211,7 +221,8 @@ class Trainer(Controlled):
             val = elbo_terms(self.model, self.val)
             val_nll = val["neg_elbo"]
             if not math.isfinite(val_nll):
-                reason = ev.STOP_DIVERGED
+                reason, epoch = ev.STOP_DIVERGED, self.last_validated_epoch()
+                self.write_unwritten_state()
                 break
             # the epochs since the last validation, as one row: their mean loss and their time
             train_loss = sum(loss for loss, _ in unvalidated) / len(unvalidated)
@@ -239,7 +250,8 @@ class Trainer(Controlled):
             )
             self.history.append(end.record())
             self.on_event(end)
-            ending = last or self.control.stopped or self.stale_epochs >= self.config.train.patience
+            stopped = self.control.stopped  # read once: a stop arriving later must still write last.pt
+            ending = last or stopped or self.stale_epochs >= self.config.train.patience
             # An improved epoch writes last.pt, then model.pt: model.pt never holds a later best than
             # the last.pt beside it (a kill, or a stop mid-epoch, writes nothing more), and a kill
             # between the two leaves a last.pt whose own weights are its best (the writer brings
@@ -253,7 +265,7 @@ class Trainer(Controlled):
             )
             due = time.monotonic() - self._last_state_written >= self.config.train.checkpoint_seconds
             if ending or improved or due:
-                self._last_state_written = time.monotonic()
+                self._last_state_written, self._unwritten = time.monotonic(), None
                 state = ev.TrainingState(
                     self.index,
                     epoch,
@@ -269,15 +281,37 @@ class Trainer(Controlled):
                         with contextlib.suppress(Exception):  # the first failure is the one to report
                             self.on_event(best)
                     raise
+            else:
+                self._unwritten = ev.TrainingState(
+                    self.index,
+                    epoch,
+                    {k: v.clone() for k, v in self.model.state_dict().items()},
+                    copy.deepcopy(self.optimizer.state_dict()),
+                    self.rng_state(),
+                    self.metrics(),
+                )
             if best is not None:
                 self.on_event(best)
             if self.stale_epochs >= self.config.train.patience:
                 reason = ev.STOP_EARLY
                 break
-            if self.control.stopped:
+            if stopped:
                 reason = self.control.reason
                 break
         return self._finish(reason, epoch)
+
+    def write_unwritten_state(self) -> None:
+        """Write the last validated epoch's state if the throttle held it back: a run that stops
+        (or diverges) mid-epoch resumes from the epoch it reports, not from an older last.pt."""
+        state, self._unwritten = self._unwritten, None
+        if state is not None:
+            self._last_state_written = time.monotonic()
+            self.on_event(state)
+
+    def last_validated_epoch(self) -> int:
+        """The last epoch the run keeps: its last validated one (0 before any); the epochs
+        trained since are dropped by a stop or a divergence."""
+        return self.history[-1]["epoch"] if self.history else 0
 
     def prior_weights(self) -> tuple[float, ...]:
         """The prior's component weights now, for a prior with components whose weights are not
@@ -304,7 +338,8 @@ class Trainer(Controlled):
     def fit_prior_to_data(self, max_images: int = KMEANS_IMAGES) -> None:
         """Refit the mixture to k-means clusters of the encoder's outputs on (up to `max_images`)
         training images, drawn from the run's generator, and forget the optimiser's moments of
-        the prior's parameters, which belong to the old placement."""
+        the prior's parameters, which belong to the old placement (Adam's and AdamW's step count
+        too, see below)."""
         prior = self.model.prior
         n = len(self.batches.images)
         if not prior_kind(self.config.model.prior).placeable or n < prior.num_components:
@@ -318,9 +353,15 @@ class Trainer(Controlled):
         mu = torch.cat([m for m, _ in outputs])
         log_var = torch.cat([v for _, v in outputs])
         prior.fit_to(mu, log_var, self.generator)
+        # Adam and AdamW correct both moments' bias by the step count, so theirs restarts with the
+        # moments: kept, the zeroed second moment would make the placed prior's first steps up to
+        # about 6 times the rate. Adamax keeps its count: its steps on the placed prior ramp from a
+        # tenth of the rate to the full rate over about 20 steps. (Zeroed in place: a captured
+        # step reads the same tensors.)
+        restart = isinstance(self.optimizer, (torch.optim.Adam, torch.optim.AdamW))
         for p in prior.parameters():
             for name, value in self.optimizer.state.get(p, {}).items():
-                if name != "step" and isinstance(value, torch.Tensor):
+                if isinstance(value, torch.Tensor) and (name != "step" or restart):
                     value.zero_()
 
     def choose_step(self) -> None:
@@ -402,7 +443,7 @@ class Trainer(Controlled):
         done = ev.RunFinished(
             self.index,
             reason,
-            epoch if reason != ev.STOP_DIVERGED else epoch - 1,
+            epoch,
             self.best_epoch,
             self.best_val,
             test_nll,
