@@ -71,8 +71,13 @@ def test_the_report_has_stable_keys_and_the_bound_adds_up(small):
     assert len(out["components"]) == 4 and sum(c["share"] for c in out["components"]) == pytest.approx(1.0)
 
 
-def test_samples_of_one_class_give_an_inception_score_of_one(small):
-    model, splits = small
+def test_samples_of_one_class_give_an_inception_score_of_one(small, tiny_splits):
+    from dataclasses import replace
+
+    model, _ = small
+    splits = replace(  # 200 images: two splits of 100
+        tiny_splits, test_images=tiny_splits.test_images[:200], test_labels=tiny_splits.test_labels[:200]
+    )
     out = evaluate(
         model,
         CONFIG,
@@ -81,9 +86,32 @@ def test_samples_of_one_class_give_an_inception_score_of_one(small):
         classifier=one_class_classifier(3),
     )
     assert out["inception_score"] == pytest.approx(1.0) and out["inception_score_std"] == pytest.approx(0.0)
-    assert out["class_histogram"] == [0, 0, 0, 60, 0, 0, 0, 0, 0, 0] and out["generated"] == 60
+    assert out["class_histogram"] == [0, 0, 0, 200, 0, 0, 0, 0, 0, 0] and out["generated"] == 200
     assert math.isfinite(out["fid"]) and math.isfinite(out["fid_floor"])
     assert out["iw_samples"] == 5 and out["gap"] == pytest.approx(out["neg_elbo"] - out["iw_nll"])
+
+
+def test_too_few_images_for_is_or_the_fid_floor_leave_them_out_with_a_note(small, tiny_splits):
+    """An IS split of m images is capped near m (one image: exactly 1, whatever the model), so
+    fewer than 100 generated images give no IS; a floor on fewer training images than test images
+    is not the floor of this FID (and one training image would fail), so there is none."""
+    from dataclasses import replace
+
+    model, splits = small  # 60 test images
+    out = evaluate_with_notes(model, CONFIG, splits, EvaluationRequest(fid=True, inception=True))
+    assert out["inception_score"] is None and out["inception_score_std"] is None
+    assert out["fid"] is not None and out["fid_floor"] is not None and out["class_histogram"] is not None
+    assert out["notes"] == ["no IS: it needs at least 100 generated images (one per test image), not 60"]
+    one = replace(tiny_splits, train_images=tiny_splits.train_images[:1])  # 256 test images
+    out = evaluate_with_notes(model, CONFIG, one, EvaluationRequest(fid=True, inception=True))
+    assert out["fid"] is not None and out["fid_floor"] is None and out["inception_score"] is not None
+    assert out["notes"] == ["no FID floor: it needs as many training images as test images (256), not 1"]
+
+
+def test_the_inception_scores_splits_hold_100_images_or_more():
+    from vae_explorer.core.evaluation import inception_splits
+
+    assert [inception_splits(n) for n in (99, 100, 250, 999, 1000, 10_000)] == [0, 1, 2, 9, 10, 10]
 
 
 def test_a_time_budget_picks_the_number_of_samples(small):
@@ -111,7 +139,8 @@ def test_classifier_problems_become_notes_or_one_line_errors(small, tmp_path, mo
     assert isinstance(load_classifier_for("mnist", notes=notes), DigitClassifier)
     assert len(notes) == 1 and "trained on fashion-mnist, not mnist" in notes[0] and "bundled" in notes[0]
     out = evaluate_with_notes(model, CONFIG, splits, EvaluationRequest(fid=True, inception=True))
-    assert out["fid"] is not None and len(out["notes"]) == 1 and "fashion-mnist" in out["notes"][0]
+    assert out["fid"] is not None and len(out["notes"]) == 2 and "fashion-mnist" in out["notes"][0]
+    assert out["notes"][1].startswith("no IS")  # 60 test images
     monkeypatch.setattr(
         "vae_explorer.core.evaluation.bundled_classifier_path", lambda d: tmp_path / "none.pt"
     )

@@ -23,7 +23,7 @@ from vae_explorer.core.runs import find_runs, read_run
 
 pytestmark = pytest.mark.slow
 
-TINY = ["--limit-train", "256", "--limit-val", "64", "--limit-test", "64", "--hidden", "32"]
+TINY = ["--limit-train", "256", "--limit-val", "64", "--limit-test", "100", "--hidden", "32"]
 TINY += ["--latent-dim", "4", "--device", "cpu"]
 # epochs long enough (~0.5 s) that a stop request reaches a trial mid-run
 LONGER = ["--limit-train", "2048", "--limit-val", "64", "--limit-test", "64", "--hidden", "32"]

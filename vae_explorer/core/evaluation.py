@@ -30,6 +30,17 @@ from .userdata import user_data_dir
 MAX_IW_SAMPLES = 5000  # what papers report; more buys nothing a reader can compare
 MIN_IW_SAMPLES = 10  # a time budget never buys fewer (an IW-NLL of a few samples is barely below the bound)
 IS_SPLITS = 10
+# images in each of the Inception Score's splits, at least: a split's marginal is its own mean, so
+# a split of m images caps the score near m (one image: exactly 1); 100 leaves room for 10 classes
+IS_SPLIT_IMAGES = 100
+
+
+def inception_splits(n: int) -> int:
+    """How many splits the Inception Score of `n` generated images uses: up to IS_SPLITS, each of
+    IS_SPLIT_IMAGES or more; 0 when `n` is too few for one."""
+    return min(IS_SPLITS, n // IS_SPLIT_IMAGES)
+
+
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 # the published figures beside which the app and the report show ours (dynamically binarised MNIST)
@@ -213,8 +224,8 @@ def evaluate(
             out["generated"] = n
             probs = predict_proba(classifier, generated)
             out["class_histogram"] = class_histogram(probs).tolist()
-            if request.inception:
-                score, std = inception_score(probs, IS_SPLITS if n >= IS_SPLITS else 1)
+            if request.inception and inception_splits(n):
+                score, std = inception_score(probs, inception_splits(n))
                 out.update(inception_score=score, inception_score_std=std)
                 seconds["inception_score"] = time.perf_counter() - started
             if request.fid:
@@ -224,8 +235,9 @@ def evaluate(
                 fake = extract_features(classifier, generated)
                 out["fid"] = frechet_distance(fake, real)
                 report("sample quality", 2, 3)
-                floor = extract_features(classifier, splits.train_images[:n])
-                out["fid_floor"] = frechet_distance(floor, real)
+                if len(splits.train_images) >= n:  # as many real images on both sides
+                    floor = extract_features(classifier, splits.train_images[:n])
+                    out["fid_floor"] = frechet_distance(floor, real)
                 seconds["fid"] = time.perf_counter() - started
             report("sample quality", 3, 3)
         samples = request.iw_samples
@@ -276,6 +288,13 @@ def evaluate_with_notes(
         except ClassifierError as exc:
             notes.append(str(exc))
             request = replace(request, fid=False, inception=False)
+    n, train = len(splits.test_images), len(splits.train_images)
+    if request.inception and not inception_splits(n):
+        notes.append(
+            f"no IS: it needs at least {IS_SPLIT_IMAGES} generated images (one per test image), not {n}"
+        )
+    if request.fid and train < n:
+        notes.append(f"no FID floor: it needs as many training images as test images ({n:,}), not {train:,}")
     try:
         results = evaluate(model, config, splits, request, classifier, progress, cancel)
     except Cancelled as exc:
