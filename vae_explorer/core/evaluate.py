@@ -24,6 +24,16 @@ def eval_batch_size(model: VAE, width: int, device: torch.device) -> int:
     return max(1, min(10_000, GPU_DECODER_FLOATS // decoder_outputs_per_image(model, width)))
 
 
+def evaluation_noise(model: VAE, n: int, seed: int) -> torch.Tensor:
+    """The latent noise of `n` images, (n, latent_dim) standard-normal draws from evaluation's own
+    CPU generator, drawn at once: so that they do not depend on the batch size (the CPU draws
+    normals in blocks of 16, so batches of other sizes would cut the stream elsewhere for an odd
+    latent size), and a GPU, scoring in larger batches, sees the same draws."""
+    generator = torch.Generator().manual_seed(seed)
+    dtype = next(model.parameters()).dtype
+    return torch.randn((n, model.config.latent_dim), generator=generator, dtype=dtype)
+
+
 @torch.no_grad()
 def negative_elbo(
     model: VAE, data: torch.Tensor, batch_size: int | None = None, seed: int = EVAL_NOISE_SEED
@@ -31,17 +41,19 @@ def negative_elbo(
     """Mean negative ELBO over `data` (already binarised), with reduction='sum' per batch.
 
     The single latent sample per image comes from evaluation's own CPU generator, seeded afresh on
-    every call, so repeated evaluations of one model agree, on the CPU and the GPU alike (up to
-    rounding), and the run's own draws are untouched.
+    every call and drawn for all images at once (`evaluation_noise`), so repeated evaluations of
+    one model agree, in batches of any size, on the CPU and the GPU alike (up to rounding), and
+    the run's own draws are untouched.
     """
     was_training = model.training
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
+    noise = evaluation_noise(model, len(data), seed).to(data.device)
     batch_size = batch_size or eval_batch_size(model, data.shape[1], data.device)
     total = 0.0
     try:
         for start in range(0, len(data), batch_size):
-            total += float(model(data[start : start + batch_size], generator, reduction="sum"))
+            batch = slice(start, start + batch_size)
+            total += float(model(data[batch], None, reduction="sum", eps=noise[batch]))
     finally:
         model.train(was_training)
     return total / max(len(data), 1)
@@ -55,12 +67,13 @@ def elbo_terms(
     reconstruction -E_q log p(x|z) and the KL-like term E_q[log q(z|x) - log p(z)]."""
     was_training = model.training
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
+    noise = evaluation_noise(model, len(data), seed).to(data.device)
     batch_size = batch_size or eval_batch_size(model, data.shape[1], data.device)
     neg = rec = kl = 0.0
     try:
         for start in range(0, len(data), batch_size):
-            t = model.elbo_terms(data[start : start + batch_size], generator)
+            batch = slice(start, start + batch_size)
+            t = model.elbo_terms(data[batch], None, eps=noise[batch])
             neg += float((-(t["log_px_z"] + t["log_pz"] - t["log_qz_x"])).sum())
             rec += float(-t["log_px_z"].sum())
             kl += float((t["log_qz_x"] - t["log_pz"]).sum())
