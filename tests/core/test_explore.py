@@ -59,6 +59,21 @@ def test_slerp_on_known_vectors():
     angles = np.arccos(np.clip(path @ a, -1, 1))
     np.testing.assert_allclose(angles, ts * math.pi / 2, atol=1e-9)  # constant angular speed
     assert np.array_equal(path[0], a) and np.array_equal(path[-1], b)
+    # unequal lengths: the angle still grows as t * omega, the length linearly
+    rng = np.random.default_rng(0)
+    c, d = rng.normal(size=40), 3.0 * rng.normal(size=40)
+    ts = np.linspace(0, 1, 11)
+    path = slerp(c, d, ts)
+    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    omega = math.acos(float(unit(c) @ unit(d)))
+    angles = np.arccos(np.clip(np.array([unit(p) @ unit(c) for p in path]), -1, 1))
+    np.testing.assert_allclose(angles, ts * omega, atol=1e-9)
+    lengths = (1 - ts) * np.linalg.norm(c) + ts * np.linalg.norm(d)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), lengths, rtol=1e-12)
+    # and the path stays in the plane of c and d
+    basis = np.linalg.qr(np.stack([c, d], axis=1))[0]
+    np.testing.assert_allclose(path - (path @ basis) @ basis.T, 0.0, atol=1e-9)
+    ts = np.linspace(0, 1, 7)
     # nearly parallel vectors fall back to lerp
     np.testing.assert_allclose(slerp(a, 2 * a, ts), lerp(a, 2 * a, ts))
     np.testing.assert_allclose(lerp(a, b, [0.25])[0], [0.75, 0.25, 0.0])

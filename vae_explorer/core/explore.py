@@ -103,7 +103,9 @@ def lerp(a: np.ndarray, b: np.ndarray, ts: np.ndarray) -> np.ndarray:
 
 
 def slerp(a: np.ndarray, b: np.ndarray, ts: np.ndarray, eps: float = 1e-7) -> np.ndarray:
-    """Spherical interpolation: constant angular speed between the directions of a and b.
+    """Spherical interpolation: the direction turns from a's to b's at constant angular speed
+    along the great circle, and the length goes linearly from |a| to |b| (two encoder means rarely
+    have one length; Shoemake's formula on the vectors as they are would turn faster at one end).
 
     Nearly parallel (or zero) vectors fall back to lerp. The endpoints are returned exactly.
     """
@@ -117,7 +119,8 @@ def slerp(a: np.ndarray, b: np.ndarray, ts: np.ndarray, eps: float = 1e-7) -> np
     if np.sin(omega) < 1e-6:
         return lerp(a, b, ts)
     s = np.sin(omega)
-    path = (np.sin((1.0 - ts) * omega) / s)[:, None] * a + (np.sin(ts * omega) / s)[:, None] * b
+    unit = (np.sin((1.0 - ts) * omega) / s)[:, None] * (a / na) + (np.sin(ts * omega) / s)[:, None] * (b / nb)
+    path = ((1.0 - ts) * na + ts * nb)[:, None] * unit
     path[ts == 0.0] = a
     path[ts == 1.0] = b
     return path
