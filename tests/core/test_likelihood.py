@@ -342,3 +342,19 @@ def test_latent_statistics_with_the_standard_prior():
     assert only.dominant_label == 1 and only.purity == pytest.approx(0.6)
     assert stats.variances.shape == (3,) and stats.assignments.tolist() == [0] * 50
     assert latent_statistics(model, x, None).components[0].dominant_label is None
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", id="gpu-sizes")])  # no GPU needed
+def test_a_vampprior_is_sized_as_a_mixture_of_as_many_components(device):
+    """Scoring a latent under K pseudo-inputs' posteriors takes a (K, L) block, as under K
+    Gaussians: the batches chosen for the two priors are the same (the VampPrior has no `means`
+    to count, and was sized as a prior of one component)."""
+    from vae_explorer.core.likelihood import prior_floats_per_latent
+
+    mog = VAE(ModelConfig(latent_dim=40, hidden=8, components=500))
+    vamp = VAE(ModelConfig(latent_dim=40, hidden=8, components=500, prior="vampprior"))
+    assert prior_floats_per_latent(vamp) == prior_floats_per_latent(mog) == 500 * 40
+    assert prior_floats_per_latent(VAE(ModelConfig(latent_dim=40, hidden=8, prior="standard"))) == 0
+    where = torch.device(device)
+    assert iw_batching(vamp, 784, 5000, where) == iw_batching(mog, 784, 5000, where)
+    assert eval_batch_size(vamp, 784, where) == eval_batch_size(mog, 784, where)

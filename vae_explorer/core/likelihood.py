@@ -345,6 +345,12 @@ def decoder_outputs_per_image(model: nn.Module, width: int) -> int:
 
 
 def prior_floats_per_latent(model: nn.Module) -> int:
-    """K x L for a mixture prior (its log-density of a latent takes a (K, L) block), else 0."""
-    means = getattr(getattr(model, "prior", None), "means", None)
-    return means.numel() if isinstance(means, torch.Tensor) else 0
+    """K x L for a prior of K > 1 components, a mixture of Gaussians or the VampPrior (its
+    log-density of a latent takes a (K, L) block), else 0."""
+    prior = getattr(model, "prior", None)
+    means = getattr(prior, "means", None)
+    if isinstance(means, torch.Tensor):
+        return means.numel()
+    components = getattr(prior, "num_components", 0)
+    latent_dim = getattr(getattr(model, "config", None), "latent_dim", 0)
+    return components * latent_dim if isinstance(components, int) and components > 1 else 0
