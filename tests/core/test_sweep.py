@@ -237,6 +237,23 @@ def test_toml_errors_name_what_is_wrong():
         spec_from_toml("grd = 1")
     with pytest.raises(ConfigError, match="list of values"):
         spec_from_toml("[grid]\ncomponents = 4")
+    for text, message in [
+        ('[random]\ndraws = "eight"', "draws: 'eight' is not a whole number"),
+        ("[random]\ndraws = 2\nseed = 1.5", "seed: 1.5 is not a whole number"),
+        ('[random]\ndraws = 2\nlr = { low = "a", high = 1e-2 }', "lr: low must be a number, not 'a'"),
+        ("[random]\ndraws = 2\nlr = { low = 1e-4, high = 1e-2, lg = true }", "not high, lg, low"),
+        ('[random]\ndraws = 2\nlr = { low = 1e-4, high = 1e-2, log = "yes" }', "log must be true or false"),
+        ("[random]\ndraws = 2\ncomponents = { values = 4 }", "components: give a list of values"),
+        ("base = 3", "[base] must be a table"),
+        ("grid = [1]", "[grid] must be a table"),
+        ("setting = [1]", "[[setting]] tables"),
+        ('workers = "two"', "workers: 'two' is not a whole number"),
+        ("workers = 0", "workers: 0 is less than 1"),
+        ("scheduler = 3", "scheduler: give a name in quotes"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            spec_from_toml(text)
+        assert message in str(caught.value), (text, str(caught.value))
     parts = spec_from_toml(
         "[grid]\ncomponents = [4, 16]\n[random]\ndraws = 3\nlr = { low = 1e-4, high = 1e-2, log = true }"
     )

@@ -502,6 +502,11 @@ def spec_from_toml(text: str) -> dict[str, Any]:
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown entries in the sweep file: {', '.join(sorted(unknown))}")
+    for table in ("base", "grid", "random"):
+        if not isinstance(raw.get(table, {}), dict):
+            raise ConfigError(f"[{table}] must be a table of options, as [{table}] then name = value lines")
+    if not isinstance(raw.get("setting", []), list):
+        raise ConfigError("settings are [[setting]] tables, each with a name and its options")
     out: dict[str, Any] = {"base": dict(raw.get("base", {}))}
     grid = raw.get("grid", {})
     out["grid"] = tuple(
@@ -510,6 +515,8 @@ def spec_from_toml(text: str) -> dict[str, Any]:
     )
     settings = []
     for i, s in enumerate(raw.get("setting", [])):
+        if not isinstance(s, dict):
+            raise ConfigError("settings are [[setting]] tables, each with a name and its options")
         s = dict(s)
         name = str(s.pop("name", f"setting {i + 1}"))
         settings.append(Setting(name, tuple((axis(n).name, parse_value(axis(n), v)) for n, v in s.items())))
@@ -517,24 +524,32 @@ def spec_from_toml(text: str) -> dict[str, Any]:
         raise ConfigError("each [[setting]] needs a name of its own")
     out["settings"] = tuple(settings)
     random = dict(raw.get("random", {}))
-    out["draws"] = int(random.pop("draws", 0))
-    out["random_seed"] = int(random.pop("seed", 0))
+    out["draws"] = _whole("[random] draws", random.pop("draws", 0), 0)
+    out["random_seed"] = _whole("[random] seed", random.pop("seed", 0), 0)
     ranges = []
     for n, r in random.items():
-        if not isinstance(r, dict):
-            raise ConfigError(
-                f"[random] {n}: write {{ low = ..., high = ..., log = true }} or {{ values = [...] }}"
-            )
+        form = f"[random] {n}: write {{ low = ..., high = ..., log = true }} or {{ values = [...] }}"
+        if not isinstance(r, dict) or not set(r) <= {"low", "high", "log", "values"}:
+            raise ConfigError(form if not isinstance(r, dict) else f"{form}, not {', '.join(sorted(r))}")
+        for end in ("low", "high"):
+            if end in r and (isinstance(r[end], bool) or not isinstance(r[end], (int, float))):
+                raise ConfigError(f"[random] {n}: {end} must be a number, not {r[end]!r}")
+        if not isinstance(r.get("log", False), bool):
+            raise ConfigError(f"[random] {n}: log must be true or false, not {r['log']!r}")
         ranges.append(
             RandomAxis(
-                n, r.get("low"), r.get("high"), bool(r.get("log", False)), tuple(r.get("values", ()))
+                n, r.get("low"), r.get("high"), r.get("log", False), tuple(_listed(n, r.get("values", [])))
             ).check()
         )
     out["random"] = tuple(ranges)
     if "seeds" in raw:
         out["seeds"] = _distinct("seeds", tuple(_whole("seeds", s) for s in _listed("seeds", raw["seeds"])))
-    for key in ("workers", "scheduler", "ray-address"):
+    if "workers" in raw:
+        out["workers"] = _whole("workers", raw["workers"], 1)
+    for key in ("scheduler", "ray-address"):
         if key in raw:
+            if not isinstance(raw[key], str):
+                raise ConfigError(f"{key}: give a name in quotes, not {raw[key]!r}")
             out[key.replace("-", "_")] = raw[key]
     return out
 
