@@ -349,7 +349,16 @@ def test_resume_takes_the_checkpoint_settings(trained, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "change, named", [(["--hidden", "32"], "--hidden"), (["--optimizer", "adam"], "--optimizer")]
+    "change, named",
+    [
+        (["--hidden", "32"], "--hidden"),
+        (["--optimizer", "adam"], "--optimizer"),
+        # the restored draws and optimiser state belong to these: config.json would record a lie
+        (["--seed", "7"], "--seed"),
+        (["--prior-init", "random"], "--prior-init"),  # the default places by k-means
+        (["--kl-warmup", "5"], "--kl-warmup"),
+        (["--schedule", "plateau"], "--schedule"),
+    ],
 )
 def test_resume_refuses_another_model_or_optimiser(trained, tmp_path, capsys, change, named):
     import shutil

@@ -74,6 +74,16 @@ TRAIN_OPTIONS = (
     "val_every",
     "checkpoint_seconds",
 )
+# what a resumed run cannot change: the optimiser's state and the run's draws (restored from
+# last.pt) belong to them, and config.json would record settings that never ran
+KEPT_ON_RESUME = {
+    "optimizer": "--optimizer",
+    "seed": "--seed",
+    "prior_init": "--prior-init",
+    "kl_warmup": "--kl-warmup",
+    "schedule": "--schedule",
+    "warmup_epochs": "--warmup-epochs",
+}
 RUN_FILES = (rf.MODEL, rf.LAST, rf.METRICS)
 
 
@@ -195,7 +205,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         metavar="CKPT",
         help="continue a run from its last.pt (exactly, as if it had not stopped) or model.pt "
         "(with a fresh optimiser), with the checkpoint's model, optimiser and data settings; "
-        "--lr, --epochs, --patience, --batch-size, --device and the data options may be changed",
+        "--lr, --epochs, --patience, --batch-size, --device, --val-every, --checkpoint-seconds and "
+        "the data options may be changed",
     )
     add_accept_unchecked(t)
     t.add_argument(
@@ -231,13 +242,14 @@ def _run_config(args: argparse.Namespace, lr: float | None, base: RunConfig) -> 
     """The options given on the command line over `base`: the defaults, or a resumed checkpoint's
     settings (whose model and optimiser cannot change)."""
     if args.resume:
-        for name, flag in {**MODEL_OPTIONS, "optimizer": "--optimizer"}.items():
+        for name, flag in {**MODEL_OPTIONS, **KEPT_ON_RESUME}.items():
             given = getattr(args, name)
-            kept = getattr(base.train if name == "optimizer" else base.model, name)
+            kept = getattr(base.train if name in KEPT_ON_RESUME else base.model, name)
             if given is not None and given != kept:
                 raise UserError(
                     f"{flag} {given} differs from the checkpoint's {kept}: a resumed run keeps "
-                    f"the checkpoint's model and optimiser (leave {flag} out, or start a new run)"
+                    "the checkpoint's model, optimiser, seed, placement, KL warm-up and schedule "
+                    f"(leave {flag} out, or start a new run)"
                 )
     b = base.data
     data = DataConfig(
