@@ -352,3 +352,25 @@ def test_a_refused_export_leaves_no_folder_behind(runs, tmp_path, capsys):
     assert not (tmp_path / "new").exists() and not (tmp_path / "new2").exists()
     assert report(runs / "good", "--out", tmp_path / "new3" / "r.html") == 0  # kept when it worked
     assert (tmp_path / "new3" / "r.html").is_file()
+
+
+def test_the_settings_table_marks_a_differing_schedule(tmp_path):
+    """The fast preset against the recommended one differs in its schedule, warm-up and last.pt
+    interval, not only in rate and batch size: each such row is shown and marked."""
+    from vae_explorer.core.config import RunConfig, apply_preset
+    from vae_explorer.report.content import settings_tables
+
+    configs = {"rec": apply_preset("recommended", RunConfig()), "fast": apply_preset("fast", RunConfig())}
+    runs = [SimpleNamespace(config=c, folder=tmp_path / n, name=n) for n, c in configs.items()]
+    table = settings_tables(runs)[0]
+    row = {cells[0]: i for i, cells in enumerate(table.rows)}
+    expected = {
+        "learning-rate schedule": ["constant", "cosine"],
+        "learning-rate warm-up (epochs)": ["0", "2"],
+        "last.pt at most every (s)": ["0", "60"],
+        "batch size": ["32", "256"],
+    }
+    for label, cells in expected.items():
+        assert table.rows[row[label]][1:] == cells and {(row[label], 1), (row[label], 2)} <= table.marked
+    assert table.rows[row["validation every (epochs)"]][1:] == ["1", "1"]
+    assert (row["validation every (epochs)"], 1) not in table.marked

@@ -122,6 +122,10 @@ SETTINGS = (
     ("train", "patience", "patience (epochs)"),
     ("train", "kl_warmup", "KL warm-up (epochs)"),
     ("train", "prior_init", "prior placement"),
+    ("train", "schedule", "learning-rate schedule"),
+    ("train", "warmup_epochs", "learning-rate warm-up (epochs)"),
+    ("train", "val_every", "validation every (epochs)"),
+    ("train", "checkpoint_seconds", "last.pt at most every (s)"),
     ("train", "seed", "seed"),
     ("train", "device", "device"),
 )
@@ -137,6 +141,8 @@ def _setting(config: RunConfig | None, section: str, name: str) -> str:
         return {"root": "bundled", "limit_train": "all", "limit_val": "all", "limit_test": "all"}.get(
             name, "–"
         )
+    if isinstance(value, float):
+        return f"{value:g}"
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
