@@ -48,6 +48,14 @@ def test_tab_keys_switch_tabs_wherever_the_focus_is(qtbot, tmp_path):
     assert win.tabs.currentIndex() == 3
     QTest.keyClick(win.windowHandle(), Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
     assert win.tabs.currentIndex() == 2
+    # Ctrl+8 does nothing until the eighth tab, the Experiment tab, is opened; then it shows it
+    QTest.keyClick(win.windowHandle(), Qt.Key.Key_8, Qt.KeyboardModifier.ControlModifier)
+    assert win.tabs.count() == 7 and win.tabs.currentIndex() == 2
+    win.tabs.addTab(win.sweep_panel, win.sweep_panel.title)  # as Start experiment adds it
+    QTest.keyClick(win.windowHandle(), Qt.Key.Key_8, Qt.KeyboardModifier.ControlModifier)
+    assert win.tabs.currentWidget() is win.sweep_panel
+    QTest.keyClick(win.windowHandle(), Qt.Key.Key_7, Qt.KeyboardModifier.ControlModifier)
+    assert win.tabs.currentWidget() is win.panels[-1]  # the Lab
     win.service.shutdown()
 
 

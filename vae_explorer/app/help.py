@@ -69,7 +69,7 @@ def shortcut_rows(window: QWidget) -> list[tuple[str, str]]:
         rows.append((keys.toString(QKeySequence.SequenceFormat.NativeText), action.text().replace("&", "")))
     rows.sort(key=lambda r: r[1].lower())
     rows += [
-        ("Ctrl+1 … Ctrl+6", "Show the Training … Evaluation tab"),
+        ("Ctrl+1 … Ctrl+8", "Show the Training … Lab tab, then Experiment once opened"),
         ("Ctrl+PgDown / Ctrl+PgUp", "Next / previous tab"),
         ("Double-click a run", "Explore its best model"),
     ]

@@ -21,15 +21,20 @@ class WindowMenus:
     """File, Edit, Train and Help, the training toolbar, and the actions they share."""
 
     def _tab_shortcuts(self) -> None:
-        """Ctrl+1..9 choose a tab; Ctrl+PgDown / Ctrl+PgUp the next / previous one, wherever the
-        focus is (a focused table or plot would otherwise keep the keys)."""
-        for i in range(min(self.tabs.count(), 9)):
-            QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self, lambda i=i: self.tabs.setCurrentIndex(i))
+        """Ctrl+1..9 choose a tab, tabs added later (the Experiment tab) included; Ctrl+PgDown /
+        Ctrl+PgUp the next / previous one, wherever the focus is (a focused table or plot would
+        otherwise keep the keys)."""
+        for i in range(9):
+            QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self, lambda i=i: self._show_tab(i))
         QShortcut(QKeySequence("Ctrl+PgDown"), self, lambda: self.step_tab(1))
         QShortcut(QKeySequence("Ctrl+PgUp"), self, lambda: self.step_tab(-1))
         # tables and spin boxes take Ctrl+PgDown for themselves (the shortcut never fires there):
         # the window sees the key first
         QApplication.instance().installEventFilter(self)
+
+    def _show_tab(self, index: int) -> None:
+        if index < self.tabs.count():
+            self.tabs.setCurrentIndex(index)
 
     def step_tab(self, step: int) -> None:
         self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
