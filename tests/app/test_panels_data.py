@@ -166,3 +166,29 @@ def test_a_failed_job_goes_to_its_on_error_not_to_job_failed(qtbot):
         assert errors == ["no model is loaded"] and failures == ["no model is loaded"]
     finally:
         service.shutdown()
+
+
+def test_a_model_of_another_likelihood_gets_its_own_test_inputs(qtbot, checkpoint, tmp_path):
+    """The loaded test images are kept across models of the same data, but their inputs are made
+    for a likelihood: 0/1 draws for a Bernoulli model, grey levels 0..255 for a categorical one.
+    Opening one after the other must not hand it the other's inputs."""
+    from vae_explorer.core.data import load_splits
+    from vae_explorer.core.trainer import Trainer
+
+    config = tiny_config(epochs=1)
+    config = replace(config, model=replace(config.model, likelihood="categorical"))
+    Trainer(config, load_splits(config.data), tmp_path / "categorical").run()
+    service = InferenceService()
+    try:
+        highest: list[float] = []
+        for path in (checkpoint, tmp_path / "categorical" / "model.pt", checkpoint):
+            service.load_checkpoint(str(path))
+            qtbot.waitUntil(
+                lambda p=path: service.info is not None and service.info.checkpoint == str(p), timeout=30_000
+            )
+            count = len(highest)
+            service.submit("inputs", lambda ctx: float(ctx.test_inputs().max()), highest.append)
+            qtbot.waitUntil(lambda c=count: len(highest) == c + 1, timeout=30_000)
+        assert highest == [1.0, 255.0, 1.0]
+    finally:
+        service.shutdown()

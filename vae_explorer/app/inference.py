@@ -182,7 +182,8 @@ class InferenceWorker(QObject):
         self._ctx.stopping = self.stopping
         if old is not None and old.config.data == config.data:
             self._ctx._splits = old._splits  # same data: keep it loaded
-            self._ctx._test_inputs = old._test_inputs
+            if old.config.model.likelihood == config.model.likelihood:  # inputs are made for it
+                self._ctx._test_inputs = old._test_inputs
         self._generation += 1
         with self._on_stream():
             data_error = self._check_data(self._ctx)
