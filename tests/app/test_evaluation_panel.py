@@ -298,3 +298,30 @@ def test_evaluate_means_the_model_shown_once_another_is_opened(window, qtbot, ch
     panel.evaluate_button.click()
     qtbot.waitUntil(lambda: window.service.info.checkpoint == str(checkpoint), timeout=60_000)
     qtbot.waitUntil(lambda: panel.message.text().startswith("Evaluated ckpt"), timeout=60_000)
+
+
+def test_a_saved_evaluation_naming_its_model_relatively_or_before_a_move_is_shown(
+    window, qtbot, checkpoint, tmp_path
+):
+    """`train --out relrun` writes evaluation.json naming "relrun/model.pt"; a folder moved since
+    names its old place. Opening that model.pt shows its saved figures; a saved evaluation of
+    another epoch (an older best) is not shown as this model's."""
+    import json
+    import shutil
+
+    from vae_explorer.core.checkpoint import checkpoint_epoch
+
+    epoch = checkpoint_epoch(checkpoint)
+    saved = {"checkpoint": "relrun/model.pt", "epoch": epoch, "images": 128, "neg_elbo": 123.25}
+    moved = tmp_path / "moved"
+    shutil.copytree(checkpoint.parent, moved)
+    (moved / "evaluation.json").write_text(json.dumps(saved))
+    panel = window.evaluation
+    open_and_show(window, qtbot, moved / "model.pt")
+    assert [r.results["checkpoint"] for r in panel.rows] == [str(moved / "model.pt")]
+    assert panel.rows[0].results["neg_elbo"] == 123.25 and cell(panel, 0, 2) == "123.25"
+    older = tmp_path / "older"
+    shutil.copytree(checkpoint.parent, older)
+    (older / "evaluation.json").write_text(json.dumps({**saved, "epoch": epoch + 5}))
+    open_and_show(window, qtbot, older / "model.pt")
+    assert [r.results["checkpoint"] for r in panel.rows] == [str(moved / "model.pt")]

@@ -176,6 +176,15 @@ def evaluation_job(
     return job
 
 
+def _describes(results: dict[str, Any], info: ModelInfo) -> bool:
+    """Whether an evaluation.json read beside `info`'s checkpoint is that model's: it names a file
+    of the same name (the path it holds may be relative or from before a move) and, where it says,
+    the same epoch (an older best's figures are not this model's)."""
+    named = results.get("checkpoint")
+    same_file = named is None or named == info.checkpoint or Path(named).name == Path(info.checkpoint).name
+    return same_file and results.get("epoch") in (None, info.epoch)
+
+
 class EvaluationPanel(Panel):
     title = "Evaluation"
     progressed = Signal(str, int, int)  # emitted from the inference worker's thread
@@ -395,10 +404,12 @@ class EvaluationPanel(Panel):
             except FileProblem as exc:
                 self.set_notice(escape(f"The saved evaluation is not shown: {exc}"))
                 return
-            if results is not None and results.get("checkpoint") in (None, info.checkpoint):
-                if results.get("epoch") is None:  # model.pt's evaluation: the model's epoch
-                    results = {**results, "epoch": info.epoch}
-                self.add_result(self._name(info), results)
+            if results is not None and _describes(results, info):
+                # the file beside the model names it as the run wrote it (relative to where `train`
+                # ran, or before the folder was moved): the row names the file opened
+                self.add_result(
+                    self._name(info), {**results, "checkpoint": info.checkpoint, "epoch": info.epoch}
+                )
 
     @staticmethod
     def _name(info: ModelInfo) -> str:
