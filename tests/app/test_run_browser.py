@@ -162,6 +162,30 @@ def test_after_a_queue_the_explore_tabs_show_its_best_run_and_pin_holds_a_model(
     close(win)
 
 
+def test_a_model_opened_while_a_queue_trains_stays_until_that_queue_ends(qtbot, tmp_path, checkpoint):
+    """File → Open during training pins the model opened (the queue's next best would replace it
+    within an epoch); when the queue ends the model stays and the pin is lifted, so the next
+    queue's bests are shown again."""
+    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
+    win.settings = tiny_settings(epochs=6)
+    seen = record_events(win)
+    win.start_training()
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.EpochEnd) for _, e in seen), timeout=60_000)
+    win.open_checkpoint(str(checkpoint))
+    opened = lambda: win.service.info is not None and win.service.info.checkpoint == str(checkpoint)  # noqa: E731
+    qtbot.waitUntil(opened, timeout=30_000)
+    assert win.service.pinned
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
+    qtbot.wait(300)
+    assert win.service.info.checkpoint == str(checkpoint) and not win.service.pinned
+    seen.clear()
+    win.settings = tiny_settings(epochs=1)
+    win.start_training()
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
+    qtbot.waitUntil(lambda: win.service.info.checkpoint != str(checkpoint), timeout=30_000)
+    close(win)
+
+
 def test_opening_a_checkpoint_lists_its_run_with_its_curve(qtbot, tmp_path, checkpoint):
     win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
     win.open_checkpoint(str(checkpoint))

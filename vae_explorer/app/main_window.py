@@ -99,6 +99,10 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         self.service.load_unchecked.connect(self._on_load_unchecked)
         self.service.model_loaded.connect(self._on_model_loaded)
         self.service.job_failed.connect(lambda key, msg: self.statusBar().showMessage(f"{key}: {msg}", 8000))
+        # a model the user chose while a queue trains is pinned until that queue ends (new bests
+        # would replace it within an epoch); a pin the user sets stays until the user lifts it
+        self._pinned_for_queue = False
+        self.service.pinned_changed.connect(self._on_pinned_changed)
         self.controller = TrainingController(self)
         self._opened_by_user: str | None = None  # the checkpoint File → Open is loading
         # the queue's run records on this thread: each event is applied there once, and the
@@ -235,12 +239,21 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
                 "run or open a checkpoint."
             )
 
+    def pin_while_training(self) -> None:
+        """Keep the model the user is about to load in the explore tabs while the queue trains."""
+        if self.controller.running and not self.service.pinned:
+            self.service.set_pinned(True)
+            self._pinned_for_queue = True
+
+    def _on_pinned_changed(self, on: bool) -> None:
+        if not on:
+            self._pinned_for_queue = False
+
     def explore_run(self, run: RunSummary) -> None:
         """Load `run`'s best model into the explore tabs; while a queue trains, pin it there."""
         if run.checkpoint is None:
             return
-        if self.controller.running:
-            self.service.set_pinned(True)
+        self.pin_while_training()
         self.statusBar().showMessage(
             f"Exploring {run.name}" + (" (pinned while training goes on)" if self.controller.running else ""),
             8000,
@@ -406,6 +419,8 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
     def _on_queue_finished(self, event: ev.QueueFinished) -> None:
         self.queue_label.setText("")
         self._show_best_of_queue()
+        if self._pinned_for_queue:  # the model chosen stays shown; the next queue's bests show again
+            self.service.set_pinned(False)
         if event.failure is not None:
             message = f"Training failed: {event.failure}"
         else:

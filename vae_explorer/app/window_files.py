@@ -116,6 +116,7 @@ class CheckpointFiles:
             if not path:
                 return
         self.statusBar().showMessage(f"Loading {path}…")
+        self.pin_while_training()
         self._opened_by_user = str(path)
         self._remember(str(Path(path).absolute()))
         run = read_run(Path(path).parent, self.runs_root)
