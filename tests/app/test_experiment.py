@@ -107,3 +107,27 @@ def test_a_frozen_bundle_says_experiments_need_the_pip_install(qtbot, tmp_path, 
     assert errors and errors[0][0] == "New experiment" and "need a Python interpreter" in errors[0][1]
     assert not list((tmp_path / "runs").glob("*-experiment"))  # no folder made
     assert win.tabs.indexOf(win.sweep_panel) < 0
+
+
+def test_a_failed_experiment_is_said_in_a_dialog(qtbot, tmp_path, monkeypatch):
+    """As a failed training queue: a dialog, not only a line in the tab while the status bar says
+    "Ready"."""
+    from apphelpers import answer_messages
+
+    from vae_explorer.core.sweep_ray import SweepError, SweepRunner
+
+    def fail(self):
+        raise SweepError("Ray could not start: no room in /tmp")
+
+    monkeypatch.setattr(SweepRunner, "run", fail)
+    win = make_window(qtbot, tmp_path / "runs")
+    said = answer_messages(monkeypatch)
+    dialog = ExperimentDialog(win.settings.config, win)
+    qtbot.addWidget(dialog)
+    dialog.seeds.setText("0")
+    dialog.exec = lambda: QDialog.DialogCode.Accepted
+    assert win.new_experiment(dialog)
+    qtbot.waitUntil(lambda: not win.sweeps.running, timeout=30_000)
+    qtbot.waitUntil(lambda: bool(said), timeout=10_000)
+    assert said == [("Experiment failed", "The experiment failed: Ray could not start: no room in /tmp")]
+    assert "failed" in win.sweep_panel.status.text() and win.start_action.isEnabled()

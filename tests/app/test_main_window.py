@@ -401,3 +401,31 @@ def test_runs_go_to_the_user_data_folder_and_earlier_runs_stay_where_they_are(qa
     assert sorted(p.name for p in earlier.iterdir()) == ["20260101-120000"]
     (data / "vae-explorer" / "runs").mkdir()
     assert default_runs_root() == data / "vae-explorer" / "runs"
+
+
+def test_two_starts_in_one_second_get_folders_of_their_own(window, qtbot, monkeypatch):
+    """Queue folders are named by the second: a second Start in the same second wrote into the
+    first queue's folder and replaced its run. It now gets the name with -2."""
+    import datetime as real
+
+    from apphelpers import record_events
+
+    from vae_explorer.app import main_window
+    from vae_explorer.core import events as ev
+
+    class Frozen(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 12, 6, 12, 0, 0)
+
+    monkeypatch.setattr(main_window, "datetime", Frozen)
+    seen = record_events(window)
+    folders = []
+    for _ in range(2):
+        window.settings = tiny_settings(epochs=1)
+        seen.clear()
+        window.start_training()
+        folders.append(window.queue_dir)
+        qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
+    assert [f.name for f in folders] == ["20261206-120000", "20261206-120000-2"]
+    assert all((f / "metrics.csv").is_file() and (f / "model.pt").is_file() for f in folders)

@@ -135,3 +135,27 @@ def test_saved_settings_with_a_rate_twice_train_each_rate_once():
     text = json.dumps({"config": RunConfig().to_dict(), "lrs": [3e-3, 1e-3, 3e-3, 0.001, 1e-2]})
     lrs = TrainingSettings.from_json(text).lrs
     assert lrs == (3e-3, 1e-3, 1e-2) and len({lr_dirname(lr) for lr in lrs}) == 3
+
+
+def test_saved_settings_asking_for_a_gpu_that_is_not_here_are_refused(qtbot, monkeypatch):
+    """Settings saved on a machine with a GPU select the greyed "CUDA GPU (not available)": the
+    dialog says so instead of accepting a Start that fails, leaving an empty queue folder."""
+    from dataclasses import replace
+
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from vae_explorer.app import settings_dialog
+    from vae_explorer.app.settings import TrainingSettings
+    from vae_explorer.core.config import RunConfig
+
+    monkeypatch.setattr(settings_dialog, "gpu_name", lambda: None)
+    config = RunConfig()
+    dialog = settings_dialog.SettingsDialog(
+        TrainingSettings(replace(config, train=replace(config.train, device="cuda")))
+    )
+    qtbot.addWidget(dialog)
+    assert dialog.device.currentData() == "cuda" and not dialog.validate()
+    assert "no CUDA GPU is available here" in dialog.error.text()
+    assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled()
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    assert dialog.validate() and dialog.settings().config.train.device == "cpu"

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from vae_explorer.core import events as ev
+from vae_explorer.core import sweep_events as se
 from vae_explorer.core.config import format_lr
 from vae_explorer.core.device import gpu_name
 from vae_explorer.core.runs import RunSummary, real_path
@@ -114,7 +115,9 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         self.sweeps = SweepController(self)
         self.sweep_panel = SweepPanel()
         self.sweeps.event.connect(self.sweep_panel.on_event)
+        self.sweeps.event.connect(self._on_sweep_event)
         self.sweeps.finished.connect(self._on_sweep_finished)
+        self._sweep_failure: str | None = None
         self.sweep_panel.explore_requested.connect(self.explore_run)
         self.sweep_panel.stop_requested.connect(self.stop_experiment)
 
@@ -327,22 +330,34 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         self.statusBar().showMessage("Checkpoint not loaded", 5000)
 
     # -- training ------------------------------------------------------------------------------
-    def _make_folder(self, folder: Path, exist_ok: bool) -> bool:
-        """Create a queue's or an experiment's folder; where it cannot be, say why and return False."""
+    def _new_folder(self, suffix: str = "") -> Path | None:
+        """Create a new queue's or experiment's folder in the runs folder, named by the time of day
+        (and -2, -3 … after a name a start in the same second took: never an earlier run's); where
+        it cannot be made, say why and return None."""
+        stem = datetime.now().strftime("%Y%m%d-%H%M%S")
         try:
-            folder.mkdir(parents=True, exist_ok=exist_ok)
+            self.runs_root.mkdir(parents=True, exist_ok=True)
+            for n in range(1, 1000):
+                folder = self.runs_root / (stem + (f"-{n}" if n > 1 else "") + suffix)
+                try:
+                    folder.mkdir()
+                    return folder
+                except FileExistsError:
+                    continue
+            raise FileExistsError(f"{stem}{suffix} and 998 more are taken")
         except OSError as exc:
-            ask.error(self, "Cannot start", f"Cannot create {folder}: {exc.strerror or exc}")
-            return False
-        return True
+            where = self.runs_root / (stem + suffix)
+            ask.error(self, "Cannot start", f"Cannot create {where}: {exc.strerror or exc}")
+            return None
 
     def start_training(self) -> None:
         if self.controller.running:
             return
         configs = self.settings.configs()
-        self.queue_dir = self.runs_root / datetime.now().strftime("%Y%m%d-%H%M%S")
-        if not self._make_folder(self.queue_dir, exist_ok=True):
+        folder = self._new_folder()
+        if folder is None:
             return
+        self.queue_dir = folder
         self.training.start_queue(configs, run_dirs(self.queue_dir, configs))
         self.tabs.setCurrentWidget(self.training)
         self.controller.start(configs, self.queue_dir)
@@ -450,8 +465,8 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         dialog = dialog or ExperimentDialog(self.settings.config, self)
         if dialog.exec() != ExperimentDialog.DialogCode.Accepted:
             return False
-        folder = self.runs_root / (datetime.now().strftime("%Y%m%d-%H%M%S") + "-experiment")
-        if not self._make_folder(folder, exist_ok=False):
+        folder = self._new_folder("-experiment")
+        if folder is None:
             return False
         if self.tabs.indexOf(self.sweep_panel) < 0:
             self.tabs.addTab(self.sweep_panel, self.sweep_panel.title)
@@ -468,10 +483,18 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
             self.statusBar().showMessage("Stopping every trial after its current batch…")
         self._update_actions()
 
+    def _on_sweep_event(self, event: object) -> None:
+        if isinstance(event, se.SweepFinished) and event.failure:
+            self._sweep_failure = event.failure
+
     def _on_sweep_finished(self) -> None:
         self.queue_label.setText("")
         self.browser.refresh()
         self._update_actions()
+        failure, self._sweep_failure = self._sweep_failure, None
+        if failure:  # as a failed training queue: said where it cannot be missed
+            self.statusBar().showMessage("The experiment failed", 10000)
+            ask.error(self, "Experiment failed", f"The experiment failed: {failure}")
 
     # -- closing -------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

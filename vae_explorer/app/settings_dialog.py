@@ -407,6 +407,8 @@ class SettingsDialog(QDialog):
         except ConfigError as exc:
             self.lrs.setStyleSheet(INVALID_STYLE)
             problems.append(f"Learning rates: {exc}")
+        if self.device.currentData() == "cuda" and gpu_name() is None:  # saved on a machine with one
+            problems.append("Device: no CUDA GPU is available here; choose Automatic or CPU")
         if not problems:
             try:
                 self.settings().config.validate()
