@@ -222,6 +222,33 @@ def test_open_and_save_checkpoint_without_training(window, qtbot, checkpoint, tm
     load_checkpoint(saved)
 
 
+def test_save_as_refuses_when_the_file_no_longer_holds_the_model_shown(
+    window, qtbot, checkpoint, tmp_path, monkeypatch
+):
+    """Save checkpoint as copies the model's file: once its run wrote a newer best over it (the
+    model shown was pinned) or it was deleted, the copy would not be the model shown."""
+    import shutil
+
+    from apphelpers import tiny_config
+
+    from vae_explorer.core.data import load_splits
+    from vae_explorer.core.trainer import Trainer
+
+    run = tmp_path / "run"
+    shutil.copytree(checkpoint.parent, run)
+    open_and_show(window, qtbot, run / "model.pt")
+    assert window.service.info.epoch == 1
+    config = tiny_config(epochs=3)
+    Trainer(config, load_splits(config.data), tmp_path / "later").run()
+    shutil.copy(tmp_path / "later" / "model.pt", run / "model.pt")  # a later epoch's best
+    said = message_texts(monkeypatch)
+    assert window.save_checkpoint_as(str(tmp_path / "copy.pt")) is None
+    assert "no longer in its file" in said[-1] and "now holds epoch" in said[-1]
+    (run / "model.pt").unlink()
+    assert window.save_checkpoint_as(str(tmp_path / "copy.pt")) is None
+    assert "is gone or cannot be read" in said[-1] and not (tmp_path / "copy.pt").exists()
+
+
 def test_corrupt_checkpoint_shows_an_error(window, qtbot, monkeypatch, tmp_path):
     errors = message_texts(monkeypatch)
     bad = tmp_path / "bad.pt"

@@ -12,6 +12,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from vae_explorer.core import runfiles as rf
 from vae_explorer.core.atomic import WriteError, atomic_copy
+from vae_explorer.core.checkpoint import checkpoint_epoch
 from vae_explorer.core.runs import RunSummary, read_run, real_path
 
 from . import ask
@@ -141,6 +142,18 @@ class CheckpointFiles:
         info = self.service.info
         if info is None:
             ask.inform(self, "Save checkpoint", "There is no model yet: train or open one first.")
+            return None
+        # the copy is of the file the model came from: it must still hold the model shown (a
+        # pinned model's run may have written a newer best over it since, or been deleted)
+        held = checkpoint_epoch(info.checkpoint) if info.checkpoint else None
+        if held != info.epoch:
+            now = f"now holds epoch {held}" if held is not None else "is gone or cannot be read"
+            ask.inform(
+                self,
+                "Save checkpoint",
+                f"The model shown (epoch {info.epoch}) is no longer in its file: {info.checkpoint or 'it has none'} "
+                f"{now}. Open that file to save it, or copy the run folder.",
+            )
             return None
         if not path:
             path, _ = ask.save_file(self, "Save checkpoint as", rf.MODEL, "Checkpoints (*.pt)")
