@@ -454,5 +454,6 @@ def test_two_starts_in_one_second_get_folders_of_their_own(window, qtbot, monkey
         window.start_training()
         folders.append(window.queue_dir)
         qtbot.waitUntil(lambda: any(isinstance(e, ev.QueueFinished) for _, e in seen), timeout=120_000)
+        qtbot.waitUntil(lambda: not window.controller.running, timeout=30_000)  # Start is free again
     assert [f.name for f in folders] == ["20261206-120000", "20261206-120000-2"]
     assert all((f / "metrics.csv").is_file() and (f / "model.pt").is_file() for f in folders)

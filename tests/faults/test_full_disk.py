@@ -84,3 +84,29 @@ def test_a_write_that_fails_with_enospc(tmp_path, capsys, monkeypatch):
         )
         == 0
     )
+
+
+def test_a_figure_export_to_a_full_disk_fails_and_keeps_the_figure_before(tmp_path, qtbot):
+    """SVG and PDF writers report no error of their own: on a full disk they left a truncated file
+    and said it was written, and a PNG was overwritten in place. A figure is now drawn in memory
+    and written beside its name, then renamed: the export fails in one message and a figure of
+    that name from before stays whole."""
+    import numpy as np
+    import pyqtgraph as pg
+
+    from vae_explorer.app.export import ExportError, export_widget
+
+    plot = pg.PlotWidget(background="w")
+    qtbot.addWidget(plot)
+    xy = np.random.default_rng(0).normal(size=(2, 4000))
+    plot.plot(xy[0], xy[1], pen=None, symbol="o")  # thousands of vector symbols: a large file
+    plot.resize(800, 600)
+    with tmpfs(tmp_path / "disk", "16k") as disk:
+        for name in ("figure.svg", "figure.pdf", "figure.png"):
+            before = b"an earlier figure"
+            (disk / name).write_bytes(before)
+            with pytest.raises(ExportError, match="no space left on device"):
+                export_widget(plot, disk / name)
+            assert (disk / name).read_bytes() == before
+        assert sorted(p.name for p in disk.iterdir()) == ["figure.pdf", "figure.png", "figure.svg"]
+    assert export_widget(plot, tmp_path / "figure.svg").stat().st_size > 16 * 1024  # room: written

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QPoint, QRect, QSize, QSizeF
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QPoint, QRect, QSize, QSizeF
 from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPainter, QPdfWriter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
+
+from vae_explorer.core.atomic import WriteError, atomic_write_bytes
 
 FORMATS = (".png", ".svg", ".pdf")
 FILTER = "PNG image (*.png);;SVG vector image (*.svg);;PDF document (*.pdf)"
@@ -55,15 +58,25 @@ def export_widget(widget: QWidget, path: str | Path, title: str = "") -> Path:
     if size.width() < 2 or size.height() < 2:
         widget.resize(widget.sizeHint())
         size = widget.size()
+    # drawn in memory, then written whole beside the target and renamed over it: a full disk or a
+    # failed write leaves an earlier figure of that name as it was, never a truncated file
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     with _vector_items(widget):
         if suffix == ".png":
-            _export_png(widget, path, size)
+            _export_png(widget, buffer, size)
         elif suffix == ".svg":
-            _export_svg(widget, path, size, title)
+            _export_svg(widget, buffer, size, title)
         else:
-            _export_pdf(widget, path, size, title)
-    if not path.is_file() or path.stat().st_size == 0:
-        raise ExportError(f"nothing was written to {path}")
+            _export_pdf(widget, buffer, size, title)
+    buffer.close()
+    if data.isEmpty():
+        raise ExportError(f"nothing was drawn for {path}")
+    try:
+        atomic_write_bytes(path, bytes(data.data()))
+    except WriteError as exc:
+        raise ExportError(f"cannot write {path}: {exc}") from None
     return path
 
 
@@ -105,40 +118,37 @@ def _check_writable(path: Path) -> None:
         raise ExportError(f"cannot write {path}: {parent} is a file, not a folder")
     if not parent.is_dir():
         raise ExportError(f"cannot write {path}: folder {parent} does not exist")
-    try:
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):  # the new file is made there, then renamed
+        raise ExportError(f"cannot write {path}: folder {parent} is not writable")
 
 
-def _export_png(widget: QWidget, path: Path, size: QSize, scale: int = 2) -> None:
+def _export_png(widget: QWidget, out: QBuffer, size: QSize, scale: int = 2) -> None:
     image = QImage(size * scale, QImage.Format.Format_ARGB32)
     image.setDevicePixelRatio(scale)
     image.fill(widget.palette().window().color())
     painter = QPainter(image)
     QWidget.render(widget, painter, QPoint())  # QGraphicsView overrides render() with another signature
     painter.end()
-    if not image.save(str(path), "PNG"):
-        raise ExportError(f"cannot write PNG image {path}")
+    if not image.save(out, "PNG"):
+        raise ExportError("cannot encode the PNG image")
 
 
-def _export_svg(widget: QWidget, path: Path, size: QSize, title: str) -> None:
+def _export_svg(widget: QWidget, out: QBuffer, size: QSize, title: str) -> None:
     gen = QSvgGenerator()
-    gen.setFileName(str(path))
+    gen.setOutputDevice(out)
     gen.setSize(size)
     gen.setViewBox(QRect(QPoint(), size))
     gen.setTitle(title or widget.windowTitle() or "vae-explorer figure")
     gen.setDescription("exported by vae-explorer")
     painter = QPainter()
     if not painter.begin(gen):
-        raise ExportError(f"cannot write SVG file {path}")
+        raise ExportError("cannot draw the SVG image")
     QWidget.render(widget, painter, QPoint())  # QGraphicsView overrides render() with another signature
     painter.end()
 
 
-def _export_pdf(widget: QWidget, path: Path, size: QSize, title: str) -> None:
-    writer = QPdfWriter(str(path))
+def _export_pdf(widget: QWidget, out: QBuffer, size: QSize, title: str) -> None:
+    writer = QPdfWriter(out)
     writer.setTitle(title or widget.windowTitle() or "vae-explorer figure")
     writer.setCreator("vae-explorer")
     writer.setResolution(96)
@@ -151,7 +161,7 @@ def _export_pdf(widget: QWidget, path: Path, size: QSize, title: str) -> None:
     writer.setPageLayout(QPageLayout(page, QPageLayout.Orientation.Portrait, QMarginsF()))
     painter = QPainter()
     if not painter.begin(writer):
-        raise ExportError(f"cannot write PDF file {path}")
+        raise ExportError("cannot draw the PDF document")
     target = painter.viewport()
     sx, sy = target.width() / size.width(), target.height() / size.height()
     painter.scale(min(sx, sy), min(sx, sy))
