@@ -35,6 +35,37 @@ def test_overwrite_leaves_a_symlinked_lr_folder_and_its_target_alone(base_run, t
     assert kept and "lr_0.5" in kept[0] and "notes.txt" not in kept[0]
 
 
+def test_a_comparison_never_trains_through_a_symlinked_lr_folder(base_run, tmp_path, capsys):
+    """--overwrite leaves an lr_* link alone; a comparison whose rate has that folder's name must
+    then not train through the link into the run it points to: refused, with or without
+    --overwrite, before anything is removed."""
+    elsewhere = copy_run(base_run, tmp_path / "elsewhere" / "run")
+    before = snapshot(elsewhere)
+    q = tmp_path / "q"
+    q.mkdir()
+    (q / "lr_0.001").symlink_to(elsewhere, target_is_directory=True)
+    (q / "notes.txt").write_text("mine")
+    for extra in (["--overwrite"], []):
+        code = main(["train", *FAST, "--lr", "1e-3", "--lr", "2e-3", *extra, "--out", str(q)])
+        assert code == 2
+        err = one_line_error(capsys.readouterr().err)
+        if extra:  # without --overwrite, the lr_* folder already refuses the comparison
+            assert "lr_0.001 is a symbolic link" in err and "never written through a link" in err
+        assert snapshot(elsewhere) == before
+        assert sorted(p.name for p in q.iterdir()) == ["lr_0.001", "notes.txt"]
+
+
+def test_overwrite_gives_the_new_run_its_own_name(run_copy, capsys):
+    """The app's Rename writes name.txt: --overwrite replaces it with the run it replaces, so the
+    new run is not shown under the old run's name."""
+    from vae_explorer.core.runs import rename_run
+
+    rename_run(read_run(run_copy), "the old run, lr 1e-3")
+    assert main(["train", *FAST, "--overwrite", "--out", str(run_copy)]) == 0
+    assert not (run_copy / "name.txt").exists() and read_run(run_copy).name == run_copy.name
+    assert "name.txt" not in capsys.readouterr().out
+
+
 def test_overwrite_never_deletes_through_a_symlinked_file(base_run, tmp_path):
     precious = tmp_path / "precious.json"
     precious.write_text('{"mine": true}')

@@ -288,6 +288,7 @@ RUN_OUTPUTS = (
     rf.TEST_LOSS,
     rf.OUTCOME,
     rf.EVALUATION,
+    rf.NAME,  # the app's Rename: the new run must not take the old run's name
     WEIGHTS_FILE,  # a new run without mixture weights must not show the old run's
     *RUN_FIGURE_FILES,
 )
@@ -361,6 +362,16 @@ def refuse_to_replace_a_run(run_dir: Path, args: argparse.Namespace) -> None:
         f"{run_dir} already holds a run ({found[0]}); continue it with --resume "
         f"{run_dir / 'last.pt'}, choose another --out, or add --overwrite to replace it"
     )
+
+
+def refuse_a_linked_run_folder(run_dir: Path, out: Path) -> None:
+    """A run's lr_* folder that is a symbolic link would be trained through: the run it points to,
+    elsewhere, would be replaced (--overwrite leaves such a link alone, as not ours)."""
+    if run_dir != out and os.path.islink(run_dir):
+        raise UserError(
+            f"{run_dir} is a symbolic link (to {os.readlink(run_dir)}); a run is never written "
+            "through a link: remove the link, or choose another --out"
+        )
 
 
 def resumes_in_place(checkpoint: str, run_dir: Path) -> bool:
@@ -441,6 +452,7 @@ def _prepare_and_train(args: argparse.Namespace, configs: list[RunConfig], out: 
         remove_stale_temporaries_below(out)  # in the sub-folders whose locks are free
         refuse_to_mix_runs(out, len(configs) > 1, args)
         for run_dir in run_dirs(out, configs):
+            refuse_a_linked_run_folder(run_dir, out)
             refuse_to_replace_a_run(run_dir, args)
         in_place = args.resume and resumes_in_place(args.resume, out)
         if args.overwrite and not in_place:
