@@ -421,6 +421,22 @@ def test_a_closed_pipe_does_not_stop_the_run(tmp_path):
     assert (tmp_path / "model.pt").is_file() and (tmp_path / "test_loss.txt").is_file()
 
 
+def test_a_closed_stderr_does_not_fail_a_run_that_saved(tmp_path):
+    """`train ... 2>&1 | head -1`, or a terminal closed mid-run: the notes and warnings on stderr
+    (here the end-of-run evaluation's: too few test images for an IS) meet a closed pipe. The run
+    still finishes, evaluates and exits 0; the failed write made it exit 1 without evaluation.json."""
+    args = ["train", "--epochs", "1", *TINY, "--limit-test", "50", "--out", str(tmp_path)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vae_explorer", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    proc.stderr.close()
+    assert proc.wait(timeout=300) == 0
+    assert json.loads((tmp_path / "outcome.json").read_text())["status"] == "done"
+    assert (tmp_path / "evaluation.json").is_file() and (tmp_path / "model.pt").is_file()
+
+
 def test_runs_and_comparisons_do_not_mix_in_one_folder(trained, tmp_path, capsys):
     import shutil
 

@@ -53,7 +53,7 @@ class EventPrinter:
                     if event.checkpoint
                     else "it had no validated epoch, so there is no checkpoint"
                 )
-                print(f"warning: run {event.run + 1} diverged (non-finite loss); {kept}", file=sys.stderr)
+                warn(f"warning: run {event.run + 1} diverged (non-finite loss); {kept}")
         elif isinstance(event, ev.EvaluationProgress):
             self.progress.show(f"evaluating: {event.stage}", event.done, event.total)
         elif isinstance(event, ev.Evaluated):
@@ -61,7 +61,7 @@ class EventPrinter:
             if "error" not in event.results:
                 say(f"evaluation: {summary_line(event.results)}")
             for note in event.results.get("notes", []):
-                print(f"note: {note}", file=sys.stderr)
+                warn(f"note: {note}")
         elif isinstance(event, ev.QueueFinished) and event.written:
             say(f"wrote {event.written[0]} and .pdf")
 
@@ -74,16 +74,27 @@ def train_images(config: RunConfig) -> int:
     return TRAIN_SIZE if limit is None else min(limit, TRAIN_SIZE)
 
 
-def say(text: str) -> None:
-    """Print a line of the run's log. A closed pipe (`... | head`) must not end the training:
-    output then goes nowhere and the run still saves its model and figures."""
+def say(text: str, stream=None) -> None:
+    """Print a line of the run's log (on stdout, or `stream`). A closed pipe (`... | head`) or a
+    terminal that hung up must not end the training: output then goes nowhere and the run still
+    saves its model, evaluation and figures."""
+    stream = stream or sys.stdout
     try:
-        print(text, flush=True)
+        print(text, file=stream, flush=True)
     except OSError:  # a closed pipe, or a terminal that hung up (EIO)
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
+        _to_devnull(stream)
+
+
+def warn(text: str) -> None:
+    """A line on stderr (a warning, a note, an error), as `say` writes stdout."""
+    say(text, sys.stderr)
+
+
+def _to_devnull(stream) -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 class TerminalProgress:
@@ -102,12 +113,18 @@ class TerminalProgress:
             return
         width = 30
         filled = int(width * done / max(total, 1))
-        self.stream.write(f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        self.stream.flush()
-        self.shown = True
+        self._write(f"\r{what} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        self.shown = self.enabled
 
     def clear(self) -> None:
         if self.shown:
-            self.stream.write("\r" + " " * 70 + "\r")
-            self.stream.flush()
+            self._write("\r" + " " * 70 + "\r")
             self.shown = False
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except OSError:  # the terminal hung up: no more bar, and the run goes on
+            self.enabled = False
+            _to_devnull(self.stream)

@@ -310,7 +310,7 @@ class SweepPrinter:
     def __call__(self, event: object) -> None:
         from vae_explorer.core import sweep_events as se
 
-        from .console import say
+        from .console import say, warn
 
         if isinstance(event, se.SweepStarted):
             where = (
@@ -336,7 +336,7 @@ class SweepPrinter:
         elif isinstance(event, se.TrialEnded):
             if event.message:
                 self.failed.append(event.trial)
-                print(f"error: [{event.trial}] failed: {event.message}", file=sys.stderr)
+                warn(f"error: [{event.trial}] failed: {event.message}")
                 return
             test = event.figures.get("test_nll")
             shown = f"test nll={test:.4f}" if test is not None else "no test nll"

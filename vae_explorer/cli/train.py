@@ -49,7 +49,7 @@ from .args import (
     remove_if_empty,
     warn_unchecked,
 )
-from .console import EventPrinter, say
+from .console import EventPrinter, say, warn
 
 MODEL_OPTIONS = {
     "arch": "--arch",
@@ -503,11 +503,10 @@ def _train(args: argparse.Namespace, configs: list[RunConfig], out: Path, splits
         raise session.error
     best = best_run(records)
     if best is None:
-        print(
+        warn(
             "error: no run produced a model (each diverged or stopped before its first validated epoch ended)"
             if len(records) > 1
-            else "error: the run produced no model (it diverged or stopped before its first validated epoch ended)",
-            file=sys.stderr,
+            else "error: the run produced no model (it diverged or stopped before its first validated epoch ended)"
         )
         return EXIT_INTERRUPTED if session.stopped else EXIT_FAILED
     record = records[best]
