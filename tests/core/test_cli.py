@@ -391,10 +391,21 @@ def test_relative_data_root_is_saved_absolute(tmp_path, monkeypatch):
         (["train", "--seed", "99999999999999999999999", "--out", "{tmp}/o"], "--seed"),
         (["sample", "{model}", "--seed", "-1", "--out", "{tmp}/s.png"], "--seed"),
         (["sample", "{model}", "--out", "{tmp}/folder.png"], "is a folder"),
+        # past int64 a size does not reach torch: it was a TypeError from torch.empty
+        (["train", *TINY, "--hidden", "9223372036854775808", "--out", "{tmp}/o"], "too large"),
+        (["evaluate", "{model}", "--iw-samples", "100001"], "at most 100000"),
+        (["train", *TINY, "--eval-iw-samples", "10000000000", "--out", "{tmp}/o"], "at most 100000"),
+        (["sweep", "--spec", "{model}", "--out", "{tmp}/w", "--plan"], "is not a text file"),
+        (["sweep", "--spec", "{tmp}/fifo", "--out", "{tmp}/w", "--plan"], "not a regular file"),
+        (["sweep", "--spec", "{tmp}/root.toml", "--out", "{tmp}/w", "--plan"], "data-root: give a folder"),
+        (["sweep", "--seeds", "0-100000000000", "--out", "{tmp}/w", "--plan"], "more seeds than"),
+        (["sweep", "--random", "3", "--range", "hidden=1:1e30", "--out", "{tmp}/w", "--plan"], "beyond any"),
     ],
 )
 def test_more_bad_input(trained, tmp_path, capsys, args, message):
     (tmp_path / "folder.png").mkdir()
+    os.mkfifo(tmp_path / "fifo")  # a read would wait for a writer for ever
+    (tmp_path / "root.toml").write_text("[base]\ndata-root = 5\n")
     args = [a.format(tmp=tmp_path, model=trained / "model.pt") for a in args]
     try:
         code = main(args)
@@ -537,3 +548,12 @@ def test_preset_course_sets_the_course_protocol_and_options_beside_it_win(tmp_pa
     assert main(["train", *small, "--eval-budget", "0", "--out", str(out)]) == 0
     saved = RunConfig.from_json((out / "config.json").read_text())
     assert preset_of(replace(saved, train=replace(saved.train, epochs=1000))) == "recommended"
+
+
+def test_a_file_name_that_is_not_utf8_is_written(trained, tmp_path):
+    """Linux names are bytes: a name that is not UTF-8 (an old archive's) reaches Python as
+    surrogate escapes, which the temporary file's name used to encode as UTF-8 and fail on."""
+    name = os.fsdecode(b"samples-\xff\xfe.png")
+    assert main(["sample", str(trained / "model.pt"), "--n", "4", "--out", str(tmp_path / name)]) == 0
+    assert os.fsencode(name) in os.listdir(os.fsencode(tmp_path))
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]  # no temporary file left

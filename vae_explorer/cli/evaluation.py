@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vae_explorer.core.config import DATASETS, DEVICES
+from vae_explorer.core.evaluation import MAX_ASKED_IW_SAMPLES
 
 from .args import (
     MAX_THREADS,
@@ -32,7 +33,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_data_args(e)
     e.add_argument(
         "--iw-samples",
-        type=int_at_least(1),
+        type=int_at_least(1, MAX_ASKED_IW_SAMPLES),
         metavar="S",
         help="importance-weighted NLL with S samples per image (5000 for published comparisons)",
     )

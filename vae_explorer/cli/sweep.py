@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from vae_explorer.core.config import PRESETS, ConfigError, DataConfig
+from vae_explorer.core.evaluation import MAX_ASKED_IW_SAMPLES
 from vae_explorer.core.sweep import AXES, SWEEP_IW_SAMPLES
 
 from .args import (
@@ -123,7 +125,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument(
         "--eval-iw-samples",
-        type=int_at_least(1),
+        type=int_at_least(1, MAX_ASKED_IW_SAMPLES),
         metavar="S",
         help=f"importance samples of every trial's IW-NLL (default {SWEEP_IW_SAMPLES})",
     )
@@ -143,10 +145,7 @@ def _spec(args: argparse.Namespace):
 
     file: dict = {}
     if args.spec:
-        try:
-            text = Path(args.spec).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UserError(f"cannot read --spec {args.spec}: {exc.strerror or exc}") from None
+        text = read_spec(Path(args.spec))
         file = spec_from_toml(text)
     base_options = dict(file.get("base", {}))
     preset = args.preset or base_options.pop("preset", None)
@@ -175,8 +174,10 @@ def _spec(args: argparse.Namespace):
         isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < math.inf
     ):
         raise ConfigError(f"eval-budget: {budget!r} is not a finite number of 0 or more")
-    if iw is not None and (isinstance(iw, bool) or not isinstance(iw, int) or iw < 1):
-        raise ConfigError(f"eval-iw-samples: {iw!r} is not a whole number of 1 or more")
+    if iw is not None and (
+        isinstance(iw, bool) or not isinstance(iw, int) or not 1 <= iw <= MAX_ASKED_IW_SAMPLES
+    ):
+        raise ConfigError(f"eval-iw-samples: {iw!r} is not a whole number from 1 to {MAX_ASKED_IW_SAMPLES:,}")
     if iw is None and budget is not None and budget != 0:
         raise ConfigError(
             "a sweep evaluates every trial's IW-NLL with the same number of importance samples, so "
@@ -203,6 +204,28 @@ def _spec(args: argparse.Namespace):
     ), file
 
 
+MAX_SPEC_BYTES = 1024 * 1024
+
+
+def read_spec(path: Path) -> str:
+    """A spec file's text: a regular file (a FIFO would hang the read) of at most 1 MB of UTF-8."""
+    import stat
+
+    try:
+        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise UserError(f"--spec {path} is not a regular file")
+            data = fh.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise UserError(f"cannot read --spec {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise UserError(f"--spec {path} is larger than a spec file can be (1 MB)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"--spec {path} is not a text file (not UTF-8): give a sweep.toml") from None
+
+
 DATA_KEYS = ("dataset", "data-root", "limit-train", "limit-val", "limit-test")
 RUN_KEYS = ("device", "eval-budget", "eval-iw-samples")
 
@@ -210,6 +233,8 @@ RUN_KEYS = ("device", "eval-budget", "eval-iw-samples")
 def _data(args: argparse.Namespace, file: dict) -> DataConfig:
     get = lambda key: file.get(key, file.get(key.replace("-", "_")))  # noqa: E731
     root = args.data_root or get("data-root")
+    if root is not None and not isinstance(root, str):
+        raise ConfigError(f"data-root: give a folder name in quotes, not {root!r}")
     return DataConfig(
         dataset=args.dataset or get("dataset") or "mnist",
         root=str(Path(root).expanduser().absolute()) if root else None,

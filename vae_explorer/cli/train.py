@@ -28,6 +28,7 @@ from vae_explorer.core.config import (
     format_lr,
 )
 from vae_explorer.core.epochlog import WEIGHTS_FILE
+from vae_explorer.core.evaluation import MAX_ASKED_IW_SAMPLES
 from vae_explorer.core.events import RunStatus
 from vae_explorer.core.runfolder import RUN_FIGURE_FILES
 from vae_explorer.core.runlock import LOCK_NAME
@@ -220,7 +221,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument(
         "--eval-iw-samples",
-        type=int_at_least(1),
+        type=int_at_least(1, MAX_ASKED_IW_SAMPLES),
         metavar="S",
         help="a fixed number of importance samples for that IW-NLL instead of the budget",
     )

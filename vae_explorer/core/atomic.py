@@ -70,13 +70,13 @@ def temp_prefix(path: Path) -> str:
     """The temporary file's name up to mkstemp's random part: ".<name>.", with the name's middle
     left out where the whole would exceed the system's limit on a name (its suffix is kept, so
     that the clean-up of a run folder still knows whose file it was)."""
-    name = path.name
+    name = path.name  # as the file system spells it: os.fsencode keeps a non-UTF-8 name's bytes
     limit = name_max(path.parent)
-    if len(name.encode()) + TEMP_OVERHEAD <= limit:
+    if len(os.fsencode(name)) + TEMP_OVERHEAD <= limit:
         return f".{name}."
-    suffix = path.suffix if len(path.suffix.encode()) < 16 else ""
-    room = limit - TEMP_OVERHEAD - len(suffix.encode()) - 1
-    stem = name[: len(name) - len(suffix)].encode()[:room].decode("utf-8", "ignore")
+    suffix = path.suffix if len(os.fsencode(path.suffix)) < 16 else ""
+    room = limit - TEMP_OVERHEAD - len(os.fsencode(suffix)) - 1
+    stem = os.fsdecode(os.fsencode(name[: len(name) - len(suffix)])[:room])
     return f".{stem}~{suffix}."
 
 

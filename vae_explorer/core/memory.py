@@ -23,7 +23,7 @@ def memory_estimate(config: RunConfig) -> tuple[int, int, int]:
         with torch.device("meta"):
             model = VAE(config.model)
             count = sum(p.numel() for p in model.parameters())
-    except RuntimeError:
+    except (RuntimeError, TypeError, OverflowError):  # past int64 a size does not even reach torch
         raise ConfigError(
             f"the model is too large: its parameters cannot even be counted (hidden={config.model.hidden}, "
             f"latent_dim={config.model.latent_dim}, components={config.model.components})"

@@ -180,6 +180,8 @@ class RandomAxis:
             raise ConfigError(f"{self.name}: a log-uniform range must be above 0, not from {low:g}")
         if ax.kind is int and math.ceil(low) > math.floor(high):
             raise ConfigError(f"{self.name}: no whole number from {low:g} to {high:g}")
+        if ax.kind is int and max(abs(low), abs(high)) >= 2**53:  # beyond exact whole floats
+            raise ConfigError(f"{self.name}: the range {low:g} to {high:g} is beyond any setting")
         return replace(self, low=low, high=high)
 
 
@@ -462,12 +464,15 @@ def parse_range(item: str) -> RandomAxis:
 def parse_seeds(text: str) -> tuple[int, ...]:
     """'0,1,2' or '0-4' (both ends included)."""
     seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            lo, sep, hi = part.strip().partition("-")
-            seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
-    except ValueError:
-        raise ConfigError(f"--seeds {text!r}: write seeds as 0,1,2 or 0-2") from None
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise ConfigError(f"--seeds {text!r}: write seeds as 0,1,2 or 0-2") from None
+        if last - first >= MAX_TRIALS:  # counted before the list is made
+            raise ConfigError(f"--seeds {text!r}: more seeds than a sweep's {MAX_TRIALS:,} trials")
+        seeds += range(first, last + 1)
     return _distinct("seeds", tuple(seeds))
 
 
