@@ -253,6 +253,20 @@ def test_a_finished_sweep_resumes_to_nothing_and_a_second_one_is_refused(grid):
     assert (out / "trials.csv").read_text() == before
     done = cli("sweep", *GRID, "--out", str(out))
     assert done.returncode == 2 and "already holds a sweep" in done.stderr
+    # a run into the sweep's folder would hide its trials from the browser and the report
+    for extra in ((), ("--overwrite",)):
+        done = cli("train", "--epochs", "1", *TINY, *extra, "--out", str(out))
+        assert done.returncode == 2 and "holds a sweep (sweep.json)" in done.stderr, done.stderr
+    assert (out / "trials.csv").read_text() == before and not (out / "model.pt").exists()
+
+
+def test_a_sweep_into_a_run_folder_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    done = cli("sweep", *GRID, "--out", str(run))
+    assert done.returncode == 2 and "already holds a run (config.json)" in done.stderr, done.stderr
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]
 
 
 def test_a_trial_folder_is_an_ordinary_run_for_evaluate_and_resume(grid, tmp_path):

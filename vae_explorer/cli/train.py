@@ -382,7 +382,14 @@ def resumes_in_place(checkpoint: str, run_dir: Path) -> bool:
 
 def refuse_to_mix_runs(out: Path, several: bool, args: argparse.Namespace) -> None:
     """One --out holds either one run or one comparison of rates (lr_* folders and the overlaid
-    curves), never a mixture: the overlay would no longer show what the folder holds."""
+    curves), never a mixture: the overlay would no longer show what the folder holds; and never
+    a sweep's folder, whose trials the run would hide from the browser and the report."""
+    from vae_explorer.core.sweep import is_sweep_folder
+
+    if out.is_dir() and is_sweep_folder(out):  # even with --overwrite: its trials are not ours to clear
+        raise UserError(
+            f"{out} holds a sweep (sweep.json); a run goes into a folder of its own: choose another --out"
+        )
     if args.overwrite or not out.is_dir() or (args.resume and resumes_in_place(args.resume, out)):
         return
     comparison = sorted(p.name for p in out.glob("lr_*") if p.is_dir()) + sorted(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
+from . import runfiles as rf
 from . import sweep_events as se
 from .config import RunConfig
 from .runfiles import FileProblem, read_outcome
@@ -297,6 +298,10 @@ class SweepRunner:
                 raise SweepError(
                     f"{out} already holds a sweep; continue it with --resume or choose another folder"
                 )
+            held = [name for name in (rf.CONFIG, rf.MODEL, rf.LAST, rf.METRICS) if (out / name).exists()]
+            if held or any(out.glob("lr_*")):  # the browser and the report would see one or the other
+                what = held[0] if held else next(out.glob("lr_*")).name
+                raise SweepError(f"{out} already holds a run ({what}); choose another folder for the sweep")
             taken = [t.id for t in self.trials if t.folder(out).exists()]
             if taken:
                 raise SweepError(f"{out} already holds a folder named like a trial ({taken[0]})")
