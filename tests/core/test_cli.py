@@ -400,6 +400,8 @@ def test_relative_data_root_is_saved_absolute(tmp_path, monkeypatch):
         (["sweep", "--spec", "{tmp}/root.toml", "--out", "{tmp}/w", "--plan"], "data-root: give a folder"),
         (["sweep", "--seeds", "0-100000000000", "--out", "{tmp}/w", "--plan"], "more seeds than"),
         (["sweep", "--random", "3", "--range", "hidden=1:1e30", "--out", "{tmp}/w", "--plan"], "beyond any"),
+        # train's memory check, for every trial, before Ray starts (a trial's worker died without it)
+        (["sweep", "--grid", "hidden=32,100000000000", "--out", "{tmp}/w"], "[hidden=100000000000,seed=0]"),
     ],
 )
 def test_more_bad_input(trained, tmp_path, capsys, args, message):

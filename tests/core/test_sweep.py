@@ -527,6 +527,18 @@ def test_a_second_sweep_into_a_sweep_folder_is_refused(tmp_path, capsys):
     assert "--resume continues the sweep saved in" in capsys.readouterr().err
     assert main(["sweep", "--resume", "--out", str(out), "--eval-iw-samples", "500"]) == 2
     assert "leave out --eval-iw-samples" in capsys.readouterr().err  # its trials keep their S
+    # every option that sweep.json fixes is refused, a 0 included (0 == False let it through)
+    for extra, name in [
+        (["--eval-budget", "0"], "--eval-budget"),
+        (["--random-seed", "0"], "--random-seed"),
+        (["--device", "cpu"], "--device"),
+        (["--data-root", str(tmp_path)], "--data-root"),
+        (["--dataset", "fashion-mnist"], "--dataset"),
+        (["--limit-test", "5"], "--limit-test"),
+        (["--download"], "--download"),
+    ]:
+        assert main(["sweep", "--resume", "--out", str(out), *extra]) == 2
+        assert f"leave out {name}" in capsys.readouterr().err
     assert main(["sweep", "--resume", "--out", str(tmp_path / "none")]) == 2
     assert "cannot resume" in capsys.readouterr().err
 

@@ -34,6 +34,11 @@ SPEC_OPTIONS = (
     "preset",
     "limit_train",
     "limit_val",
+    "limit_test",
+    "dataset",
+    "data_root",
+    "download",
+    "device",
     "eval_budget",
     "eval_iw_samples",
 )
@@ -204,6 +209,32 @@ def _spec(args: argparse.Namespace):
     ), file
 
 
+def check_trials_fit(trials) -> None:
+    """train's memory check for every trial, before Ray starts or a folder is made: a trial too
+    large for its device would otherwise end its worker process, be retried and fail without
+    the reason."""
+    from vae_explorer.core.device import resolve_device
+    from vae_explorer.core.memory import check_model_fits
+
+    checked = set()
+    for trial in trials:
+        config = trial.config
+        key = (
+            config.model,
+            config.data,
+            config.train.batch_size,
+            config.train.prior_init,
+            config.train.device,
+        )
+        if key in checked:  # seeds and rates share a size
+            continue
+        checked.add(key)
+        try:
+            check_model_fits(config, resolve_device(config.train.device))
+        except ConfigError as exc:
+            raise UserError(f"[{trial.id}] {exc}") from None
+
+
 MAX_SPEC_BYTES = 1024 * 1024
 
 
@@ -257,7 +288,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} is a file, not a folder")
     file: dict = {}
     if args.resume:
-        given = [n for n in SPEC_OPTIONS if getattr(args, n) not in (None, [], False)]
+        # given at all: 0 is a value (0 == False, so `in (None, [], False)` would let it through)
+        given = [n for n in SPEC_OPTIONS if getattr(args, n) is not None and getattr(args, n) is not False]
+        given = [n for n in given if getattr(args, n) != []]
         given += [f"--{ax.name}" for ax in AXES.values() if getattr(args, f"base_{ax.field}") is not None]
         if given:
             name = given[0] if given[0].startswith("--") else "--" + given[0].replace("_", "-")
@@ -286,6 +319,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         runner = SweepRunner(spec, out, printer, options, figures=figures.write_run_figures)
     except SweepError as exc:
         raise UserError(str(exc)) from None
+    check_trials_fit(runner.trials)
     if args.plan:
         print(spec.plan_text(runner.workers))
         for t in runner.trials:
