@@ -176,7 +176,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--val-every",
         type=int_at_least(1),
         metavar="EPOCHS",
-        help="validate every EPOCHS epochs (default 1); the last epoch always is, patience counts epochs",
+        help="validate every EPOCHS epochs (default 1); the last epoch always is, patience counts epochs; "
+        "a stop keeps the run up to its last validated epoch",
     )
     t.add_argument(
         "--checkpoint-seconds",
