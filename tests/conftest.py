@@ -45,12 +45,45 @@ def gc_on_the_gui_thread(qapp):
 
 
 _terminal: int | None = None  # the real stderr, for Qt's fatal messages
+_session_dirs: list[str] = []
 
 
 def pytest_configure(config):
     global _terminal
     _terminal = os.dup(2)  # output capture is suspended while plugins are configured
     _foreground_signals()
+    _isolate_the_session()
+
+
+def _isolate_the_session() -> None:
+    """The user's folders and Ray's temporary folder, for the whole session, before any fixture:
+    fixtures of module or session scope are set up before `isolated_user_dirs`, so without this
+    they read the user's classifier and write ~/.ray and ~/.cache; and every local Ray instance
+    leaves its session folder in /tmp/ray. Ray's socket paths must stay short (about 107 bytes),
+    hence a short folder of its own; both are removed at the end."""
+    import tempfile
+
+    home = tempfile.mkdtemp(prefix="vae-explorer-tests-home-")
+    ray = tempfile.mkdtemp(prefix="vr", dir="/tmp" if os.path.isdir("/tmp") else None)
+    _session_dirs.extend([home, ray])
+    os.environ["HOME"] = home
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        os.environ[var] = os.path.join(home, var.lower())
+    os.environ["RAY_TMPDIR"] = ray
+    try:  # Hypothesis keeps no example database in the working folder
+        from hypothesis import settings
+
+        settings.register_profile("vae-explorer-tests", database=None)
+        settings.load_profile("vae-explorer-tests")
+    except ImportError:
+        pass
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    for folder in _session_dirs:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _foreground_signals() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import (
     cli,  # noqa: F401  (re-exported: the fault tests take it from here)
     tiny,
@@ -63,3 +64,25 @@ def tmpfs(folder: Path, size: str) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=False)
+
+
+def same(a, b) -> bool:
+    """Whether two loaded payloads hold the same content: types, keys, values, and each tensor's
+    dtype, shape, requires_grad and bytes (NaN or not)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, torch.Tensor):
+        return (
+            a.dtype == b.dtype
+            and a.shape == b.shape
+            and a.requires_grad == b.requires_grad
+            and a.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+            == b.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        )
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float):
+        return a.hex() == b.hex()
+    return a == b

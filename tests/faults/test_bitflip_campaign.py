@@ -14,33 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from faulthelpers import cli
+from faulthelpers import cli, same
 
 from vae_explorer.cli import main
 
 FLIPS = 300
-
-
-def same(a, b) -> bool:
-    """Whether two loaded payloads hold the same content: types, keys, values, and each tensor's
-    dtype, shape, requires_grad and bytes (NaN or not)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, torch.Tensor):
-        return (
-            a.dtype == b.dtype
-            and a.shape == b.shape
-            and a.requires_grad == b.requires_grad
-            and a.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-            == b.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-        )
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, float):
-        return a.hex() == b.hex()
-    return a == b
 
 
 def content_changed(blob: bytes, reference) -> bool:
