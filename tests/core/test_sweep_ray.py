@@ -313,6 +313,22 @@ def test_ctrl_c_stops_every_trial_keeps_its_best_model_and_resume_finishes_them(
     assert val_nll(folders[1]) == train_val_nll(tmp_path, 0, "--components", "4", "--epochs", "8", *data)
 
 
+def test_sigterm_stops_a_sweep_as_ctrl_c_does(tmp_path):
+    """ray.init puts its own SIGTERM handler (sys.exit) in the CLI's place: `kill` ended the sweep
+    with exit 1, no outcome.json for the trial and no tables. Kept, SIGTERM is a clean stop."""
+    out = tmp_path / "sweep"
+    data = ["--limit-train", "8192", *LONGER[2:]]
+    proc = start("sweep", "--grid", "components=2", "--epochs", "8", *data, "--out", str(out))
+    folder = out / "components=2,seed=0"
+    wait_for(lambda: (folder / "last.pt").exists(), 300, proc)
+    proc.send_signal(signal.SIGTERM)  # as `kill`: the driver alone
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stdout + stderr
+    assert "stopping every trial after its current batch" in stderr
+    assert read_run(folder).status == "stopped"
+    assert [t["status"] for t in rows(out / "trials.csv")] == ["stopped"]
+
+
 def test_a_trial_whose_worker_is_killed_goes_on_from_its_last_state_exactly(tmp_path):
     out = tmp_path / "sweep"
     proc = start("sweep", "--seeds", "3", "--epochs", "4", "--workers", "1", *LONGER, "--out", str(out))

@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -40,6 +41,20 @@ LOOPBACK = "127.0.0.1"
 POLL_SECONDS = 0.5  # how often a trial asks whether it should stop
 FRESH, RESUME, FINISHED = "fresh", "resume", "finished"
 SweepSink = Callable[[object], None]
+
+
+@contextlib.contextmanager
+def _signal_handlers_kept():
+    """ray.init puts its own SIGTERM handler (sys.exit) in the main thread's place; the front
+    end's (a clean stop: trials stop after their batch, results are written) is put back."""
+    main = threading.current_thread() is threading.main_thread()
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            if handler is not None and signal.getsignal(sig) is not handler:
+                signal.signal(sig, handler)
 
 
 def ray_unavailable() -> str | None:
@@ -345,6 +360,19 @@ class SweepRunner:
         common = {"log_to_driver": False, "runtime_env": {"env_vars": env}, "configure_logging": False}
         address = self.options.address
         _ray_read_environment()
+        with _signal_handlers_kept():
+            self._init_ray(ray, address, common)
+        self.ray_seconds = time.perf_counter() - started
+        gcs = ray.get_runtime_context().gcs_address
+        if not address and not is_loopback(gcs):
+            ray.shutdown()
+            raise SweepError(
+                f"the local Ray instance did not stay on {LOOPBACK} (it listens on {gcs}); not used"
+            )
+        self.on_event(se.RayReady(self.ray_seconds, gcs))
+        return True
+
+    def _init_ray(self, ray, address: str | None, common: dict) -> None:
         if address:
             extra = {"_node_ip_address": LOOPBACK} if is_loopback(address) else {}
             ray.init(address=address, **common, **extra)
@@ -357,15 +385,6 @@ class SweepRunner:
                 object_store_memory=128 * 1024 * 1024,
                 **common,
             )
-        self.ray_seconds = time.perf_counter() - started
-        gcs = ray.get_runtime_context().gcs_address
-        if not address and not is_loopback(gcs):
-            ray.shutdown()
-            raise SweepError(
-                f"the local Ray instance did not stay on {LOOPBACK} (it listens on {gcs}); not used"
-            )
-        self.on_event(se.RayReady(self.ray_seconds, gcs))
-        return True
 
     def _tune(self, pending: list[TrialPlan]) -> None:
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is the front end's: a clean stop
