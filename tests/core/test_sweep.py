@@ -563,7 +563,7 @@ def test_every_trial_gets_the_same_importance_samples(tmp_path, spelling):
     for bad in ("--eval-budget", "0.5"), ():
         with pytest.raises(ConfigError, match="same number of importance samples"):
             spec(*bad, base="eval_budget = 0.2" if not bad else "")
-    with pytest.raises(ConfigError, match="not a whole number of 1 or more"):
+    with pytest.raises(ConfigError, match="not a whole number from 1 to 100,000"):
         spec(base=f"{spelling} = 2.5")
     with pytest.raises(ConfigError, match="not a finite number"):  # sweep.json could not hold it
         spec(base=f"eval_budget = inf\n{spelling} = 5")

@@ -125,6 +125,11 @@ def _fifo(file: str) -> Callable[[Path], None]:
     return apply
 
 
+def _running_with_a_fifo_lock(folder: Path) -> None:
+    (folder / "outcome.json").unlink(missing_ok=True)
+    os.mkfifo(folder / ".vae-explorer.lock")
+
+
 def _directory(file: str) -> Callable[[Path], None]:
     def apply(folder: Path) -> None:
         (folder / file).unlink(missing_ok=True)
@@ -194,10 +199,15 @@ CASES = [
     Case("eval-histogram-text", "evaluation.json", _evaluation(class_histogram="x"), evaluation_tab=True),
     Case("eval-a-list", "evaluation.json", _write("evaluation.json", "[1]"), evaluation_tab=True),
     Case("eval-good", None, _evaluation(), evaluation_tab=True),
+    # a run still going (no outcome.json) whose lock is a FIFO: asked whether it is busy, an open
+    # without O_NONBLOCK waited for a writer for ever (the browser at start-up, `report`)
+    Case("lock-a-fifo", None, _running_with_a_fifo_lock),
 ]
 BY_NAME = {case.name: case for case in CASES}
 # folder names that matplotlib would read as mathtext, and HTML as markup
-ODD_FOLDERS = (r"folder $\foo$", "<b>folder<i>")
+# and a name that is not UTF-8 (a folder from an older machine), which the colour hash could not
+# encode: the window did not open
+ODD_FOLDERS = (r"folder $\foo$", "<b>folder<i>", os.fsdecode(b"run-\xe9t\xe9"))
 
 
 def make_template(folder: Path) -> Path:

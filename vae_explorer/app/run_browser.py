@@ -41,9 +41,6 @@ CELL_CHARS = 60  # a name or status longer than this is cut in its cell; the too
 SHARED_COLUMNS = {1: (0.35, 60), 3: (0.35, 60), 4: (0.30, 60)}
 
 
-KEY_ROLE = Qt.ItemDataRole.UserRole
-
-
 def best_key(runs: list[RunSummary]) -> str | None:
     """The run with the lowest best validation nll among the Bernoulli ones (other likelihoods'
     numbers are not comparable with theirs), or among all when there is none."""
@@ -165,7 +162,6 @@ class RunBrowser(QWidget):
                 continue
             for col, value in enumerate(self._cells(run, settings)):
                 item = QTableWidgetItem(value)
-                item.setData(KEY_ROLE, run.key)
                 if not run.readable:
                     self._grey(item, run)
                 elif col == 0:
@@ -302,7 +298,12 @@ class RunBrowser(QWidget):
     def _item_changed(self, item: QTableWidgetItem) -> None:
         if item.column() != 0:
             return
-        key = item.data(KEY_ROLE)
+        # the row's run, kept here: a key handed to Qt would lose a name that is not UTF-8
+        # (its surrogate escapes), and the tick would name no run
+        run = self.rows[item.row()] if 0 <= item.row() < len(self.rows) else None
+        if run is None:
+            return
+        key = run.key
         was = key in self.checked
         if item.checkState() == Qt.CheckState.Checked:
             self.checked.add(key)

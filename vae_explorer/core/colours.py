@@ -10,6 +10,7 @@ that is not a key and a palette colour is passed over.
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from pathlib import Path
 
@@ -28,7 +29,8 @@ FILE_LIMIT = 1024 * 1024
 
 def hashed_colour(key: str) -> str:
     """The colour a run's key hashes to, before any other run is taken into account."""
-    return PALETTE[zlib.crc32(key.encode("utf-8")) % len(PALETTE)]
+    # the name's bytes as the file system has them (a name that is not UTF-8 stays encodable)
+    return PALETTE[zlib.crc32(os.fsencode(key)) % len(PALETTE)]
 
 
 def colours_file() -> Path:

@@ -176,11 +176,13 @@ def probably_busy(folder: str | os.PathLike) -> bool:
     """Whether a live process is writing into `folder`: its lock is held. Asked of the lock
     itself, for a moment and without waiting (a writer starting meanwhile retries), not of the
     process id in the file, which may by now belong to another process."""
-    try:
-        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY | _NOFOLLOW)
+    try:  # O_NONBLOCK: a FIFO in its place would wait for a writer for ever
+        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return False  # no lock file: nobody has the folder
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False  # not a lock this package made
         return not _try_lock(fd, shared=True)
     except OSError:
         return False

@@ -15,6 +15,12 @@ from vae_explorer.report.runs import ReportError
 SUFFIXES = (".pdf", ".html")
 
 
+def readable(text: str) -> str:
+    """`text` as valid UTF-8: a folder name that is not UTF-8 (its bytes held as surrogate
+    escapes) shows its undecodable bytes as U+FFFD, as a browser would."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def write_report(
     runs: Sequence[RunSummary],
     out: str | Path,
@@ -34,5 +40,5 @@ def write_report(
         runs, all_runs, sweeps=sweeps, accept_unchecked=accept_unchecked, kept_colours=kept_colours
     )
     if suffix == ".html":
-        return atomic_write_text(out, html_report(blocks))
+        return atomic_write_text(out, readable(html_report(blocks)))
     return atomic_write(out, lambda fh: write_pdf(blocks, fh))
