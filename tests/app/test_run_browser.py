@@ -129,6 +129,25 @@ def test_rename_and_delete_ask_and_act(qtbot, runs_root, monkeypatch):
     close(win)
 
 
+def test_delete_refuses_a_run_that_a_process_started_writing_since_the_list(qtbot, runs_root, monkeypatch):
+    """The list says finished; while the question was open, `train --resume` took the folder.
+    Delete checks the folder's lock when it acts, not the list's old status."""
+    from vae_explorer.core.runlock import RunFolderLock
+
+    win = make_window(qtbot, runs_root, size=(1100, 750))
+    browser = win.training.browser
+    browser.table.selectRow(names(browser).index("20260101-120000"))
+    said = answer_messages(monkeypatch)
+    folder = runs_root / "20260101-120000"
+    with RunFolderLock(folder):  # as another process's run would hold it
+        assert not browser.delete_selected(confirmed=True)
+    assert folder.is_dir() and (folder / "model.pt").is_file()
+    assert said and "is being written by another process" in said[-1][1]
+    browser.table.selectRow(names(browser).index("20260101-120000"))
+    assert browser.delete_selected(confirmed=True) and not folder.exists()  # once it has ended
+    close(win)
+
+
 def test_after_a_queue_the_explore_tabs_show_its_best_run_and_pin_holds_a_model(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
     win.settings = tiny_settings(epochs=2, lrs=(1e-3, 1e-5))

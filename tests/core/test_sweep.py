@@ -513,6 +513,22 @@ def test_a_frozen_bundle_says_sweeps_need_the_pip_install(tmp_path, capsys, monk
     assert main(["sweep", "--grid", "components=2,3", "--out", str(out), *TINY, "--plan"]) == 0
 
 
+def test_resume_never_writes_a_trial_through_a_link(tmp_path, capsys):
+    """A trial folder replaced by a link to a run elsewhere: resuming would train into that run
+    and replace its files. Refused before Ray starts, the run untouched."""
+    out = tmp_path / "s"
+    out.mkdir()
+    spec = grid_spec()
+    spec.save(out)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "config.json").write_text("{}")
+    (out / spec.trials()[0].id).symlink_to(victim, target_is_directory=True)
+    assert main(["sweep", "--resume", "--out", str(out)]) == 2
+    assert "is a symbolic link; a trial is never written through a link" in capsys.readouterr().err
+    assert sorted(p.name for p in victim.iterdir()) == ["config.json"]
+
+
 def test_a_second_sweep_into_a_sweep_folder_is_refused(tmp_path, capsys):
     out = tmp_path / "s"
     out.mkdir()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from vae_explorer.core.atomic import WriteError
 from vae_explorer.core.colours import ColourBook
 from vae_explorer.core.runfiles import clean_text
+from vae_explorer.core.runlock import RunFolderBusy, RunFolderLock
 from vae_explorer.core.runs import UNREADABLE, RunSummary, differing_settings, find_runs, rename_run
 
 from . import ask
@@ -401,6 +402,24 @@ class RunBrowser(QWidget):
         if run is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(run.folder)))
 
+    def _written_now(self, run: RunSummary) -> bool:
+        """Whether a process writes `run`'s folder at this moment (the list may be older than the
+        question just answered: `train --resume` may have started since); says so if it does."""
+        try:
+            RunFolderLock(run.folder).acquire().release()
+        except RunFolderBusy:
+            ask.inform(
+                self,
+                "Delete run",
+                f"{run.name} is being written by another process (a run resumed or evaluated there); "
+                "delete it once that has ended.",
+            )
+            self.refresh()
+            return True
+        except OSError:
+            pass  # a folder that cannot take a lock: the move says what is wrong
+        return False
+
     def delete_selected(self, confirmed: bool = False) -> bool:
         """Move the selected run's folder to the system trash (or, where there is none, delete it
         after a second question); asks first."""
@@ -420,6 +439,8 @@ class RunBrowser(QWidget):
                 )
             if not ask.confirm(self, "Delete run", question):
                 return False
+        if not os.path.islink(run.folder) and self._written_now(run):
+            return False
         if os.path.islink(run.folder):
             # a run opened through a link: the link goes, the folder it points to stays
             try:

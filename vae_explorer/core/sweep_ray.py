@@ -317,12 +317,18 @@ class SweepRunner:
             if held or any(out.glob("lr_*")):  # the browser and the report would see one or the other
                 what = held[0] if held else next(out.glob("lr_*")).name
                 raise SweepError(f"{out} already holds a run ({what}); choose another folder for the sweep")
-            taken = [t.id for t in self.trials if t.folder(out).exists()]
+            taken = [t.id for t in self.trials if os.path.lexists(t.folder(out))]
             if taken:
                 raise SweepError(f"{out} already holds a folder named like a trial ({taken[0]})")
             self.spec.save(out)
             pending = list(self.trials)
         else:
+            linked = [t.id for t in self.trials if os.path.islink(t.folder(out))]
+            if linked:  # a trial is never written through a link: it would replace what it points to
+                raise SweepError(
+                    f"{out / linked[0]} is a symbolic link; a trial is never written through a link: "
+                    "remove it (the trial then runs afresh)"
+                )
             pending = [t for t in self.trials if trial_state(t.folder(out)) != FINISHED]
         self.on_event(
             se.SweepStarted(
