@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -258,6 +259,36 @@ def test_a_finished_sweep_resumes_to_nothing_and_a_second_one_is_refused(grid):
         done = cli("train", "--epochs", "1", *TINY, *extra, "--out", str(out))
         assert done.returncode == 2 and "holds a sweep (sweep.json)" in done.stderr, done.stderr
     assert (out / "trials.csv").read_text() == before and not (out / "model.pt").exists()
+
+
+def test_resume_evaluates_again_a_trial_whose_evaluation_did_not_end(grid, tmp_path):
+    """outcome.json is written when training ends, before the evaluation: a trial whose evaluation
+    was stopped, failed or killed counted as finished, and --resume never gave it its figures.
+    It is evaluated again, and gets the figures the uninterrupted sweep wrote."""
+    import json
+
+    from vae_explorer.core.sweep_ray import EVALUATE, FINISHED, trial_state
+
+    _, out, _, _ = grid
+    copy = tmp_path / "sweep"
+    shutil.copytree(out, copy, symlinks=True)
+    ids = [t["trial"] for t in rows(copy / "trials.csv")]
+    killed, stopped = copy / ids[0], copy / ids[1]
+    wanted = {i: json.loads((copy / i / "evaluation.json").read_text()) for i in ids[:2]}
+    (killed / "evaluation.json").unlink()  # killed in the evaluation: no file
+    partial = {k: v for k, v in wanted[ids[1]].items() if k not in ("iw_nll", "iw_nll_stderr", "fid")}
+    partial["notes"] = ["stopped by the user during the evaluation: no IW-NLL, FID"]
+    (stopped / "evaluation.json").write_text(json.dumps(partial))
+    assert [trial_state(copy / i) for i in ids] == [EVALUATE, EVALUATE, FINISHED, FINISHED]
+    done = cli("sweep", "--resume", "--out", str(copy), "--workers", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resuming: 2 unfinished of 4 trials" in done.stdout
+    for i in ids[:2]:
+        again = json.loads((copy / i / "evaluation.json").read_text())
+        for key in ("neg_elbo", "iw_nll", "iw_nll_stderr", "iw_samples", "fid", "inception_score", "epoch"):
+            assert again[key] == wanted[i][key], (i, key)
+    assert [trial_state(copy / i) for i in ids] == [FINISHED] * 4
+    assert (copy / "trials.csv").read_text() == (out / "trials.csv").read_text()
 
 
 def test_a_sweep_into_a_run_folder_is_refused(tmp_path):

@@ -280,57 +280,82 @@ class Session(Controlled):
         plan = self.evaluation
         if plan is None or trainer.best_weights is None or not len(splits.test_images):
             return
-        from .evaluation import EvaluationRequest, evaluate_with_notes
-        from .likelihood import Cancelled
-
         quick = record.status is RunStatus.STOPPED
-        run_seconds = sum(record.history.seconds)
-        request = EvaluationRequest(
-            iw_samples=None if quick else plan.iw_samples,
-            fid=plan.sample_quality and not quick,
-            inception=plan.sample_quality and not quick,
-            iw_budget=None
-            if quick or plan.iw_samples is not None or plan.budget <= 0
-            else plan.budget * run_seconds,
-        )
         index = record.index
 
         def progress(stage: str, done: int, total: int) -> None:
             trainer.on_event(ev.EvaluationProgress(index, stage, done, total))
 
-        try:
-            results = evaluate_with_notes(
-                trainer.model,
-                record.config,
-                splits,
-                request,
-                progress,
-                cancel=lambda: self.control.stopped and not quick,
-            )
-        except Cancelled as exc:
-            if exc.partial is None:
-                return
-            # stopped in the slow figures: the quick ones (bound, latent statistics, and what
-            # else was done) are kept, and the figures never reached are named
-            results = exc.partial
-            missing = [
-                label
-                for key, label in (("iw_nll", "IW-NLL"), ("fid", "FID"), ("inception_score", "IS"))
-                if results.get(key) is None
-                and (key != "iw_nll" or plan.iw_samples or plan.budget > 0)
-                and (key == "iw_nll" or plan.sample_quality)
-            ]
-            results.setdefault("notes", []).insert(
-                0,
-                "stopped by the user during the evaluation"
-                + (f": no {', '.join(missing)}" if missing else ""),
-            )
-        except Exception as exc:  # the run and its model are fine; say why there are no figures
-            results = {"error": _one_line(exc), "notes": [f"the evaluation failed: {_one_line(exc)}"]}
-        if quick:
-            results["notes"].insert(0, "stopped by the user: no IW-NLL, FID or IS")
+        results = evaluate_run(
+            trainer.model,
+            record.config,
+            splits,
+            plan,
+            sum(record.history.seconds),
+            cancel=lambda: self.control.stopped and not quick,
+            progress=progress,
+            quick=quick,
+        )
+        if results is None:
+            return
         results.update(epoch=record.best_epoch, checkpoint=record.checkpoint)
         trainer.on_event(ev.Evaluated(index, results))
+
+
+def evaluate_run(
+    model,
+    config: RunConfig,
+    splits: Splits,
+    plan: EndOfRunEvaluation,
+    run_seconds: float,
+    cancel: Callable[[], bool] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    quick: bool = False,
+) -> dict[str, Any] | None:
+    """The end-of-run figures of `model` by `plan` (IW-NLL by its budget of `run_seconds`, or its
+    fixed S); `quick`: the bound and latent statistics only. Never raises: a stop (`cancel`) in
+    the slow figures keeps the quick ones and names those never reached (None: stopped before
+    any), a failure is a note."""
+    from .evaluation import EvaluationRequest, evaluate_with_notes
+    from .likelihood import Cancelled
+
+    request = EvaluationRequest(
+        iw_samples=None if quick else plan.iw_samples,
+        fid=plan.sample_quality and not quick,
+        inception=plan.sample_quality and not quick,
+        iw_budget=None
+        if quick or plan.iw_samples is not None or plan.budget <= 0
+        else plan.budget * run_seconds,
+    )
+    try:
+        results = evaluate_with_notes(model, config, splits, request, progress, cancel=cancel)
+    except Cancelled as exc:
+        if exc.partial is None:
+            return None
+        # stopped in the slow figures: the quick ones (bound, latent statistics, and what else was
+        # done) are kept, and the figures never reached are named
+        results = exc.partial
+        missing = [
+            label
+            for key, label in (("iw_nll", "IW-NLL"), ("fid", "FID"), ("inception_score", "IS"))
+            if results.get(key) is None
+            and (key != "iw_nll" or plan.iw_samples or plan.budget > 0)
+            and (key == "iw_nll" or plan.sample_quality)
+        ]
+        results.setdefault("notes", []).insert(
+            0, STOPPED_IN_EVALUATION + (f": no {', '.join(missing)}" if missing else "")
+        )
+    except Exception as exc:  # the run and its model are fine; say why there are no figures
+        results = {"error": _one_line(exc), "notes": [f"{EVALUATION_FAILED}: {_one_line(exc)}"]}
+    if quick:
+        results["notes"].insert(0, "stopped by the user: no IW-NLL, FID or IS")
+    return results
+
+
+# the first note of an evaluation the user stopped in its slow figures, or that failed (a sweep's
+# --resume evaluates such a trial again)
+STOPPED_IN_EVALUATION = "stopped by the user during the evaluation"
+EVALUATION_FAILED = "the evaluation failed"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -31,15 +31,16 @@ from . import events as ev
 from . import runfiles as rf
 from . import sweep_events as se
 from .config import RunConfig
-from .runfiles import FileProblem, read_outcome
+from .runfiles import FileProblem, read_evaluation, read_outcome
 from .runfolder import FigureWriter
 from .runlock import RunFolderLock
+from .session import EVALUATION_FAILED, STOPPED_IN_EVALUATION
 from .sweep import SweepSpec, TrialPlan, is_sweep_folder
 from .sweep_results import collect, compare, write_results
 
 LOOPBACK = "127.0.0.1"
 POLL_SECONDS = 0.5  # how often a trial asks whether it should stop
-FRESH, RESUME, FINISHED = "fresh", "resume", "finished"
+FRESH, RESUME, EVALUATE, FINISHED = "fresh", "resume", "evaluate", "finished"
 SweepSink = Callable[[object], None]
 
 
@@ -86,16 +87,33 @@ class SweepOptions:
 
 
 def trial_state(folder: Path) -> str:
-    """FINISHED (ran to its end, diverged, or stopped by the scheduler), RESUME (has a last.pt to go
-    on from: stopped by the user, killed, failed) or FRESH."""
+    """FINISHED (ran to its end, diverged, or stopped by the scheduler, and evaluated), EVALUATE
+    (trained to its end, but its evaluation was stopped, failed or never written: outcome.json
+    comes first), RESUME (has a last.pt to go on from: stopped by the user, killed, failed) or
+    FRESH."""
     try:
-        outcome = read_outcome(folder / "outcome.json")
+        outcome = read_outcome(folder / rf.OUTCOME)
     except FileProblem:
         outcome = None
     ended = outcome is not None and outcome.status in ("done", "early stopped", "diverged", "stopped")
     if ended and outcome.reason not in (ev.STOP_USER, ev.STOP_ERROR):
-        return FINISHED
-    return RESUME if (folder / "last.pt").is_file() else FRESH
+        return EVALUATE if _evaluation_unfinished(folder) else FINISHED
+    return RESUME if (folder / rf.LAST).is_file() else FRESH
+
+
+def _evaluation_unfinished(folder: Path) -> bool:
+    """A trial with a model whose evaluation.json is missing, unreadable, an error, or stopped by
+    the user in its slow figures."""
+    if not (folder / rf.MODEL).is_file():
+        return False  # diverged before its first epoch: nothing to evaluate
+    try:
+        results = read_evaluation(folder / rf.EVALUATION)
+    except FileProblem:
+        return True
+    if results is None:
+        return True
+    notes = results.get("notes") or []
+    return any(n.startswith((STOPPED_IN_EVALUATION, EVALUATION_FAILED)) for n in notes)
 
 
 def is_loopback(address: str) -> bool:
@@ -165,9 +183,9 @@ class _Control:
 class _StopWatcher(threading.Thread):
     """Polls the control actor and stops the trial's session (between batches) when told to."""
 
-    def __init__(self, control, trial: str, session) -> None:
+    def __init__(self, control, trial: str, stop: Callable[[str], None]) -> None:
         super().__init__(name=f"stop-watcher {trial}", daemon=True)
-        self.control, self.trial, self.session = control, trial, session
+        self.control, self.trial, self.stop = control, trial, stop
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -179,8 +197,37 @@ class _StopWatcher(threading.Thread):
             except Exception:  # the driver is gone or busy: its end ends this worker too
                 continue
             if reason:
-                self.session.control.stop(reason)
+                self.stop(reason)
                 return
+
+
+def _evaluate_again(run_dir: Path, plan, control, trial: str) -> None:
+    """A trial trained to its end whose evaluation did not end: its model.pt evaluated as the end
+    of its run would have (the sweep's S), written to its evaluation.json."""
+    import json
+
+    from .atomic import atomic_write_text
+    from .checkpoint import checkpoint_epoch, load_checkpoint
+    from .runs import read_run
+    from .session import evaluate_run
+
+    model, config, _ = load_checkpoint(run_dir / rf.MODEL)
+    run = read_run(run_dir)
+    seconds = float(sum(run.history.seconds)) if run is not None and len(run.history) else 0.0
+    stopped = threading.Event()
+    watcher = _StopWatcher(control, trial, lambda reason: stopped.set()) if control is not None else None
+    if watcher is not None:
+        watcher.start()
+    try:
+        results = evaluate_run(model, config, _splits_for(config.data), plan, seconds, cancel=stopped.is_set)
+    finally:
+        if watcher is not None:
+            watcher.done.set()
+    if results is None:
+        return
+    results.update(epoch=checkpoint_epoch(run_dir / rf.MODEL), checkpoint=str(run_dir / rf.MODEL))
+    with RunFolderLock(run_dir):
+        atomic_write_text(run_dir / rf.EVALUATION, json.dumps(results, indent=2) + "\n")
 
 
 _SPLITS: list = []  # [(DataConfig, Splits)]: the data of this worker's last trial (read only)
@@ -222,6 +269,9 @@ def run_trial(
     from .session import EndOfRunEvaluation, Session
 
     torch.set_num_threads(1)
+    if state == EVALUATE:
+        _evaluate_again(run_dir, EndOfRunEvaluation(*evaluation), control, trial)
+        return
 
     def on_event(event: object) -> None:
         if isinstance(event, ev.EpochEnd):
@@ -247,7 +297,7 @@ def run_trial(
         evaluation=EndOfRunEvaluation(*evaluation),
         cuda_graph=cuda_graph,
     )
-    watcher = _StopWatcher(control, trial, session) if control is not None else None
+    watcher = _StopWatcher(control, trial, session.control.stop) if control is not None else None
     if watcher is not None:
         watcher.start()
     try:
