@@ -112,3 +112,26 @@ def test_unreadable_and_partial_folders(root, tmp_path):
     (old / "outcome.json").unlink()
     assert read_run(old).status == "finished" and read_run(old).test_nll is not None
     assert not math.isinf(runs[0].best_val)
+
+
+def test_a_sweep_of_thousands_of_runs_keeps_its_colours_and_writes_them_once(tmp_path, monkeypatch):
+    """A sweep may list 10,000 trials: each kept its colour only while fewer than 2,000 runs were
+    known (a run forgotten and asked again can change colour), and each new run wrote the file."""
+    import vae_explorer.core.colours as colours
+    from vae_explorer.core.sweep import MAX_TRIALS
+
+    writes = []
+    real = colours.atomic_write_text
+    monkeypatch.setattr(
+        colours, "atomic_write_text", lambda path, text: writes.append(path) or real(path, text)
+    )
+    book = colours.ColourBook(tmp_path / "run-colours.json")
+    keys = [f"/runs/sweep/trial-{i:05d}" for i in range(MAX_TRIALS)]
+    with book.batch():
+        first = [book.colour(k) for k in keys]
+    assert len(writes) == 1
+    again = colours.ColourBook(tmp_path / "run-colours.json")  # the next session
+    with again.batch():
+        assert [again.colour(k) for k in keys] == first
+    assert len(writes) == 1  # nothing new: nothing written
+    assert colours.MAX_KEPT >= 2 * MAX_TRIALS

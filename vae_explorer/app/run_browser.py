@@ -54,16 +54,20 @@ def best_key(runs: list[RunSummary]) -> str | None:
 def grouped(runs: list[RunSummary]) -> list[RunSummary | None]:
     """The rows of the list: runs in their order, except that a sweep's trials follow each other
     (at the place of its first, in their folder order) under a heading (None)."""
+    keys = [run.group_key for run in runs]  # a real_path each: asked once per run, not per group
+    members: dict[str, list[RunSummary]] = {}
+    for run, group in zip(runs, keys):
+        if group is not None:
+            members.setdefault(group, []).append(run)
     rows: list[RunSummary | None] = []
     done: set[str] = set()
-    for run in runs:
-        group = run.group_key
+    for run, group in zip(runs, keys):
         if group is None:
             rows.append(run)
         elif group not in done:
             done.add(group)
             rows.append(None)
-            rows += sorted((r for r in runs if r.group_key == group), key=lambda r: r.folder.name)
+            rows += sorted(members[group], key=lambda r: r.folder.name)
     return rows
 
 
@@ -157,44 +161,45 @@ class RunBrowser(QWidget):
         self.table.blockSignals(True)
         self.table.clearSpans()
         self.table.setRowCount(len(self.rows))
-        for row, run in enumerate(self.rows):
-            if run is None:
-                self._group_row(row)
-                continue
-            for col, value in enumerate(self._cells(run, settings)):
-                item = QTableWidgetItem(value)
-                if not run.readable:
-                    self._grey(item, run)
-                elif col == 0:
-                    item.setFlags(
-                        Qt.ItemFlag.ItemIsUserCheckable
-                        | Qt.ItemFlag.ItemIsEnabled
-                        | Qt.ItemFlag.ItemIsSelectable
-                    )
-                    item.setCheckState(
-                        Qt.CheckState.Checked if run.key in self.checked else Qt.CheckState.Unchecked
-                    )
-                    item.setBackground(QBrush(QColor(self.colours.colour(run.key))))
-                    item.setToolTip("show this run's curves on the plot")
-                elif col == 1:
-                    item.setToolTip(ask.plain_tooltip(f"{run.name}\n{run.folder}"))
-                elif col == 3 and value:
-                    item.setToolTip(ask.plain_tooltip(value.replace(", ", "\n")))
-                elif col == 4 and run.reason:
-                    item.setToolTip(ask.plain_tooltip(f"{run.status}: {run.reason}"))
-                if run.key == best:
-                    if col:
-                        item.setBackground(BEST_BACKGROUND)
-                    font = QFont(item.font())
-                    font.setBold(True)
-                    item.setFont(font)
-                    if col == 1:
-                        item.setToolTip(
-                            ask.plain_tooltip(
-                                f"{run.name}\n{run.folder}\nthe lowest validation nll of the runs listed"
-                            )
+        with self.colours.batch():  # a new sweep's thousands of runs: the colours file written once
+            for row, run in enumerate(self.rows):
+                if run is None:
+                    self._group_row(row)
+                    continue
+                for col, value in enumerate(self._cells(run, settings)):
+                    item = QTableWidgetItem(value)
+                    if not run.readable:
+                        self._grey(item, run)
+                    elif col == 0:
+                        item.setFlags(
+                            Qt.ItemFlag.ItemIsUserCheckable
+                            | Qt.ItemFlag.ItemIsEnabled
+                            | Qt.ItemFlag.ItemIsSelectable
                         )
-                self.table.setItem(row, col, item)
+                        item.setCheckState(
+                            Qt.CheckState.Checked if run.key in self.checked else Qt.CheckState.Unchecked
+                        )
+                        item.setBackground(QBrush(QColor(self.colours.colour(run.key))))
+                        item.setToolTip("show this run's curves on the plot")
+                    elif col == 1:
+                        item.setToolTip(ask.plain_tooltip(f"{run.name}\n{run.folder}"))
+                    elif col == 3 and value:
+                        item.setToolTip(ask.plain_tooltip(value.replace(", ", "\n")))
+                    elif col == 4 and run.reason:
+                        item.setToolTip(ask.plain_tooltip(f"{run.status}: {run.reason}"))
+                    if run.key == best:
+                        if col:
+                            item.setBackground(BEST_BACKGROUND)
+                        font = QFont(item.font())
+                        font.setBold(True)
+                        item.setFont(font)
+                        if col == 1:
+                            item.setToolTip(
+                                ask.plain_tooltip(
+                                    f"{run.name}\n{run.folder}\nthe lowest validation nll of the runs listed"
+                                )
+                            )
+                    self.table.setItem(row, col, item)
         self.table.blockSignals(False)
         self.fit_columns()
         self._apply_filter()

@@ -9,9 +9,11 @@ that is not a key and a palette colour is passed over.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from .atomic import WriteError, atomic_write_text
@@ -23,8 +25,10 @@ PALETTE = (
     *("#bcbd22", "#393b79", "#000000"),
 )
 PSEUDO_INPUT_COLOUR = "#d62728"  # the frame of a VampPrior component's pseudo-input, tab and figures alike
-MAX_KEPT = 2000  # runs remembered; the oldest are forgotten first
-FILE_LIMIT = 1024 * 1024
+# runs remembered, the oldest forgotten first: room for a few sweeps of core.sweep.MAX_TRIALS, so
+# that the runs listed at once keep theirs (a run forgotten and listed again would change colour)
+MAX_KEPT = 40_000
+FILE_LIMIT = 8 * 1024 * 1024  # 40,000 keys of a long path each
 
 
 def hashed_colour(key: str) -> str:
@@ -43,6 +47,20 @@ class ColourBook:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.colours: dict[str, str] = self._read() if path is not None else {}
+        self._held = 0  # inside `batch()`: new colours are saved once, at its end
+        self._unsaved = False
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Colours chosen inside are written to the file once, at the end (a list of thousands of
+        new runs wrote it once per run)."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._unsaved:
+                self._save()
 
     def _read(self) -> dict[str, str]:
         try:
@@ -71,10 +89,14 @@ class ColourBook:
         self.colours[key] = choice
         while len(self.colours) > MAX_KEPT:
             del self.colours[next(iter(self.colours))]
-        self._save()
+        if self._held:
+            self._unsaved = True
+        else:
+            self._save()
         return choice
 
     def _save(self) -> None:
+        self._unsaved = False
         if self.path is None:
             return
         try:
