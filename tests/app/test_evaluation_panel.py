@@ -325,3 +325,31 @@ def test_a_saved_evaluation_naming_its_model_relatively_or_before_a_move_is_show
     (older / "evaluation.json").write_text(json.dumps({**saved, "epoch": epoch + 5}))
     open_and_show(window, qtbot, older / "model.pt")
     assert [r.results["checkpoint"] for r in panel.rows] == [str(moved / "model.pt")]
+
+
+def test_an_evaluation_of_a_held_run_folder_is_kept_and_saved_when_training_ends(window, qtbot, checkpoint):
+    """A queue holds its runs' folders until it ends: evaluating a finished run of a queue still
+    training said "being written by another process" and threw the figures away. They are kept
+    and saved when the training ends."""
+    import json
+
+    from vae_explorer.core.runlock import RunFolderLock
+
+    panel = window.evaluation
+    open_and_show(window, qtbot, checkpoint)
+    window.tabs.setCurrentWidget(panel)
+    panel.fid.setChecked(False)
+    panel.inception.setChecked(False)
+    panel.iw_samples.setValue(6)
+    saved = checkpoint.with_name("evaluation.json")
+    before = saved.read_bytes() if saved.exists() else None
+    with RunFolderLock(checkpoint.parent):  # as the training queue holds it
+        panel.evaluate_button.click()
+        qtbot.waitUntil(lambda: panel.message.text().startswith("Evaluated"), timeout=60_000)
+        assert (
+            "Not saved yet" in panel.message.text()
+            and "when this window's training ends" in panel.message.text()
+        )
+        assert (saved.read_bytes() if saved.exists() else None) == before
+    panel.save_pending()  # the queue ended (MainWindow calls it then)
+    assert json.loads(saved.read_text())["iw_samples"] == 6 and panel.message.text().startswith("Saved in")

@@ -436,6 +436,7 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         self._show_best_of_queue()
         if self._pinned_for_queue:  # the model chosen stays shown; the next queue's bests show again
             self.service.set_pinned(False)
+        self.evaluation.save_pending()  # evaluations of this queue's runs, held until it ended
         if event.failure is not None:
             message = f"Training failed: {event.failure}"
         else:

@@ -298,7 +298,9 @@ class RunBrowser(QWidget):
 
     def set_checked(self, key: str, on: bool) -> None:
         row = self.row_of(key)
-        if row is not None:
+        if row is not None and self.rows[row] is not None and self.rows[row].readable:
+            # an unreadable run cannot be ticked (a tick remembered from a session when it was
+            # readable would stay on a row whose tick the user cannot take off)
             self.table.item(row, 0).setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
 
     def _item_changed(self, item: QTableWidgetItem) -> None:

@@ -194,6 +194,7 @@ class EvaluationPanel(Panel):
         self.rows: list[Row] = []
         self._cancel = threading.Event()
         self._evaluating: str | None = None  # the name of the model being evaluated
+        self._pending: dict[Path, dict[str, Any]] = {}  # evaluations whose run folder was held
         self.iw_samples = QSpinBox()
         self.iw_samples.setRange(0, 5000)
         self.iw_samples.setValue(1000)
@@ -416,6 +417,8 @@ class EvaluationPanel(Panel):
         """The run's name (its name.txt, else its folder), as the run list shows it."""
         path = Path(info.checkpoint) if info.checkpoint else None
         where = info.name or (path.parent.name if path else "model")
+        if "(lr=" in where:  # a queue's run is named with its rate already
+            return where
         return f"{where} (lr={info.config.train.lr:g})"
 
     def evaluate_shown(self) -> None:
@@ -508,13 +511,42 @@ class EvaluationPanel(Panel):
         try:
             merged = save_evaluation(folder, results)
         except RunFolderBusy:
-            return f"Not saved: {folder} is being written by another process."
+            # a run of this window's queue holds its folder until the queue ends (or another
+            # process writes it): kept, and saved when the queue ends, not thrown away
+            self._pending[folder] = dict(results)
+            return (
+                f"Not saved yet: {folder} is held by a run still writing (this window's training, or "
+                "another process); saved when this window's training ends."
+            )
         except (WriteError, OSError) as exc:
             return f"Not saved: {exc}"
         results.update(
             {k: merged.get(k) for k in ("iw_nll", "iw_nll_stderr", "iw_samples", "gap", "iw_runs")}
         )
         return f"Saved in {folder / 'evaluation.json'}."
+
+    def save_pending(self) -> None:
+        """Save the evaluations that found their run folder held (called when training ends)."""
+        from vae_explorer.core.atomic import WriteError
+        from vae_explorer.core.checkpoint import checkpoint_epoch
+        from vae_explorer.core.evaluation_file import save_evaluation
+        from vae_explorer.core.runlock import RunFolderBusy
+
+        pending, self._pending = self._pending, {}
+        said = []
+        for folder, results in pending.items():
+            if checkpoint_epoch(folder / MODEL) != results.get("epoch"):
+                said.append(f"Not saved: {folder / MODEL} no longer holds the model evaluated.")
+                continue
+            try:
+                save_evaluation(folder, results)
+                said.append(f"Saved in {folder / 'evaluation.json'}.")
+            except RunFolderBusy:
+                self._pending[folder] = results  # still held: another process
+            except (WriteError, OSError) as exc:
+                said.append(f"Not saved: {exc}")
+        if said and self._evaluating is None:
+            self.message.setText(" ".join(said))
 
     def _failed(self, message: str) -> None:
         self._finish("Evaluation cancelled." if "cancelled" in message else f"Evaluation failed: {message}")
