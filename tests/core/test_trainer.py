@@ -147,8 +147,8 @@ def test_divergence_ends_the_run_and_keeps_the_best_checkpoint(tiny_splits, tmp_
     t = Trainer(config(epochs=5), tiny_splits, tmp_path, events.append)
     real_forward = VAE.forward
 
-    def forward(self, x, generator, reduction="mean", kl_weight=1.0):
-        out = real_forward(self, x, generator, reduction, kl_weight)
+    def forward(self, x, generator, reduction="mean", kl_weight=1.0, eps=None):
+        out = real_forward(self, x, generator, reduction, kl_weight, eps)
         return out * float("nan") if len(t.history) >= 1 and self.training else out
 
     monkeypatch.setattr(VAE, "forward", forward)
@@ -424,8 +424,8 @@ def test_divergence_with_sparse_validation_reports_the_last_validated_epoch(
         if isinstance(e, ev.BatchProgress):
             now["epoch"] = e.epoch
 
-    def forward(self, x, generator, reduction="mean", kl_weight=1.0):
-        out = real_forward(self, x, generator, reduction, kl_weight)
+    def forward(self, x, generator, reduction="mean", kl_weight=1.0, eps=None):
+        out = real_forward(self, x, generator, reduction, kl_weight, eps)
         return out * float("nan") if now["epoch"] >= 5 and self.training else out
 
     monkeypatch.setattr(VAE, "forward", forward)
