@@ -77,6 +77,37 @@ def test_ticked_runs_show_their_files(qtbot, tmp_path):
     assert not views.parts.runs and not views.weights.plots
 
 
+def legend_names(views) -> list[str]:
+    return [label.text for _, label in views.parts.legend.items]
+
+
+def test_renamed_unticked_and_deleted_runs_leave_the_parts_and_weights(qtbot, tmp_path):
+    """The nll plot followed the run list; these views compared keys only: a renamed run kept its
+    old name, and a queue's run unticked or deleted stayed in them (and in Export all)."""
+    folder = trained_run(tmp_path / "runs", "a")
+    panel = TrainingPanel(tmp_path / "runs")
+    qtbot.addWidget(panel)
+    panel.browser.refresh()
+    run = read_run(folder)
+    panel.browser.set_checked(run.key, True)
+    views = panel.epoch_views
+    assert legend_names(views) == ["a"]
+    panel.browser.select(run.key)
+    panel.browser.rename_selected("renamed")  # as the run list's Rename does
+    assert legend_names(views) == ["renamed"] and [p.label for p in views.weights.plots] == ["renamed"]
+    # a queue's run: unticked, it leaves both views; ticked again, it is back
+    panel.browser.set_checked(run.key, False)
+    panel.start_queue([tiny_config()])
+    panel.on_event(epoch_end(0, 1))
+    label = panel.records[0].label
+    assert legend_names(views) == [label] and views.weights.hidden == []
+    views.set_queue_run_shown(0, False, label)
+    assert legend_names(views) == [] and not views.parts.runs[0].recon_curve.isVisible()
+    assert views.weights.queue[0] in views.weights.hidden
+    views.set_queue_run_shown(0, True, label)
+    assert legend_names(views) == [label] and views.weights.hidden == []
+
+
 def test_the_report_draws_the_parts_and_the_weights(tmp_path):
     from vae_explorer.report import Heading, Plot, build_document, write_pdf
     from vae_explorer.report.curves import run_colours

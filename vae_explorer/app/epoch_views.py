@@ -127,6 +127,21 @@ class PartsPlot(QWidget):
                 del self.runs[index]
                 return
 
+    def set_shown(self, index: int, shown: bool, label: str) -> None:
+        """Hide (or show again) a run of the queue: its curves and its legend entry, so that an
+        export shows only what the plot shows."""
+        if not 0 <= index < len(self.runs):
+            return
+        run = self.runs[index]
+        if run.recon_curve.isVisible() == shown:
+            return
+        run.recon_curve.setVisible(shown)
+        run.kl_curve.setVisible(shown)
+        if shown:
+            self.legend.addItem(run.recon_curve, legend_text(label))
+        else:
+            self.legend.removeItem(run.recon_curve)
+
     def values(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         run = self.runs[index]
         return np.asarray(run.epochs), np.asarray(run.recon), np.asarray(run.kl)
@@ -237,6 +252,7 @@ class WeightsView(QWidget):
         self.setWindowTitle("Mixture weights per epoch")
         self.plots: list[WeightsPlot] = []
         self.queue: dict[int, WeightsPlot] = {}  # the queue's runs, by run index
+        self.hidden: list[WeightsPlot] = []  # the queue's runs unticked or deleted in the run list
         self.empty = QLabel(
             "The weights of a prior with components, per epoch, for the runs training and the runs "
             "ticked in the run list (runs trained before this view record none)."
@@ -255,7 +271,7 @@ class WeightsView(QWidget):
         for plot in self.plots:
             self.grid.removeWidget(plot)
             plot.hide()
-        shown = self.plots[-MAX_WEIGHT_PLOTS:]
+        shown = [p for p in self.plots if p not in self.hidden][-MAX_WEIGHT_PLOTS:]
         columns = 1 if len(shown) <= 1 else 2 if len(shown) <= 4 else 3
         for i, plot in enumerate(shown):
             self.grid.addWidget(plot, i // columns, i % columns)
@@ -266,7 +282,7 @@ class WeightsView(QWidget):
         for plot in self.plots:
             self.grid.removeWidget(plot)
             plot.deleteLater()
-        self.plots, self.queue = [], {}
+        self.plots, self.queue, self.hidden = [], {}, []
         self._layout()
 
     def add_queue_run(self, record: RunRecord, key: str | None) -> None:
@@ -303,6 +319,16 @@ class WeightsView(QWidget):
             plot.deleteLater()
         self._layout()
 
+    def set_queue_shown(self, index: int, shown: bool) -> None:
+        plot = self.queue.get(index)
+        if plot is None or (plot not in self.hidden) == shown:
+            return
+        if shown:
+            self.hidden.remove(plot)
+        else:
+            self.hidden.append(plot)
+        self._layout()
+
     def shown(self) -> list[WeightsPlot]:
         return [p for p in self.plots if p.isVisibleTo(self)]
 
@@ -315,14 +341,14 @@ class EpochViews:
         self.parts = PartsPlot()
         self.weights = WeightsView()
         self.queue_size = 0
-        self._browser: set[str] = set()
+        self._browser: dict[str, tuple[str, int]] = {}  # key -> (label, epochs) as drawn
 
     def start_queue(self, runs: list[tuple[RunRecord, str | None, str, bool]]) -> None:
         """(record, run folder key, colour, whether its prior has weights) of each run of a new
         queue, in run order: each is drawn from its record."""
         self.parts.clear()
         self.weights.clear()
-        self._browser = set()
+        self._browser = {}
         self.queue_size = len(runs)
         for record, key, colour, weighted in runs:
             self.parts.add_run(record.label, key, colour, record)
@@ -346,15 +372,23 @@ class EpochViews:
 
     def show_runs(self, runs: list[tuple[str, str, str, History, Path]]) -> None:
         """The ticked runs (label, key, colour, history, folder) beside the queue's: those no
-        longer ticked go, new ones are drawn from their files."""
-        wanted = {key for _, key, _, _, _ in runs}
-        for key in self._browser - wanted:
-            self.parts.remove_run(key, start=self.queue_size)
-            self.weights.remove(key)
+        longer ticked go, new ones are drawn from their files, and a run renamed or read again
+        with more epochs is drawn again (as the nll plot does)."""
+        wanted = {key: (label, len(history)) for label, key, _, history, _ in runs}
+        for key, drawn in list(self._browser.items()):
+            if wanted.get(key) != drawn:
+                self.parts.remove_run(key, start=self.queue_size)
+                self.weights.remove(key)
+                del self._browser[key]
         for label, key, colour, history, folder in runs:
             if key in self._browser:
                 continue
             if history.has_parts:
                 self.parts.add_history(label, key, colour, history)
             self.weights.add_folder(label, key, folder)
-        self._browser = wanted
+            self._browser[key] = wanted[key]
+
+    def set_queue_run_shown(self, index: int, shown: bool, label: str) -> None:
+        """A run of the queue unticked (or deleted) in the run list leaves these views too."""
+        self.parts.set_shown(index, shown, label)
+        self.weights.set_queue_shown(index, shown)

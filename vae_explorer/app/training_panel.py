@@ -328,7 +328,9 @@ class TrainingPanel(QWidget):
         for index, key in enumerate(self.queue_keys):  # the queue's runs: shown while ticked
             if key is not None and index < len(self.plot.runs):
                 ticked = key not in listed or key in self.browser.checked
-                self.plot.set_run_shown(index, ticked and index not in self.deleted_runs)
+                shown = ticked and index not in self.deleted_runs
+                self.plot.set_run_shown(index, shown)
+                self.epoch_views.set_queue_run_shown(index, shown, self.records[index].label)
         wanted = {
             run.key: (run.name, len(run.history), run.history)
             for run in self.browser.checked_runs()
@@ -375,6 +377,7 @@ class TrainingPanel(QWidget):
             return
         index = self.queue_keys.index(key)
         self.plot.set_run_shown(index, False)
+        self.epoch_views.set_queue_run_shown(index, False, self.records[index].label)
         self.deleted_runs.add(index)
         self._render_row(index)
 
