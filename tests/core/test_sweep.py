@@ -607,3 +607,25 @@ def test_the_reports_table_says_how_many_seeds_each_figure_has_and_its_s(tmp_pat
     assert section.rows[0][iw] == "87.50 ± 0.71 (2 of 3) (S=100)"
     assert section.rows[1][iw] == "not averaged (mixed S)"
     assert "IW-NLL not averaged for prior-init=kmeans" in section.notes[0] and "(100/500)" in section.notes[0]
+
+
+def test_resume_goes_on_under_the_scheduler_the_sweep_started_with(tmp_path):
+    """A sweep started with ASHA (on the command line or in its spec file) resumed without it: its
+    remaining trials all ran to their end. sweep.json keeps the scheduler and --resume takes it."""
+    from vae_explorer.core.sweep import load_spec
+    from vae_explorer.core.sweep_ray import SweepOptions, SweepRunner
+
+    out = tmp_path / "s"
+    out.mkdir()
+    started = SweepRunner(grid_spec(), out, options=SweepOptions(scheduler="asha", asha_grace=2))
+    started.spec.save(out)
+    assert load_spec(out).scheduler == "asha" and load_spec(out).asha_grace == 2
+    resumed = SweepRunner(load_spec(out), out, options=SweepOptions(resume=True))
+    assert (resumed.options.scheduler, resumed.options.asha_grace) == ("asha", 2)
+    assert [t.id for t in resumed.trials] == [t.id for t in started.trials]
+    plain = SweepRunner(grid_spec(), tmp_path / "p", options=SweepOptions())
+    assert plain.spec.scheduler is None
+    raw = json.loads((out / "sweep.json").read_text())
+    (out / "sweep.json").write_text(json.dumps({**raw, "scheduler": "hyperband"}))
+    with pytest.raises(ConfigError, match="scheduler is 'hyperband'"):
+        load_spec(out)

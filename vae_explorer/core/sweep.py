@@ -217,6 +217,10 @@ class SweepSpec:
     eval_budget: float = 0.1  # used only without eval_iw_samples: sweep.json files saved before it
     eval_iw_samples: int | None = SWEEP_IW_SAMPLES  # None: S per trial from eval_budget (0: no IW-NLL)
     drawn: bool = False  # the random draws are written out in `settings` (materialised())
+    # how trials may be cut short (None: each runs to its end; "asha"), kept so that --resume
+    # goes on under the same rule
+    scheduler: str | None = None
+    asha_grace: int | None = None
 
     # -- the settings and trials ------------------------------------------------------------------
     def varied(self) -> list[str]:
@@ -337,6 +341,8 @@ class SweepSpec:
             "seeds": list(spec.seeds),
             "eval_budget": spec.eval_budget,
             "eval_iw_samples": spec.eval_iw_samples,
+            "scheduler": spec.scheduler,
+            "asha_grace": spec.asha_grace,
             "trials": [
                 {"id": t.id, "setting": t.setting, "values": dict(t.values), "seed": t.seed}
                 for t in spec.trials()
@@ -378,6 +384,10 @@ class SweepSpec:
                 seeds=tuple(_whole("seeds", s) for s in raw["seeds"]),
                 eval_budget=float(budget),
                 eval_iw_samples=None if iw is None else _whole("eval_iw_samples", iw, 1),
+                scheduler=_scheduler(raw.get("scheduler")),
+                asha_grace=None
+                if raw.get("asha_grace") is None
+                else _whole("asha_grace", raw["asha_grace"], 1),
             )
         except ConfigError:
             raise
@@ -390,6 +400,12 @@ class SweepSpec:
         from .atomic import atomic_write_text
 
         return atomic_write_text(Path(sweep_dir) / SWEEP_FILE, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _scheduler(value: Any) -> str | None:
+    if value not in (None, "asha"):
+        raise ConfigError(f"sweep.json's scheduler is {value!r}, not asha or null")
+    return value
 
 
 def load_spec(sweep_dir: str | Path) -> SweepSpec:

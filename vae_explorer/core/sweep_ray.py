@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -321,11 +321,21 @@ class SweepRunner:
         options: SweepOptions | None = None,
         figures: FigureWriter | None = None,
     ) -> None:
-        self.spec = spec.materialised()
+        options = options or SweepOptions()
+        spec = spec.materialised()
+        if options.resume:  # the scheduler it started with, unless another is asked for
+            options = replace(
+                options,
+                scheduler=options.scheduler or spec.scheduler,
+                asha_grace=options.asha_grace or spec.asha_grace,
+            )
+        else:  # kept in sweep.json: it is part of what the sweep runs
+            spec = replace(spec, scheduler=options.scheduler, asha_grace=options.asha_grace)
+        self.spec = spec
         self.trials = self.spec.trials()  # ConfigError here, before anything starts
         self.out_dir = Path(out_dir).absolute()
         self.on_event = on_event or (lambda event: None)
-        self.options = options or SweepOptions()
+        self.options = options
         self.figures = figures
         self._stop = threading.Event()
         self._state = None  # the Tune side's shared state while Tune runs
