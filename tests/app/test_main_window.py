@@ -457,3 +457,22 @@ def test_two_starts_in_one_second_get_folders_of_their_own(window, qtbot, monkey
         qtbot.waitUntil(lambda: not window.controller.running, timeout=30_000)  # Start is free again
     assert [f.name for f in folders] == ["20261206-120000", "20261206-120000-2"]
     assert all((f / "metrics.csv").is_file() and (f / "model.pt").is_file() for f in folders)
+
+
+def test_start_with_a_gpu_that_is_not_here_says_so_and_makes_no_folder(window, monkeypatch, tmp_path):
+    """Settings restored from a machine with a GPU ask for CUDA; Start failed in the queue and
+    left an empty folder. It is said before any folder is made."""
+    from dataclasses import replace
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    errors = message_texts(monkeypatch)
+    window.runs_root = tmp_path / "runs"
+    settings = tiny_settings()
+    window.settings = replace(
+        settings, config=replace(settings.config, train=replace(settings.config.train, device="cuda"))
+    )
+    window.start_training()
+    assert errors and "no CUDA device is available" in errors[0] and "Settings" in errors[0]
+    assert not window.controller.running and not (tmp_path / "runs").exists()

@@ -205,6 +205,23 @@ def test_a_model_opened_while_a_queue_trains_stays_until_that_queue_ends(qtbot, 
     close(win)
 
 
+def test_a_failed_open_while_a_queue_trains_leaves_the_tabs_following_it(qtbot, tmp_path, monkeypatch):
+    """Opening pins the tabs while the queue trains; a file that does not load must not leave them
+    pinned on nothing."""
+    win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
+    answer_messages(monkeypatch)
+    win.settings = tiny_settings(epochs=6)
+    seen = record_events(win)
+    win.start_training()
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.EpochEnd) for _, e in seen), timeout=60_000)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    win.open_checkpoint(str(bad))
+    assert win.service.pinned
+    qtbot.waitUntil(lambda: not win.service.pinned, timeout=30_000)
+    close(win)
+
+
 def test_opening_a_checkpoint_lists_its_run_with_its_curve(qtbot, tmp_path, checkpoint):
     win = make_window(qtbot, tmp_path / "runs", size=(1100, 750))
     win.open_checkpoint(str(checkpoint))

@@ -400,6 +400,14 @@ def test_relative_data_root_is_saved_absolute(tmp_path, monkeypatch):
         (["sweep", "--spec", "{tmp}/root.toml", "--out", "{tmp}/w", "--plan"], "data-root: give a folder"),
         (["sweep", "--seeds", "0-100000000000", "--out", "{tmp}/w", "--plan"], "more seeds than"),
         (["sweep", "--random", "3", "--range", "hidden=1:1e30", "--out", "{tmp}/w", "--plan"], "beyond any"),
+        (
+            ["train", *TINY, "--preset", "fast", "--epochs", "2", "--out", "{tmp}/o"],
+            "must be shorter than the run",
+        ),
+        (
+            ["sweep", "--grid", "epochs=2,8", "--preset", "fast", "--out", "{tmp}/w", "--plan"],
+            "must be shorter",
+        ),
         # train's memory check, for every trial, before Ray starts (a trial's worker died without it)
         (["sweep", "--grid", "hidden=32,100000000000", "--out", "{tmp}/w"], "[hidden=100000000000,seed=0]"),
     ],
@@ -550,6 +558,13 @@ def test_preset_course_sets_the_course_protocol_and_options_beside_it_win(tmp_pa
     assert main(["train", *small, "--eval-budget", "0", "--out", str(out)]) == 0
     saved = RunConfig.from_json((out / "config.json").read_text())
     assert preset_of(replace(saved, train=replace(saved.train, epochs=1000))) == "recommended"
+
+
+def test_evaluate_says_why_an_is_asked_for_is_left_out(trained, capsys):
+    assert main(["evaluate", str(trained / "model.pt"), "--is", "--limit-test", "50", "--json"]) == 0
+    out = capsys.readouterr()
+    note = "no IS: it needs at least 100 generated images (one per test image), not 50"
+    assert f"note: {note}" in out.err and json.loads(out.out)["notes"] == [note]
 
 
 def test_a_file_name_that_is_not_utf8_is_written(trained, tmp_path):

@@ -106,6 +106,11 @@ def test_too_few_images_for_is_or_the_fid_floor_leave_them_out_with_a_note(small
     out = evaluate_with_notes(model, CONFIG, one, EvaluationRequest(fid=True, inception=True))
     assert out["fid"] is not None and out["fid_floor"] is None and out["inception_score"] is not None
     assert out["notes"] == ["no FID floor: it needs as many training images as test images (256), not 1"]
+    one_split = replace(
+        tiny_splits, test_images=tiny_splits.test_images[:150], test_labels=tiny_splits.test_labels[:150]
+    )
+    out = evaluate_with_notes(model, CONFIG, one_split, EvaluationRequest(inception=True))
+    assert out["inception_score"] is not None and out["inception_score_std"] is None  # no "± 0.00"
 
 
 def test_the_inception_scores_splits_hold_100_images_or_more():

@@ -190,8 +190,6 @@ def test_a_throttled_run_killed_after_a_new_best_resumes_exactly(when, tiny_spli
     [
         {"schedule": "linear"},
         {"warmup_epochs": 2},
-        {"schedule": "cosine", "warmup_epochs": 4},  # as long as the run: never the rate set
-        {"schedule": "cosine", "warmup_epochs": 9},
         {"val_every": 0},
         {"checkpoint_seconds": -1},
         {"checkpoint_seconds": True},
@@ -220,3 +218,33 @@ def test_the_fast_preset_from_the_cli_and_its_settings(tmp_path):
     assert config.train == fast.train.__class__(
         **{**PRESETS["fast"]["train"], "epochs": 3, "seed": 0, "device": "auto"}
     )
+
+
+@pytest.mark.parametrize("warmup", [4, 9])
+def test_a_warm_up_as_long_as_the_run_is_refused_for_a_new_run_only(warmup, tmp_path):
+    """The rate would never reach the one set: refused when a run is asked for (train, the
+    settings dialog, a new sweep), but a run saved before the rule (`--preset fast --epochs 2`
+    was accepted) still opens, samples and evaluates."""
+    from vae_explorer.core.config import check_new_run
+    from vae_explorer.core.runs import read_run
+    from vae_explorer.core.trainer import Trainer
+
+    cfg = config(schedule="cosine", warmup_epochs=warmup)  # 4 epochs
+    cfg.validate()  # a saved run's settings: readable
+    with pytest.raises(ConfigError, match="must be shorter than the run"):
+        check_new_run(cfg)
+    with pytest.raises(ConfigError, match="must be shorter than the run"):
+        check_new_run(config(schedule="cosine", warmup_epochs=warmup, epochs=warmup))
+    check_new_run(config(schedule="cosine", warmup_epochs=3))
+    from dataclasses import replace
+
+    from vae_explorer.core.checkpoint import load_checkpoint
+    from vae_explorer.core.config import DataConfig
+    from vae_explorer.core.data import load_splits
+
+    small = replace(cfg, data=DataConfig(limit_train=64, limit_val=32, limit_test=32))
+    small = replace(small, train=replace(small.train, epochs=1, warmup_epochs=1))
+    Trainer(small, load_splits(small.data), tmp_path / "old").run()  # as the old code trained it
+    run = read_run(tmp_path / "old")
+    assert run.readable and run.config.train.warmup_epochs == run.config.train.epochs == 1
+    load_checkpoint(tmp_path / "old" / "model.pt")

@@ -629,3 +629,33 @@ def test_resume_goes_on_under_the_scheduler_the_sweep_started_with(tmp_path):
     (out / "sweep.json").write_text(json.dumps({**raw, "scheduler": "hyperband"}))
     with pytest.raises(ConfigError, match="scheduler is 'hyperband'"):
         load_spec(out)
+
+
+def test_after_ray_starts_its_sigterm_handler_goes_and_the_front_ends_stay():
+    """ray.init installs a SIGTERM handler that exits: it goes, and the one before comes back. A
+    handler the front end installed meanwhile (a first Ctrl-C during the start arms the abort)
+    stays."""
+    import signal
+
+    from vae_explorer.core.sweep_ray import _signal_handlers_kept
+
+    def front(signum, frame):
+        pass
+
+    def armed(signum, frame):
+        pass
+
+    def ray_like(signum, frame):
+        pass
+
+    ray_like.__module__ = "ray._private.worker"
+    before = signal.signal(signal.SIGTERM, front)
+    try:
+        with _signal_handlers_kept():
+            signal.signal(signal.SIGTERM, ray_like)
+        assert signal.getsignal(signal.SIGTERM) is front
+        with _signal_handlers_kept():
+            signal.signal(signal.SIGTERM, armed)
+        assert signal.getsignal(signal.SIGTERM) is armed
+    finally:
+        signal.signal(signal.SIGTERM, before)

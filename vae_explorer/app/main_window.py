@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 
 from vae_explorer.core import events as ev
 from vae_explorer.core import sweep_events as se
-from vae_explorer.core.config import format_lr
-from vae_explorer.core.device import gpu_name
+from vae_explorer.core.config import ConfigError, format_lr
+from vae_explorer.core.device import gpu_name, resolve_device
 from vae_explorer.core.runs import RunSummary, real_path
 from vae_explorer.core.session import RunRecord, run_dirs
 from vae_explorer.core.sweep_ray import ray_unavailable
@@ -322,12 +322,19 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         if ask.confirm(self, "Checkpoint without a checksum", text):
             self.service.load_checkpoint(path, name, accept_unchecked=True)
         else:
+            self._unpin_after_no_load()
             self.statusBar().showMessage("Checkpoint not loaded", 5000)
 
     @Slot(str, str)
     def _on_load_failed(self, path: str, message: str) -> None:
+        self._unpin_after_no_load()
         ask.error(self, "Cannot open checkpoint", message)
         self.statusBar().showMessage("Checkpoint not loaded", 5000)
+
+    def _unpin_after_no_load(self) -> None:
+        """A model chosen during training that did not load leaves the tabs following the queue."""
+        if self._pinned_for_queue:
+            self.service.set_pinned(False)
 
     # -- training ------------------------------------------------------------------------------
     def _new_folder(self, suffix: str = "") -> Path | None:
@@ -354,6 +361,11 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
         if self.controller.running:
             return
         configs = self.settings.configs()
+        try:  # settings restored from a machine with a GPU: said before a folder is made
+            resolve_device(configs[0].train.device)
+        except ConfigError as exc:
+            ask.error(self, "Cannot start", f"{exc}: choose another device in Settings.")
+            return
         folder = self._new_folder()
         if folder is None:
             return

@@ -34,6 +34,7 @@ from vae_explorer.core.config import (
     RunConfig,
     TrainConfig,
     apply_preset,
+    check_new_run,
     preset_of,
     prior_kind,
 )
@@ -411,7 +412,7 @@ class SettingsDialog(QDialog):
             problems.append("Device: no CUDA GPU is available here; choose Automatic or CPU")
         if not problems:
             try:
-                self.settings().config.validate()
+                check_new_run(self.settings().config.validate())
             except ConfigError as exc:
                 problems.append(str(exc))
         self._show_preset()

@@ -83,7 +83,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from vae_explorer.core.classifier import ClassifierError
     from vae_explorer.core.data import load_splits
-    from vae_explorer.core.evaluation import EvaluationRequest, evaluate, load_classifier_for
+    from vae_explorer.core.evaluation import EvaluationRequest, evaluate, load_classifier_for, size_notes
     from vae_explorer.core.likelihood import Cancelled
 
     model, config, payload = load_model(args.model, args.device, args.accept_unchecked)
@@ -100,7 +100,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model} was trained on {config.data.dataset}, not {data.dataset}")
     splits = load_splits(data)
     request = EvaluationRequest(args.iw_samples, args.fid, args.inception, args.seed)
-    from .console import TerminalProgress
+    from .console import TerminalProgress, warn
 
     progress = TerminalProgress(sys.stderr)
     notes: list[str] = []
@@ -110,8 +110,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             if args.fid or args.inception
             else None
         )
+        notes += size_notes(request, splits)
         for note in notes:
-            print(f"note: {note}", file=sys.stderr)
+            warn(f"note: {note}")
         with torch.no_grad():
             result = evaluate(
                 model, replace(config, data=data), splits, request, classifier, progress=progress.show
@@ -120,7 +121,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     except (Cancelled, KeyboardInterrupt):
         progress.clear()
-        print("evaluation cancelled", file=sys.stderr)
+        warn("evaluation cancelled")
         return 130
     progress.clear()
     if args.exact:
@@ -132,6 +133,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result.update(exact_figures(model, exact_inputs(model, config, splits), grid_done))
         progress.clear()
     result = {"checkpoint": str(args.model), "epoch": payload.get("metrics", {}).get("epoch"), **result}
+    if notes:
+        result["notes"] = notes
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 

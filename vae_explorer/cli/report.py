@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from .args import UserError, add_accept_unchecked, output_to
+from .console import warn
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with output_to(args.out, SUFFIXES) as out:
         readable, unreadable = readable_runs(runs)
         for run in unreadable:
-            print(f"warning: left out {unreadable_text(run)}", file=sys.stderr)
+            warn(f"warning: left out {unreadable_text(run)}")
         try:
             write_report(
                 runs,

@@ -22,6 +22,7 @@ from .args import (
     int_at_least,
     non_negative_float,
 )
+from .console import warn
 
 # options that describe what the sweep trains: --resume takes them from sweep.json instead
 SPEC_OPTIONS = (
@@ -319,7 +320,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         runner = SweepRunner(spec, out, printer, options, figures=figures.write_run_figures)
     except SweepError as exc:
         raise UserError(str(exc)) from None
-    check_trials_fit(runner.trials)
+    if not options.address:  # a cluster's trials train on its workers, whose devices are not here
+        check_trials_fit(runner.trials)
     if args.plan:
         print(spec.plan_text(runner.workers))
         for t in runner.trials:
@@ -350,7 +352,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except SweepError as exc:
         raise UserError(str(exc)) from None
     if runner.error is not None:
-        print(f"error: the sweep could not finish: {printer.failure}", file=sys.stderr)
+        warn(f"error: the sweep could not finish: {printer.failure}")
         return EXIT_FAILED
     if runner.stopped:
         return EXIT_INTERRUPTED

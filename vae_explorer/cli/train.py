@@ -25,6 +25,7 @@ from vae_explorer.core.config import (
     DataConfig,
     RunConfig,
     apply_preset,
+    check_new_run,
     format_lr,
 )
 from vae_explorer.core.epochlog import WEIGHTS_FILE
@@ -268,7 +269,7 @@ def _run_config(args: argparse.Namespace, lr: float | None, base: RunConfig) -> 
         lr=lr or base.train.lr,
         **{n: _given(args, n, getattr(base.train, n)) for n in TRAIN_OPTIONS},
     )
-    return RunConfig(data, model, train).validate()
+    return check_new_run(RunConfig(data, model, train).validate())
 
 
 def _base_config(args: argparse.Namespace) -> RunConfig:

@@ -10,6 +10,7 @@ that is not a key and a palette colour is passed over.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import zlib
@@ -28,7 +29,7 @@ PSEUDO_INPUT_COLOUR = "#d62728"  # the frame of a VampPrior component's pseudo-i
 # runs remembered, the oldest forgotten first: room for a few sweeps of core.sweep.MAX_TRIALS, so
 # that the runs listed at once keep theirs (a run forgotten and listed again would change colour)
 MAX_KEPT = 40_000
-FILE_LIMIT = 8 * 1024 * 1024  # 40,000 keys of a long path each
+FILE_LIMIT = 32 * 1024 * 1024  # 40,000 keys of paths up to about 800 characters
 
 
 def hashed_colour(key: str) -> str:
@@ -76,7 +77,8 @@ class ColourBook:
         """The run's colour, chosen and kept the first time it is asked for."""
         if key in self.colours:
             return self.colours[key]
-        recent = set(list(self.colours.values())[-(len(PALETTE) - 1) :])
+        # the colours of the last runs coloured (read from the end: no copy of every colour kept)
+        recent = set(itertools.islice(reversed(self.colours.values()), len(PALETTE) - 1))
         start = PALETTE.index(hashed_colour(key))
         choice = next(
             (

@@ -36,6 +36,20 @@ LEGACY: dict[str, dict[str, Any]] = {
 }
 
 
+def check_new_run(config: RunConfig) -> RunConfig:
+    """What a run about to train must hold beyond `validate`, which also reads saved runs: settings
+    that run but defeat themselves, refused when asked for, never when a saved run is read (runs
+    saved before a rule must still open)."""
+    train = config.train
+    if train.warmup_epochs and train.warmup_epochs >= train.epochs:
+        # the rate would never reach the one set, nor decay
+        raise ConfigError(
+            f"the learning-rate warm-up ({train.warmup_epochs} epochs) must be shorter than the run "
+            f"({train.epochs} epochs): lower the warm-up or raise the max epochs"
+        )
+    return config
+
+
 class ConfigError(ValueError):
     """A setting that cannot work; the message names the setting and what is allowed."""
 
@@ -192,12 +206,6 @@ class TrainConfig:
         _whole("learning-rate warm-up (epochs)", self.warmup_epochs, 0, MAX_EPOCHS)
         if self.schedule != "cosine" and self.warmup_epochs:
             raise ConfigError(f"a learning-rate warm-up needs the cosine schedule, not {self.schedule!r}")
-        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
-            # the rate would never reach the one set, nor decay
-            raise ConfigError(
-                f"the learning-rate warm-up ({self.warmup_epochs} epochs) must be shorter than the run "
-                f"({self.epochs} epochs): lower the warm-up or raise the max epochs"
-            )
         _whole("validation interval (epochs)", self.val_every, 1, MAX_EPOCHS)
         if (
             isinstance(self.checkpoint_seconds, bool)

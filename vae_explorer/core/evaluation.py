@@ -228,7 +228,10 @@ def evaluate(
             out["class_histogram"] = class_histogram(probs).tolist()
             if request.inception and inception_splits(n):
                 score, std = inception_score(probs, inception_splits(n))
-                out.update(inception_score=score, inception_score_std=std)
+                # one split has no spread to show (its std is 0 by construction, not a precision)
+                out.update(
+                    inception_score=score, inception_score_std=std if inception_splits(n) > 1 else None
+                )
                 seconds["inception_score"] = time.perf_counter() - started
             if request.fid:
                 started = time.perf_counter()
@@ -269,6 +272,20 @@ def evaluate(
     return out
 
 
+def size_notes(request: EvaluationRequest, splits: Splits) -> list[str]:
+    """Why a figure asked for is left out for the sizes of the data: an IS of fewer than 100
+    images, a FID floor on fewer training images than test images."""
+    n, train = len(splits.test_images), len(splits.train_images)
+    notes = []
+    if request.inception and n >= 2 and not inception_splits(n):
+        notes.append(
+            f"no IS: it needs at least {IS_SPLIT_IMAGES} generated images (one per test image), not {n}"
+        )
+    if request.fid and n >= 2 and train < n:
+        notes.append(f"no FID floor: it needs as many training images as test images ({n:,}), not {train:,}")
+    return notes
+
+
 def evaluate_with_notes(
     model: VAE,
     config: RunConfig,
@@ -290,13 +307,7 @@ def evaluate_with_notes(
         except ClassifierError as exc:
             notes.append(str(exc))
             request = replace(request, fid=False, inception=False)
-    n, train = len(splits.test_images), len(splits.train_images)
-    if request.inception and not inception_splits(n):
-        notes.append(
-            f"no IS: it needs at least {IS_SPLIT_IMAGES} generated images (one per test image), not {n}"
-        )
-    if request.fid and train < n:
-        notes.append(f"no FID floor: it needs as many training images as test images ({n:,}), not {train:,}")
+    notes += size_notes(request, splits)
     try:
         results = evaluate(model, config, splits, request, classifier, progress, cancel)
     except Cancelled as exc:

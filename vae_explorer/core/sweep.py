@@ -93,7 +93,8 @@ def parse_value(ax: Axis, raw: Any) -> Any:
         return float(raw)
     if ax.kind is int and isinstance(raw, int) and not isinstance(raw, bool):
         return raw
-    raise ConfigError(f"{ax.name}: {raw!r} is not a {ax.kind.__name__}")
+    kind = {int: "whole number", float: "number", str: "text in quotes"}.get(ax.kind, ax.kind.__name__)
+    raise ConfigError(f"{ax.name}: {raw!r} is not a {kind}")
 
 
 def format_value(value: Any) -> str:
@@ -555,6 +556,8 @@ def spec_from_toml(text: str) -> dict[str, Any]:
         for end in ("low", "high"):
             if end in r and (isinstance(r[end], bool) or not isinstance(r[end], (int, float))):
                 raise ConfigError(f"[random] {n}: {end} must be a number, not {r[end]!r}")
+        if "values" in r and not r["values"]:
+            raise ConfigError(f"[random] {n}: values: give at least one value to draw from")
         if not isinstance(r.get("log", False), bool):
             raise ConfigError(f"[random] {n}: log must be true or false, not {r['log']!r}")
         ranges.append(

@@ -30,7 +30,7 @@ from typing import Any
 from . import events as ev
 from . import runfiles as rf
 from . import sweep_events as se
-from .config import RunConfig
+from .config import RunConfig, check_new_run
 from .runfiles import FileProblem, read_evaluation, read_outcome
 from .runfolder import FigureWriter
 from .runlock import RunFolderLock
@@ -54,7 +54,10 @@ def _signal_handlers_kept():
         yield
     finally:
         for sig, handler in kept.items():
-            if handler is not None and signal.getsignal(sig) is not handler:
+            now = signal.getsignal(sig)
+            # only Ray's own goes: one the front end installed meanwhile (a first Ctrl-C during
+            # the start makes the next one abort) stays
+            if handler is not None and getattr(now, "__module__", "").startswith("ray"):
                 signal.signal(sig, handler)
 
 
@@ -208,10 +211,12 @@ def _evaluate_again(run_dir: Path, plan, control, trial: str) -> None:
 
     from .atomic import atomic_write_text
     from .checkpoint import checkpoint_epoch, load_checkpoint
+    from .device import resolve_device
     from .runs import read_run
     from .session import evaluate_run
 
     model, config, _ = load_checkpoint(run_dir / rf.MODEL)
+    model = model.to(resolve_device(config.train.device))  # where the run trained and was evaluated
     run = read_run(run_dir)
     seconds = float(sum(run.history.seconds)) if run is not None and len(run.history) else 0.0
     stopped = threading.Event()
@@ -333,6 +338,9 @@ class SweepRunner:
             spec = replace(spec, scheduler=options.scheduler, asha_grace=options.asha_grace)
         self.spec = spec
         self.trials = self.spec.trials()  # ConfigError here, before anything starts
+        if not options.resume:  # a saved sweep goes on as it was saved
+            for trial in self.trials:
+                check_new_run(trial.config)
         self.out_dir = Path(out_dir).absolute()
         self.on_event = on_event or (lambda event: None)
         self.options = options

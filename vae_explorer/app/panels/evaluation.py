@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -195,6 +195,9 @@ class EvaluationPanel(Panel):
         self._cancel = threading.Event()
         self._evaluating: str | None = None  # the name of the model being evaluated
         self._pending: dict[Path, dict[str, Any]] = {}  # evaluations whose run folder was held
+        self._retry = QTimer(self)  # tries them again while any wait (and when training ends)
+        self._retry.setInterval(5000)
+        self._retry.timeout.connect(self.save_pending)
         self.iw_samples = QSpinBox()
         self.iw_samples.setRange(0, 5000)
         self.iw_samples.setValue(1000)
@@ -514,9 +517,10 @@ class EvaluationPanel(Panel):
             # a run of this window's queue holds its folder until the queue ends (or another
             # process writes it): kept, and saved when the queue ends, not thrown away
             self._pending[folder] = dict(results)
+            self._retry.start()
             return (
-                f"Not saved yet: {folder} is held by a run still writing (this window's training, or "
-                "another process); saved when this window's training ends."
+                f"Not saved yet: {folder} is held by a run still writing it (this window's training, "
+                "or another process); it is saved as soon as the folder is free."
             )
         except (WriteError, OSError) as exc:
             return f"Not saved: {exc}"
@@ -526,7 +530,8 @@ class EvaluationPanel(Panel):
         return f"Saved in {folder / 'evaluation.json'}."
 
     def save_pending(self) -> None:
-        """Save the evaluations that found their run folder held (called when training ends)."""
+        """Save the evaluations that found their run folder held (every 5 s while any wait, and
+        when this window's training ends)."""
         from vae_explorer.core.atomic import WriteError
         from vae_explorer.core.checkpoint import checkpoint_epoch
         from vae_explorer.core.evaluation_file import save_evaluation
@@ -545,6 +550,8 @@ class EvaluationPanel(Panel):
                 self._pending[folder] = results  # still held: another process
             except (WriteError, OSError) as exc:
                 said.append(f"Not saved: {exc}")
+        if not self._pending:
+            self._retry.stop()
         if said and self._evaluating is None:
             self.message.setText(" ".join(said))
 
