@@ -184,7 +184,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--checkpoint-seconds",
         type=float,
         metavar="S",
-        help="write last.pt at most every S seconds of training (default 0: every validated epoch); "
+        help="write last.pt at most every S seconds of wall-clock time (default 0: every validated epoch); "
         "an epoch with a new best and the last state are always written",
     )
     t.add_argument("--seed", type=SEED, help=f"default {d.train.seed}")

@@ -188,8 +188,9 @@ class TrainConfig:
     # validate (and so consider a new best, early stopping and last.pt) every this many epochs;
     # the run's last epoch is always validated. Patience still counts epochs.
     val_every: int = 1
-    # write last.pt (the state to resume from) at most this often, in seconds of training; 0:
-    # after every validated epoch. The run's last state is always written.
+    # write last.pt (the state to resume from) at most this often, in seconds of wall-clock time
+    # (validation and pauses included); 0: after every validated epoch. The run's last state is
+    # always written.
     checkpoint_seconds: float = 0.0
 
     def validate(self) -> None:

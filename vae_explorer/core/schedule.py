@@ -4,8 +4,8 @@
 - cosine: a linear warm-up over `warmup_epochs`, then a half cosine from 1 down to FLOOR at the
   run's last epoch (its maximum, `epochs`): the rate is high while the model is far from good
   and small when the last epochs polish it.
-- plateau: 1 until the validation nll has not improved for PLATEAU_PATIENCE validated epochs,
-  then halved, and so on, down to FLOOR; its state (the current factor and the epochs since the
+- plateau: 1 until the validation nll has not improved for PLATEAU_PATIENCE epochs (counted as
+  the patience counts them: every epoch since the last improving validation), then halved, and so on, down to FLOOR; its state (the current factor and the epochs since the
   last improvement or cut) lives in the run's metrics, so a resumed run continues exactly.
 """
 
