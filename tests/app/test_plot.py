@@ -294,6 +294,9 @@ def test_smoothing_time_axis_hover_of_every_run_and_csv(qtbot):
         "train_loss": "210.0",
         "val_nll": "200.0",
     }
+    plot.set_run_shown(b, False)  # unticked in the run list: out of the CSV as out of the plot
+    assert {r["run"] for r in csv.DictReader(io.StringIO(plot.to_csv()))} == {"lr=0.001"}
+    plot.set_run_shown(b, True)
     plot.plot.getViewBox().setRange(xRange=(1, 2), yRange=(100, 110))
     plot.reset_zoom()
     qtbot.wait(50)

@@ -345,14 +345,15 @@ class CurvePlot(QWidget):
         self.plot.enableAutoRange()
 
     def to_csv(self) -> str:
-        """Every run's points as CSV: run, epoch, minutes, train loss, validation nll."""
+        """The points of every run shown as CSV (a run unticked or deleted is left out, as from
+        the plot): run, epoch, minutes, train loss, validation nll."""
         import csv
         import io
 
         buf = io.StringIO()
         out = csv.writer(buf, lineterminator="\n")
         out.writerow(["run", "epoch", "minutes", "train_loss", "val_nll"])
-        for run in self.runs:
+        for run in (r for r in self.runs if not r.hidden):
             for e, m, t, v in zip(run.epochs, run.minutes, run.train, run.val):
                 out.writerow([run.label, e, f"{m:.4f}", repr(t), repr(v)])
         return buf.getvalue()
