@@ -62,13 +62,19 @@ def trained_run(tmp_path: Path, name: str, prior: str = "mog") -> Path:
     return tmp_path / name
 
 
-def test_ticked_runs_show_their_files(qtbot, tmp_path):
+def panel_with_a_ticked_run(qtbot, tmp_path):
+    """A Training tab over a runs folder of one trained run "a", ticked in the run list."""
     folder = trained_run(tmp_path / "runs", "a")
     panel = TrainingPanel(tmp_path / "runs")
     qtbot.addWidget(panel)
     panel.browser.refresh()
     run = read_run(folder)
     panel.browser.set_checked(run.key, True)
+    return panel, run
+
+
+def test_ticked_runs_show_their_files(qtbot, tmp_path):
+    panel, run = panel_with_a_ticked_run(qtbot, tmp_path)
     views = panel.epoch_views
     assert len(views.parts.runs) == 1 and len(views.parts.values(0)[0]) == 2
     shown = views.weights.plots
@@ -84,12 +90,7 @@ def legend_names(views) -> list[str]:
 def test_renamed_unticked_and_deleted_runs_leave_the_parts_and_weights(qtbot, tmp_path):
     """The nll plot followed the run list; these views compared keys only: a renamed run kept its
     old name, and a queue's run unticked or deleted stayed in them (and in Export all)."""
-    folder = trained_run(tmp_path / "runs", "a")
-    panel = TrainingPanel(tmp_path / "runs")
-    qtbot.addWidget(panel)
-    panel.browser.refresh()
-    run = read_run(folder)
-    panel.browser.set_checked(run.key, True)
+    panel, run = panel_with_a_ticked_run(qtbot, tmp_path)
     views = panel.epoch_views
     assert legend_names(views) == ["a"]
     panel.browser.select(run.key)

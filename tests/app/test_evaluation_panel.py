@@ -19,6 +19,17 @@ def cell(panel, row: int, col: int) -> str:
     return item.text() if item else ""
 
 
+def evaluate_shown_with(window, qtbot, checkpoint, samples: int):
+    """Open `checkpoint`, show the Evaluation tab, ask for an IW-NLL of `samples` and no FID or IS."""
+    panel = window.evaluation
+    open_and_show(window, qtbot, checkpoint)
+    window.tabs.setCurrentWidget(panel)
+    panel.fid.setChecked(False)
+    panel.inception.setChecked(False)
+    panel.iw_samples.setValue(samples)
+    return panel
+
+
 def test_evaluate_the_model_shown(window, qtbot, checkpoint, tmp_path):
     panel = window.evaluation
     open_and_show(window, qtbot, checkpoint)
@@ -227,12 +238,7 @@ def test_a_long_evaluation_is_credited_to_the_model_it_evaluated(window, qtbot, 
     other = tmp_path / "other"
     shutil.copytree(checkpoint.parent, other)
     b_saved = (other / "evaluation.json").read_bytes() if (other / "evaluation.json").exists() else None
-    panel = window.evaluation
-    open_and_show(window, qtbot, checkpoint)
-    window.tabs.setCurrentWidget(panel)
-    panel.fid.setChecked(False)
-    panel.inception.setChecked(False)
-    panel.iw_samples.setValue(5000)
+    panel = evaluate_shown_with(window, qtbot, checkpoint, 5000)
     panel.evaluate_button.click()
     qtbot.waitUntil(lambda: panel.progress.text().startswith("importance sampling"), timeout=60_000)
     window.open_checkpoint(str(other / "model.pt"))
@@ -335,12 +341,7 @@ def test_an_evaluation_of_a_held_run_folder_is_kept_and_saved_when_training_ends
 
     from vae_explorer.core.runlock import RunFolderLock
 
-    panel = window.evaluation
-    open_and_show(window, qtbot, checkpoint)
-    window.tabs.setCurrentWidget(panel)
-    panel.fid.setChecked(False)
-    panel.inception.setChecked(False)
-    panel.iw_samples.setValue(6)
+    panel = evaluate_shown_with(window, qtbot, checkpoint, 6)
     saved = checkpoint.with_name("evaluation.json")
     before = saved.read_bytes() if saved.exists() else None
     with RunFolderLock(checkpoint.parent):  # as the training queue holds it
