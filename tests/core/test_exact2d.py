@@ -167,3 +167,27 @@ def test_the_aggregate_posterior_is_the_cell_average_of_the_codes():
             expected[r, c] = mix.log_prob(zz).exp().mean()
     np.testing.assert_allclose(density, expected, atol=2e-3 * expected.max())
     assert density.sum() * grid.cell_area == pytest.approx(1.0, abs=1e-6)  # all the codes inside the box
+
+
+def test_a_grid_that_cuts_off_the_posterior_is_widened_until_it_holds_it():
+    """A grid drawn around q(z|x) and the prior can miss a posterior that lies beyond both (a model
+    early in training): the quadrature then converged on the truncated integral and said so. Here
+    log p(x, z) is a unit Gaussian bump of mass 1 centred at (9, -7), outside the [-3, 3]^2 grid:
+    the grid is widened until its border holds nothing, and log p(x) is 0."""
+    from vae_explorer.core.exact2d import Grid, exact_log_px, holding_grid
+
+    centre = torch.tensor([9.0, -7.0], dtype=torch.float64)
+
+    def bump(x, z):
+        z = z.double()
+        return (-0.5 * ((z - centre) ** 2).sum(1) - math.log(2 * math.pi)).expand(len(x), -1)
+
+    x = torch.zeros(1, 4)
+    start = Grid((-3.0, -3.0), (3.0, 3.0), 64)
+    grid, held = holding_grid(bump, x, start)
+    assert held and grid.lo[0] == -3.0 and grid.hi[1] == 3.0  # widened only towards the bump
+    assert grid.lo[0] < 9 - 7.7 and grid.hi[0] > 9 + 7.7 and grid.lo[1] < -7 - 7.7  # 30 nats: 7.7 sd
+    quad = exact_log_px(bump, x, grid)
+    assert quad.converged and abs(quad.log_px[0]) < 1e-3
+    truncated = exact_log_px(bump, x, start)
+    assert truncated.log_px[0] < -20  # what the grid as drawn gave

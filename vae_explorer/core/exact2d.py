@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -188,6 +188,35 @@ def exact_log_px(
     return Quadrature(current.numpy(), grid, change, change < tolerance, steps)
 
 
+# log p(x, z) this far below its largest value on a grid: no mass worth counting (e^-30)
+EDGE_NATS = 30.0
+WIDEN_TRIES = 8
+EDGE_IMAGES = 64  # images scored at once when the grid's border is checked
+
+
+def holding_grid(log_joint: LogJoint, x: torch.Tensor, grid: Grid) -> tuple[Grid, bool]:
+    """`grid`, widened (a side by half the grid's width, the same points) while some image's
+    log p(x, z) on that side's border cells comes within EDGE_NATS of its largest value: a grid
+    drawn around q(z|x) and the prior can cut off a posterior that lies beyond both (a model early
+    in training). Returns the grid and whether it now holds every image's mass."""
+    for _ in range(WIDEN_TRIES + 1):
+        hot = [False] * 4  # left, right (z1), bottom, top (z2)
+        for lo in range(0, len(x), EDGE_IMAGES):
+            log_w = log_joint_grid(log_joint, x[lo : lo + EDGE_IMAGES], grid).view(-1, grid.n, grid.n)
+            limit = (log_w.flatten(1).max(1).values - EDGE_NATS)[:, None]  # rows: z2, columns: z1
+            edges = (log_w[:, :, 0], log_w[:, :, -1], log_w[:, 0, :], log_w[:, -1, :])
+            hot = [h or bool((e >= limit).any()) for h, e in zip(hot, edges)]
+        if not any(hot):
+            return grid, True
+        width, height = grid.hi[0] - grid.lo[0], grid.hi[1] - grid.lo[1]
+        grid = Grid(
+            (grid.lo[0] - width / 2 * hot[0], grid.lo[1] - height / 2 * hot[2]),
+            (grid.hi[0] + width / 2 * hot[1], grid.hi[1] + height / 2 * hot[3]),
+            grid.n,
+        )
+    return grid, False
+
+
 def exact_nll(
     model,
     x: torch.Tensor,
@@ -199,7 +228,10 @@ def exact_nll(
     their q(z|x) and the prior's components, refined until converged: `log_px` per image."""
     if model.prior.latent_dim != 2:
         raise ValueError(f"the exact likelihood needs a 2-D latent space, not {model.prior.latent_dim}-D")
-    return exact_log_px(model_log_joint(model), x, model_grid(model, x), tolerance, max_points, progress)
+    log_joint = model_log_joint(model)
+    grid, held = holding_grid(log_joint, x, model_grid(model, x))
+    quad = exact_log_px(log_joint, x, grid, tolerance, max_points, progress)
+    return quad if held else replace(quad, converged=False)  # mass beyond the widest grid tried
 
 
 def posterior_density(log_joint: LogJoint, x1: torch.Tensor, grid: Grid) -> np.ndarray:

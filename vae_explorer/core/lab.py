@@ -17,6 +17,7 @@ from .exact2d import (
     Grid,
     aggregate_posterior_density,
     exact_log_px,
+    holding_grid,
     log_joint_grid,
     model_grid,
     model_log_joint,
@@ -83,7 +84,8 @@ def focus_grid(model, x1: torch.Tensor, log_joint=None) -> Grid:
     whole region (its q(z|x) and the prior's components), the cells within NEGLIGIBLE nats of the
     largest log p(x, z), with two cells to spare and q(z|x) +- 4 sigma always inside."""
     log_joint = log_joint or model_log_joint(model)
-    coarse = model_grid(model, x1, COARSE_POINTS)
+    # widened first where the mass reaches the region's edge (a model early in training)
+    coarse, _ = holding_grid(log_joint, x1, model_grid(model, x1, COARSE_POINTS))
     log_w = log_joint_grid(log_joint, x1, coarse)[0].view(coarse.n, coarse.n).numpy()
     rows, cols = np.nonzero(log_w >= log_w.max() - NEGLIGIBLE)
     z1, z2 = coarse.axes()
