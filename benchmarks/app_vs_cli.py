@@ -4,8 +4,8 @@ The CLI: `vae-explorer train` in a subprocess (its engine, its thread count). Th
 main window, offscreen, training the same settings from Start, with the Real vs generated,
 Components and Latent map tabs each shown once while it trains (they draw the model then) and
 the Training tab in front otherwise. Both train the default model on a subset; an epoch's
-seconds are those metrics.csv holds (training plus the validation pass), the first epoch left
-out as warm-up. The last line is `app_cli_epoch_ratio=<app s per epoch / CLI s per epoch>`.
+seconds are those metrics.csv holds (the training steps only: validation and the figures drawn
+between epochs are left out), the first epoch left out as warm-up. The last line is `app_cli_epoch_ratio=<app s per epoch / CLI s per epoch>`.
 
 Run: `QT_QPA_PLATFORM=offscreen python benchmarks/app_vs_cli.py [--epochs 5 --limit-train 3000]`.
 """

@@ -38,7 +38,7 @@ def scan(args: argparse.Namespace) -> None:
     labels = splits.test_labels.numpy()
     grid = model_grid(model, x, n=args.points)
     log_w = log_joint_grid(model_log_joint(model), x, grid).numpy()  # (N, n*n)
-    cell = (grid.hi[0] - grid.lo[0]) / grid.n
+    cell = min(grid.hi[0] - grid.lo[0], grid.hi[1] - grid.lo[1]) / grid.n  # the shorter cell side
     with torch.no_grad():
         mu, log_var = (t.double().numpy() for t in model.encoder(x))
     rows = []
@@ -54,12 +54,12 @@ def scan(args: argparse.Namespace) -> None:
             d0 = (z1 - z1[r0, c0]) ** 2 + (z2 - z2[r0, c0]) ** 2
             d1 = (z1 - z1[r1, c1]) ** 2 + (z2 - z2[r1, c1]) ** 2
             second = float(post[d1 < d0].sum())
-        log_px = np.logaddexp.reduce(log_w[i]) + np.log(cell**2)
+        log_px = np.logaddexp.reduce(log_w[i]) + np.log(grid.cell_area)  # the grid's cells are not square
         z = grid.points().numpy()
         log_q = -0.5 * (
             np.log(2 * np.pi) * 2 + log_var[i].sum() + ((z - mu[i]) ** 2 / np.exp(log_var[i])).sum(1)
         )
-        q = np.exp(log_q) * cell**2
+        q = np.exp(log_q) * grid.cell_area
         elbo = float((q * (log_w[i] - log_q)).sum() / q.sum())
         rows.append((len(peaks), second, i, int(labels[i]), float(log_px - elbo)))
     rows.sort(key=lambda r: (-min(r[0], 2), -r[1]))

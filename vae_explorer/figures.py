@@ -97,7 +97,9 @@ def draw_component_row(ax, samples: np.ndarray, label: str, side: int = 28, pseu
     ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
 
 
-def draw_latent_map(ax, coords: np.ndarray, labels: np.ndarray, explained: np.ndarray) -> None:
+def draw_latent_map(
+    ax, coords: np.ndarray, labels: np.ndarray, explained: np.ndarray, projected: bool = True
+) -> None:
     """Test images' encoder means in two principal directions, coloured by digit."""
     cmap = matplotlib.colormaps["tab10"]
     for digit in range(10):
@@ -112,12 +114,16 @@ def draw_latent_map(ax, coords: np.ndarray, labels: np.ndarray, explained: np.nd
                 linewidths=0,
                 alpha=0.8,
             )
-    ax.set_xlabel(f"PC1 ({100 * explained[0]:.0f}% of variance)", fontsize=9)
-    ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}% of variance)", fontsize=9)
+    if projected:
+        ax.set_xlabel(f"PC1 ({100 * explained[0]:.0f}% of variance)", fontsize=9)
+        ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}% of variance)", fontsize=9)
+        what = "PCA of the encoder means"
+    else:  # a 2-D latent space drawn as it is: its axes are z1 and z2, not principal components
+        ax.set_xlabel("z₁", fontsize=9)
+        ax.set_ylabel("z₂", fontsize=9)
+        what = "the encoder means"
     ax.tick_params(labelsize=8)
-    ax.set_title(
-        f"latent map: PCA of the encoder means of {len(labels):,} test images, coloured by digit", fontsize=9
-    )
+    ax.set_title(f"latent map: {what} of {len(labels):,} test images, coloured by digit", fontsize=9)
     ax.legend(
         title="digit",
         fontsize=8,

@@ -101,6 +101,21 @@ def test_the_lab_tab_is_enabled_for_2d_models_only(window, qtbot, checkpoint, ch
     assert {"lab_posterior", "lab_bound", "lab_manifold"} <= {s for s, _, _ in window.figures()}
 
 
+def test_the_lab_declines_a_categorical_model_and_says_why(qtbot, tmp_path):
+    """Its exact posterior takes minutes and gigabytes an image (256 logits a pixel) on the
+    figures' worker: the tab is off, and its tooltip and notice say why."""
+    from vae_explorer.app.inference import ModelInfo
+    from vae_explorer.app.panels.lab import NOT_CATEGORICAL, applies_to, why_not
+
+    config = replace(
+        tiny_config(), model=ModelConfig(hidden=32, latent_dim=2, components=3, likelihood="categorical")
+    )
+    info = ModelInfo("x.pt", config, 1, 100.0, None, 1, None, None, "x")
+    assert not applies_to(info) and why_not(info) == NOT_CATEGORICAL
+    gaussian = replace(config, model=replace(config.model, likelihood="gaussian"))
+    assert applies_to(ModelInfo("y.pt", gaussian, 1, 100.0, None, 1, None, None, "y"))
+
+
 def test_the_settings_offer_the_2d_lab_preset(qtbot):
     from vae_explorer.app.settings import TrainingSettings
     from vae_explorer.app.settings_dialog import SettingsDialog

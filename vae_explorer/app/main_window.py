@@ -308,7 +308,9 @@ class MainWindow(WindowMenus, CheckpointFiles, FigureExports, QMainWindow):
             if not ok and self.tabs.currentIndex() == index:
                 self.tabs.setCurrentWidget(self.panels[0])
             self.tabs.setTabEnabled(index, ok)
-            self.tabs.setTabToolTip(index, "" if ok else getattr(panel, "not_applicable", ""))
+            why = getattr(panel, "why_not", None)  # the reason for this model, where the panel says
+            tip = (why(info) if why is not None else None) or getattr(panel, "not_applicable", "")
+            self.tabs.setTabToolTip(index, "" if ok else tip)
 
     @Slot(str, str)
     def _on_load_unchecked(self, path: str, name: str) -> None:

@@ -44,6 +44,7 @@ class ModelFigures:
     latents: np.ndarray | None = None  # (N, 2) projected
     labels: np.ndarray | None = None
     explained: np.ndarray | None = None
+    projected: bool = True  # the map's axes are principal components (False: a 2-D latent as is)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -134,6 +135,7 @@ def model_figures(run: RunSummary, accept_unchecked: bool = False) -> ModelFigur
         out.latents = projection.project(z)
         out.labels = labels
         out.explained = projection.explained
+        out.projected = z.shape[1] > 2
     return out
 
 
@@ -167,7 +169,7 @@ def draw_strip(m: ModelFigures):
 def draw_map(m: ModelFigures):
     def draw(fig, box):
         ax = fig.add_axes(inset(box, fig, left=0.7, bottom=0.5, right=1.0, top=0.3))
-        figures.draw_latent_map(ax, m.latents, m.labels, m.explained)
+        figures.draw_latent_map(ax, m.latents, m.labels, m.explained, m.projected)
 
     return draw
 

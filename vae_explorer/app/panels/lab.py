@@ -51,9 +51,24 @@ NOT_2D = (
 )
 
 
+NOT_CATEGORICAL = (
+    "The lab does not draw a model with the categorical likelihood: its 256 logits a pixel make "
+    "each image's exact posterior take minutes and gigabytes on this tab's worker. Train the “2-D "
+    "lab” preset with the Bernoulli or Gaussian likelihood, or use evaluate --exact on the CLI."
+)
+
+
 def applies_to(info: ModelInfo | None) -> bool:
-    """The lab draws 2-D models only."""
-    return info is None or info.config.model.latent_dim == 2
+    """The lab draws 2-D models, of a likelihood whose exact posterior takes seconds."""
+    return info is None or why_not(info) is None
+
+
+def why_not(info: ModelInfo) -> str | None:
+    if info.config.model.latent_dim != 2:
+        return NOT_2D
+    if info.config.model.likelihood == "categorical":
+        return NOT_CATEGORICAL
+    return None
 
 
 @dataclass(frozen=True)
@@ -89,10 +104,12 @@ def contour_lines(density: np.ndarray, levels, extent) -> Contours:
 
 
 def pick_images_job(count: int):
-    """The first `count` test images as the model scores them (binarised), tiled for picking."""
+    """The first `count` test images as the model scores them (binarised for the Bernoulli
+    likelihood, grey levels for the Gaussian one), tiled for picking."""
 
     def job(ctx: ModelContext) -> np.ndarray:
-        x = ctx.test_inputs()[:count].float().cpu().numpy()
+        scale = 255.0 if ctx.config.model.likelihood == "categorical" else 1.0  # grey levels 0..255
+        x = ctx.test_inputs()[:count].float().cpu().numpy() / scale
         images = x.reshape(len(x), ctx.side, ctx.side)
         if len(images) < count:
             images = np.concatenate([images, np.zeros((count - len(images), ctx.side, ctx.side))])
@@ -211,6 +228,10 @@ class LabPanel(Panel):
     def applies_to(info: ModelInfo | None) -> bool:
         return applies_to(info)
 
+    @staticmethod
+    def why_not(info: ModelInfo) -> str | None:
+        return why_not(info)
+
     def __init__(self, service, parent: QWidget | None = None) -> None:
         super().__init__(service, parent)
         self.view: PosteriorView | None = None
@@ -236,7 +257,7 @@ class LabPanel(Panel):
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
-        pick_title = QLabel("<b>Test images</b> (binarised): click one")
+        self.pick_title = pick_title = QLabel("<b>Test images</b> (binarised): click one")
         pick_title.setWordWrap(True)
         lv.addWidget(pick_title)
         lv.addWidget(self.grid, 3)
@@ -362,12 +383,14 @@ class LabPanel(Panel):
     def on_model_loaded(self, info: ModelInfo) -> None:
         if not applies_to(info):
             self.clear()
-            self.set_notice(escape(NOT_2D))
+            self.set_notice(escape(why_not(info) or NOT_2D))
             return
         if info.data_error is not None:
             self.clear()
             self.set_notice(missing_data_text(info, "the lab's figures"))
             return
+        shown = "binarised" if info.config.model.likelihood == "bernoulli" else "grey levels"
+        self.pick_title.setText(f"<b>Test images</b> ({shown}): click one")
         cap = (info.config.data.limit_test or 10_000) - 1
         self.spin.blockSignals(True)
         self.spin.setRange(0, max(cap, 0))
