@@ -366,3 +366,26 @@ def test_the_settings_table_marks_a_differing_schedule(tmp_path):
         assert table.rows[row[label]][1:] == cells and {(row[label], 1), (row[label], 2)} <= table.marked
     assert table.rows[row["validation every (epochs)"]][1:] == ["1", "1"]
     assert (row["validation every (epochs)"], 1) not in table.marked
+
+
+def test_the_settings_table_says_which_settings_a_prior_does_not_use(tmp_path):
+    """A VampPrior has equal, fixed weights and nothing to place; a standard prior has no
+    components either: their rows say so rather than show the unused default."""
+    from dataclasses import replace
+
+    from vae_explorer.core.config import RunConfig
+    from vae_explorer.report.content import settings_tables
+
+    base = RunConfig()
+    configs = {
+        "mog": base,
+        "vamp": replace(base, model=replace(base.model, prior="vampprior")),
+        "standard": replace(base, model=replace(base.model, prior="standard")),
+    }
+    runs = [SimpleNamespace(config=c, folder=tmp_path / n, name=n) for n, c in configs.items()]
+    table = settings_tables(runs)[0]
+    row = {cells[0]: cells[1:] for cells in table.rows}
+    unused = "– (not used by this prior)"
+    assert row["mixture weights"] == ["learnable", unused, unused]
+    assert row["prior placement"] == ["kmeans", unused, unused]
+    assert row["mixture components K"] == ["16", "16", unused]

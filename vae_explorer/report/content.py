@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from vae_explorer.core.config import RunConfig, format_lr
+from vae_explorer.core.config import RunConfig, format_lr, prior_kind
 from vae_explorer.core.metrics import METRICS, Metric
 from vae_explorer.core.runs import RunSummary
 from vae_explorer.report.blocks import Table
@@ -134,6 +134,14 @@ SETTINGS = (
 def _setting(config: RunConfig | None, section: str, name: str) -> str:
     if config is None:
         return "unknown"
+    kind = prior_kind(config.model.prior)
+    unused = {  # settings this run's prior has no use for (the VampPrior's weights are equal and fixed)
+        "components": not kind.components,
+        "mixture_weights": not kind.weights_option,
+        "prior_init": not kind.placeable,
+    }
+    if unused.get(name):
+        return "– (not used by this prior)"
     value = getattr(getattr(config, section), name)
     if name == "lr":
         return format_lr(value)
