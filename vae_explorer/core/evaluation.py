@@ -226,12 +226,11 @@ def evaluate(
             out["generated"] = n
             probs = predict_proba(classifier, generated)
             out["class_histogram"] = class_histogram(probs).tolist()
-            if request.inception and inception_splits(n):
-                score, std = inception_score(probs, inception_splits(n))
+            parts = inception_splits(n)
+            if request.inception and parts:
+                score, std = inception_score(probs, parts)
                 # one split has no spread to show (its std is 0 by construction, not a precision)
-                out.update(
-                    inception_score=score, inception_score_std=std if inception_splits(n) > 1 else None
-                )
+                out.update(inception_score=score, inception_score_std=std if parts > 1 else None)
                 seconds["inception_score"] = time.perf_counter() - started
             if request.fid:
                 started = time.perf_counter()

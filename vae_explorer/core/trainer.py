@@ -204,12 +204,10 @@ class Trainer(Controlled):
                     self.on_event(ev.BatchProgress(self.index, epoch, i, total))
             if interrupted:  # the epochs trained since the last validation are not kept
                 reason, epoch = self.control.reason, self.last_validated_epoch()
-                self.write_unwritten_state()
                 break
             epoch_loss = float(loss_sum) / max(seen, 1)
             if diverged or not math.isfinite(epoch_loss):
                 reason, epoch = ev.STOP_DIVERGED, self.last_validated_epoch()
-                self.write_unwritten_state()
                 break
             if epoch == 1 and self.config.train.prior_init == "kmeans":
                 self.fit_prior_to_data()  # the standard prior has nothing to place
@@ -222,7 +220,6 @@ class Trainer(Controlled):
             val_nll = val["neg_elbo"]
             if not math.isfinite(val_nll):
                 reason, epoch = ev.STOP_DIVERGED, self.last_validated_epoch()
-                self.write_unwritten_state()
                 break
             # the epochs since the last validation, as one row: their mean loss and their time
             train_loss = sum(loss for loss, _ in unvalidated) / len(unvalidated)
@@ -266,14 +263,7 @@ class Trainer(Controlled):
             due = time.monotonic() - self._last_state_written >= self.config.train.checkpoint_seconds
             if ending or improved or due:
                 self._last_state_written, self._unwritten = time.monotonic(), None
-                state = ev.TrainingState(
-                    self.index,
-                    epoch,
-                    self.model.state_dict(),
-                    self.optimizer.state_dict(),
-                    self.rng_state(),
-                    self.metrics(),
-                )
+                state = self.training_state(epoch)
                 try:
                     self.on_event(state)
                 except Exception:
@@ -282,14 +272,7 @@ class Trainer(Controlled):
                             self.on_event(best)
                     raise
             else:
-                self._unwritten = ev.TrainingState(
-                    self.index,
-                    epoch,
-                    {k: v.clone() for k, v in self.model.state_dict().items()},
-                    copy.deepcopy(self.optimizer.state_dict()),
-                    self.rng_state(),
-                    self.metrics(),
-                )
+                self._unwritten = self.training_state(epoch, copied=True)
             if best is not None:
                 self.on_event(best)
             if self.stale_epochs >= self.config.train.patience:
@@ -298,7 +281,16 @@ class Trainer(Controlled):
             if stopped:
                 reason = self.control.reason
                 break
+        self.write_unwritten_state()  # a stop or divergence mid-epoch: the epoch it reports
         return self._finish(reason, epoch)
+
+    def training_state(self, epoch: int, copied: bool = False) -> ev.TrainingState:
+        """The state to resume from after `epoch`: live references for the writer at once, or
+        (`copied`) a copy that stays as it is while training goes on."""
+        weights, optimizer = self.model.state_dict(), self.optimizer.state_dict()
+        if copied:
+            weights, optimizer = {k: v.clone() for k, v in weights.items()}, copy.deepcopy(optimizer)
+        return ev.TrainingState(self.index, epoch, weights, optimizer, self.rng_state(), self.metrics())
 
     def write_unwritten_state(self) -> None:
         """Write the last validated epoch's state if the throttle held it back: a run that stops
