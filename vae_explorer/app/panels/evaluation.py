@@ -532,24 +532,18 @@ class EvaluationPanel(Panel):
     def save_pending(self) -> None:
         """Save the evaluations that found their run folder held (every 5 s while any wait, and
         when this window's training ends)."""
-        from vae_explorer.core.atomic import WriteError
         from vae_explorer.core.checkpoint import checkpoint_epoch
-        from vae_explorer.core.evaluation_file import save_evaluation
-        from vae_explorer.core.runlock import RunFolderBusy
+        from vae_explorer.core.runlock import probably_busy
 
         pending, self._pending = self._pending, {}
         said = []
         for folder, results in pending.items():
-            if checkpoint_epoch(folder / MODEL) != results.get("epoch"):
+            if probably_busy(folder):  # still held: asked of the lock, the model file left unread
+                self._pending[folder] = results
+            elif checkpoint_epoch(folder / MODEL) != results.get("epoch"):
                 said.append(f"Not saved: {folder / MODEL} no longer holds the model evaluated.")
-                continue
-            try:
-                save_evaluation(folder, results)
-                said.append(f"Saved in {folder / 'evaluation.json'}.")
-            except RunFolderBusy:
-                self._pending[folder] = results  # still held: another process
-            except (WriteError, OSError) as exc:
-                said.append(f"Not saved: {exc}")
+            else:
+                said.append(self._save(results))  # held again meanwhile: it waits once more
         if not self._pending:
             self._retry.stop()
         if said and self._evaluating is None:
